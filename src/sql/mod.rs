@@ -1,0 +1,3 @@
+//! The SQL layer: what drover sends to SQL Server and how it reads the answers.
+
+pub mod quote;
