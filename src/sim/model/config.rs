@@ -1,0 +1,261 @@
+//! The simulated world's shape and timing, loadable from YAML (`drover sim --config`).
+
+use serde::Deserialize;
+use std::time::Duration;
+
+/// A whole simulated world: SQL Server instances, the availability groups on
+/// them, latencies, the workload and the login every instance accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorldConfig {
+    pub instances: Vec<InstanceConfig>,
+    pub availability_groups: Vec<AgConfig>,
+    #[serde(default)]
+    pub latencies: Latencies,
+    #[serde(default)]
+    pub workload: WorkloadConfig,
+    #[serde(default)]
+    pub login: LoginConfig,
+    /// Seed for everything random in the world (workload jitter).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// One SQL Server instance (one TDS endpoint).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// The server name (`@@SERVERNAME`, `replica_server_name`), e.g. `SQL-A`.
+    pub name: String,
+    /// The site (data center) it runs in; partitions cut links between sites.
+    pub site: String,
+    /// Loopback TCP port for its TDS endpoint; 0 picks a free one.
+    #[serde(default)]
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ClusterType {
+    Wsfc,
+    External,
+    None,
+}
+
+impl ClusterType {
+    /// `sys.availability_groups.cluster_type`.
+    pub fn code(self) -> u8 {
+        match self {
+            ClusterType::Wsfc => 0,
+            ClusterType::External => 1,
+            ClusterType::None => 2,
+        }
+    }
+    pub fn desc(self) -> &'static str {
+        match self {
+            ClusterType::Wsfc => "wsfc",
+            ClusterType::External => "external",
+            ClusterType::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AvailabilityMode {
+    SynchronousCommit,
+    AsynchronousCommit,
+}
+
+impl AvailabilityMode {
+    pub fn desc(self) -> &'static str {
+        match self {
+            AvailabilityMode::SynchronousCommit => "SYNCHRONOUS_COMMIT",
+            AvailabilityMode::AsynchronousCommit => "ASYNCHRONOUS_COMMIT",
+        }
+    }
+    pub fn code(self) -> u8 {
+        match self {
+            AvailabilityMode::AsynchronousCommit => 0,
+            AvailabilityMode::SynchronousCommit => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgConfig {
+    pub name: String,
+    #[serde(default = "default_cluster_type")]
+    pub cluster_type: ClusterType,
+    pub databases: Vec<String>,
+    pub replicas: Vec<ReplicaConfig>,
+}
+
+fn default_cluster_type() -> ClusterType {
+    ClusterType::Wsfc
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplicaConfig {
+    /// Name of the instance hosting this replica.
+    pub instance: String,
+    pub availability_mode: AvailabilityMode,
+    /// Exactly one replica of an AG starts as primary.
+    #[serde(default)]
+    pub primary: bool,
+}
+
+/// How long things take in the simulated world.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Latencies {
+    /// Log send + harden time from a primary to a connected secondary.
+    #[serde(with = "millis")]
+    pub replication: Duration,
+    /// From an accepted FAILOVER / FORCE_FAILOVER to the completed role change.
+    #[serde(with = "millis")]
+    pub failover: Duration,
+    /// How long a resumed, divergent secondary stays REVERTING.
+    #[serde(with = "millis")]
+    pub revert: Duration,
+    /// How long a BACKUP DATABASE statement runs.
+    #[serde(with = "millis")]
+    pub backup: Duration,
+    /// How long a stopped instance takes to come back after `start`.
+    #[serde(with = "millis")]
+    pub restart: Duration,
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self {
+            replication: Duration::from_millis(50),
+            failover: Duration::from_millis(500),
+            revert: Duration::from_millis(800),
+            backup: Duration::from_millis(300),
+            restart: Duration::from_millis(1000),
+        }
+    }
+}
+
+/// Transactions committed on every AG database's current primary.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct WorkloadConfig {
+    pub enabled: bool,
+    /// Commits per second per database.
+    pub commits_per_second: u32,
+    /// Log generated per commit, for `log_send_queue_size` (KB).
+    pub kb_per_commit: u32,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        Self { enabled: true, commits_per_second: 20, kb_per_commit: 4 }
+    }
+}
+
+/// The SQL login every simulated instance accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct LoginConfig {
+    pub user: String,
+    pub password: String,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self { user: "drover".into(), password: "Simulated-Passw0rd".into() }
+    }
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+impl WorldConfig {
+    /// The default two-site world: AG `ag1` with `confdb` and `logdb`, `SQL-A`
+    /// primary at `site-a`, `SQL-B` asynchronous secondary at `site-b`.
+    pub fn two_sites() -> Self {
+        Self {
+            instances: vec![
+                InstanceConfig { name: "SQL-A".into(), site: "site-a".into(), port: 0 },
+                InstanceConfig { name: "SQL-B".into(), site: "site-b".into(), port: 0 },
+            ],
+            availability_groups: vec![AgConfig {
+                name: "ag1".into(),
+                cluster_type: ClusterType::Wsfc,
+                databases: vec!["confdb".into(), "logdb".into()],
+                replicas: vec![
+                    ReplicaConfig {
+                        instance: "SQL-A".into(),
+                        availability_mode: AvailabilityMode::AsynchronousCommit,
+                        primary: true,
+                    },
+                    ReplicaConfig {
+                        instance: "SQL-B".into(),
+                        availability_mode: AvailabilityMode::AsynchronousCommit,
+                        primary: false,
+                    },
+                ],
+            }],
+            latencies: Latencies::default(),
+            workload: WorkloadConfig::default(),
+            login: LoginConfig::default(),
+            seed: 1,
+        }
+    }
+
+    /// Parses YAML and checks the world is coherent.
+    pub fn from_yaml(text: &str) -> Result<Self, String> {
+        let cfg: WorldConfig = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let mut names = std::collections::BTreeSet::new();
+        for i in &self.instances {
+            if !names.insert(i.name.to_lowercase()) {
+                return Err(format!("instance {:?} is declared twice", i.name));
+            }
+        }
+        let mut ag_names = std::collections::BTreeSet::new();
+        for ag in &self.availability_groups {
+            if !ag_names.insert(ag.name.to_lowercase()) {
+                return Err(format!("availability group {:?} is declared twice", ag.name));
+            }
+            if ag.databases.is_empty() {
+                return Err(format!("availability group {:?} has no databases", ag.name));
+            }
+            let primaries = ag.replicas.iter().filter(|r| r.primary).count();
+            if primaries != 1 {
+                return Err(format!(
+                    "availability group {:?} must have exactly one primary replica, has {primaries}",
+                    ag.name
+                ));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for r in &ag.replicas {
+                if !names.contains(&r.instance.to_lowercase()) {
+                    return Err(format!("availability group {:?}: unknown instance {:?}", ag.name, r.instance));
+                }
+                if !seen.insert(r.instance.to_lowercase()) {
+                    return Err(format!("availability group {:?}: instance {:?} listed twice", ag.name, r.instance));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,182 @@
+//! The model's rules, driven directly (no sockets): roles, loss, suspension.
+
+use super::config::{AvailabilityMode, WorldConfig};
+use super::{Role, SimTime, World};
+use std::time::Duration;
+
+fn ms(n: u64) -> SimTime {
+    Duration::from_millis(n)
+}
+
+fn world() -> World {
+    World::new(WorldConfig::two_sites(), jiff::civil::date(2026, 1, 1).at(0, 0, 0, 0)).unwrap()
+}
+
+/// Commits one transaction per database every 10 ms from `from` to `to`.
+fn run_workload(w: &mut World, from: u64, to: u64) {
+    let mut t = from;
+    while t < to {
+        for (ag, db) in w.databases() {
+            w.commit(ms(t), &ag, &db);
+        }
+        t += 10;
+    }
+}
+
+fn role(w: &mut World, t: u64, instance: &str) -> Option<Role> {
+    w.roles(ms(t), "ag1").into_iter().find(|(i, _)| i == instance).and_then(|(_, r)| r)
+}
+
+fn sync_state(w: &mut World, t: u64, instance: &str, db: &str) -> String {
+    let rs = w.view(ms(t), instance, "sys.dm_hadr_database_replica_states").unwrap();
+    let ci = |n: &str| rs.columns.iter().position(|c| c.name == n).unwrap();
+    let id = w.ags[0].databases.iter().find(|d| d.name == db).unwrap().database_id;
+    let row = rs
+        .rows
+        .iter()
+        .find(|r| r[ci("is_local")] == crate::sim::table::Value::Bit(true) && r[ci("database_id")] == crate::sim::table::Value::Int(id.into()))
+        .unwrap();
+    match &row[ci("synchronization_state_desc")] {
+        crate::sim::table::Value::Str(s) => s.clone(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn healthy_async_pair_replicates_and_acknowledges_at_once() {
+    let mut w = world();
+    run_workload(&mut w, 0, 1000);
+    assert_eq!(w.acknowledged("ag1", "confdb"), 101);
+    // After the replication latency the secondary has everything.
+    w.advance(ms(1100));
+    assert_eq!(w.log_length("ag1", "confdb", "SQL-B"), w.log_length("ag1", "confdb", "SQL-A"));
+    assert_eq!(sync_state(&mut w, 1100, "SQL-A", "confdb"), "SYNCHRONIZED");
+    assert_eq!(sync_state(&mut w, 1100, "SQL-B", "confdb"), "SYNCHRONIZING");
+}
+
+#[test]
+fn planned_failover_needs_synchronous_commit_and_loses_nothing() {
+    let mut w = world();
+    run_workload(&mut w, 0, 500);
+    // Asynchronous target: refused, nothing changes.
+    assert_eq!(w.failover(ms(500), "SQL-B", "ag1", false).unwrap_err().number, 41142);
+    assert_eq!(role(&mut w, 500, "SQL-A"), Some(Role::Primary));
+    // On the primary itself: already primary.
+    assert_eq!(w.failover(ms(500), "SQL-A", "ag1", false).unwrap_err().number, 41122);
+    for srv in ["SQL-A", "SQL-B"] {
+        w.set_availability_mode(ms(510), "SQL-A", "ag1", srv, AvailabilityMode::SynchronousCommit).unwrap();
+    }
+    run_workload(&mut w, 510, 1000);
+    assert_eq!(sync_state(&mut w, 1000, "SQL-A", "confdb"), "SYNCHRONIZED");
+    w.failover(ms(1000), "SQL-B", "ag1", false).unwrap();
+    assert_eq!(w.failover(ms(1001), "SQL-B", "ag1", false).unwrap_err().number, 41113);
+    // The role change completes asynchronously.
+    assert_eq!(role(&mut w, 1100, "SQL-B"), Some(Role::Resolving));
+    run_workload(&mut w, 1000, 1600);
+    assert_eq!(role(&mut w, 1600, "SQL-B"), Some(Role::Primary));
+    assert_eq!(role(&mut w, 1600, "SQL-A"), Some(Role::Secondary));
+    run_workload(&mut w, 1600, 2000);
+    assert_eq!(w.lost_transactions(ms(2000), "ag1", "confdb"), Some(0));
+    assert_eq!(w.lost_transactions(ms(2000), "ag1", "logdb"), Some(0));
+    assert!(w.split_brain_moments().is_empty());
+}
+
+#[test]
+fn forced_failover_loses_exactly_the_unreplicated_tail_and_old_primary_reverts() {
+    let mut w = world();
+    run_workload(&mut w, 0, 500);
+    w.set_replication_paused(ms(500), "SQL-B", true).unwrap();
+    run_workload(&mut w, 500, 800); // commits that never reach SQL-B
+    // The unreplicated tail: what SQL-A has and SQL-B does not.
+    let tail = w.log_length("ag1", "confdb", "SQL-A").unwrap() - w.log_length("ag1", "confdb", "SQL-B").unwrap();
+    assert!(tail >= 30, "30 commits while paused, plus those in flight; got {tail}");
+    w.stop_instance(ms(800), "SQL-A").unwrap();
+    assert_eq!(role(&mut w, 800, "SQL-B"), Some(Role::Resolving));
+    w.set_replication_paused(ms(800), "SQL-B", false).unwrap();
+    w.failover(ms(900), "SQL-B", "ag1", true).unwrap();
+    assert_eq!(role(&mut w, 1500, "SQL-B"), Some(Role::Primary));
+    assert_eq!(w.lost_transactions(ms(1500), "ag1", "confdb"), Some(tail as u64));
+    run_workload(&mut w, 1500, 1700);
+    // The old primary comes back as a suspended secondary: no second primary.
+    w.start_instance(ms(2000), "SQL-A").unwrap();
+    assert_eq!(role(&mut w, 2000, "SQL-A"), Some(Role::Secondary));
+    assert_eq!(w.writable_primaries(ms(2000), "ag1"), vec!["SQL-B".to_string()]);
+    assert_eq!(sync_state(&mut w, 2000, "SQL-A", "confdb"), "NOT SYNCHRONIZING");
+    let rs = w.view(ms(2000), "SQL-A", "sys.dm_hadr_database_replica_states").unwrap();
+    let reason = rs.columns.iter().position(|c| c.name == "suspend_reason_desc").unwrap();
+    assert!(rs.rows.iter().all(|r| r[reason] == crate::sim::table::Value::Str("SUSPEND_FROM_PARTNER".into())));
+    // Resume: the divergent tail is rolled back, then it synchronizes.
+    w.resume_database(ms(2000), "SQL-A", "confdb").unwrap();
+    assert_eq!(sync_state(&mut w, 2100, "SQL-A", "confdb"), "REVERTING");
+    assert_eq!(sync_state(&mut w, 3000, "SQL-A", "confdb"), "SYNCHRONIZING");
+    w.advance(ms(3200));
+    assert_eq!(w.log_length("ag1", "confdb", "SQL-A"), w.log_length("ag1", "confdb", "SQL-B"));
+    // The lost transactions stay lost; nothing else is.
+    assert_eq!(w.lost_transactions(ms(3200), "ag1", "confdb"), Some(tail as u64));
+    assert!(w.split_brain_moments().is_empty());
+}
+
+#[test]
+fn forcing_during_a_partition_makes_two_primaries_and_it_is_recorded() {
+    let mut w = world();
+    run_workload(&mut w, 0, 300);
+    w.partition(ms(300), "site-a", "site-b").unwrap();
+    let in_flight = w.log_length("ag1", "confdb", "SQL-A").unwrap() - w.log_length("ag1", "confdb", "SQL-B").unwrap();
+    assert_eq!(role(&mut w, 300, "SQL-B"), Some(Role::Resolving));
+    w.failover(ms(300), "SQL-B", "ag1", true).unwrap();
+    w.advance(ms(1000));
+    assert_eq!(w.writable_primaries(ms(1000), "ag1").len(), 2);
+    assert_eq!(w.split_brain_moments().len(), 1);
+    run_workload(&mut w, 1000, 1200); // both sides take writes
+    w.heal(ms(1200));
+    assert_eq!(w.writable_primaries(ms(1200), "ag1"), vec!["SQL-B".to_string()]);
+    // Whatever site A acknowledged during the split is lost.
+    assert_eq!(w.lost_transactions(ms(1200), "ag1", "confdb"), Some(20 + in_flight as u64));
+}
+
+#[test]
+fn cluster_type_none_switches_by_demote_then_force() {
+    let mut cfg = WorldConfig::two_sites();
+    cfg.availability_groups[0].cluster_type = super::config::ClusterType::None;
+    let mut w = World::new(cfg, jiff::civil::date(2026, 1, 1).at(0, 0, 0, 0)).unwrap();
+    for srv in ["SQL-A", "SQL-B"] {
+        w.set_availability_mode(ms(0), "SQL-A", "ag1", srv, AvailabilityMode::SynchronousCommit).unwrap();
+    }
+    run_workload(&mut w, 0, 500);
+    // NONE has no cluster manager: a secondary never shows RESOLVING.
+    w.set_required_sync(ms(500), "SQL-A", "ag1", 1).unwrap();
+    assert_eq!(w.set_required_sync(ms(500), "SQL-A", "ag1", 2).unwrap_err().number, super::rules::SIM_UNVERIFIED);
+    w.demote(ms(500), "SQL-A", "ag1").unwrap();
+    assert_eq!(role(&mut w, 500, "SQL-B"), Some(Role::Secondary));
+    assert!(w.writable_primaries(ms(500), "ag1").is_empty());
+    // No primary: commits are refused, nothing is acknowledged.
+    assert_eq!(w.commit(ms(510), "ag1", "confdb"), 0);
+    w.failover(ms(600), "SQL-B", "ag1", true).unwrap();
+    w.advance(ms(1200));
+    assert_eq!(w.writable_primaries(ms(1200), "ag1"), vec!["SQL-B".to_string()]);
+    assert_eq!(sync_state(&mut w, 1200, "SQL-A", "confdb"), "NOT SYNCHRONIZING");
+    w.resume_database(ms(1200), "SQL-A", "confdb").unwrap();
+    w.resume_database(ms(1200), "SQL-A", "logdb").unwrap();
+    run_workload(&mut w, 1200, 1500);
+    assert_eq!(sync_state(&mut w, 1500, "SQL-A", "confdb"), "SYNCHRONIZED");
+    assert_eq!(w.lost_transactions(ms(1500), "ag1", "confdb"), Some(0));
+}
+
+#[test]
+fn commands_run_only_where_sql_server_allows_them() {
+    let mut w = world();
+    let e = w.set_availability_mode(ms(0), "SQL-B", "ag1", "SQL-B", AvailabilityMode::SynchronousCommit).unwrap_err();
+    assert_eq!(e.number, 41140);
+    let e = w.set_availability_mode(ms(0), "SQL-A", "ag1", "SQL-Z", AvailabilityMode::SynchronousCommit).unwrap_err();
+    assert_eq!(e.number, 15151);
+    assert_eq!(w.failover(ms(0), "SQL-B", "nope", true).unwrap_err().number, 15151);
+    assert_eq!(w.demote(ms(0), "SQL-A", "ag1").unwrap_err().number, super::rules::SIM_UNVERIFIED);
+    // Resume with no primary in sight is refused as SQL Server does.
+    w.suspend_database(ms(0), "SQL-B", "confdb").unwrap();
+    w.stop_instance(ms(10), "SQL-A").unwrap();
+    assert_eq!(w.resume_database(ms(20), "SQL-B", "confdb").unwrap_err().number, 35250);
+    // A backup on a secondary must be copy-only.
+    assert!(w.begin_backup(ms(30), "SQL-B", "confdb", "/b/c.bak", false, true).is_err());
+    let (rec, _) = w.begin_backup(ms(30), "SQL-B", "confdb", "/b/c.bak", true, true).unwrap();
+    assert!(rec.copy_only && rec.transactions >= 1);
+}

@@ -1,0 +1,426 @@
+//! The catalog views and DMVs as each instance shows them: real column names
+//! and types, and SQL Server's visibility rules (remote rows only on the primary).
+
+use super::config::AvailabilityMode;
+use super::{Role, StoredRole, SyncState, World, LSN_STEP};
+use crate::sim::table::{Column, ResultSet, SqlType, Value};
+
+const DESC: SqlType = SqlType::NVarChar(60);
+const SYSNAME: SqlType = SqlType::NVarChar(128);
+const LSN: SqlType = SqlType::Numeric { precision: 25, scale: 0 };
+
+fn cols(spec: &[(&str, SqlType, bool)]) -> Vec<Column> {
+    spec.iter().map(|(n, t, null)| Column::new(n, *t, *null)).collect()
+}
+
+fn s(v: &str) -> Value {
+    Value::Str(v.to_string())
+}
+
+fn opt_s(v: Option<&str>) -> Value {
+    v.map_or(Value::Null, s)
+}
+
+fn int(v: impl Into<i64>) -> Value {
+    Value::Int(v.into())
+}
+
+
+impl World {
+    /// The full contents of `view` as `instance` shows it; `None` for an unknown view.
+    pub fn view(&mut self, now: super::SimTime, instance: &str, view: &str) -> Option<ResultSet> {
+        self.advance(now);
+        let rs = match view {
+            "sys.availability_groups" => self.availability_groups(instance),
+            "sys.availability_replicas" => self.availability_replicas(instance),
+            "sys.dm_hadr_availability_replica_states" => self.replica_states(instance),
+            "sys.dm_hadr_database_replica_states" => self.database_replica_states(instance),
+            "sys.databases" => self.sys_databases(instance),
+            _ => return None,
+        };
+        Some(rs)
+    }
+
+    /// (AG index, local replica index) of every AG hosted on `instance`.
+    fn hosted(&self, instance: &str) -> Vec<(usize, usize)> {
+        self.ags
+            .iter()
+            .enumerate()
+            .filter_map(|(a, ag)| ag.replicas.iter().position(|r| r.instance.eq_ignore_ascii_case(instance)).map(|r| (a, r)))
+            .collect()
+    }
+
+    fn availability_groups(&self, instance: &str) -> ResultSet {
+        let columns = cols(&[
+            ("group_id", SqlType::UniqueIdentifier, false),
+            ("name", SYSNAME, true),
+            ("resource_id", SqlType::NVarChar(40), true),
+            ("resource_group_id", SqlType::NVarChar(40), true),
+            ("failure_condition_level", SqlType::Int, true),
+            ("health_check_timeout", SqlType::Int, true),
+            ("automated_backup_preference", SqlType::TinyInt, true),
+            ("automated_backup_preference_desc", DESC, true),
+            ("version", SqlType::SmallInt, true),
+            ("basic_features", SqlType::Bit, true),
+            ("dtc_support", SqlType::Bit, true),
+            ("db_failover", SqlType::Bit, true),
+            ("is_distributed", SqlType::Bit, true),
+            ("cluster_type", SqlType::TinyInt, true),
+            ("cluster_type_desc", DESC, true),
+            ("required_synchronized_secondaries_to_commit", SqlType::Int, true),
+            ("sequence_number", SqlType::BigInt, true),
+        ]);
+        let rows = self
+            .hosted(instance)
+            .into_iter()
+            .map(|(a, _)| {
+                let ag = &self.ags[a];
+                let epoch = ag.replicas.iter().map(|r| r.epoch).max().unwrap_or(1);
+                vec![
+                    Value::Guid(ag.group_id),
+                    s(&ag.name),
+                    Value::Null,
+                    Value::Null,
+                    int(3),
+                    int(30000),
+                    int(2),
+                    s("secondary"),
+                    int(1),
+                    Value::Bit(false),
+                    Value::Bit(false),
+                    Value::Bit(false),
+                    Value::Bit(false),
+                    int(ag.cluster_type.code()),
+                    s(ag.cluster_type.desc()),
+                    int(ag.required_sync),
+                    Value::Int(epoch as i64),
+                ]
+            })
+            .collect();
+        ResultSet { columns, rows }
+    }
+
+    fn availability_replicas(&self, instance: &str) -> ResultSet {
+        let columns = cols(&[
+            ("replica_id", SqlType::UniqueIdentifier, false),
+            ("group_id", SqlType::UniqueIdentifier, false),
+            ("replica_metadata_id", SqlType::Int, true),
+            ("replica_server_name", SqlType::NVarChar(256), true),
+            ("endpoint_url", SqlType::NVarChar(128), true),
+            ("availability_mode", SqlType::TinyInt, true),
+            ("availability_mode_desc", DESC, true),
+            ("failover_mode", SqlType::TinyInt, true),
+            ("failover_mode_desc", DESC, true),
+            ("session_timeout", SqlType::Int, true),
+            ("primary_role_allow_connections_desc", DESC, true),
+            ("secondary_role_allow_connections_desc", DESC, true),
+            ("backup_priority", SqlType::Int, true),
+            ("read_only_routing_url", SqlType::NVarChar(256), true),
+            ("seeding_mode_desc", DESC, true),
+        ]);
+        let mut rows = Vec::new();
+        for (a, local) in self.hosted(instance) {
+            for (i, r) in self.ags[a].replicas.iter().enumerate() {
+                let (fm, fm_desc) = if r.failover_mode_automatic { (0, "AUTOMATIC") } else { (1, "MANUAL") };
+                rows.push(vec![
+                    Value::Guid(r.replica_id),
+                    Value::Guid(self.ags[a].group_id),
+                    if i == local { int(65536 + i as i32) } else { Value::Null },
+                    s(&r.instance),
+                    s(&format!("TCP://{}.sim.local:5022", r.instance.to_lowercase())),
+                    int(r.mode.code()),
+                    s(r.mode.desc()),
+                    int(fm),
+                    s(fm_desc),
+                    int(10),
+                    s("ALL"),
+                    s("NO"),
+                    int(50),
+                    Value::Null,
+                    s("MANUAL"),
+                ]);
+            }
+        }
+        ResultSet { columns, rows }
+    }
+
+    /// Whether `instance` is the effective primary of AG `a` (and so sees remote rows).
+    fn sees_remote(&self, a: usize, local: usize) -> bool {
+        self.effective_role(a, local) == Some(Role::Primary)
+    }
+
+    fn replica_health(&self, a: usize, r: usize) -> &'static str {
+        let states: Vec<&str> = (0..self.ags[a].databases.len()).map(|d| self.copy_health(a, r, d)).collect();
+        if states.iter().all(|h| *h == "HEALTHY") {
+            "HEALTHY"
+        } else if states.iter().any(|h| *h == "HEALTHY") {
+            "PARTIALLY_HEALTHY"
+        } else {
+            "NOT_HEALTHY"
+        }
+    }
+
+    fn copy_health(&self, a: usize, r: usize, d: usize) -> &'static str {
+        let rep = &self.ags[a].replicas[r];
+        match self.sync_state(a, r, d) {
+            SyncState::Synchronized => "HEALTHY",
+            SyncState::Synchronizing if rep.mode == AvailabilityMode::AsynchronousCommit => "HEALTHY",
+            SyncState::Synchronizing => "PARTIALLY_HEALTHY",
+            _ if rep.role == StoredRole::Primary && !rep.copies[d].recovery_pending => "HEALTHY",
+            _ => "NOT_HEALTHY",
+        }
+    }
+
+    fn replica_states(&self, instance: &str) -> ResultSet {
+        let columns = cols(&[
+            ("replica_id", SqlType::UniqueIdentifier, false),
+            ("group_id", SqlType::UniqueIdentifier, false),
+            ("is_local", SqlType::Bit, true),
+            ("role", SqlType::TinyInt, true),
+            ("role_desc", DESC, true),
+            ("operational_state", SqlType::TinyInt, true),
+            ("operational_state_desc", DESC, true),
+            ("connected_state", SqlType::TinyInt, true),
+            ("connected_state_desc", DESC, true),
+            ("recovery_health", SqlType::TinyInt, true),
+            ("recovery_health_desc", DESC, true),
+            ("synchronization_health", SqlType::TinyInt, true),
+            ("synchronization_health_desc", DESC, true),
+            ("last_connect_error_number", SqlType::Int, true),
+            ("last_connect_error_description", SqlType::NVarChar(1024), true),
+            ("last_connect_error_timestamp", SqlType::DateTime, true),
+        ]);
+        let mut rows = Vec::new();
+        for (a, local) in self.hosted(instance) {
+            let remote = self.sees_remote(a, local);
+            for r in 0..self.ags[a].replicas.len() {
+                if r != local && !remote {
+                    continue;
+                }
+                let rep = &self.ags[a].replicas[r];
+                let is_local = r == local;
+                let linked = self.linked(instance, &rep.instance);
+                let role = if is_local {
+                    self.effective_role(a, r)
+                } else if linked {
+                    Some(Role::Secondary)
+                } else {
+                    None
+                };
+                let connected = if is_local {
+                    role == Some(Role::Primary) || self.leader_for(a, r).is_some()
+                } else {
+                    linked
+                };
+                let (op, op_desc) = match (is_local, role) {
+                    (false, _) => (Value::Null, Value::Null),
+                    (true, Some(Role::Resolving)) if self.ags[a].pending.is_some() => (int(0), s("PENDING_FAILOVER")),
+                    (true, Some(Role::Resolving)) => (int(3), s("OFFLINE")),
+                    (true, _) => (int(2), s("ONLINE")),
+                };
+                let health = self.replica_health(a, r);
+                let health_code = match health {
+                    "HEALTHY" => 2,
+                    "PARTIALLY_HEALTHY" => 1,
+                    _ => 0,
+                };
+                let (err_no, err_desc) = if connected || is_local {
+                    (Value::Null, Value::Null)
+                } else {
+                    (int(35206), s("A connection timeout has occurred on a previously established connection to availability replica."))
+                };
+                rows.push(vec![
+                    Value::Guid(rep.replica_id),
+                    Value::Guid(self.ags[a].group_id),
+                    Value::Bit(is_local),
+                    role.map_or(Value::Null, |x| int(x.code())),
+                    opt_s(role.map(Role::desc)),
+                    op,
+                    op_desc,
+                    int(u8::from(connected)),
+                    s(if connected { "CONNECTED" } else { "DISCONNECTED" }),
+                    if is_local { int(1) } else { Value::Null },
+                    if is_local { s("ONLINE") } else { Value::Null },
+                    int(health_code),
+                    s(health),
+                    err_no,
+                    err_desc,
+                    Value::Null,
+                ]);
+            }
+        }
+        ResultSet { columns, rows }
+    }
+
+    fn database_replica_states(&self, instance: &str) -> ResultSet {
+        let columns = cols(&[
+            ("database_id", SqlType::Int, false),
+            ("group_id", SqlType::UniqueIdentifier, false),
+            ("replica_id", SqlType::UniqueIdentifier, false),
+            ("group_database_id", SqlType::UniqueIdentifier, false),
+            ("is_local", SqlType::Bit, true),
+            ("is_primary_replica", SqlType::Bit, true),
+            ("synchronization_state", SqlType::TinyInt, true),
+            ("synchronization_state_desc", DESC, true),
+            ("is_commit_participant", SqlType::Bit, true),
+            ("synchronization_health", SqlType::TinyInt, true),
+            ("synchronization_health_desc", DESC, true),
+            ("database_state", SqlType::TinyInt, true),
+            ("database_state_desc", DESC, true),
+            ("is_suspended", SqlType::Bit, true),
+            ("suspend_reason", SqlType::TinyInt, true),
+            ("suspend_reason_desc", DESC, true),
+            ("recovery_lsn", LSN, true),
+            ("truncation_lsn", LSN, true),
+            ("last_sent_lsn", LSN, true),
+            ("last_received_lsn", LSN, true),
+            ("last_hardened_lsn", LSN, true),
+            ("last_hardened_time", SqlType::DateTime, true),
+            ("last_redone_lsn", LSN, true),
+            ("log_send_queue_size", SqlType::BigInt, true),
+            ("log_send_rate", SqlType::BigInt, true),
+            ("redo_queue_size", SqlType::BigInt, true),
+            ("redo_rate", SqlType::BigInt, true),
+            ("end_of_log_lsn", LSN, true),
+            ("last_commit_lsn", LSN, true),
+            ("last_commit_time", SqlType::DateTime, true),
+            ("secondary_lag_seconds", SqlType::BigInt, true),
+        ]);
+        let kb = i64::from(self.cfg.workload.kb_per_commit);
+        let mut rows = Vec::new();
+        for (a, local) in self.hosted(instance) {
+            let remote = self.sees_remote(a, local);
+            for r in 0..self.ags[a].replicas.len() {
+                if r != local && !remote {
+                    continue;
+                }
+                let rep = &self.ags[a].replicas[r];
+                let is_primary = rep.role == StoredRole::Primary;
+                let leader = if is_primary { None } else { self.leader_for(a, r) };
+                for (d, db) in self.ags[a].databases.iter().enumerate() {
+                    let copy = &rep.copies[d];
+                    let state = self.sync_state(a, r, d);
+                    let (state_code, health) = (
+                        match state {
+                            SyncState::NotSynchronizing => 0,
+                            SyncState::Synchronizing => 1,
+                            SyncState::Synchronized => 2,
+                            SyncState::Reverting => 3,
+                        },
+                        self.copy_health(a, r, d),
+                    );
+                    let last = copy.log.last();
+                    let end = last.map_or(Value::Null, |l| Value::Numeric(l.lsn as i128));
+                    let suspended = copy.suspended.filter(|_| copy.reverting_until.is_none());
+                    // What the primary has that this copy lacks, when they are connected.
+                    let behind = leader.filter(|_| copy.link_ok).map(|p| {
+                        let plog = &self.ags[a].replicas[p].copies[d].log;
+                        let missing = plog.len().saturating_sub(copy.log.len());
+                        let lag = plog.get(copy.log.len()).map_or(0, |first| self.now.saturating_sub(first.at).as_secs());
+                        (missing as i64 * kb, lag as i64)
+                    });
+                    let (send_q, redo_q, lag) = match (is_primary, behind) {
+                        (true, _) => (Value::Null, Value::Null, Value::Null),
+                        (false, Some((q, lag))) => (Value::Int(q), Value::Int(0), Value::Int(lag)),
+                        (false, None) => (Value::Null, Value::Null, Value::Null),
+                    };
+                    let (db_state, db_state_desc) = if copy.recovery_pending { (3, "RECOVERY_PENDING") } else { (0, "ONLINE") };
+                    rows.push(vec![
+                        int(db.database_id),
+                        Value::Guid(self.ags[a].group_id),
+                        Value::Guid(rep.replica_id),
+                        Value::Guid(db.group_database_id),
+                        Value::Bit(r == local),
+                        Value::Bit(is_primary),
+                        int(state_code),
+                        s(state.desc()),
+                        Value::Bit(copy.synchronized),
+                        int(match health {
+                            "HEALTHY" => 2,
+                            "PARTIALLY_HEALTHY" => 1,
+                            _ => 0,
+                        }),
+                        s(health),
+                        int(db_state),
+                        s(db_state_desc),
+                        Value::Bit(suspended.is_some()),
+                        suspended.map_or(Value::Null, |x| int(x as u8)),
+                        opt_s(suspended.map(|x| x.desc())),
+                        Value::Numeric((super::FIRST_LSN - LSN_STEP) as i128),
+                        Value::Numeric((super::FIRST_LSN - LSN_STEP) as i128),
+                        end.clone(),
+                        end.clone(),
+                        end.clone(),
+                        last.map_or(Value::Null, |l| Value::DateTime(self.wall_time(l.at))),
+                        end.clone(),
+                        send_q,
+                        if is_primary { Value::Null } else { int(0) },
+                        redo_q,
+                        if is_primary { Value::Null } else { int(0) },
+                        end.clone(),
+                        end,
+                        last.map_or(Value::Null, |l| Value::DateTime(self.wall_time(l.at))),
+                        lag,
+                    ]);
+                }
+            }
+        }
+        ResultSet { columns, rows }
+    }
+
+    fn sys_databases(&self, instance: &str) -> ResultSet {
+        let columns = cols(&[
+            ("name", SYSNAME, true),
+            ("database_id", SqlType::Int, false),
+            ("create_date", SqlType::DateTime, false),
+            ("compatibility_level", SqlType::TinyInt, false),
+            ("collation_name", SYSNAME, true),
+            ("is_read_only", SqlType::Bit, true),
+            ("state", SqlType::TinyInt, true),
+            ("state_desc", DESC, true),
+            ("recovery_model_desc", DESC, true),
+            ("replica_id", SqlType::UniqueIdentifier, true),
+            ("group_database_id", SqlType::UniqueIdentifier, true),
+        ]);
+        let created = Value::DateTime(self.epoch);
+        let mut rows: Vec<Vec<Value>> = ["master", "tempdb", "model", "msdb"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                vec![
+                    s(n),
+                    int(i as i32 + 1),
+                    created.clone(),
+                    int(160),
+                    s("SQL_Latin1_General_CP1_CI_AS"),
+                    Value::Bit(false),
+                    int(0),
+                    s("ONLINE"),
+                    s(if *n == "tempdb" || *n == "master" { "SIMPLE" } else { "FULL" }),
+                    Value::Null,
+                    Value::Null,
+                ]
+            })
+            .collect();
+        for (a, local) in self.hosted(instance) {
+            let rep = &self.ags[a].replicas[local];
+            for (d, db) in self.ags[a].databases.iter().enumerate() {
+                let pending = rep.copies[d].recovery_pending;
+                rows.push(vec![
+                    s(&db.name),
+                    int(db.database_id),
+                    created.clone(),
+                    int(160),
+                    s("SQL_Latin1_General_CP1_CI_AS"),
+                    Value::Bit(false),
+                    int(if pending { 3 } else { 0 }),
+                    s(if pending { "RECOVERY_PENDING" } else { "ONLINE" }),
+                    s("FULL"),
+                    Value::Guid(rep.replica_id),
+                    Value::Guid(db.group_database_id),
+                ]);
+            }
+        }
+        ResultSet { columns, rows }
+    }
+}
