@@ -1,1 +1,117 @@
-fn main() {}
+//! The `drover` command line.
+
+use clap::{Parser, Subcommand};
+use drover::sim::Sim;
+use drover::sim::control;
+use drover::sim::model::config::WorldConfig;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "drover",
+    version,
+    about = "Cross-site disaster recovery for SQL Server-backed application stacks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the simulated SQL Server world (default: two sites, AG `ag1`) until Ctrl-C.
+    Sim {
+        /// A world description in YAML (see examples/sim-two-sites.yaml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The control port; instances whose configured port is 0 get the
+        /// following ports. 0 picks free ports for everything.
+        #[arg(long, default_value_t = 21433)]
+        base_port: u16,
+        /// Do not read control commands from standard input.
+        #[arg(long)]
+        no_stdin: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("drover: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Sim {
+            config,
+            base_port,
+            no_stdin,
+        } => runtime.block_on(run_sim(config, base_port, no_stdin)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("drover: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_sim(config: Option<PathBuf>, base_port: u16, no_stdin: bool) -> Result<(), String> {
+    let mut cfg = match &config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            WorldConfig::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => WorldConfig::two_sites(),
+    };
+    if base_port != 0 {
+        for (n, inst) in cfg.instances.iter_mut().enumerate().filter(|(_, i)| i.port == 0) {
+            inst.port = base_port.checked_add(1 + n as u16).ok_or("--base-port is too high")?;
+        }
+    }
+    let sim = Sim::start(cfg).await?;
+    let control_addr = control::listen(sim.clone(), SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), base_port))
+        .await
+        .map_err(|e| format!("cannot listen for control commands on port {base_port}: {e}"))?;
+    let (user, password) = sim.login();
+    println!("drover simulator running (encryption not supported; connect with TLS off)");
+    for (name, site, addr) in sim.endpoints() {
+        println!("  instance {name:<8} site {site:<8} tds://{addr}");
+    }
+    println!("  login    user {user:?} password {password:?}");
+    println!(
+        "  control  {control_addr}  (one command per line, e.g. `echo status | nc -q1 {} {}`)",
+        control_addr.ip(),
+        control_addr.port()
+    );
+    if let Some((_, _, addr)) = sim.endpoints().first() {
+        println!(
+            "  try      TDSVER=7.4 tsql -H {} -p {} -U {user} -P '{password}'",
+            addr.ip(),
+            addr.port()
+        );
+    }
+    println!("{}", control::HELP);
+    if !no_stdin {
+        tokio::spawn(control::serve_lines(
+            sim.clone(),
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+        ));
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    sim.shutdown();
+    println!("drover simulator stopped");
+    Ok(())
+}

@@ -40,8 +40,7 @@ fn hazardous() -> impl Strategy<Value = String> {
 }
 
 fn name() -> impl Strategy<Value = String> {
-    prop_oneof![any::<String>(), hazardous()]
-        .prop_filter("valid sysname", |s| Ident::new(s).is_ok())
+    prop_oneof![any::<String>(), hazardous()].prop_filter("valid sysname", |s| Ident::new(s).is_ok())
 }
 
 fn literal() -> impl Strategy<Value = String> {
@@ -138,24 +137,13 @@ fn boundary_names() {
         parse_batch("ALTER DATABASE [] SET HADR RESUME").map_err(|e| e.number),
         Err(1038)
     );
-    for ok in [
-        "a".repeat(128),
-        "é".repeat(128),
-        "😀".repeat(64),
-        "]".repeat(128),
-    ] {
-        let sql = format!(
-            "ALTER DATABASE {} SET HADR RESUME",
-            quote_ident(&ok).unwrap()
-        );
+    for ok in ["a".repeat(128), "é".repeat(128), "😀".repeat(64), "]".repeat(128)] {
+        let sql = format!("ALTER DATABASE {} SET HADR RESUME", quote_ident(&ok).unwrap());
         assert_eq!(one(&sql), Statement::ResumeDatabase { database: ok });
     }
     for long in ["a".repeat(129), "😀".repeat(65), "]".repeat(129)] {
         assert!(quote_ident(&long).is_err());
-        let sql = format!(
-            "ALTER DATABASE [{}] SET HADR RESUME",
-            long.replace(']', "]]")
-        );
+        let sql = format!("ALTER DATABASE [{}] SET HADR RESUME", long.replace(']', "]]"));
         assert_eq!(parse_batch(&sql).map_err(|e| e.number), Err(103));
     }
     for ctl in ["a\nb", "\u{0}", "x\u{7f}", "\u{85}"] {

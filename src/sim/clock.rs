@@ -11,7 +11,9 @@ pub struct SimClock {
 impl SimClock {
     /// Starts the clock now (must be called inside a tokio runtime).
     pub fn start() -> Self {
-        Self { start: tokio::time::Instant::now() }
+        Self {
+            start: tokio::time::Instant::now(),
+        }
     }
 
     /// Simulated time elapsed since the start.

@@ -6,8 +6,12 @@
 //! - [`tds`]: the wire protocol; [`runtime`]: endpoints, workload, faults.
 
 pub mod clock;
+pub mod control;
 pub mod engine;
 pub mod model;
 pub mod parse;
+pub mod runtime;
 pub mod table;
 pub mod tds;
+
+pub use runtime::Sim;

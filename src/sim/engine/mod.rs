@@ -30,7 +30,10 @@ pub struct Engine {
 /// once; a backup runs for a while before it is recorded.
 enum Step {
     Now(Vec<Outcome>),
-    Backup { record: crate::sim::model::BackupRecord, takes: std::time::Duration },
+    Backup {
+        record: crate::sim::model::BackupRecord,
+        takes: std::time::Duration,
+    },
 }
 
 /// Errors that abort the rest of the batch (name-resolution errors), as
@@ -152,11 +155,17 @@ impl Engine {
                 self.world().suspend_database(now, &instance, database)?;
                 done()
             }
-            Statement::BackupDatabase { database, disk, options } => {
+            Statement::BackupDatabase {
+                database,
+                disk,
+                options,
+            } => {
                 let path = string_arg(disk, params)?;
                 let copy_only = options.contains(&BackupOption::CopyOnly);
                 let checksum = options.contains(&BackupOption::Checksum);
-                let (record, takes) = self.world().begin_backup(now, &instance, database, &path, copy_only, checksum)?;
+                let (record, takes) = self
+                    .world()
+                    .begin_backup(now, &instance, database, &path, copy_only, checksum)?;
                 Ok(Step::Backup { record, takes })
             }
             Statement::SetOption { .. } => done(),
@@ -175,9 +184,14 @@ impl Engine {
     }
 
     fn select(&self, sel: &ast::Select, params: &[Param]) -> Result<ResultSet, ServerError> {
-        let Some(from) = &sel.from else { return self.select_globals(&sel.items) };
+        let Some(from) = &sel.from else {
+            return self.select_globals(&sel.items);
+        };
         let view = self.resolve_view(from)?;
-        let full = self.world().view(self.clock.now(), &self.instance, &view).ok_or_else(|| invalid_object(from))?;
+        let full = self
+            .world()
+            .view(self.clock.now(), &self.instance, &view)
+            .ok_or_else(|| invalid_object(from))?;
         let filter = sel
             .filter
             .iter()
@@ -229,7 +243,11 @@ impl Engine {
                 "LANGUAGE" => (SqlType::NVarChar(128), Value::Str("us_english".into())),
                 "TRANCOUNT" => (SqlType::Int, Value::Int(0)),
                 other => {
-                    return Err(ServerError::new(137, 15, format!("Must declare the scalar variable \"@@{other}\".")));
+                    return Err(ServerError::new(
+                        137,
+                        15,
+                        format!("Must declare the scalar variable \"@@{other}\"."),
+                    ));
                 }
             };
             rs.columns.push(Column::new(alias.as_deref().unwrap_or(""), ty, true));
@@ -279,6 +297,10 @@ fn scalar_text(s: &Scalar) -> String {
 fn string_arg(lit: &Literal, params: &[Param]) -> Result<String, ServerError> {
     match resolve(lit, params)? {
         Scalar::Str(s) => Ok(s),
-        other => Err(ServerError::new(102, 15, format!("Incorrect syntax near '{}'.", scalar_text(&other)))),
+        other => Err(ServerError::new(
+            102,
+            15,
+            format!("Incorrect syntax near '{}'.", scalar_text(&other)),
+        )),
     }
 }

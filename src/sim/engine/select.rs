@@ -17,15 +17,14 @@ fn invalid_column(name: &str) -> ServerError {
 }
 
 fn column_index(rs: &ResultSet, name: &str) -> Result<usize, ServerError> {
-    rs.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name)).ok_or_else(|| invalid_column(name))
+    rs.columns
+        .iter()
+        .position(|c| c.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| invalid_column(name))
 }
 
 /// Projects and filters a view's full contents.
-pub fn select(
-    rs: ResultSet,
-    items: &[SelectItem],
-    filter: &[(Condition, Scalar)],
-) -> Result<ResultSet, ServerError> {
+pub fn select(rs: ResultSet, items: &[SelectItem], filter: &[(Condition, Scalar)]) -> Result<ResultSet, ServerError> {
     let mut picks = Vec::new();
     for item in items {
         match item {
@@ -67,7 +66,11 @@ pub fn select(
 }
 
 fn conversion_failed(value: &str, ty: &str) -> ServerError {
-    ServerError::new(245, 16, format!("Conversion failed when converting the nvarchar value '{value}' to data type {ty}."))
+    ServerError::new(
+        245,
+        16,
+        format!("Conversion failed when converting the nvarchar value '{value}' to data type {ty}."),
+    )
 }
 
 /// `column = literal` as SQL Server evaluates it: NULL equals nothing, strings
@@ -77,7 +80,9 @@ fn equals(cell: &Value, lit: &Scalar, column: &str) -> Result<bool, ServerError>
     let _ = column;
     Ok(match (cell, lit) {
         (Value::Null, _) | (_, Scalar::Null) => false,
-        (Value::Str(a), Scalar::Str(b)) => a.trim_end_matches(' ').to_lowercase() == b.trim_end_matches(' ').to_lowercase(),
+        (Value::Str(a), Scalar::Str(b)) => {
+            a.trim_end_matches(' ').to_lowercase() == b.trim_end_matches(' ').to_lowercase()
+        }
         (Value::Str(a), Scalar::Int(b)) => {
             let n: i128 = a.trim().parse().map_err(|_| conversion_failed(a, "int"))?;
             n == *b
@@ -100,18 +105,30 @@ fn equals(cell: &Value, lit: &Scalar, column: &str) -> Result<bool, ServerError>
         },
         (Value::Guid(g), Scalar::Str(b)) => {
             let parsed = parse_guid(b).ok_or_else(|| {
-                ServerError::new(8169, 16, "Conversion failed when converting from a character string to uniqueidentifier.")
+                ServerError::new(
+                    8169,
+                    16,
+                    "Conversion failed when converting from a character string to uniqueidentifier.",
+                )
             })?;
             parsed == *g
         }
         (Value::DateTime(d), Scalar::Str(b)) => {
             let parsed: jiff::civil::DateTime = b.trim().replace(' ', "T").parse().map_err(|_| {
-                ServerError::new(241, 16, "Conversion failed when converting date and/or time from character string.")
+                ServerError::new(
+                    241,
+                    16,
+                    "Conversion failed when converting date and/or time from character string.",
+                )
             })?;
             parsed == *d
         }
         (Value::Guid(_), Scalar::Int(_)) | (Value::DateTime(_), Scalar::Int(_)) => {
-            return Err(ServerError::new(206, 16, "Operand type clash: int is incompatible with the column's type"));
+            return Err(ServerError::new(
+                206,
+                16,
+                "Operand type clash: int is incompatible with the column's type",
+            ));
         }
     })
 }
@@ -135,7 +152,14 @@ pub fn parse_guid(s: &str) -> Option<[u8; 16]> {
 /// The canonical text of a GUID, as SQL Server prints it (upper case).
 pub fn format_guid(g: &[u8; 16]) -> String {
     let h: String = g.iter().map(|b| format!("{b:02X}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[cfg(test)]
@@ -159,12 +183,18 @@ mod tests {
     }
 
     fn cond(c: &str) -> Condition {
-        Condition { column: c.into(), value: crate::sim::parse::ast::Literal::Null }
+        Condition {
+            column: c.into(),
+            value: crate::sim::parse::ast::Literal::Null,
+        }
     }
 
     #[test]
     fn filters_project_and_alias() {
-        let items = vec![SelectItem::Column { name: "DATABASE_ID".into(), alias: Some("id".into()) }];
+        let items = vec![SelectItem::Column {
+            name: "DATABASE_ID".into(),
+            alias: Some("id".into()),
+        }];
         let rs = select(view(), &items, &[(cond("name"), Scalar::Str("CONFDB  ".into()))]).unwrap();
         assert_eq!(rs.columns[0].name, "id");
         assert_eq!(rs.rows, vec![vec![Value::Int(5)]]);
@@ -177,9 +207,17 @@ mod tests {
 
     #[test]
     fn unknown_columns_and_bad_conversions_are_errors() {
-        let items = vec![SelectItem::Column { name: "nope".into(), alias: None }];
+        let items = vec![SelectItem::Column {
+            name: "nope".into(),
+            alias: None,
+        }];
         assert_eq!(select(view(), &items, &[]).unwrap_err().number, 207);
-        let err = select(view(), &[SelectItem::Star], &[(cond("database_id"), Scalar::Str("five".into()))]).unwrap_err();
+        let err = select(
+            view(),
+            &[SelectItem::Star],
+            &[(cond("database_id"), Scalar::Str("five".into()))],
+        )
+        .unwrap_err();
         assert_eq!(err.number, 245);
     }
 

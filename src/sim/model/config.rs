@@ -157,7 +157,11 @@ pub struct WorkloadConfig {
 
 impl Default for WorkloadConfig {
     fn default() -> Self {
-        Self { enabled: true, commits_per_second: 20, kb_per_commit: 4 }
+        Self {
+            enabled: true,
+            commits_per_second: 20,
+            kb_per_commit: 4,
+        }
     }
 }
 
@@ -171,7 +175,10 @@ pub struct LoginConfig {
 
 impl Default for LoginConfig {
     fn default() -> Self {
-        Self { user: "drover".into(), password: "Simulated-Passw0rd".into() }
+        Self {
+            user: "drover".into(),
+            password: "Simulated-Passw0rd".into(),
+        }
     }
 }
 
@@ -190,8 +197,16 @@ impl WorldConfig {
     pub fn two_sites() -> Self {
         Self {
             instances: vec![
-                InstanceConfig { name: "SQL-A".into(), site: "site-a".into(), port: 0 },
-                InstanceConfig { name: "SQL-B".into(), site: "site-b".into(), port: 0 },
+                InstanceConfig {
+                    name: "SQL-A".into(),
+                    site: "site-a".into(),
+                    port: 0,
+                },
+                InstanceConfig {
+                    name: "SQL-B".into(),
+                    site: "site-b".into(),
+                    port: 0,
+                },
             ],
             availability_groups: vec![AgConfig {
                 name: "ag1".into(),
@@ -249,10 +264,16 @@ impl WorldConfig {
             let mut seen = std::collections::BTreeSet::new();
             for r in &ag.replicas {
                 if !names.contains(&r.instance.to_lowercase()) {
-                    return Err(format!("availability group {:?}: unknown instance {:?}", ag.name, r.instance));
+                    return Err(format!(
+                        "availability group {:?}: unknown instance {:?}",
+                        ag.name, r.instance
+                    ));
                 }
                 if !seen.insert(r.instance.to_lowercase()) {
-                    return Err(format!("availability group {:?}: instance {:?} listed twice", ag.name, r.instance));
+                    return Err(format!(
+                        "availability group {:?}: instance {:?} listed twice",
+                        ag.name, r.instance
+                    ));
                 }
             }
         }

@@ -14,8 +14,6 @@ use config::{AvailabilityMode, ClusterType, WorldConfig};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-
-
 /// Simulated time: how long since the world started.
 pub type SimTime = Duration;
 
@@ -253,7 +251,12 @@ impl World {
         let instances = cfg
             .instances
             .iter()
-            .map(|i| Instance { name: i.name.clone(), site: i.site.clone(), up: true, paused: false })
+            .map(|i| Instance {
+                name: i.name.clone(),
+                site: i.site.clone(),
+                up: true,
+                paused: false,
+            })
             .collect();
         let mut ags = Vec::new();
         // User databases get ids from 5 up, after master, tempdb, model and msdb.
@@ -281,7 +284,11 @@ impl World {
                     replica_id: guid("replica", &format!("{}/{}", a.name, r.instance)),
                     mode: r.availability_mode,
                     failover_mode_automatic: false,
-                    role: if r.primary { StoredRole::Primary } else { StoredRole::Secondary },
+                    role: if r.primary {
+                        StoredRole::Primary
+                    } else {
+                        StoredRole::Secondary
+                    },
                     epoch: 1,
                     copies: vec![Copy::default(); databases.len()],
                 })
@@ -320,7 +327,11 @@ impl World {
     fn bootstrap(&mut self) {
         for ag in &mut self.ags {
             for (d, db) in ag.databases.iter_mut().enumerate() {
-                let rec = LogRec { lsn: FIRST_LSN, txn: self.next_txn, at: Duration::ZERO };
+                let rec = LogRec {
+                    lsn: FIRST_LSN,
+                    txn: self.next_txn,
+                    at: Duration::ZERO,
+                };
                 db.acked.insert(self.next_txn);
                 self.next_txn += 1;
                 for r in &mut ag.replicas {
@@ -355,7 +366,10 @@ impl World {
 
     /// How many statements of `kind` (select, alter_ag, alter_database, backup, set, use) ran on `instance`.
     pub fn statement_count(&self, instance: &str, kind: &str) -> u64 {
-        self.statements.get(&(instance.to_lowercase(), kind.to_string())).copied().unwrap_or(0)
+        self.statements
+            .get(&(instance.to_lowercase(), kind.to_string()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Every statement count, as ((instance, kind), count).
@@ -364,7 +378,10 @@ impl World {
     }
 
     pub(crate) fn count_statement(&mut self, instance: &str, kind: &str) {
-        *self.statements.entry((instance.to_lowercase(), kind.to_string())).or_default() += 1;
+        *self
+            .statements
+            .entry((instance.to_lowercase(), kind.to_string()))
+            .or_default() += 1;
     }
 
     pub(crate) fn instance_index(&self, name: &str) -> Option<usize> {
@@ -383,7 +400,7 @@ impl World {
         self.instance_index(instance).is_some_and(|i| self.instances[i].up)
     }
 
-    fn is_paused(&self, instance: &str) -> bool {
+    pub(crate) fn is_paused(&self, instance: &str) -> bool {
         self.instance_index(instance).is_some_and(|i| self.instances[i].paused)
     }
 
@@ -394,7 +411,11 @@ impl World {
         }
         match (self.site_of(a), self.site_of(b)) {
             (Some(x), Some(y)) if x != y => {
-                let key = if x < y { (x.to_string(), y.to_string()) } else { (y.to_string(), x.to_string()) };
+                let key = if x < y {
+                    (x.to_string(), y.to_string())
+                } else {
+                    (y.to_string(), x.to_string())
+                };
                 !self.cuts.contains(&key)
             }
             (Some(_), Some(_)) => true,
@@ -412,7 +433,9 @@ impl World {
     /// Stops an instance: its endpoint goes away, its links break.
     pub fn stop_instance(&mut self, now: SimTime, name: &str) -> Result<(), String> {
         self.advance(now);
-        let i = self.instance_index(name).ok_or_else(|| format!("no instance named {name:?}"))?;
+        let i = self
+            .instance_index(name)
+            .ok_or_else(|| format!("no instance named {name:?}"))?;
         self.instances[i].up = false;
         self.note(now, format!("instance {} stopped", self.instances[i].name));
         self.refresh(now);
@@ -422,7 +445,9 @@ impl World {
     /// Brings an instance back (the caller applies the restart latency first).
     pub fn start_instance(&mut self, now: SimTime, name: &str) -> Result<(), String> {
         self.advance(now);
-        let i = self.instance_index(name).ok_or_else(|| format!("no instance named {name:?}"))?;
+        let i = self
+            .instance_index(name)
+            .ok_or_else(|| format!("no instance named {name:?}"))?;
         self.instances[i].up = true;
         self.note(now, format!("instance {} started", self.instances[i].name));
         self.refresh(now);
@@ -440,7 +465,11 @@ impl World {
         if a == b {
             return Err("a site cannot be partitioned from itself".into());
         }
-        let key = if a < b { (a.to_string(), b.to_string()) } else { (b.to_string(), a.to_string()) };
+        let key = if a < b {
+            (a.to_string(), b.to_string())
+        } else {
+            (b.to_string(), a.to_string())
+        };
         self.cuts.insert(key);
         self.note(now, format!("sites {a} and {b} partitioned"));
         self.refresh(now);
@@ -458,7 +487,9 @@ impl World {
     /// Stalls (or restarts) log transport to and from an instance.
     pub fn set_replication_paused(&mut self, now: SimTime, name: &str, paused: bool) -> Result<(), String> {
         self.advance(now);
-        let i = self.instance_index(name).ok_or_else(|| format!("no instance named {name:?}"))?;
+        let i = self
+            .instance_index(name)
+            .ok_or_else(|| format!("no instance named {name:?}"))?;
         self.instances[i].paused = paused;
         let verb = if paused { "paused" } else { "resumed" };
         self.note(now, format!("replication to/from {} {verb}", self.instances[i].name));
@@ -470,7 +501,10 @@ impl World {
 
     /// Instances (name, site, up).
     pub fn instances(&self) -> Vec<(String, String, bool)> {
-        self.instances.iter().map(|i| (i.name.clone(), i.site.clone(), i.up)).collect()
+        self.instances
+            .iter()
+            .map(|i| (i.name.clone(), i.site.clone(), i.up))
+            .collect()
     }
 
     /// The role each replica of an AG would report now (None: instance down).
@@ -486,7 +520,10 @@ impl World {
     pub fn writable_primaries(&mut self, now: SimTime, ag: &str) -> Vec<String> {
         self.advance(now);
         let Some(a) = self.ag_index(ag) else { return Vec::new() };
-        self.writable(a).into_iter().map(|r| self.ags[a].replicas[r].instance.clone()).collect()
+        self.writable(a)
+            .into_iter()
+            .map(|r| self.ags[a].replicas[r].instance.clone())
+            .collect()
     }
 
     /// Every moment an AG had two writable primaries (invariant 1 of the design).
@@ -500,7 +537,10 @@ impl World {
     pub fn lost_transactions(&mut self, now: SimTime, ag: &str, db: &str) -> Option<u64> {
         self.advance(now);
         let a = self.ag_index(ag)?;
-        let d = self.ags[a].databases.iter().position(|x| x.name.eq_ignore_ascii_case(db))?;
+        let d = self.ags[a]
+            .databases
+            .iter()
+            .position(|x| x.name.eq_ignore_ascii_case(db))?;
         let writable = self.writable(a);
         let holder = if writable.len() == 1 {
             writable[0]
@@ -509,8 +549,18 @@ impl World {
                 .filter(|&r| self.is_up(&self.ags[a].replicas[r].instance))
                 .max_by_key(|&r| self.ags[a].replicas[r].copies[d].log.len())?
         };
-        let have: BTreeSet<u64> = self.ags[a].replicas[holder].copies[d].log.iter().map(|l| l.txn).collect();
-        Some(self.ags[a].databases[d].acked.iter().filter(|t| !have.contains(t)).count() as u64)
+        let have: BTreeSet<u64> = self.ags[a].replicas[holder].copies[d]
+            .log
+            .iter()
+            .map(|l| l.txn)
+            .collect();
+        Some(
+            self.ags[a].databases[d]
+                .acked
+                .iter()
+                .filter(|t| !have.contains(t))
+                .count() as u64,
+        )
     }
 
     /// Acknowledged transactions of `db` so far.
@@ -523,14 +573,23 @@ impl World {
     /// Length of the log of `db` on `instance` (None if it hosts no such copy).
     pub fn log_length(&self, ag: &str, db: &str, instance: &str) -> Option<usize> {
         let a = self.ag_index(ag)?;
-        let d = self.ags[a].databases.iter().position(|x| x.name.eq_ignore_ascii_case(db))?;
-        let r = self.ags[a].replicas.iter().position(|x| x.instance.eq_ignore_ascii_case(instance))?;
+        let d = self.ags[a]
+            .databases
+            .iter()
+            .position(|x| x.name.eq_ignore_ascii_case(db))?;
+        let r = self.ags[a]
+            .replicas
+            .iter()
+            .position(|x| x.instance.eq_ignore_ascii_case(instance))?;
         Some(self.ags[a].replicas[r].copies[d].log.len())
     }
 
     /// Names of every AG database.
     pub fn databases(&self) -> Vec<(String, String)> {
-        self.ags.iter().flat_map(|a| a.databases.iter().map(|d| (a.name.clone(), d.name.clone()))).collect()
+        self.ags
+            .iter()
+            .flat_map(|a| a.databases.iter().map(|d| (a.name.clone(), d.name.clone())))
+            .collect()
     }
 }
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! primaries to secondaries, commits and their acknowledgement, scheduled events.
 
 use super::config::{AvailabilityMode, ClusterType};
-use super::{EventKind, LSN_FORK, LSN_STEP, FIRST_LSN, LogRec, Role, SimTime, StoredRole, SuspendReason, SyncState, World};
+use super::{
+    EventKind, FIRST_LSN, LSN_FORK, LSN_STEP, LogRec, Role, SimTime, StoredRole, SuspendReason, SyncState, World,
+};
 
 impl World {
     /// Brings the world up to `now`: scheduled events in time order, with log
@@ -13,7 +15,9 @@ impl World {
             if at > now {
                 break;
             }
-            let Some(kind) = self.events.remove(&(at, seq)) else { break };
+            let Some(kind) = self.events.remove(&(at, seq)) else {
+                break;
+            };
             self.replicate(at);
             self.now = at;
             self.apply_event(at, kind);
@@ -97,10 +101,14 @@ impl World {
         }
         let Some(p) = self.leader_for(a, s) else { return false };
         let pcopy = &ag.replicas[p].copies[d];
-        pcopy.suspended.is_none()
-            && !pcopy.recovery_pending
-            && !self.is_paused(&rep.instance)
-            && !self.is_paused(&ag.replicas[p].instance)
+        pcopy.suspended.is_none() && !pcopy.recovery_pending
+    }
+
+    /// Log transport between a secondary and its primary is stalled (`pause`):
+    /// still connected (SYNCHRONIZING), but nothing arrives, and commits stop
+    /// waiting for it (as after a session timeout).
+    fn stalled(&self, a: usize, s: usize, p: usize) -> bool {
+        self.is_paused(&self.ags[a].replicas[s].instance) || self.is_paused(&self.ags[a].replicas[p].instance)
     }
 
     /// Re-derives link states after anything changed at `now`, and settles
@@ -111,6 +119,7 @@ impl World {
             for s in 0..self.ags[a].replicas.len() {
                 for d in 0..self.ags[a].databases.len() {
                     let ok = self.link_should_be_ok(a, s, d);
+                    let stalled = self.leader_for(a, s).is_some_and(|p| self.stalled(a, s, p));
                     let sync = self.leader_for(a, s).is_some_and(|p| self.sync_pair(a, p, s));
                     let copy = &mut self.ags[a].replicas[s].copies[d];
                     if ok != copy.link_ok {
@@ -126,7 +135,7 @@ impl World {
                         copy.sync_since = now;
                     }
                     copy.sync_active = sync;
-                    if !sync {
+                    if !sync || stalled {
                         copy.synchronized = false;
                     }
                 }
@@ -136,7 +145,13 @@ impl World {
                 let name = self.ags[a].name.clone();
                 if self.split_brain.last().is_none_or(|(n, _)| n != &name) {
                     self.split_brain.push((name.clone(), now));
-                    self.note(now, format!("SPLIT BRAIN: availability group {name} has {} writable primaries", writable.len()));
+                    self.note(
+                        now,
+                        format!(
+                            "SPLIT BRAIN: availability group {name} has {} writable primaries",
+                            writable.len()
+                        ),
+                    );
                 }
             }
         }
@@ -149,7 +164,8 @@ impl World {
         for a in 0..self.ags.len() {
             let n = self.ags[a].replicas.len();
             for r in 0..n {
-                if self.ags[a].replicas[r].role != StoredRole::Primary || !self.is_up(&self.ags[a].replicas[r].instance) {
+                if self.ags[a].replicas[r].role != StoredRole::Primary || !self.is_up(&self.ags[a].replicas[r].instance)
+                {
                     continue;
                 }
                 let newer = (0..n).any(|p| {
@@ -183,6 +199,9 @@ impl World {
         for a in 0..self.ags.len() {
             for s in 0..self.ags[a].replicas.len() {
                 let Some(p) = self.leader_for(a, s) else { continue };
+                if self.stalled(a, s, p) {
+                    continue;
+                }
                 let sync = self.sync_pair(a, p, s);
                 for d in 0..self.ags[a].databases.len() {
                     if !self.ags[a].replicas[s].copies[d].link_ok {
@@ -226,8 +245,7 @@ impl World {
                 .filter(|&s| s != p && self.leader_for(a, s) == Some(p))
                 .collect();
             for d in 0..self.ags[a].databases.len() {
-                loop {
-                    let Some(&(txn, idx)) = self.ags[a].replicas[p].copies[d].pending_acks.front() else { break };
+                while let Some(&(txn, idx)) = self.ags[a].replicas[p].copies[d].pending_acks.front() {
                     let hardened_everywhere = partners.iter().all(|&s| {
                         let c = &self.ags[a].replicas[s].copies[d];
                         !c.synchronized || c.log.len() > idx
@@ -247,7 +265,13 @@ impl World {
     pub fn commit(&mut self, now: SimTime, ag: &str, db: &str) -> usize {
         self.advance(now);
         let Some(a) = self.ag_index(ag) else { return 0 };
-        let Some(d) = self.ags[a].databases.iter().position(|x| x.name.eq_ignore_ascii_case(db)) else { return 0 };
+        let Some(d) = self.ags[a]
+            .databases
+            .iter()
+            .position(|x| x.name.eq_ignore_ascii_case(db))
+        else {
+            return 0;
+        };
         let mut accepted = 0;
         for p in self.writable(a) {
             let synced = (0..self.ags[a].replicas.len())
@@ -262,7 +286,11 @@ impl World {
             let txn = self.next_txn;
             self.next_txn += 1;
             let copy = &mut self.ags[a].replicas[p].copies[d];
-            let lsn = copy.log.last().map_or(FIRST_LSN, |l| l.lsn + LSN_STEP).max(copy.lsn_floor);
+            let lsn = copy
+                .log
+                .last()
+                .map_or(FIRST_LSN, |l| l.lsn + LSN_STEP)
+                .max(copy.lsn_floor);
             copy.log.push(LogRec { lsn, txn, at: now });
             let idx = copy.log.len() - 1;
             copy.pending_acks.push_back((txn, idx));
@@ -296,12 +324,17 @@ impl World {
 
     /// Role change after an accepted (forced) failover.
     fn complete_role_change(&mut self, at: SimTime, a: usize) {
-        let Some(change) = self.ags[a].pending.take() else { return };
+        let Some(change) = self.ags[a].pending.take() else {
+            return;
+        };
         let t = change.target;
         let ag_name = self.ags[a].name.clone();
         let target_name = self.ags[a].replicas[t].instance.clone();
         if !self.is_up(&target_name) {
-            self.note(at, format!("{ag_name}: failover to {target_name} failed: the instance went down"));
+            self.note(
+                at,
+                format!("{ag_name}: failover to {target_name} failed: the instance went down"),
+            );
             return;
         }
         let old: Vec<usize> = (0..self.ags[a].replicas.len())
@@ -360,7 +393,9 @@ impl World {
     }
 
     fn finish_revert(&mut self, at: SimTime, a: usize, r: usize, d: usize) {
-        let Some(until) = self.ags[a].replicas[r].copies[d].reverting_until else { return };
+        let Some(until) = self.ags[a].replicas[r].copies[d].reverting_until else {
+            return;
+        };
         if until > at {
             return;
         }
@@ -368,10 +403,20 @@ impl World {
             // No primary in sight: try again later.
             let retry = at + self.cfg.latencies.revert;
             self.ags[a].replicas[r].copies[d].reverting_until = Some(retry);
-            self.schedule(retry, EventKind::FinishRevert { ag: a, replica: r, db: d });
+            self.schedule(
+                retry,
+                EventKind::FinishRevert {
+                    ag: a,
+                    replica: r,
+                    db: d,
+                },
+            );
             return;
         };
-        let keep = common_prefix(&self.ags[a].replicas[r].copies[d].log, &self.ags[a].replicas[p].copies[d].log);
+        let keep = common_prefix(
+            &self.ags[a].replicas[r].copies[d].log,
+            &self.ags[a].replicas[p].copies[d].log,
+        );
         let c = &mut self.ags[a].replicas[r].copies[d];
         let dropped = c.log.len() - keep;
         c.log.truncate(keep);

@@ -19,7 +19,10 @@ fn unverified(message: String) -> ServerError {
 }
 
 fn no_such(kind: &str, name: &str) -> ServerError {
-    err(15151, format!("Cannot alter the {kind} '{name}', because it does not exist or you do not have permission."))
+    err(
+        15151,
+        format!("Cannot alter the {kind} '{name}', because it does not exist or you do not have permission."),
+    )
 }
 
 fn not_primary(ag: &str) -> ServerError {
@@ -58,7 +61,10 @@ impl World {
     /// The (AG, replica, database) indexes of database `db` hosted on `instance`.
     fn database_on(&self, instance: &str, db: &str) -> Option<(usize, usize, usize)> {
         self.ags.iter().enumerate().find_map(|(a, ag)| {
-            let r = ag.replicas.iter().position(|x| x.instance.eq_ignore_ascii_case(instance))?;
+            let r = ag
+                .replicas
+                .iter()
+                .position(|x| x.instance.eq_ignore_ascii_case(instance))?;
             let d = ag.databases.iter().position(|x| x.name.eq_ignore_ascii_case(db))?;
             Some((a, r, d))
         })
@@ -66,7 +72,9 @@ impl World {
 
     /// Whether `instance` knows a database called `db` (system or AG database).
     pub fn has_database(&self, instance: &str, db: &str) -> bool {
-        ["master", "tempdb", "model", "msdb"].iter().any(|s| s.eq_ignore_ascii_case(db))
+        ["master", "tempdb", "model", "msdb"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(db))
             || self.database_on(instance, db).is_some()
     }
 
@@ -83,13 +91,17 @@ impl World {
         if self.ags[a].pending.is_some() {
             return Err(err(
                 41113,
-                format!("Cannot failover availability group '{name}' to this instance of SQL Server. The availability group is already failing over. Wait for the failover to complete, then retry the command if needed."),
+                format!(
+                    "Cannot failover availability group '{name}' to this instance of SQL Server. The availability group is already failing over. Wait for the failover to complete, then retry the command if needed."
+                ),
             ));
         }
         if self.ags[a].replicas[r].role == StoredRole::Primary {
             return Err(err(
                 41122,
-                format!("Cannot failover availability group '{name}' to this instance of SQL Server. The local availability replica is already the primary replica of the availability group. To failover this availability group to another instance, run the failover command on that instance. If local instance is intended to be the primary replica of the availability group, then no action is required."),
+                format!(
+                    "Cannot failover availability group '{name}' to this instance of SQL Server. The local availability replica is already the primary replica of the availability group. To failover this availability group to another instance, run the failover command on that instance. If local instance is intended to be the primary replica of the availability group, then no action is required."
+                ),
             ));
         }
         let leader = self.leader_for(a, r);
@@ -114,17 +126,26 @@ impl World {
             true
         };
         for p in 0..self.ags[a].replicas.len() {
-            if self.ags[a].replicas[p].role == StoredRole::Primary && self.linked(instance, &self.ags[a].replicas[p].instance) {
+            if self.ags[a].replicas[p].role == StoredRole::Primary
+                && self.linked(instance, &self.ags[a].replicas[p].instance)
+            {
                 // The old primary stops taking commits; those in flight are in doubt.
                 for c in &mut self.ags[a].replicas[p].copies {
                     c.pending_acks.clear();
                 }
             }
         }
-        self.ags[a].pending = Some(RoleChange { target: r, forced: !planned });
+        self.ags[a].pending = Some(RoleChange {
+            target: r,
+            forced: !planned,
+        });
         let at = now + self.cfg.latencies.failover;
         self.schedule(at, EventKind::CompleteRoleChange { ag: a });
-        let kind = if planned { "FAILOVER" } else { "FORCE_FAILOVER_ALLOW_DATA_LOSS" };
+        let kind = if planned {
+            "FAILOVER"
+        } else {
+            "FORCE_FAILOVER_ALLOW_DATA_LOSS"
+        };
         self.note(now, format!("{name}: {kind} accepted on {instance}"));
         self.refresh(now);
         Ok(())
@@ -186,14 +207,26 @@ impl World {
             .position(|x| x.instance.eq_ignore_ascii_case(server))
             .ok_or_else(|| no_such("availability replica", server))?;
         self.ags[a].replicas[t].mode = mode;
-        let text = format!("{}: replica {} set to {}", self.ags[a].name, self.ags[a].replicas[t].instance, mode.desc());
+        let text = format!(
+            "{}: replica {} set to {}",
+            self.ags[a].name,
+            self.ags[a].replicas[t].instance,
+            mode.desc()
+        );
         self.note(now, text);
         self.refresh(now);
         Ok(())
     }
 
     /// `… MODIFY REPLICA ON N'server' WITH (FAILOVER_MODE = …)`.
-    pub fn set_failover_mode(&mut self, now: SimTime, instance: &str, ag: &str, server: &str, automatic: bool) -> Result<(), ServerError> {
+    pub fn set_failover_mode(
+        &mut self,
+        now: SimTime,
+        instance: &str,
+        ag: &str,
+        server: &str,
+        automatic: bool,
+    ) -> Result<(), ServerError> {
         self.advance(now);
         let (a, r) = self.ag_on(instance, ag)?;
         if !self.writable(a).contains(&r) {
@@ -228,7 +261,10 @@ impl World {
             )));
         }
         self.ags[a].required_sync = n as u32;
-        let text = format!("{}: REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = {n}", self.ags[a].name);
+        let text = format!(
+            "{}: REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = {n}",
+            self.ags[a].name
+        );
         self.note(now, text);
         Ok(())
     }
@@ -245,7 +281,10 @@ impl World {
             self.ags[a].replicas[r].copies[d].suspended = None;
         } else {
             let p = self.leader_for(a, r).ok_or_else(|| {
-                err(35250, "The connection to the primary replica is not active.  The command cannot be processed.".into())
+                err(
+                    35250,
+                    "The connection to the primary replica is not active.  The command cannot be processed.".into(),
+                )
             })?;
             let mine = &self.ags[a].replicas[r].copies[d].log;
             let keep = common_prefix(mine, &self.ags[a].replicas[p].copies[d].log);
@@ -255,10 +294,20 @@ impl World {
                 // Divergent log (a former primary's tail) is rolled back first.
                 let until = now + self.cfg.latencies.revert;
                 self.ags[a].replicas[r].copies[d].reverting_until = Some(until);
-                self.schedule(until, EventKind::FinishRevert { ag: a, replica: r, db: d });
+                self.schedule(
+                    until,
+                    EventKind::FinishRevert {
+                        ag: a,
+                        replica: r,
+                        db: d,
+                    },
+                );
             }
         }
-        let text = format!("{}: data movement resumed for {} on {instance}", self.ags[a].name, self.ags[a].databases[d].name);
+        let text = format!(
+            "{}: data movement resumed for {} on {instance}",
+            self.ags[a].name, self.ags[a].databases[d].name
+        );
         self.note(now, text);
         self.refresh(now);
         Ok(())
@@ -285,10 +334,17 @@ impl World {
     ) -> Result<(BackupDone, std::time::Duration), ServerError> {
         self.advance(now);
         let (a, r, d) = self.database_on(instance, db).ok_or_else(|| {
-            err(911, format!("Database '{db}' does not exist. Make sure that the name is entered correctly."))
+            err(
+                911,
+                format!("Database '{db}' does not exist. Make sure that the name is entered correctly."),
+            )
         })?;
         if path.trim().is_empty() {
-            return Err(err(3201, "Cannot open backup device ''. Operating system error 3(The system cannot find the path specified.).".into()));
+            return Err(err(
+                3201,
+                "Cannot open backup device ''. Operating system error 3(The system cannot find the path specified.)."
+                    .into(),
+            ));
         }
         let rep = &self.ags[a].replicas[r];
         if rep.role == StoredRole::Secondary && !copy_only {
@@ -298,7 +354,12 @@ impl World {
         }
         let copy = &rep.copies[d];
         if copy.recovery_pending {
-            return Err(err(945, format!("Database '{db}' cannot be opened due to inaccessible files or insufficient memory or disk space.  See the SQL Server errorlog for details.")));
+            return Err(err(
+                945,
+                format!(
+                    "Database '{db}' cannot be opened due to inaccessible files or insufficient memory or disk space.  See the SQL Server errorlog for details."
+                ),
+            ));
         }
         let record = BackupRecord {
             instance: rep.instance.clone(),
@@ -316,7 +377,13 @@ impl World {
     /// Records a backup that ran to completion.
     pub fn record_backup(&mut self, now: SimTime, record: BackupDone) {
         self.advance(now);
-        self.note(now, format!("backup of {} on {} written to {}", record.database, record.instance, record.path));
+        self.note(
+            now,
+            format!(
+                "backup of {} on {} written to {}",
+                record.database, record.instance, record.path
+            ),
+        );
         self.backups.push(record);
     }
 }

@@ -24,7 +24,10 @@ fn run_workload(w: &mut World, from: u64, to: u64) {
 }
 
 fn role(w: &mut World, t: u64, instance: &str) -> Option<Role> {
-    w.roles(ms(t), "ag1").into_iter().find(|(i, _)| i == instance).and_then(|(_, r)| r)
+    w.roles(ms(t), "ag1")
+        .into_iter()
+        .find(|(i, _)| i == instance)
+        .and_then(|(_, r)| r)
 }
 
 fn sync_state(w: &mut World, t: u64, instance: &str, db: &str) -> String {
@@ -34,7 +37,10 @@ fn sync_state(w: &mut World, t: u64, instance: &str, db: &str) -> String {
     let row = rs
         .rows
         .iter()
-        .find(|r| r[ci("is_local")] == crate::sim::table::Value::Bit(true) && r[ci("database_id")] == crate::sim::table::Value::Int(id.into()))
+        .find(|r| {
+            r[ci("is_local")] == crate::sim::table::Value::Bit(true)
+                && r[ci("database_id")] == crate::sim::table::Value::Int(id.into())
+        })
         .unwrap();
     match &row[ci("synchronization_state_desc")] {
         crate::sim::table::Value::Str(s) => s.clone(),
@@ -49,7 +55,10 @@ fn healthy_async_pair_replicates_and_acknowledges_at_once() {
     assert_eq!(w.acknowledged("ag1", "confdb"), 101);
     // After the replication latency the secondary has everything.
     w.advance(ms(1100));
-    assert_eq!(w.log_length("ag1", "confdb", "SQL-B"), w.log_length("ag1", "confdb", "SQL-A"));
+    assert_eq!(
+        w.log_length("ag1", "confdb", "SQL-B"),
+        w.log_length("ag1", "confdb", "SQL-A")
+    );
     assert_eq!(sync_state(&mut w, 1100, "SQL-A", "confdb"), "SYNCHRONIZED");
     assert_eq!(sync_state(&mut w, 1100, "SQL-B", "confdb"), "SYNCHRONIZING");
 }
@@ -64,7 +73,8 @@ fn planned_failover_needs_synchronous_commit_and_loses_nothing() {
     // On the primary itself: already primary.
     assert_eq!(w.failover(ms(500), "SQL-A", "ag1", false).unwrap_err().number, 41122);
     for srv in ["SQL-A", "SQL-B"] {
-        w.set_availability_mode(ms(510), "SQL-A", "ag1", srv, AvailabilityMode::SynchronousCommit).unwrap();
+        w.set_availability_mode(ms(510), "SQL-A", "ag1", srv, AvailabilityMode::SynchronousCommit)
+            .unwrap();
     }
     run_workload(&mut w, 510, 1000);
     assert_eq!(sync_state(&mut w, 1000, "SQL-A", "confdb"), "SYNCHRONIZED");
@@ -102,15 +112,24 @@ fn forced_failover_loses_exactly_the_unreplicated_tail_and_old_primary_reverts()
     assert_eq!(role(&mut w, 2000, "SQL-A"), Some(Role::Secondary));
     assert_eq!(w.writable_primaries(ms(2000), "ag1"), vec!["SQL-B".to_string()]);
     assert_eq!(sync_state(&mut w, 2000, "SQL-A", "confdb"), "NOT SYNCHRONIZING");
-    let rs = w.view(ms(2000), "SQL-A", "sys.dm_hadr_database_replica_states").unwrap();
+    let rs = w
+        .view(ms(2000), "SQL-A", "sys.dm_hadr_database_replica_states")
+        .unwrap();
     let reason = rs.columns.iter().position(|c| c.name == "suspend_reason_desc").unwrap();
-    assert!(rs.rows.iter().all(|r| r[reason] == crate::sim::table::Value::Str("SUSPEND_FROM_PARTNER".into())));
+    assert!(
+        rs.rows
+            .iter()
+            .all(|r| r[reason] == crate::sim::table::Value::Str("SUSPEND_FROM_PARTNER".into()))
+    );
     // Resume: the divergent tail is rolled back, then it synchronizes.
     w.resume_database(ms(2000), "SQL-A", "confdb").unwrap();
     assert_eq!(sync_state(&mut w, 2100, "SQL-A", "confdb"), "REVERTING");
     assert_eq!(sync_state(&mut w, 3000, "SQL-A", "confdb"), "SYNCHRONIZING");
     w.advance(ms(3200));
-    assert_eq!(w.log_length("ag1", "confdb", "SQL-A"), w.log_length("ag1", "confdb", "SQL-B"));
+    assert_eq!(
+        w.log_length("ag1", "confdb", "SQL-A"),
+        w.log_length("ag1", "confdb", "SQL-B")
+    );
     // The lost transactions stay lost; nothing else is.
     assert_eq!(w.lost_transactions(ms(3200), "ag1", "confdb"), Some(tail as u64));
     assert!(w.split_brain_moments().is_empty());
@@ -131,7 +150,10 @@ fn forcing_during_a_partition_makes_two_primaries_and_it_is_recorded() {
     w.heal(ms(1200));
     assert_eq!(w.writable_primaries(ms(1200), "ag1"), vec!["SQL-B".to_string()]);
     // Whatever site A acknowledged during the split is lost.
-    assert_eq!(w.lost_transactions(ms(1200), "ag1", "confdb"), Some(20 + in_flight as u64));
+    assert_eq!(
+        w.lost_transactions(ms(1200), "ag1", "confdb"),
+        Some(20 + in_flight as u64)
+    );
 }
 
 #[test]
@@ -140,12 +162,16 @@ fn cluster_type_none_switches_by_demote_then_force() {
     cfg.availability_groups[0].cluster_type = super::config::ClusterType::None;
     let mut w = World::new(cfg, jiff::civil::date(2026, 1, 1).at(0, 0, 0, 0)).unwrap();
     for srv in ["SQL-A", "SQL-B"] {
-        w.set_availability_mode(ms(0), "SQL-A", "ag1", srv, AvailabilityMode::SynchronousCommit).unwrap();
+        w.set_availability_mode(ms(0), "SQL-A", "ag1", srv, AvailabilityMode::SynchronousCommit)
+            .unwrap();
     }
     run_workload(&mut w, 0, 500);
     // NONE has no cluster manager: a secondary never shows RESOLVING.
     w.set_required_sync(ms(500), "SQL-A", "ag1", 1).unwrap();
-    assert_eq!(w.set_required_sync(ms(500), "SQL-A", "ag1", 2).unwrap_err().number, super::rules::SIM_UNVERIFIED);
+    assert_eq!(
+        w.set_required_sync(ms(500), "SQL-A", "ag1", 2).unwrap_err().number,
+        super::rules::SIM_UNVERIFIED
+    );
     w.demote(ms(500), "SQL-A", "ag1").unwrap();
     assert_eq!(role(&mut w, 500, "SQL-B"), Some(Role::Secondary));
     assert!(w.writable_primaries(ms(500), "ag1").is_empty());
@@ -165,18 +191,56 @@ fn cluster_type_none_switches_by_demote_then_force() {
 #[test]
 fn commands_run_only_where_sql_server_allows_them() {
     let mut w = world();
-    let e = w.set_availability_mode(ms(0), "SQL-B", "ag1", "SQL-B", AvailabilityMode::SynchronousCommit).unwrap_err();
+    let e = w
+        .set_availability_mode(ms(0), "SQL-B", "ag1", "SQL-B", AvailabilityMode::SynchronousCommit)
+        .unwrap_err();
     assert_eq!(e.number, 41140);
-    let e = w.set_availability_mode(ms(0), "SQL-A", "ag1", "SQL-Z", AvailabilityMode::SynchronousCommit).unwrap_err();
+    let e = w
+        .set_availability_mode(ms(0), "SQL-A", "ag1", "SQL-Z", AvailabilityMode::SynchronousCommit)
+        .unwrap_err();
     assert_eq!(e.number, 15151);
     assert_eq!(w.failover(ms(0), "SQL-B", "nope", true).unwrap_err().number, 15151);
-    assert_eq!(w.demote(ms(0), "SQL-A", "ag1").unwrap_err().number, super::rules::SIM_UNVERIFIED);
+    assert_eq!(
+        w.demote(ms(0), "SQL-A", "ag1").unwrap_err().number,
+        super::rules::SIM_UNVERIFIED
+    );
     // Resume with no primary in sight is refused as SQL Server does.
     w.suspend_database(ms(0), "SQL-B", "confdb").unwrap();
     w.stop_instance(ms(10), "SQL-A").unwrap();
     assert_eq!(w.resume_database(ms(20), "SQL-B", "confdb").unwrap_err().number, 35250);
     // A backup on a secondary must be copy-only.
-    assert!(w.begin_backup(ms(30), "SQL-B", "confdb", "/b/c.bak", false, true).is_err());
-    let (rec, _) = w.begin_backup(ms(30), "SQL-B", "confdb", "/b/c.bak", true, true).unwrap();
+    assert!(
+        w.begin_backup(ms(30), "SQL-B", "confdb", "/b/c.bak", false, true)
+            .is_err()
+    );
+    let (rec, _) = w
+        .begin_backup(ms(30), "SQL-B", "confdb", "/b/c.bak", true, true)
+        .unwrap();
     assert!(rec.copy_only && rec.transactions >= 1);
+}
+
+#[test]
+fn the_example_world_file_parses_and_matches_the_default() {
+    let text = include_str!("../../../examples/sim-two-sites.yaml");
+    let cfg = WorldConfig::from_yaml(text).expect("example parses");
+    let default = WorldConfig::two_sites();
+    assert_eq!(cfg.instances.len(), default.instances.len());
+    assert_eq!(
+        cfg.availability_groups[0].databases,
+        default.availability_groups[0].databases
+    );
+    assert_eq!(cfg.latencies.failover, default.latencies.failover);
+}
+
+#[test]
+fn incoherent_worlds_are_refused_with_a_reason() {
+    let bad = "instances: [{name: A, site: s}]\navailabilityGroups: [{name: g, databases: [d], replicas: [{instance: B, availabilityMode: SYNCHRONOUS_COMMIT, primary: true}]}]";
+    assert!(WorldConfig::from_yaml(bad).unwrap_err().contains("unknown instance"));
+    let two_primaries = "instances: [{name: A, site: s}, {name: B, site: t}]\navailabilityGroups: [{name: g, databases: [d], replicas: [{instance: A, availabilityMode: SYNCHRONOUS_COMMIT, primary: true}, {instance: B, availabilityMode: SYNCHRONOUS_COMMIT, primary: true}]}]";
+    assert!(
+        WorldConfig::from_yaml(two_primaries)
+            .unwrap_err()
+            .contains("exactly one primary")
+    );
+    assert!(WorldConfig::from_yaml("instances: []\navailabilityGroups: []\nbogus: 1").is_err());
 }

@@ -2,12 +2,15 @@
 //! and types, and SQL Server's visibility rules (remote rows only on the primary).
 
 use super::config::AvailabilityMode;
-use super::{Role, StoredRole, SyncState, World, LSN_STEP};
+use super::{LSN_STEP, Role, StoredRole, SyncState, World};
 use crate::sim::table::{Column, ResultSet, SqlType, Value};
 
 const DESC: SqlType = SqlType::NVarChar(60);
 const SYSNAME: SqlType = SqlType::NVarChar(128);
-const LSN: SqlType = SqlType::Numeric { precision: 25, scale: 0 };
+const LSN: SqlType = SqlType::Numeric {
+    precision: 25,
+    scale: 0,
+};
 
 fn cols(spec: &[(&str, SqlType, bool)]) -> Vec<Column> {
     spec.iter().map(|(n, t, null)| Column::new(n, *t, *null)).collect()
@@ -24,7 +27,6 @@ fn opt_s(v: Option<&str>) -> Value {
 fn int(v: impl Into<i64>) -> Value {
     Value::Int(v.into())
 }
-
 
 impl World {
     /// The full contents of `view` as `instance` shows it; `None` for an unknown view.
@@ -46,7 +48,12 @@ impl World {
         self.ags
             .iter()
             .enumerate()
-            .filter_map(|(a, ag)| ag.replicas.iter().position(|r| r.instance.eq_ignore_ascii_case(instance)).map(|r| (a, r)))
+            .filter_map(|(a, ag)| {
+                ag.replicas
+                    .iter()
+                    .position(|r| r.instance.eq_ignore_ascii_case(instance))
+                    .map(|r| (a, r))
+            })
             .collect()
     }
 
@@ -121,7 +128,11 @@ impl World {
         let mut rows = Vec::new();
         for (a, local) in self.hosted(instance) {
             for (i, r) in self.ags[a].replicas.iter().enumerate() {
-                let (fm, fm_desc) = if r.failover_mode_automatic { (0, "AUTOMATIC") } else { (1, "MANUAL") };
+                let (fm, fm_desc) = if r.failover_mode_automatic {
+                    (0, "AUTOMATIC")
+                } else {
+                    (1, "MANUAL")
+                };
                 rows.push(vec![
                     Value::Guid(r.replica_id),
                     Value::Guid(self.ags[a].group_id),
@@ -150,10 +161,12 @@ impl World {
     }
 
     fn replica_health(&self, a: usize, r: usize) -> &'static str {
-        let states: Vec<&str> = (0..self.ags[a].databases.len()).map(|d| self.copy_health(a, r, d)).collect();
+        let states: Vec<&str> = (0..self.ags[a].databases.len())
+            .map(|d| self.copy_health(a, r, d))
+            .collect();
         if states.iter().all(|h| *h == "HEALTHY") {
             "HEALTHY"
-        } else if states.iter().any(|h| *h == "HEALTHY") {
+        } else if states.contains(&"HEALTHY") {
             "PARTIALLY_HEALTHY"
         } else {
             "NOT_HEALTHY"
@@ -227,7 +240,12 @@ impl World {
                 let (err_no, err_desc) = if connected || is_local {
                     (Value::Null, Value::Null)
                 } else {
-                    (int(35206), s("A connection timeout has occurred on a previously established connection to availability replica."))
+                    (
+                        int(35206),
+                        s(
+                            "A connection timeout has occurred on a previously established connection to availability replica.",
+                        ),
+                    )
                 };
                 rows.push(vec![
                     Value::Guid(rep.replica_id),
@@ -316,7 +334,9 @@ impl World {
                     let behind = leader.filter(|_| copy.link_ok).map(|p| {
                         let plog = &self.ags[a].replicas[p].copies[d].log;
                         let missing = plog.len().saturating_sub(copy.log.len());
-                        let lag = plog.get(copy.log.len()).map_or(0, |first| self.now.saturating_sub(first.at).as_secs());
+                        let lag = plog
+                            .get(copy.log.len())
+                            .map_or(0, |first| self.now.saturating_sub(first.at).as_secs());
                         (missing as i64 * kb, lag as i64)
                     });
                     let (send_q, redo_q, lag) = match (is_primary, behind) {
@@ -324,7 +344,11 @@ impl World {
                         (false, Some((q, lag))) => (Value::Int(q), Value::Int(0), Value::Int(lag)),
                         (false, None) => (Value::Null, Value::Null, Value::Null),
                     };
-                    let (db_state, db_state_desc) = if copy.recovery_pending { (3, "RECOVERY_PENDING") } else { (0, "ONLINE") };
+                    let (db_state, db_state_desc) = if copy.recovery_pending {
+                        (3, "RECOVERY_PENDING")
+                    } else {
+                        (0, "ONLINE")
+                    };
                     rows.push(vec![
                         int(db.database_id),
                         Value::Guid(self.ags[a].group_id),
@@ -396,7 +420,11 @@ impl World {
                     Value::Bit(false),
                     int(0),
                     s("ONLINE"),
-                    s(if *n == "tempdb" || *n == "master" { "SIMPLE" } else { "FULL" }),
+                    s(if *n == "tempdb" || *n == "master" {
+                        "SIMPLE"
+                    } else {
+                        "FULL"
+                    }),
                     Value::Null,
                     Value::Null,
                 ]

@@ -31,10 +31,7 @@ pub enum SelectItem {
     /// A column name, with an optional alias (`col AS alias` or `col alias`).
     Column { name: String, alias: Option<String> },
     /// `@@NAME` with an optional alias (only in a FROM-less SELECT).
-    Global {
-        global: Global,
-        alias: Option<String>,
-    },
+    Global { global: Global, alias: Option<String> },
 }
 
 /// `col = literal` (only equality, only AND-ed).
@@ -72,10 +69,7 @@ pub enum AgAction {
     /// `FORCE_FAILOVER_ALLOW_DATA_LOSS`
     ForceFailoverAllowDataLoss,
     /// `MODIFY REPLICA ON N'server' WITH (AVAILABILITY_MODE = …)`
-    ModifyReplicaAvailabilityMode {
-        server: Literal,
-        mode: AvailabilityMode,
-    },
+    ModifyReplicaAvailabilityMode { server: Literal, mode: AvailabilityMode },
     /// `MODIFY REPLICA ON N'server' WITH (FAILOVER_MODE = …)`
     ModifyReplicaFailoverMode { server: Literal, mode: FailoverMode },
     /// `SET (REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = n)`

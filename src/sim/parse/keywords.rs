@@ -30,9 +30,7 @@ const RESERVED: &[&str] = &[
 
 /// Whether an unquoted word is a reserved keyword (case-insensitive).
 pub(super) fn is_reserved(word: &str) -> bool {
-    RESERVED
-        .binary_search(&word.to_ascii_uppercase().as_str())
-        .is_ok()
+    RESERVED.binary_search(&word.to_ascii_uppercase().as_str()).is_ok()
 }
 
 #[cfg(test)]

@@ -71,11 +71,7 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok(Select {
-            items,
-            from,
-            filter,
-        })
+        Ok(Select { items, from, filter })
     }
 
     fn select_item(&mut self) -> Result<SelectItem> {

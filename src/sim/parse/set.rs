@@ -41,10 +41,7 @@ impl Parser<'_> {
     /// `SET option value`; `SET a, b ON` yields one statement per option.
     pub(super) fn set(&mut self, out: &mut Vec<Statement>) -> Result<()> {
         let option = match self.peek() {
-            Some(Token {
-                kind: Kind::Word,
-                text,
-            }) => *text,
+            Some(Token { kind: Kind::Word, text }) => *text,
             _ => return Err(self.error()),
         };
         let upper = option.to_ascii_uppercase();
@@ -65,20 +62,12 @@ impl Parser<'_> {
                 _ => return Err(self.error()),
             },
             "DATEFORMAT" => match self.bump() {
-                Some(Token {
-                    kind: Kind::Word,
-                    text,
-                }) => SetValue::Word(text.to_string()),
-                Some(Token {
-                    kind: Kind::Str(s), ..
-                }) => SetValue::Word(s),
+                Some(Token { kind: Kind::Word, text }) => SetValue::Word(text.to_string()),
+                Some(Token { kind: Kind::Str(s), .. }) => SetValue::Word(s),
                 _ => return Err(self.error_prev()),
             },
             "LANGUAGE" => match self.bump() {
-                Some(Token {
-                    kind: Kind::Word,
-                    text,
-                }) => SetValue::Word(text.to_string()),
+                Some(Token { kind: Kind::Word, text }) => SetValue::Word(text.to_string()),
                 Some(Token {
                     kind: Kind::Str(s) | Kind::Quoted(s),
                     ..
@@ -87,10 +76,7 @@ impl Parser<'_> {
             },
             _ => return Err(unknown_set_option(option)),
         };
-        out.push(Statement::SetOption {
-            option: upper,
-            value,
-        });
+        out.push(Statement::SetOption { option: upper, value });
         Ok(())
     }
 
@@ -98,10 +84,7 @@ impl Parser<'_> {
         let mut options = vec![first];
         while self.eat_punct(',') {
             match self.peek() {
-                Some(Token {
-                    kind: Kind::Word,
-                    text,
-                }) => {
+                Some(Token { kind: Kind::Word, text }) => {
                     let upper = text.to_ascii_uppercase();
                     if !ON_OFF_OPTIONS.contains(&upper.as_str()) {
                         return Err(unknown_set_option(text));
@@ -127,11 +110,10 @@ impl Parser<'_> {
 
     pub(super) fn isolation_level(&mut self) -> Result<String> {
         for level in ISOLATION_LEVELS {
-            let fits = level.iter().enumerate().all(|(i, kw)| {
-                self.tokens
-                    .get(self.pos + i)
-                    .is_some_and(|t| is_word(t, kw))
-            });
+            let fits = level
+                .iter()
+                .enumerate()
+                .all(|(i, kw)| self.tokens.get(self.pos + i).is_some_and(|t| is_word(t, kw)));
             if fits {
                 self.pos += level.len();
                 return Ok(level.join(" "));
@@ -147,9 +129,5 @@ impl Parser<'_> {
 
 /// Error 195, naming the option as written.
 fn unknown_set_option(option: &str) -> ServerError {
-    ServerError::new(
-        195,
-        15,
-        format!("'{option}' is not a recognized SET option."),
-    )
+    ServerError::new(195, 15, format!("'{option}' is not a recognized SET option."))
 }

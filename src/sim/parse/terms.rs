@@ -51,18 +51,10 @@ impl<'a> Parser<'a> {
     /// An integer with an optional leading `-`; beyond i128 is error 1007.
     pub(super) fn signed_int(&mut self) -> Result<Literal> {
         let negative = self.eat_punct('-');
-        let Some(Token {
-            kind: Kind::Int,
-            text,
-        }) = self.peek()
-        else {
+        let Some(Token { kind: Kind::Int, text }) = self.peek() else {
             return Err(self.error());
         };
-        let digits = if negative {
-            format!("-{text}")
-        } else {
-            text.to_string()
-        };
+        let digits = if negative { format!("-{text}") } else { text.to_string() };
         self.pos += 1;
         digits.parse().map(Literal::Int).map_err(|_| {
             ServerError::new(
@@ -83,10 +75,7 @@ impl<'a> Parser<'a> {
 
     pub(super) fn try_name(&mut self) -> Option<String> {
         let name = match self.peek()? {
-            Token {
-                kind: Kind::Word,
-                text,
-            } if !is_reserved(text) => text.to_string(),
+            Token { kind: Kind::Word, text } if !is_reserved(text) => text.to_string(),
             Token {
                 kind: Kind::Quoted(name),
                 ..
@@ -137,11 +126,7 @@ impl<'a> Parser<'a> {
     }
 
     pub(super) fn expect_punct(&mut self, c: char) -> Result<()> {
-        if self.eat_punct(c) {
-            Ok(())
-        } else {
-            Err(self.error())
-        }
+        if self.eat_punct(c) { Ok(()) } else { Err(self.error()) }
     }
 
     /// Error 102 near the current token (or the last one at end of input).
@@ -152,10 +137,7 @@ impl<'a> Parser<'a> {
 
     /// Error 102 near the token just consumed by `bump`.
     pub(super) fn error_prev(&self) -> ServerError {
-        let tok = self
-            .tokens
-            .get(self.pos.saturating_sub(1))
-            .or(self.tokens.last());
+        let tok = self.tokens.get(self.pos.saturating_sub(1)).or(self.tokens.last());
         syntax_error(tok.map_or("", |t| t.text))
     }
 }

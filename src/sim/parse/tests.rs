@@ -17,11 +17,7 @@ fn err(sql: &str) -> (u32, String) {
 }
 
 fn near(sql: &str, token: &str) {
-    assert_eq!(
-        err(sql),
-        (102, format!("Incorrect syntax near '{token}'.")),
-        "{sql:?}"
-    );
+    assert_eq!(err(sql), (102, format!("Incorrect syntax near '{token}'.")), "{sql:?}");
 }
 
 fn ag(group: &str, action: AgAction) -> Statement {
@@ -65,18 +61,11 @@ fn select_forms() {
     };
     assert_eq!(
         sel.items,
-        vec![
-            col("name", None),
-            col("role desc", Some("r")),
-            col("x\"y", Some("z"))
-        ]
+        vec![col("name", None), col("role desc", Some("r")), col("x\"y", Some("z"))]
     );
     assert_eq!(
         sel.from,
-        Some(ObjectName(vec![
-            "sys".into(),
-            "dm_hadr_database_replica_states".into()
-        ]))
+        Some(ObjectName(vec!["sys".into(), "dm_hadr_database_replica_states".into()]))
     );
     let values: Vec<_> = sel.filter.iter().map(|c| c.value.clone()).collect();
     assert_eq!(
@@ -143,10 +132,8 @@ fn alter_availability_group_forms() {
         ag("ag1", AgAction::ForceFailoverAllowDataLoss)
     );
     assert_eq!(
-        one(
-            "ALTER AVAILABILITY GROUP [ag] MODIFY REPLICA ON N'sql-1\\INST' \
-             WITH (AVAILABILITY_MODE = SYNCHRONOUS_COMMIT)"
-        ),
+        one("ALTER AVAILABILITY GROUP [ag] MODIFY REPLICA ON N'sql-1\\INST' \
+             WITH (AVAILABILITY_MODE = SYNCHRONOUS_COMMIT)"),
         ag(
             "ag",
             AgAction::ModifyReplicaAvailabilityMode {
@@ -156,9 +143,7 @@ fn alter_availability_group_forms() {
         )
     );
     assert_eq!(
-        one(
-            "ALTER AVAILABILITY GROUP ag MODIFY REPLICA ON @r WITH(availability_mode=asynchronous_commit)"
-        ),
+        one("ALTER AVAILABILITY GROUP ag MODIFY REPLICA ON @r WITH(availability_mode=asynchronous_commit)"),
         ag(
             "ag",
             AgAction::ModifyReplicaAvailabilityMode {
@@ -167,10 +152,7 @@ fn alter_availability_group_forms() {
             }
         )
     );
-    for (word, mode) in [
-        ("AUTOMATIC", FailoverMode::Automatic),
-        ("manual", FailoverMode::Manual),
-    ] {
+    for (word, mode) in [("AUTOMATIC", FailoverMode::Automatic), ("manual", FailoverMode::Manual)] {
         assert_eq!(
             one(&format!(
                 "ALTER AVAILABILITY GROUP ag MODIFY REPLICA ON 's' WITH (FAILOVER_MODE = {word})"
@@ -186,10 +168,7 @@ fn alter_availability_group_forms() {
     }
     assert_eq!(
         one("ALTER AVAILABILITY GROUP ag SET (REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = 1)"),
-        ag(
-            "ag",
-            AgAction::SetRequiredSynchronizedSecondaries(Literal::Int(1))
-        )
+        ag("ag", AgAction::SetRequiredSynchronizedSecondaries(Literal::Int(1)))
     );
     assert_eq!(
         one("ALTER AVAILABILITY GROUP ag SET (REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = @n)"),
@@ -212,14 +191,8 @@ fn alter_availability_group_forms() {
         "ALTER AVAILABILITY GROUP ag MODIFY REPLICA ON 's' WITH (FAILOVER_MODE = SOMETIMES)",
         "SOMETIMES",
     );
-    near(
-        "ALTER AVAILABILITY GROUP ag SET (ROLE = PRIMARY)",
-        "PRIMARY",
-    );
-    near(
-        "ALTER AVAILABILITY GROUP ag SET (ROLE = SECONDARY",
-        "SECONDARY",
-    );
+    near("ALTER AVAILABILITY GROUP ag SET (ROLE = PRIMARY)", "PRIMARY");
+    near("ALTER AVAILABILITY GROUP ag SET (ROLE = SECONDARY", "SECONDARY");
     near("ALTER AVAILABILITY GROUP FAILOVER", "FAILOVER");
     near("ALTER TABLE t", "TABLE");
 }
@@ -231,9 +204,7 @@ fn injection_stays_inside_names() {
         ag("x] FAILOVER; DROP DATABASE [y", AgAction::Failover)
     );
     assert_eq!(
-        one(
-            "ALTER AVAILABILITY GROUP ag MODIFY REPLICA ON N'x''); DROP DATABASE y; --' WITH (FAILOVER_MODE = MANUAL)"
-        ),
+        one("ALTER AVAILABILITY GROUP ag MODIFY REPLICA ON N'x''); DROP DATABASE y; --' WITH (FAILOVER_MODE = MANUAL)"),
         ag(
             "ag",
             AgAction::ModifyReplicaFailoverMode {
@@ -242,10 +213,7 @@ fn injection_stays_inside_names() {
             }
         )
     );
-    near(
-        "ALTER AVAILABILITY GROUP [x] FAILOVER; DROP DATABASE [y]",
-        "DROP",
-    );
+    near("ALTER AVAILABILITY GROUP [x] FAILOVER; DROP DATABASE [y]", "DROP");
     near("DROP DATABASE x", "DROP");
 }
 
@@ -259,15 +227,11 @@ fn database_forms() {
     );
     assert_eq!(
         one("alter database db set hadr suspend ;"),
-        Statement::SuspendDatabase {
-            database: "db".into()
-        }
+        Statement::SuspendDatabase { database: "db".into() }
     );
     near("ALTER DATABASE db SET HADR OFF", "OFF");
     assert_eq!(
-        one(
-            "BACKUP DATABASE [db] TO DISK = N'/var/opt/x.bak' WITH copy_only, CHECKSUM,init,Format , COMPRESSION"
-        ),
+        one("BACKUP DATABASE [db] TO DISK = N'/var/opt/x.bak' WITH copy_only, CHECKSUM,init,Format , COMPRESSION"),
         Statement::BackupDatabase {
             database: "db".into(),
             disk: Literal::Str("/var/opt/x.bak".into()),
@@ -309,10 +273,7 @@ fn set_options() {
         one("SET TEXTSIZE 2147483647"),
         set("TEXTSIZE", SetValue::Int(2147483647))
     );
-    assert_eq!(
-        one("SET LOCK_TIMEOUT -1"),
-        set("LOCK_TIMEOUT", SetValue::Int(-1))
-    );
+    assert_eq!(one("SET LOCK_TIMEOUT -1"), set("LOCK_TIMEOUT", SetValue::Int(-1)));
     assert_eq!(
         one("SET DATEFORMAT mdy"),
         set("DATEFORMAT", SetValue::Word("mdy".into()))
@@ -328,17 +289,11 @@ fn set_options() {
     );
     assert_eq!(
         one("set transaction isolation level read committed"),
-        set(
-            "TRANSACTION ISOLATION LEVEL",
-            SetValue::Word("READ COMMITTED".into())
-        )
+        set("TRANSACTION ISOLATION LEVEL", SetValue::Word("READ COMMITTED".into()))
     );
     assert_eq!(
         parse_batch("SET ANSI_NULLS, quoted_identifier ON").unwrap(),
-        vec![
-            set("ANSI_NULLS", SetValue::On),
-            set("QUOTED_IDENTIFIER", SetValue::On)
-        ]
+        vec![set("ANSI_NULLS", SetValue::On), set("QUOTED_IDENTIFIER", SetValue::On)]
     );
     let login = "set ansi_nulls on\nset ansi_padding on\nset ansi_warnings on\nset arithabort on\n\
                  set concat_null_yields_null on\nset quoted_identifier on\nset ansi_null_dflt_on on\n\
@@ -346,18 +301,12 @@ fn set_options() {
                  set language us_english\nset dateformat mdy\nset datefirst 7\n\
                  set transaction isolation level read committed";
     assert_eq!(parse_batch(login).unwrap().len(), 14);
-    assert_eq!(
-        err("SET FOO ON"),
-        (195, "'FOO' is not a recognized SET option.".into())
-    );
+    assert_eq!(err("SET FOO ON"), (195, "'FOO' is not a recognized SET option.".into()));
     assert_eq!(err("SET NOCOUNT, bar ON").0, 195);
     near("SET NOCOUNT 1", "1");
     near("SET TEXTSIZE ON", "ON");
     near("SET @x = 1", "@x");
-    near(
-        "SET TRANSACTION ISOLATION LEVEL READ SOMETIMES",
-        "SOMETIMES",
-    );
+    near("SET TRANSACTION ISOLATION LEVEL READ SOMETIMES", "SOMETIMES");
     near("SET TRANSACTION ISOLATION LEVEL CHAOS", "CHAOS");
 }
 
@@ -366,10 +315,7 @@ fn batches() {
     let sql = "SET NOCOUNT ON; SELECT @@SERVERNAME\nSELECT * FROM sys.databases;\n";
     assert_eq!(parse_batch(sql).unwrap().len(), 3);
     assert_eq!(parse_batch("").unwrap(), vec![]);
-    assert_eq!(
-        parse_batch(" \u{3000}\u{a0}-- only a comment").unwrap(),
-        vec![]
-    );
+    assert_eq!(parse_batch(" \u{3000}\u{a0}-- only a comment").unwrap(), vec![]);
     near(";", ";");
     near("SELECT * FROM t;;", ";");
     // A syntax error anywhere fails the whole batch.
@@ -380,17 +326,11 @@ fn batches() {
 fn lexical_errors() {
     assert_eq!(
         err("'"),
-        (
-            105,
-            "Unclosed quotation mark after the character string ''.".into()
-        )
+        (105, "Unclosed quotation mark after the character string ''.".into())
     );
     assert_eq!(
         err("SELECT a FROM t WHERE a = N'abc"),
-        (
-            105,
-            "Unclosed quotation mark after the character string 'abc'.".into()
-        )
+        (105, "Unclosed quotation mark after the character string 'abc'.".into())
     );
     assert_eq!(err("USE [abc").0, 105);
     assert_eq!(err("USE \"abc").0, 105);

@@ -1,0 +1,316 @@
+//! The running simulator: one TDS endpoint per instance on loopback, the
+//! workload generator, and the faults a person or a test can inject.
+
+use crate::sim::clock::SimClock;
+use crate::sim::engine::Engine;
+use crate::sim::model::config::{LoginConfig, WorldConfig};
+use crate::sim::model::{SimTime, World};
+use crate::sim::table::{Outcome, Param, ServerError};
+use crate::sim::tds::{self, Availability, LoginRequest};
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// One instance's endpoint.
+struct Endpoint {
+    name: String,
+    site: String,
+    addr: SocketAddr,
+    availability: watch::Sender<Availability>,
+    /// The availability the endpoint has put into effect.
+    applied: watch::Receiver<Availability>,
+    task: JoinHandle<()>,
+}
+
+/// A running simulated world.
+pub struct Sim {
+    world: Arc<Mutex<World>>,
+    clock: SimClock,
+    login: LoginConfig,
+    endpoints: Vec<Endpoint>,
+    workload: Mutex<Option<JoinHandle<()>>>,
+    /// Instances whose `start` is under way (restart latency), so two starts do not race.
+    restarting: Mutex<BTreeMap<String, JoinHandle<()>>>,
+}
+
+/// Locks the world; a poisoned lock (a panic elsewhere) still yields the data.
+fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
+    world.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Sim {
+    /// Starts the world with the wall clock's current time as its epoch.
+    pub async fn start(cfg: WorldConfig) -> Result<Arc<Sim>, String> {
+        let epoch = jiff::Zoned::now().datetime();
+        Self::start_at(cfg, epoch, IpAddr::V4(Ipv4Addr::LOCALHOST)).await
+    }
+
+    /// Starts the world at a given wall-clock epoch, binding endpoints on `ip`.
+    pub async fn start_at(cfg: WorldConfig, epoch: jiff::civil::DateTime, ip: IpAddr) -> Result<Arc<Sim>, String> {
+        let clock = SimClock::start();
+        let login = cfg.login.clone();
+        let workload_enabled = cfg.workload.enabled;
+        let ports: Vec<(String, String, u16)> = cfg
+            .instances
+            .iter()
+            .map(|i| (i.name.clone(), i.site.clone(), i.port))
+            .collect();
+        let world = Arc::new(Mutex::new(World::new(cfg, epoch)?));
+        let mut endpoints = Vec::new();
+        for (name, site, port) in ports {
+            let (tx, rx) = watch::channel(Availability::Up);
+            let (applied_tx, applied) = watch::channel(Availability::Up);
+            let backend = Arc::new(InstanceBackend {
+                instance: name.clone(),
+                world: world.clone(),
+                clock,
+                login: login.clone(),
+                next_spid: AtomicU16::new(51),
+            });
+            let (addr, task) = tds::spawn_endpoint_reporting(SocketAddr::new(ip, port), backend, rx, applied_tx)
+                .await
+                .map_err(|e| format!("cannot listen for instance {name} on {ip}:{port}: {e}"))?;
+            endpoints.push(Endpoint {
+                name,
+                site,
+                addr,
+                availability: tx,
+                applied,
+                task,
+            });
+        }
+        let sim = Arc::new(Sim {
+            world,
+            clock,
+            login,
+            endpoints,
+            workload: Mutex::new(None),
+            restarting: Mutex::new(BTreeMap::new()),
+        });
+        if workload_enabled {
+            sim.start_workload();
+        }
+        Ok(sim)
+    }
+
+    pub fn now(&self) -> SimTime {
+        self.clock.now()
+    }
+
+    /// Runs `f` on the world brought up to now.
+    pub fn with_world<R>(&self, f: impl FnOnce(&mut World, SimTime) -> R) -> R {
+        let now = self.clock.now();
+        let mut w = lock(&self.world);
+        w.advance(now);
+        f(&mut w, now)
+    }
+
+    /// The TDS address of an instance.
+    pub fn addr(&self, instance: &str) -> Option<SocketAddr> {
+        self.endpoint(instance).ok().map(|e| e.addr)
+    }
+
+    /// (instance, site, address) of every endpoint.
+    pub fn endpoints(&self) -> Vec<(String, String, SocketAddr)> {
+        self.endpoints
+            .iter()
+            .map(|e| (e.name.clone(), e.site.clone(), e.addr))
+            .collect()
+    }
+
+    /// The SQL login (user, password) every instance accepts.
+    pub fn login(&self) -> (&str, &str) {
+        (&self.login.user, &self.login.password)
+    }
+
+    fn endpoint(&self, instance: &str) -> Result<&Endpoint, String> {
+        self.endpoints
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(instance))
+            .ok_or_else(|| format!("no instance named {instance:?}"))
+    }
+
+    /// Stops an instance: links to it broken, and once this returns its
+    /// connections are refused.
+    pub async fn stop_instance(&self, instance: &str) -> Result<(), String> {
+        let ep = self.endpoint(instance)?;
+        if let Some(t) = lock_map(&self.restarting).remove(&ep.name) {
+            t.abort();
+        }
+        self.with_world(|w, now| w.stop_instance(now, &ep.name))?;
+        ep.availability.send_replace(Availability::Down);
+        let mut applied = ep.applied.clone();
+        applied
+            .wait_for(|a| *a == Availability::Down)
+            .await
+            .map_err(|_| format!("the endpoint of {} has stopped running", ep.name))?;
+        Ok(())
+    }
+
+    /// Starts a stopped (or hung) instance; it answers after the restart latency.
+    pub fn start_instance(self: &Arc<Self>, instance: &str) -> Result<(), String> {
+        let name = self.endpoint(instance)?.name.clone();
+        let delay = self.with_world(|w, _| w.config().latencies.restart);
+        let me = self.clone();
+        let key = name.clone();
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Ok(ep) = me.endpoint(&name) {
+                let _ = me.with_world(|w, now| w.start_instance(now, &name));
+                ep.availability.send_replace(Availability::Up);
+            }
+            lock_map(&me.restarting).remove(&name);
+        });
+        if let Some(old) = lock_map(&self.restarting).insert(key, task) {
+            old.abort();
+        }
+        Ok(())
+    }
+
+    /// Makes an instance accept connections but never answer (a hung server).
+    pub fn hang_instance(&self, instance: &str) -> Result<(), String> {
+        self.endpoint(instance)?.availability.send_replace(Availability::Hang);
+        Ok(())
+    }
+
+    /// Lets a hung instance answer again at once.
+    pub fn unhang_instance(&self, instance: &str) -> Result<(), String> {
+        let ep = self.endpoint(instance)?;
+        if *ep.availability.borrow() == Availability::Hang {
+            ep.availability.send_replace(Availability::Up);
+        }
+        Ok(())
+    }
+
+    pub fn partition(&self, a: &str, b: &str) -> Result<(), String> {
+        self.with_world(|w, now| w.partition(now, a, b))
+    }
+
+    pub fn heal(&self) {
+        self.with_world(|w, now| w.heal(now));
+    }
+
+    pub fn pause_replication(&self, instance: &str, paused: bool) -> Result<(), String> {
+        self.with_world(|w, now| w.set_replication_paused(now, instance, paused))
+    }
+
+    /// Starts committing transactions on every AG database's primary.
+    pub fn start_workload(&self) {
+        let mut slot = self.workload.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let world = self.world.clone();
+        let clock = self.clock;
+        let (rate, seed) = {
+            let w = lock(&world);
+            (w.config().workload.commits_per_second.max(1), w.config().seed)
+        };
+        *slot = Some(tokio::spawn(async move {
+            let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+            let base = 1_000_000u64 / u64::from(rate);
+            loop {
+                // ±20% jitter so commits do not line up with replication ticks.
+                let jitter = rng.random_range(0..=base * 2 / 5);
+                let wait = std::time::Duration::from_micros(base - base / 5 + jitter);
+                tokio::time::sleep(wait).await;
+                let now = clock.now();
+                let mut w = lock(&world);
+                for (ag, db) in w.databases() {
+                    w.commit(now, &ag, &db);
+                }
+            }
+        }));
+    }
+
+    pub fn stop_workload(&self) {
+        if let Some(t) = self.workload.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+        }
+    }
+
+    /// Stops everything: workload, endpoints.
+    pub fn shutdown(&self) {
+        self.stop_workload();
+        for ep in &self.endpoints {
+            ep.task.abort();
+        }
+        for (_, t) in std::mem::take(&mut *lock_map(&self.restarting)) {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn lock_map<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The TDS backend of one instance: checks logins, opens engines.
+struct InstanceBackend {
+    instance: String,
+    world: Arc<Mutex<World>>,
+    clock: SimClock,
+    login: LoginConfig,
+    next_spid: AtomicU16,
+}
+
+impl tds::Backend for InstanceBackend {
+    type Session = Engine;
+
+    fn login(&self, req: &LoginRequest) -> Result<Engine, ServerError> {
+        // Logins compare case-insensitively (a CI server collation); passwords exactly.
+        if !req.user.eq_ignore_ascii_case(&self.login.user) || req.password != self.login.password {
+            return Err(ServerError {
+                number: 18456,
+                state: 1,
+                class: 14,
+                message: format!("Login failed for user '{}'.", req.user),
+            });
+        }
+        let database = req
+            .database
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "master".into());
+        if !lock(&self.world).has_database(&self.instance, &database) {
+            return Err(ServerError {
+                number: 4060,
+                state: 1,
+                class: 11,
+                message: format!("Cannot open database \"{database}\" requested by the login. The login failed."),
+            });
+        }
+        let spid = self.next_spid.fetch_add(1, Ordering::Relaxed);
+        Ok(Engine {
+            instance: self.instance.clone(),
+            database,
+            world: self.world.clone(),
+            clock: self.clock,
+            spid,
+        })
+    }
+
+    fn server_name(&self) -> String {
+        self.instance.clone()
+    }
+}
+
+impl tds::Session for Engine {
+    async fn batch(&mut self, sql: String, params: Vec<Param>) -> Vec<Outcome> {
+        self.run_batch(&sql, &params).await
+    }
+
+    fn database(&self) -> String {
+        self.database.clone()
+    }
+}

@@ -1,0 +1,192 @@
+//! Errors of the SQL layer, worded for the SRE reading a condition or an Event,
+//! and the classification of server error numbers that drives retries.
+
+use std::time::Duration;
+
+use super::quote::QuoteError;
+
+/// What drover should do about a server error number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCategory {
+    /// 41122: the replica already is what we asked for; treat as success.
+    AlreadyDone,
+    /// 41142: the target is not ready for a planned failover; wait, or force if allowed.
+    NotReady,
+    /// 41113: a failover is already pending; back off and re-read the role.
+    Pending,
+    /// Retry with backoff (lost connection to the primary, deadlock, busy replica).
+    Transient,
+    /// Anything else: surface it, take no further action.
+    Fatal,
+}
+
+/// Classifies a SQL Server error number.
+pub fn classify(number: u32) -> ErrorCategory {
+    match number {
+        41122 => ErrorCategory::AlreadyDone,
+        41142 => ErrorCategory::NotReady,
+        41113 => ErrorCategory::Pending,
+        35250 | 1205 | 41131 | 41165 | 41138 | 983 => ErrorCategory::Transient,
+        _ => ErrorCategory::Fatal,
+    }
+}
+
+/// Everything that can go wrong talking to one replica. `addr` is `host:port`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SqlError {
+    #[error("connection to {addr} was refused: nothing is listening on that port")]
+    Refused { addr: String },
+    #[error("TCP connection to {addr} did not complete within {after:?}: host down, unreachable or filtered")]
+    ConnectTimeout { addr: String, after: Duration },
+    #[error("cannot connect to {addr}: {detail}")]
+    Connect { addr: String, detail: String },
+    #[error(
+        "{addr} accepted the TCP connection but the TDS handshake (prelogin, TLS, login) did not finish within {after:?}: check that it is a SQL Server port and that the TLS settings match"
+    )]
+    HandshakeTimeout { addr: String, after: Duration },
+    #[error("login to {addr} as {user:?} failed (error {number}): {message}")]
+    LoginFailed {
+        addr: String,
+        user: String,
+        number: u32,
+        message: String,
+    },
+    #[error("TLS with {addr} failed: {detail}")]
+    Tls { addr: String, detail: String },
+    #[error(
+        "{addr} does not allow the requested encryption level ({detail}); change the endpoint's encryption setting"
+    )]
+    EncryptionNotSupported { addr: String, detail: String },
+    #[error(
+        "{kind} on {addr} got no answer within {after:?}; the connection was dropped and the replica's state must be re-read before deciding again"
+    )]
+    CommandTimeout {
+        addr: String,
+        kind: &'static str,
+        after: Duration,
+    },
+    #[error("{addr} answered with error {number} (severity {class}, state {state}): {message}")]
+    Server {
+        addr: String,
+        number: u32,
+        class: u8,
+        state: u8,
+        message: String,
+        category: ErrorCategory,
+    },
+    #[error("TDS protocol error with {addr}: {detail}")]
+    Protocol { addr: String, detail: String },
+    #[error("cannot read column {column} of {view}: {detail}")]
+    Decode {
+        view: &'static str,
+        column: &'static str,
+        detail: String,
+    },
+    #[error("connection to {addr} was lost: {detail}; it will be re-opened on the next call")]
+    Disconnected { addr: String, detail: String },
+    #[error("refusing to build T-SQL: {0}")]
+    BadName(#[from] QuoteError),
+}
+
+impl SqlError {
+    /// A server error with its number already classified.
+    pub fn server(addr: &str, number: u32, class: u8, state: u8, message: &str) -> Self {
+        Self::Server {
+            addr: addr.to_string(),
+            number,
+            class,
+            state,
+            message: message.to_string(),
+            category: classify(number),
+        }
+    }
+
+    /// Worth retrying later without changing anything.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Server { category, .. } => *category == ErrorCategory::Transient,
+            Self::Refused { .. }
+            | Self::ConnectTimeout { .. }
+            | Self::Connect { .. }
+            | Self::HandshakeTimeout { .. }
+            | Self::CommandTimeout { .. }
+            | Self::Disconnected { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The server's category, for server errors only.
+    pub fn category(&self) -> Option<ErrorCategory> {
+        match self {
+            Self::Server { category, .. } => Some(*category),
+            _ => None,
+        }
+    }
+
+    /// The server's error number, for server and login errors.
+    pub fn number(&self) -> Option<u32> {
+        match self {
+            Self::Server { number, .. } | Self::LoginFailed { number, .. } => Some(*number),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_every_listed_number() {
+        assert_eq!(classify(41122), ErrorCategory::AlreadyDone);
+        assert_eq!(classify(41142), ErrorCategory::NotReady);
+        assert_eq!(classify(41113), ErrorCategory::Pending);
+        for n in [35250, 1205, 41131, 41165, 41138, 983] {
+            assert_eq!(classify(n), ErrorCategory::Transient, "{n}");
+        }
+        for n in [0, 18456, 41104, 41125, 41140, 35253, 976, 50000] {
+            assert_eq!(classify(n), ErrorCategory::Fatal, "{n}");
+        }
+    }
+
+    #[test]
+    fn transience() {
+        let addr = "db1:1433";
+        assert!(SqlError::server(addr, 1205, 13, 1, "deadlock").is_transient());
+        assert!(!SqlError::server(addr, 41142, 16, 1, "not ready").is_transient());
+        assert!(SqlError::Refused { addr: addr.into() }.is_transient());
+        assert!(
+            SqlError::CommandTimeout {
+                addr: addr.into(),
+                kind: "planned_failover",
+                after: Duration::from_secs(1)
+            }
+            .is_transient()
+        );
+        assert!(
+            !SqlError::LoginFailed {
+                addr: addr.into(),
+                user: "sa".into(),
+                number: 18456,
+                message: "Login failed".into()
+            }
+            .is_transient()
+        );
+        assert!(!SqlError::BadName(QuoteError::Empty).is_transient());
+    }
+
+    #[test]
+    fn messages_name_the_replica() {
+        let e = SqlError::CommandTimeout {
+            addr: "db1:1433".into(),
+            kind: "copy_only_backup",
+            after: Duration::from_secs(600),
+        };
+        let text = e.to_string();
+        assert!(text.contains("db1:1433") && text.contains("dropped"), "{text}");
+        let e = SqlError::server("db2:14330", 41142, 16, 1, "cannot fail over");
+        assert!(e.to_string().contains("db2:14330"));
+        assert_eq!(e.category(), Some(ErrorCategory::NotReady));
+        assert_eq!(e.number(), Some(41142));
+    }
+}

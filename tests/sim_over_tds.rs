@@ -1,0 +1,470 @@
+//! drover's SQL layer (tiberius) against the TDS simulator over loopback:
+//! the behaviours of SQL Server the rest of drover relies on.
+
+use drover::sim::Sim;
+use drover::sim::model::config::{AvailabilityMode as SimMode, InstanceConfig, ReplicaConfig, WorldConfig};
+use drover::sql::{
+    Action, CommitMode, Credentials, Encryption, Endpoint, ErrorCategory, Executed, Ident, ReplicaClient,
+    ReplicaObservation, Role, SqlError, SuspendReason, SyncState, Timeouts, Tls,
+};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn fast(mut cfg: WorldConfig) -> WorldConfig {
+    cfg.latencies.replication = Duration::from_millis(20);
+    cfg.latencies.failover = Duration::from_millis(150);
+    cfg.latencies.revert = Duration::from_millis(300);
+    cfg.latencies.restart = Duration::from_millis(100);
+    cfg.latencies.backup = Duration::from_millis(50);
+    cfg.workload.commits_per_second = 100;
+    cfg
+}
+
+async fn start(cfg: WorldConfig) -> Arc<Sim> {
+    let epoch = jiff::civil::date(2026, 11, 21).at(3, 0, 0, 0);
+    Sim::start_at(cfg, epoch, IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .expect("simulator starts")
+}
+
+fn timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(2),
+        handshake: Duration::from_secs(2),
+        command: Duration::from_secs(5),
+        long_command: Duration::from_secs(30),
+    }
+}
+
+fn client_with(sim: &Sim, instance: &str, password: &str) -> ReplicaClient {
+    let addr = sim.addr(instance).expect("instance exists");
+    let endpoint = Endpoint {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        tls: Tls {
+            encryption: Encryption::Off,
+            ..Tls::default()
+        },
+    };
+    let (user, _) = sim.login();
+    ReplicaClient::new(
+        endpoint,
+        Credentials {
+            user: user.into(),
+            password: password.into(),
+        },
+        timeouts(),
+    )
+}
+
+fn client(sim: &Sim, instance: &str) -> ReplicaClient {
+    let (_, password) = sim.login();
+    let password = password.to_string();
+    client_with(sim, instance, &password)
+}
+
+fn ident(s: &str) -> Ident {
+    Ident::new(s).expect("valid identifier")
+}
+
+/// Roles as `instance` reports them, by server name.
+fn role_of(obs: &ReplicaObservation, ag: &str, server: &str) -> Option<Role> {
+    let g = obs.group_named(ag)?;
+    let r = g.replicas.iter().find(|r| r.server_name == server)?;
+    r.state.as_ref()?.role.clone()
+}
+
+/// Synchronization state of every database copy on `server`, seen by the observer.
+fn states_of(obs: &ReplicaObservation, ag: &str, server: &str) -> Vec<Option<SyncState>> {
+    let Some(g) = obs.group_named(ag) else { return vec![] };
+    let Some(r) = g.replicas.iter().find(|r| r.server_name == server) else {
+        return vec![];
+    };
+    g.database_states_of(r.replica_id)
+        .map(|d| d.sync_state.clone())
+        .collect()
+}
+
+/// Polls `instance` until `pred` holds (or panics after `limit` of simulated time).
+async fn wait_for(
+    c: &mut ReplicaClient,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&ReplicaObservation) -> bool,
+) -> ReplicaObservation {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Ok(obs) = c.observe().await
+            && pred(&obs)
+        {
+            return obs;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn login_and_observe_a_healthy_ag() {
+    let sim = start(fast(WorldConfig::two_sites())).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut a = client(&sim, "SQL-A");
+    let obs = a.observe().await.expect("observe the primary");
+    assert_eq!(obs.server_name.as_deref(), Some("SQL-A"));
+    let g = obs.group_named("ag1").expect("ag1 visible");
+    assert_eq!(g.replicas.len(), 2);
+    assert_eq!(role_of(&obs, "ag1", "SQL-A"), Some(Role::Primary));
+    // The primary sees the remote replica and its databases.
+    assert_eq!(role_of(&obs, "ag1", "SQL-B"), Some(Role::Secondary));
+    assert_eq!(states_of(&obs, "ag1", "SQL-A"), vec![Some(SyncState::Synchronized); 2]);
+    assert_eq!(states_of(&obs, "ag1", "SQL-B"), vec![Some(SyncState::Synchronizing); 2]);
+    let names: Vec<_> = g
+        .databases
+        .iter()
+        .filter(|d| d.is_local)
+        .filter_map(|d| d.database_name.clone())
+        .collect();
+    assert_eq!(names, vec!["confdb".to_string(), "logdb".to_string()]);
+    let primary_db = g.databases.iter().find(|d| d.is_local).expect("local row");
+    assert!(
+        primary_db
+            .last_commit_time
+            .is_some_and(|t| t >= jiff::civil::date(2026, 11, 21).at(3, 0, 0, 0))
+    );
+    assert!(primary_db.end_of_log_lsn.is_some());
+    // A secondary shows only itself.
+    let mut b = client(&sim, "SQL-B");
+    let obs = b.observe().await.expect("observe the secondary");
+    let g = obs.group_named("ag1").expect("ag1 visible on the secondary");
+    assert!(
+        g.replicas
+            .iter()
+            .filter(|r| r.state.is_some())
+            .all(|r| r.server_name == "SQL-B")
+    );
+    assert!(g.databases.iter().all(|d| d.is_local));
+    assert_eq!(role_of(&obs, "ag1", "SQL-B"), Some(Role::Secondary));
+}
+
+#[tokio::test(start_paused = true)]
+async fn planned_failover_with_the_workload_running_loses_nothing() {
+    let sim = start(fast(WorldConfig::two_sites())).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut a = client(&sim, "SQL-A");
+    let mut b = client(&sim, "SQL-B");
+    let ag = ident("ag1");
+    for server in ["SQL-A", "SQL-B"] {
+        let act = Action::SetAvailabilityMode {
+            group: ag.clone(),
+            replica_server_name: server.into(),
+            mode: CommitMode::Synchronous,
+        };
+        assert_eq!(
+            a.execute(&act).await.expect("mode change on the primary"),
+            Executed::Done
+        );
+    }
+    wait_for(&mut a, Duration::from_secs(5), "SQL-B synchronized", |o| {
+        states_of(o, "ag1", "SQL-B") == vec![Some(SyncState::Synchronized); 2]
+    })
+    .await;
+    assert_eq!(
+        b.execute(&Action::PlannedFailover { group: ag.clone() })
+            .await
+            .expect("failover accepted"),
+        Executed::Done
+    );
+    wait_for(&mut b, Duration::from_secs(5), "SQL-B primary", |o| {
+        role_of(o, "ag1", "SQL-B") == Some(Role::Primary)
+    })
+    .await;
+    // Restore the declared asynchronous modes on the new primary.
+    for server in ["SQL-A", "SQL-B"] {
+        let act = Action::SetAvailabilityMode {
+            group: ag.clone(),
+            replica_server_name: server.into(),
+            mode: CommitMode::Asynchronous,
+        };
+        b.execute(&act).await.expect("mode restored");
+    }
+    // A second FAILOVER on the new primary is "already primary": success.
+    assert_eq!(
+        b.execute(&Action::PlannedFailover { group: ag.clone() })
+            .await
+            .expect("41122"),
+        Executed::AlreadyDone
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sim.with_world(|w, now| {
+        assert!(w.acknowledged("ag1", "confdb") > 50, "the workload kept committing");
+        assert_eq!(w.lost_transactions(now, "ag1", "confdb"), Some(0));
+        assert_eq!(w.lost_transactions(now, "ag1", "logdb"), Some(0));
+        assert_eq!(w.writable_primaries(now, "ag1"), vec!["SQL-B".to_string()]);
+        assert!(w.split_brain_moments().is_empty());
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn failover_to_an_async_or_unsynchronized_target_is_refused_and_changes_nothing() {
+    let sim = start(fast(WorldConfig::two_sites())).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut a = client(&sim, "SQL-A");
+    let mut b = client(&sim, "SQL-B");
+    let ag = ident("ag1");
+    let err = b
+        .execute(&Action::PlannedFailover { group: ag.clone() })
+        .await
+        .expect_err("async target refused");
+    assert_eq!(err.number(), Some(41142), "{err}");
+    assert_eq!(err.category(), Some(ErrorCategory::NotReady));
+    // Synchronous, but the target cannot catch up: still refused.
+    sim.pause_replication("SQL-B", true).unwrap();
+    for server in ["SQL-A", "SQL-B"] {
+        let act = Action::SetAvailabilityMode {
+            group: ag.clone(),
+            replica_server_name: server.into(),
+            mode: CommitMode::Synchronous,
+        };
+        a.execute(&act).await.expect("mode change");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let err = b
+        .execute(&Action::PlannedFailover { group: ag.clone() })
+        .await
+        .expect_err("unsynchronized target refused");
+    assert_eq!(err.number(), Some(41142));
+    let obs = a.observe().await.unwrap();
+    assert_eq!(role_of(&obs, "ag1", "SQL-A"), Some(Role::Primary));
+    assert_eq!(states_of(&obs, "ag1", "SQL-B"), vec![Some(SyncState::Synchronizing); 2]);
+    sim.with_world(|w, now| assert_eq!(w.writable_primaries(now, "ag1"), vec!["SQL-A".to_string()]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn forced_failover_loses_exactly_the_tail_and_the_old_primary_comes_back_suspended_then_reverts() {
+    let sim = start(fast(WorldConfig::two_sites())).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sim.pause_replication("SQL-B", true).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    sim.stop_instance("SQL-A").await.unwrap();
+    let tail = sim.with_world(|w, _| {
+        w.log_length("ag1", "confdb", "SQL-A").unwrap() - w.log_length("ag1", "confdb", "SQL-B").unwrap()
+    });
+    assert!(tail >= 30, "about 40 commits never reached SQL-B, got {tail}");
+    sim.pause_replication("SQL-B", false).unwrap();
+
+    let mut a = client(&sim, "SQL-A");
+    let mut b = client(&sim, "SQL-B");
+    let obs = b.observe().await.unwrap();
+    assert_eq!(role_of(&obs, "ag1", "SQL-B"), Some(Role::Resolving));
+    // What drover reads to estimate the loss: the survivor's end of log.
+    let eol = obs
+        .group_named("ag1")
+        .unwrap()
+        .databases
+        .iter()
+        .find(|d| d.is_local)
+        .unwrap()
+        .end_of_log_lsn;
+    assert!(eol.is_some());
+    let ag = ident("ag1");
+    b.execute(&Action::ForcedFailover { group: ag.clone() })
+        .await
+        .expect("forced failover accepted");
+    wait_for(&mut b, Duration::from_secs(5), "SQL-B primary", |o| {
+        role_of(o, "ag1", "SQL-B") == Some(Role::Primary)
+    })
+    .await;
+    sim.with_world(|w, now| assert_eq!(w.lost_transactions(now, "ag1", "confdb"), Some(tail as u64)));
+
+    // The old primary returns as a secondary, suspended from its partner.
+    sim.start_instance("SQL-A").unwrap();
+    let obs = wait_for(&mut a, Duration::from_secs(5), "SQL-A back", |o| {
+        role_of(o, "ag1", "SQL-A").is_some()
+    })
+    .await;
+    assert_eq!(role_of(&obs, "ag1", "SQL-A"), Some(Role::Secondary));
+    let mine: Vec<_> = obs
+        .group_named("ag1")
+        .unwrap()
+        .databases
+        .iter()
+        .filter(|d| d.is_local)
+        .cloned()
+        .collect();
+    assert_eq!(mine.len(), 2);
+    for d in &mine {
+        assert_eq!(d.is_suspended, Some(true));
+        assert_eq!(d.suspend_reason, Some(SuspendReason::FromPartner));
+        assert_eq!(d.sync_state, Some(SyncState::NotSynchronizing));
+    }
+    sim.with_world(|w, now| assert_eq!(w.writable_primaries(now, "ag1"), vec!["SQL-B".to_string()]));
+
+    // Resume: the divergent tail is rolled back (REVERTING), then SYNCHRONIZING.
+    for db in ["confdb", "logdb"] {
+        a.execute(&Action::ResumeDataMovement { database: ident(db) })
+            .await
+            .expect("resume accepted");
+    }
+    wait_for(&mut a, Duration::from_secs(2), "REVERTING", |o| {
+        states_of(o, "ag1", "SQL-A").contains(&Some(SyncState::Reverting))
+    })
+    .await;
+    wait_for(&mut a, Duration::from_secs(5), "SYNCHRONIZING", |o| {
+        states_of(o, "ag1", "SQL-A") == vec![Some(SyncState::Synchronizing); 2]
+    })
+    .await;
+    sim.with_world(|w, now| {
+        assert_eq!(
+            w.lost_transactions(now, "ag1", "confdb"),
+            Some(tail as u64),
+            "the loss is what it was, no more"
+        );
+        assert!(w.split_brain_moments().is_empty());
+    });
+}
+
+#[tokio::test]
+async fn wrong_password_and_unreachable_replicas_give_typed_errors_within_bounds() {
+    let sim = start(fast(WorldConfig::two_sites())).await;
+    let mut bad = client_with(&sim, "SQL-A", "not-the-password");
+    match bad.observe().await {
+        Err(SqlError::LoginFailed { number, .. }) => assert_eq!(number, 18456),
+        other => panic!("expected a login failure, got {other:?}"),
+    }
+    sim.stop_instance("SQL-B").await.unwrap();
+    let mut b = client(&sim, "SQL-B");
+    let started = std::time::Instant::now();
+    match b.observe().await {
+        Err(SqlError::Refused { .. }) => {}
+        other => panic!("expected connection refused, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A hung server: the handshake bound applies.
+    sim.hang_instance("SQL-A").unwrap();
+    let mut a = client(&sim, "SQL-A");
+    let started = std::time::Instant::now();
+    match a.observe().await {
+        Err(SqlError::HandshakeTimeout { .. }) => {}
+        other => panic!("expected a handshake timeout, got {other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "bounded by the 2 s handshake timeout: {took:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn names_with_brackets_quotes_semicolons_and_non_ascii_letters_are_quoted() {
+    let ag_name = "ag]'; DROP DATABASE [x";
+    let dbs = ["cönf]db", "lög'db;--"];
+    let cfg = WorldConfig {
+        instances: vec![
+            InstanceConfig {
+                name: "SQL-Ä".into(),
+                site: "site-a".into(),
+                port: 0,
+            },
+            InstanceConfig {
+                name: "O'SQL]B".into(),
+                site: "site-b".into(),
+                port: 0,
+            },
+        ],
+        availability_groups: vec![drover::sim::model::config::AgConfig {
+            name: ag_name.into(),
+            cluster_type: drover::sim::model::config::ClusterType::Wsfc,
+            databases: dbs.iter().map(|d| d.to_string()).collect(),
+            replicas: vec![
+                ReplicaConfig {
+                    instance: "SQL-Ä".into(),
+                    availability_mode: SimMode::AsynchronousCommit,
+                    primary: true,
+                },
+                ReplicaConfig {
+                    instance: "O'SQL]B".into(),
+                    availability_mode: SimMode::AsynchronousCommit,
+                    primary: false,
+                },
+            ],
+        }],
+        ..WorldConfig::two_sites()
+    };
+    let sim = start(fast(cfg)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut a = client(&sim, "SQL-Ä");
+    let mut b = client(&sim, "O'SQL]B");
+    let ag = ident(ag_name);
+    for server in ["SQL-Ä", "O'SQL]B"] {
+        let act = Action::SetAvailabilityMode {
+            group: ag.clone(),
+            replica_server_name: server.into(),
+            mode: CommitMode::Synchronous,
+        };
+        a.execute(&act).await.expect("quoted mode change");
+    }
+    wait_for(&mut a, Duration::from_secs(5), "synchronized", |o| {
+        states_of(o, ag_name, "O'SQL]B") == vec![Some(SyncState::Synchronized); 2]
+    })
+    .await;
+    b.execute(&Action::PlannedFailover { group: ag.clone() })
+        .await
+        .expect("quoted failover");
+    let obs = wait_for(&mut b, Duration::from_secs(5), "new primary", |o| {
+        role_of(o, ag_name, "O'SQL]B") == Some(Role::Primary)
+    })
+    .await;
+    let names: Vec<_> = obs
+        .group_named(ag_name)
+        .unwrap()
+        .databases
+        .iter()
+        .filter(|d| d.is_local)
+        .filter_map(|d| d.database_name.clone())
+        .collect();
+    assert_eq!(names, dbs.iter().map(|d| d.to_string()).collect::<Vec<_>>());
+    let backup = Action::CopyOnlyBackup {
+        database: ident(dbs[1]),
+        path: "C:\\backups\\it's here.bak".into(),
+    };
+    a.execute(&backup).await.expect("quoted backup on the secondary");
+    sim.with_world(|w, _| {
+        let b = w.backups().last().expect("backup recorded");
+        assert_eq!(b.database, dbs[1]);
+        assert_eq!(b.path, "C:\\backups\\it's here.bak");
+        assert!(b.copy_only && b.checksum);
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_statements_and_objects_are_rejected() {
+    let sim = start(fast(WorldConfig::two_sites())).await;
+    let mut a = client(&sim, "SQL-A");
+    for (sql, number) in [
+        ("DROP DATABASE confdb", 102),
+        ("ALTER AVAILABILITY GROUP [ag1] OFFLINE", 102),
+        ("SELECT * FROM sys.no_such_view", 208),
+        ("SELECT no_such_column FROM sys.availability_groups", 207),
+        ("SELECT name FROM sys.databases WHERE name = 'x", 105),
+    ] {
+        match a.select(sql).await {
+            Err(e) => assert_eq!(e.number(), Some(number), "{sql}: {e}"),
+            Ok(_) => panic!("{sql} must be rejected"),
+        }
+    }
+    // Nothing was executed: the world is as it was.
+    sim.with_world(|w, now| {
+        assert_eq!(w.writable_primaries(now, "ag1"), vec!["SQL-A".to_string()]);
+        assert_eq!(w.statement_count("SQL-A", "alter_ag"), 0);
+    });
+    // A well-formed filtered SELECT works, with the documented types.
+    let rows = a
+        .select("SELECT name, database_id FROM sys.databases WHERE name = N'confdb'")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].len(), 1);
+    let id: Option<i32> = rows[0][0].try_get("database_id").unwrap();
+    assert_eq!(id, Some(5));
+}
