@@ -468,3 +468,153 @@ async fn unknown_statements_and_objects_are_rejected() {
     let id: Option<i32> = rows[0][0].try_get("database_id").unwrap();
     assert_eq!(id, Some(5));
 }
+
+#[tokio::test]
+async fn a_command_that_times_out_drops_the_connection_and_the_next_call_reconnects() {
+    let sim = start(fast(WorldConfig::two_sites())).await;
+    let addr = sim.addr("SQL-A").unwrap();
+    let (user, password) = sim.login();
+    let endpoint = Endpoint {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        tls: Tls {
+            encryption: Encryption::Off,
+            ..Tls::default()
+        },
+    };
+    let short = Timeouts {
+        command: Duration::from_millis(300),
+        ..timeouts()
+    };
+    let mut a = ReplicaClient::new(
+        endpoint,
+        Credentials {
+            user: user.into(),
+            password: password.into(),
+        },
+        short,
+    );
+    a.observe().await.expect("first observation");
+    assert!(a.is_connected());
+    sim.hang_instance("SQL-A").unwrap();
+    let started = std::time::Instant::now();
+    match a.observe().await {
+        Err(e @ SqlError::CommandTimeout { .. }) => assert!(e.is_transient()),
+        other => panic!("expected a command timeout, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "bounded by the command timeout"
+    );
+    assert!(!a.is_connected(), "a timed-out connection is not reused");
+    sim.unhang_instance("SQL-A").unwrap();
+    let obs = a.observe().await.expect("a fresh connection re-reads the state");
+    assert_eq!(role_of(&obs, "ag1", "SQL-A"), Some(Role::Primary));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cluster_type_none_switchover_by_demote_force_and_resume_loses_nothing() {
+    let mut cfg = fast(WorldConfig::two_sites());
+    cfg.availability_groups[0].cluster_type = drover::sim::model::config::ClusterType::None;
+    let sim = start(cfg).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut a = client(&sim, "SQL-A");
+    let mut b = client(&sim, "SQL-B");
+    let ag = ident("ag1");
+    // Plain FAILOVER is refused while a primary exists on a NONE group.
+    assert_eq!(
+        b.execute(&Action::PlannedFailover { group: ag.clone() })
+            .await
+            .unwrap_err()
+            .number(),
+        Some(41142)
+    );
+    for server in ["SQL-A", "SQL-B"] {
+        let act = Action::SetAvailabilityMode {
+            group: ag.clone(),
+            replica_server_name: server.into(),
+            mode: CommitMode::Synchronous,
+        };
+        a.execute(&act).await.unwrap();
+    }
+    wait_for(&mut a, Duration::from_secs(5), "synchronized", |o| {
+        states_of(o, "ag1", "SQL-B") == vec![Some(SyncState::Synchronized); 2]
+    })
+    .await;
+    a.execute(&Action::SetRequiredSynchronizedSecondaries {
+        group: ag.clone(),
+        count: 1,
+    })
+    .await
+    .unwrap();
+    a.execute(&Action::DemoteToSecondary { group: ag.clone() })
+        .await
+        .unwrap();
+    // Demoted: no writable primary anywhere, and no second one either.
+    sim.with_world(|w, now| assert!(w.writable_primaries(now, "ag1").is_empty()));
+    b.execute(&Action::ForcedFailover { group: ag.clone() }).await.unwrap();
+    wait_for(&mut b, Duration::from_secs(5), "SQL-B primary", |o| {
+        role_of(o, "ag1", "SQL-B") == Some(Role::Primary)
+    })
+    .await;
+    for db in ["confdb", "logdb"] {
+        a.execute(&Action::ResumeDataMovement { database: ident(db) })
+            .await
+            .unwrap();
+    }
+    wait_for(&mut b, Duration::from_secs(5), "SQL-A synchronized again", |o| {
+        states_of(o, "ag1", "SQL-A") == vec![Some(SyncState::Synchronized); 2]
+    })
+    .await;
+    sim.with_world(|w, now| {
+        assert_eq!(w.lost_transactions(now, "ag1", "confdb"), Some(0));
+        assert_eq!(w.lost_transactions(now, "ag1", "logdb"), Some(0));
+        assert!(w.split_brain_moments().is_empty());
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_simulator_is_driven_over_its_control_port() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let sim = start(fast(WorldConfig::two_sites())).await;
+    let control = drover::sim::control::listen(sim.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let stream = tokio::net::TcpStream::connect(control).await.unwrap();
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    let mut ask = async |cmd: &str| -> Vec<String> {
+        w.write_all(format!("{cmd}\n").as_bytes()).await.unwrap();
+        let mut reply = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.is_empty() {
+                break;
+            }
+            reply.push(line);
+        }
+        reply
+    };
+    assert_eq!(ask("stop SQL-B").await, vec!["ok SQL-B stopped".to_string()]);
+    assert!(matches!(
+        client(&sim, "SQL-B").observe().await,
+        Err(SqlError::Refused { .. })
+    ));
+    let status = ask("status").await;
+    assert!(
+        status.iter().any(|l| l.contains("SQL-B") && l.contains("DOWN")),
+        "{status:?}"
+    );
+    assert!(ask("frobnicate").await[0].starts_with("error unknown command"));
+    assert_eq!(ask("start SQL-B").await, vec!["ok SQL-B starting".to_string()]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let obs = client(&sim, "SQL-B")
+        .observe()
+        .await
+        .expect("back after the restart latency");
+    assert_eq!(role_of(&obs, "ag1", "SQL-B"), Some(Role::Secondary));
+    let history = ask("history 5").await;
+    assert!(
+        history.iter().any(|l| l.contains("instance SQL-B started")),
+        "{history:?}"
+    );
+}
