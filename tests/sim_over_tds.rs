@@ -64,6 +64,21 @@ fn client(sim: &Sim, instance: &str) -> ReplicaClient {
     client_with(sim, instance, &password)
 }
 
+/// Sets each replica's availability mode through `primary`.
+async fn set_modes(primary: &mut ReplicaClient, ag: &Ident, servers: &[&str], mode: CommitMode) {
+    for server in servers {
+        let act = Action::SetAvailabilityMode {
+            group: ag.clone(),
+            replica_server_name: server.to_string(),
+            mode,
+        };
+        assert_eq!(
+            primary.execute(&act).await.expect("mode change on the primary"),
+            Executed::Done
+        );
+    }
+}
+
 fn ident(s: &str) -> Ident {
     Ident::new(s).expect("valid identifier")
 }
@@ -154,17 +169,7 @@ async fn planned_failover_with_the_workload_running_loses_nothing() {
     let mut a = client(&sim, "SQL-A");
     let mut b = client(&sim, "SQL-B");
     let ag = ident("ag1");
-    for server in ["SQL-A", "SQL-B"] {
-        let act = Action::SetAvailabilityMode {
-            group: ag.clone(),
-            replica_server_name: server.into(),
-            mode: CommitMode::Synchronous,
-        };
-        assert_eq!(
-            a.execute(&act).await.expect("mode change on the primary"),
-            Executed::Done
-        );
-    }
+    set_modes(&mut a, &ag, &["SQL-A", "SQL-B"], CommitMode::Synchronous).await;
     wait_for(&mut a, Duration::from_secs(5), "SQL-B synchronized", |o| {
         states_of(o, "ag1", "SQL-B") == vec![Some(SyncState::Synchronized); 2]
     })
@@ -180,14 +185,7 @@ async fn planned_failover_with_the_workload_running_loses_nothing() {
     })
     .await;
     // Restore the declared asynchronous modes on the new primary.
-    for server in ["SQL-A", "SQL-B"] {
-        let act = Action::SetAvailabilityMode {
-            group: ag.clone(),
-            replica_server_name: server.into(),
-            mode: CommitMode::Asynchronous,
-        };
-        b.execute(&act).await.expect("mode restored");
-    }
+    set_modes(&mut b, &ag, &["SQL-A", "SQL-B"], CommitMode::Asynchronous).await;
     // A second FAILOVER on the new primary is "already primary": success.
     assert_eq!(
         b.execute(&Action::PlannedFailover { group: ag.clone() })
@@ -220,14 +218,7 @@ async fn failover_to_an_async_or_unsynchronized_target_is_refused_and_changes_no
     assert_eq!(err.category(), Some(ErrorCategory::NotReady));
     // Synchronous, but the target cannot catch up: still refused.
     sim.pause_replication("SQL-B", true).unwrap();
-    for server in ["SQL-A", "SQL-B"] {
-        let act = Action::SetAvailabilityMode {
-            group: ag.clone(),
-            replica_server_name: server.into(),
-            mode: CommitMode::Synchronous,
-        };
-        a.execute(&act).await.expect("mode change");
-    }
+    set_modes(&mut a, &ag, &["SQL-A", "SQL-B"], CommitMode::Synchronous).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let err = b
         .execute(&Action::PlannedFailover { group: ag.clone() })
@@ -396,14 +387,7 @@ async fn names_with_brackets_quotes_semicolons_and_non_ascii_letters_are_quoted(
     let mut a = client(&sim, "SQL-Ä");
     let mut b = client(&sim, "O'SQL]B");
     let ag = ident(ag_name);
-    for server in ["SQL-Ä", "O'SQL]B"] {
-        let act = Action::SetAvailabilityMode {
-            group: ag.clone(),
-            replica_server_name: server.into(),
-            mode: CommitMode::Synchronous,
-        };
-        a.execute(&act).await.expect("quoted mode change");
-    }
+    set_modes(&mut a, &ag, &["SQL-Ä", "O'SQL]B"], CommitMode::Synchronous).await;
     wait_for(&mut a, Duration::from_secs(5), "synchronized", |o| {
         states_of(o, ag_name, "O'SQL]B") == vec![Some(SyncState::Synchronized); 2]
     })
@@ -529,14 +513,7 @@ async fn cluster_type_none_switchover_by_demote_force_and_resume_loses_nothing()
             .number(),
         Some(41142)
     );
-    for server in ["SQL-A", "SQL-B"] {
-        let act = Action::SetAvailabilityMode {
-            group: ag.clone(),
-            replica_server_name: server.into(),
-            mode: CommitMode::Synchronous,
-        };
-        a.execute(&act).await.unwrap();
-    }
+    set_modes(&mut a, &ag, &["SQL-A", "SQL-B"], CommitMode::Synchronous).await;
     wait_for(&mut a, Duration::from_secs(5), "synchronized", |o| {
         states_of(o, "ag1", "SQL-B") == vec![Some(SyncState::Synchronized); 2]
     })

@@ -187,15 +187,15 @@ impl World {
         Ok(())
     }
 
-    /// `ALTER AVAILABILITY GROUP [ag] MODIFY REPLICA ON N'server' WITH (AVAILABILITY_MODE = …)`.
-    pub fn set_availability_mode(
+    /// For `MODIFY REPLICA ON N'server'`: run on the writable primary of `ag`,
+    /// naming an existing replica. Returns (AG, named replica).
+    fn replica_via_primary(
         &mut self,
         now: SimTime,
         instance: &str,
         ag: &str,
         server: &str,
-        mode: AvailabilityMode,
-    ) -> Result<(), ServerError> {
+    ) -> Result<(usize, usize), ServerError> {
         self.advance(now);
         let (a, r) = self.ag_on(instance, ag)?;
         if !self.writable(a).contains(&r) {
@@ -206,6 +206,19 @@ impl World {
             .iter()
             .position(|x| x.instance.eq_ignore_ascii_case(server))
             .ok_or_else(|| no_such("availability replica", server))?;
+        Ok((a, t))
+    }
+
+    /// `ALTER AVAILABILITY GROUP [ag] MODIFY REPLICA ON N'server' WITH (AVAILABILITY_MODE = …)`.
+    pub fn set_availability_mode(
+        &mut self,
+        now: SimTime,
+        instance: &str,
+        ag: &str,
+        server: &str,
+        mode: AvailabilityMode,
+    ) -> Result<(), ServerError> {
+        let (a, t) = self.replica_via_primary(now, instance, ag, server)?;
         self.ags[a].replicas[t].mode = mode;
         let text = format!(
             "{}: replica {} set to {}",
@@ -227,16 +240,7 @@ impl World {
         server: &str,
         automatic: bool,
     ) -> Result<(), ServerError> {
-        self.advance(now);
-        let (a, r) = self.ag_on(instance, ag)?;
-        if !self.writable(a).contains(&r) {
-            return Err(not_primary(&self.ags[a].name));
-        }
-        let t = self.ags[a]
-            .replicas
-            .iter()
-            .position(|x| x.instance.eq_ignore_ascii_case(server))
-            .ok_or_else(|| no_such("availability replica", server))?;
+        let (a, t) = self.replica_via_primary(now, instance, ag, server)?;
         if automatic && self.ags[a].replicas[t].mode != AvailabilityMode::SynchronousCommit {
             return Err(unverified(format!(
                 "FAILOVER_MODE = AUTOMATIC requires AVAILABILITY_MODE = SYNCHRONOUS_COMMIT on replica '{server}'."

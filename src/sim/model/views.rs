@@ -406,47 +406,39 @@ impl World {
             ("replica_id", SqlType::UniqueIdentifier, true),
             ("group_database_id", SqlType::UniqueIdentifier, true),
         ]);
-        let created = Value::DateTime(self.epoch);
-        let mut rows: Vec<Vec<Value>> = ["master", "tempdb", "model", "msdb"]
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                vec![
-                    s(n),
-                    int(i as i32 + 1),
-                    created.clone(),
-                    int(160),
-                    s("SQL_Latin1_General_CP1_CI_AS"),
-                    Value::Bit(false),
-                    int(0),
-                    s("ONLINE"),
-                    s(if *n == "tempdb" || *n == "master" {
-                        "SIMPLE"
-                    } else {
-                        "FULL"
-                    }),
-                    Value::Null,
-                    Value::Null,
-                ]
-            })
-            .collect();
+        // One row: name, id, recovery model, RECOVERY_PENDING?, AG ids.
+        let row = |name: &str, id: i32, model: &str, pending: bool, ag: Option<([u8; 16], [u8; 16])>| {
+            vec![
+                s(name),
+                int(id),
+                Value::DateTime(self.epoch),
+                int(160),
+                s("SQL_Latin1_General_CP1_CI_AS"),
+                Value::Bit(false),
+                int(if pending { 3 } else { 0 }),
+                s(if pending { "RECOVERY_PENDING" } else { "ONLINE" }),
+                s(model),
+                ag.map_or(Value::Null, |(r, _)| Value::Guid(r)),
+                ag.map_or(Value::Null, |(_, g)| Value::Guid(g)),
+            ]
+        };
+        let mut rows = vec![
+            row("master", 1, "SIMPLE", false, None),
+            row("tempdb", 2, "SIMPLE", false, None),
+            row("model", 3, "FULL", false, None),
+            row("msdb", 4, "FULL", false, None),
+        ];
         for (a, local) in self.hosted(instance) {
             let rep = &self.ags[a].replicas[local];
             for (d, db) in self.ags[a].databases.iter().enumerate() {
-                let pending = rep.copies[d].recovery_pending;
-                rows.push(vec![
-                    s(&db.name),
-                    int(db.database_id),
-                    created.clone(),
-                    int(160),
-                    s("SQL_Latin1_General_CP1_CI_AS"),
-                    Value::Bit(false),
-                    int(if pending { 3 } else { 0 }),
-                    s(if pending { "RECOVERY_PENDING" } else { "ONLINE" }),
-                    s("FULL"),
-                    Value::Guid(rep.replica_id),
-                    Value::Guid(db.group_database_id),
-                ]);
+                let ids = Some((rep.replica_id, db.group_database_id));
+                rows.push(row(
+                    &db.name,
+                    db.database_id,
+                    "FULL",
+                    rep.copies[d].recovery_pending,
+                    ids,
+                ));
             }
         }
         ResultSet { columns, rows }
