@@ -42,6 +42,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // tiberius (aws-lc-rs) and, later, kube (ring) both use rustls: pick one provider once.
+    drover::sql::install_crypto_provider();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
