@@ -144,7 +144,10 @@ pub fn status(sim: &Arc<Sim>) -> String {
                 .collect();
             let _ = writeln!(out, "availability group {ag}: {}", roles.join(" "));
             for (a, db) in w.databases().into_iter().filter(|(a, _)| *a == ag) {
-                let lost = w.lost_transactions(now, &a, &db).unwrap_or(0);
+                // Loss is measured against the one writable primary, if there is one.
+                let lost = w
+                    .lost_transactions(now, &a, &db)
+                    .map_or("-".to_string(), |n| n.to_string());
                 let _ = writeln!(
                     out,
                     "  database {db:<10} acknowledged {:>6}  lost {lost}",

@@ -282,12 +282,19 @@ impl tds::Backend for InstanceBackend {
             .clone()
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| "master".into());
-        if !lock(&self.world).has_database(&self.instance, &database) {
+        if let Err(e) = lock(&self.world).database_access(&self.instance, &database) {
+            // SQL Server fails the login when its database cannot be opened.
+            let message = if e.number == 911 {
+                format!("Cannot open database \"{database}\" requested by the login. The login failed.")
+            } else {
+                e.message
+            };
+            let number = if e.number == 911 { 4060 } else { e.number };
             return Err(ServerError {
-                number: 4060,
+                number,
                 state: 1,
                 class: 11,
-                message: format!("Cannot open database \"{database}\" requested by the login. The login failed."),
+                message,
             });
         }
         let spid = self.next_spid.fetch_add(1, Ordering::Relaxed);

@@ -39,7 +39,7 @@ enum Step {
 /// Errors that abort the rest of the batch (name-resolution errors), as
 /// opposed to statement-level errors after which the batch goes on.
 fn aborts_batch(e: &ServerError) -> bool {
-    matches!(e.number, 207 | 208 | 137 | 911)
+    matches!(e.number, 207 | 208 | 137 | 911 | 945 | 976)
 }
 
 impl Engine {
@@ -140,16 +140,18 @@ impl Engine {
                 done()
             }
             Statement::ResumeDatabase { database } => {
-                self.world().resume_database(now, &instance, database)?;
-                Ok(Step::Now(vec![
-                    Outcome::Info {
+                let resumed = self.world().resume_database(now, &instance, database)?;
+                let mut out = Vec::new();
+                if resumed {
+                    out.push(Outcome::Info {
                         number: 35265,
                         message: format!(
                             "Data movement to database '{database}' has been resumed for the following reason: \"user\"."
                         ),
-                    },
-                    Outcome::Done { rows_affected: None },
-                ]))
+                    });
+                }
+                out.push(Outcome::Done { rows_affected: None });
+                Ok(Step::Now(out))
             }
             Statement::SuspendDatabase { database } => {
                 self.world().suspend_database(now, &instance, database)?;
@@ -170,13 +172,7 @@ impl Engine {
             }
             Statement::SetOption { .. } => done(),
             Statement::Use { database } => {
-                if !self.world().has_database(&instance, database) {
-                    return Err(ServerError::new(
-                        911,
-                        16,
-                        format!("Database '{database}' does not exist. Make sure that the name is entered correctly."),
-                    ));
-                }
+                self.world().database_access(&instance, database)?;
                 self.database = database.clone();
                 done()
             }
@@ -206,13 +202,7 @@ impl Engine {
         let (schema, object) = match parts.as_slice() {
             [schema, object] => (schema, object),
             [db, schema, object] => {
-                if !self.world().has_database(&self.instance, db) {
-                    return Err(ServerError::new(
-                        911,
-                        16,
-                        format!("Database '{db}' does not exist. Make sure that the name is entered correctly."),
-                    ));
-                }
+                self.world().database_access(&self.instance, db)?;
                 (schema, object)
             }
             _ => return Err(invalid_object(name)),

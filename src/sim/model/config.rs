@@ -130,6 +130,10 @@ pub struct Latencies {
     /// How long a stopped instance takes to come back after `start`.
     #[serde(with = "millis")]
     pub restart: Duration,
+    /// SESSION_TIMEOUT: how long commits wait for a stalled synchronous
+    /// partner before it is dropped (SQL Server's default is 10 s).
+    #[serde(with = "millis")]
+    pub session_timeout: Duration,
 }
 
 impl Default for Latencies {
@@ -140,6 +144,7 @@ impl Default for Latencies {
             revert: Duration::from_millis(800),
             backup: Duration::from_millis(300),
             restart: Duration::from_millis(1000),
+            session_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -261,6 +266,12 @@ impl WorldConfig {
                     ag.name
                 ));
             }
+            let mut dbs = std::collections::BTreeSet::new();
+            for d in &ag.databases {
+                if !dbs.insert(d.to_lowercase()) {
+                    return Err(format!("availability group {:?}: database {d:?} listed twice", ag.name));
+                }
+            }
             let mut seen = std::collections::BTreeSet::new();
             for r in &ag.replicas {
                 if !names.contains(&r.instance.to_lowercase()) {
@@ -274,6 +285,20 @@ impl WorldConfig {
                         "availability group {:?}: instance {:?} listed twice",
                         ag.name, r.instance
                     ));
+                }
+            }
+        }
+        // A database lives in one AG per instance.
+        let mut hosted = std::collections::BTreeSet::new();
+        for ag in &self.availability_groups {
+            for r in &ag.replicas {
+                for d in &ag.databases {
+                    if !hosted.insert((r.instance.to_lowercase(), d.to_lowercase())) {
+                        return Err(format!(
+                            "database {d:?} on instance {:?} belongs to more than one availability group",
+                            r.instance
+                        ));
+                    }
                 }
             }
         }

@@ -109,8 +109,8 @@ pub(crate) struct Copy {
     /// Whether this copy is currently in a synchronous-commit pairing, and since when.
     pub sync_active: bool,
     pub sync_since: SimTime,
-    /// The next LSN is at least this (set when a forced failover forks the log).
-    pub lsn_floor: u128,
+    /// Since when log transport to this copy has been stalled (`pause`).
+    pub stalled_since: Option<SimTime>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +215,8 @@ pub struct World {
     pub(crate) statements: BTreeMap<(String, String), u64>,
     /// Moments when an AG had more than one writable primary.
     pub(crate) split_brain: Vec<(String, SimTime)>,
+    /// AGs in a split-brain episode right now.
+    pub(crate) split_active: BTreeSet<usize>,
     /// Wall-clock time of the world's start, for `datetime` columns.
     pub(crate) epoch: jiff::civil::DateTime,
 }
@@ -241,8 +243,6 @@ fn guid(kind: &str, name: &str) -> [u8; 16] {
 /// First LSN of a fresh log; each commit advances one log block.
 const FIRST_LSN: u128 = 39_000_000_001_600_001;
 const LSN_STEP: u128 = 100_000;
-/// A forced failover starts a new recovery fork: LSNs jump to the next VLF.
-const LSN_FORK: u128 = 1_000_000_000_000_000;
 
 impl World {
     /// Builds the world at time zero; `epoch` is the wall-clock time it starts at.
@@ -316,6 +316,7 @@ impl World {
             backups: Vec::new(),
             statements: BTreeMap::new(),
             split_brain: Vec::new(),
+            split_active: BTreeSet::new(),
             epoch,
         };
         world.bootstrap();
@@ -437,6 +438,15 @@ impl World {
             .instance_index(name)
             .ok_or_else(|| format!("no instance named {name:?}"))?;
         self.instances[i].up = false;
+        // Commits it had not acknowledged when it went down are in doubt.
+        let stopped = self.instances[i].name.clone();
+        for ag in &mut self.ags {
+            for r in ag.replicas.iter_mut().filter(|r| r.instance == stopped) {
+                for c in &mut r.copies {
+                    c.pending_acks.clear();
+                }
+            }
+        }
         self.note(now, format!("instance {} stopped", self.instances[i].name));
         self.refresh(now);
         Ok(())
@@ -532,8 +542,8 @@ impl World {
     }
 
     /// Acknowledged transactions of `db` that the current primary does not have:
-    /// committed data lost, counted from the model. With no single writable
-    /// primary, counts against the most advanced copy that is up.
+    /// committed data lost, counted from the model. `None` unless exactly one
+    /// replica is writable (during a role change, or in split brain).
     pub fn lost_transactions(&mut self, now: SimTime, ag: &str, db: &str) -> Option<u64> {
         self.advance(now);
         let a = self.ag_index(ag)?;
@@ -541,14 +551,7 @@ impl World {
             .databases
             .iter()
             .position(|x| x.name.eq_ignore_ascii_case(db))?;
-        let writable = self.writable(a);
-        let holder = if writable.len() == 1 {
-            writable[0]
-        } else {
-            (0..self.ags[a].replicas.len())
-                .filter(|&r| self.is_up(&self.ags[a].replicas[r].instance))
-                .max_by_key(|&r| self.ags[a].replicas[r].copies[d].log.len())?
-        };
+        let [holder] = self.writable(a)[..] else { return None };
         let have: BTreeSet<u64> = self.ags[a].replicas[holder].copies[d]
             .log
             .iter()

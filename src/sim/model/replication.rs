@@ -2,9 +2,7 @@
 //! primaries to secondaries, commits and their acknowledgement, scheduled events.
 
 use super::config::{AvailabilityMode, ClusterType};
-use super::{
-    EventKind, FIRST_LSN, LSN_FORK, LSN_STEP, LogRec, Role, SimTime, StoredRole, SuspendReason, SyncState, World,
-};
+use super::{EventKind, FIRST_LSN, LSN_STEP, LogRec, Role, SimTime, StoredRole, SuspendReason, SyncState, World};
 
 impl World {
     /// Brings the world up to `now`: scheduled events in time order, with log
@@ -34,6 +32,22 @@ impl World {
         }
     }
 
+    /// Whether replica `r` takes part in the role change under way: the target,
+    /// and the old primaries that can see it (an isolated primary does not know,
+    /// and under CLUSTER_TYPE NONE nothing tells a primary to step down when
+    /// another replica is forced online).
+    pub(crate) fn in_role_change(&self, a: usize, r: usize) -> bool {
+        let ag = &self.ags[a];
+        let Some(change) = &ag.pending else { return false };
+        if change.target == r {
+            return true;
+        }
+        let rep = &ag.replicas[r];
+        rep.role == StoredRole::Primary
+            && self.linked(&rep.instance, &ag.replicas[change.target].instance)
+            && !(change.forced && ag.cluster_type == ClusterType::None)
+    }
+
     /// The role a replica reports; `None` when its instance is down.
     pub(crate) fn effective_role(&self, a: usize, r: usize) -> Option<Role> {
         let ag = &self.ags[a];
@@ -41,34 +55,26 @@ impl World {
         if !self.is_up(&rep.instance) {
             return None;
         }
-        if let Some(p) = &ag.pending {
-            let is_old_primary = rep.role == StoredRole::Primary;
-            if p.target == r || is_old_primary {
-                return Some(Role::Resolving);
-            }
+        if self.in_role_change(a, r) {
+            return Some(Role::Resolving);
         }
         match rep.role {
             StoredRole::Primary => Some(Role::Primary),
-            StoredRole::Secondary => {
-                // Under WSFC a secondary that cannot see a primary is RESOLVING;
-                // without a cluster manager (NONE) it just stays SECONDARY.
-                if ag.cluster_type == ClusterType::Wsfc && self.leader_for(a, r).is_none() {
-                    Some(Role::Resolving)
-                } else {
-                    Some(Role::Secondary)
-                }
+            // Under WSFC a secondary that cannot see a primary is RESOLVING;
+            // without a cluster manager (NONE) it just stays SECONDARY.
+            StoredRole::Secondary if ag.cluster_type == ClusterType::Wsfc && self.leader_for(a, r).is_none() => {
+                Some(Role::Resolving)
             }
+            StoredRole::Secondary => Some(Role::Secondary),
         }
     }
 
-    /// Replicas that accept writes: stored primary, up, no role change under way.
+    /// Replicas that accept writes: stored primary, up, not in a role change.
     pub(crate) fn writable(&self, a: usize) -> Vec<usize> {
         let ag = &self.ags[a];
-        if ag.pending.is_some() {
-            return Vec::new();
-        }
         (0..ag.replicas.len())
             .filter(|&r| ag.replicas[r].role == StoredRole::Primary && self.is_up(&ag.replicas[r].instance))
+            .filter(|&r| !self.in_role_change(a, r))
             .collect()
     }
 
@@ -90,98 +96,122 @@ impl World {
     }
 
     fn link_should_be_ok(&self, a: usize, s: usize, d: usize) -> bool {
-        let ag = &self.ags[a];
-        let rep = &ag.replicas[s];
-        if rep.role != StoredRole::Secondary {
-            return false;
-        }
+        let rep = &self.ags[a].replicas[s];
         let copy = &rep.copies[d];
-        if copy.suspended.is_some() || copy.reverting_until.is_some() {
+        if rep.role != StoredRole::Secondary || copy.suspended.is_some() || copy.reverting_until.is_some() {
             return false;
         }
         let Some(p) = self.leader_for(a, s) else { return false };
-        let pcopy = &ag.replicas[p].copies[d];
+        let pcopy = &self.ags[a].replicas[p].copies[d];
         pcopy.suspended.is_none() && !pcopy.recovery_pending
     }
 
     /// Log transport between a secondary and its primary is stalled (`pause`):
-    /// still connected (SYNCHRONIZING), but nothing arrives, and commits stop
-    /// waiting for it (as after a session timeout).
-    fn stalled(&self, a: usize, s: usize, p: usize) -> bool {
-        self.is_paused(&self.ags[a].replicas[s].instance) || self.is_paused(&self.ags[a].replicas[p].instance)
+    /// still connected, but nothing arrives.
+    fn stalled(&self, a: usize, s: usize) -> bool {
+        self.leader_for(a, s).is_some_and(|p| {
+            self.is_paused(&self.ags[a].replicas[s].instance) || self.is_paused(&self.ags[a].replicas[p].instance)
+        })
     }
 
-    /// Re-derives link states after anything changed at `now`, and settles
-    /// role conflicts between primaries that can see each other again.
+    /// A stalled partner is dropped after the session timeout, as SQL Server
+    /// does: until then commits wait for it; afterwards it is disconnected.
+    pub(crate) fn session_expired(&self, a: usize, s: usize, d: usize, t: SimTime) -> bool {
+        let timeout = self.cfg.latencies.session_timeout;
+        self.ags[a].replicas[s].copies[d]
+            .stalled_since
+            .is_some_and(|since| t >= since + timeout)
+    }
+
+    /// Whether commits on the primary wait for this copy: a connected
+    /// synchronous-commit partner, from the moment the pairing began.
+    fn participant(&self, a: usize, s: usize, d: usize, t: SimTime) -> bool {
+        let c = &self.ags[a].replicas[s].copies[d];
+        c.sync_active && c.link_ok && !self.session_expired(a, s, d, t)
+    }
+
+    /// Re-derives link states after anything changed at `now`, settles role
+    /// conflicts a cluster manager would settle, and records split brain.
     pub(crate) fn refresh(&mut self, now: SimTime) {
         self.settle_primaries(now);
         for a in 0..self.ags.len() {
             for s in 0..self.ags[a].replicas.len() {
+                let stalled = self.stalled(a, s);
+                let sync = self.leader_for(a, s).is_some_and(|p| self.sync_pair(a, p, s));
                 for d in 0..self.ags[a].databases.len() {
                     let ok = self.link_should_be_ok(a, s, d);
-                    let stalled = self.leader_for(a, s).is_some_and(|p| self.stalled(a, s, p));
-                    let sync = self.leader_for(a, s).is_some_and(|p| self.sync_pair(a, p, s));
                     let copy = &mut self.ags[a].replicas[s].copies[d];
                     if ok != copy.link_ok {
                         if ok {
                             copy.link_since = now;
                         } else {
+                            // is_failover_ready: it had everything acknowledged when
+                            // it lost its primary (until the primary commits without it).
                             copy.failover_ready = copy.synchronized;
                             copy.synchronized = false;
                         }
                         copy.link_ok = ok;
                     }
+                    match (stalled, copy.stalled_since) {
+                        (true, None) => copy.stalled_since = Some(now),
+                        (false, Some(_)) => {
+                            copy.stalled_since = None;
+                            copy.link_since = now;
+                        }
+                        _ => {}
+                    }
                     if sync && !copy.sync_active {
                         copy.sync_since = now;
                     }
                     copy.sync_active = sync;
-                    if !sync || stalled {
+                    if !sync {
                         copy.synchronized = false;
                     }
                 }
             }
-            let writable = self.writable(a);
-            if writable.len() > 1 {
-                let name = self.ags[a].name.clone();
-                if self.split_brain.last().is_none_or(|(n, _)| n != &name) {
-                    self.split_brain.push((name.clone(), now));
-                    self.note(
-                        now,
-                        format!(
-                            "SPLIT BRAIN: availability group {name} has {} writable primaries",
-                            writable.len()
-                        ),
-                    );
-                }
-            }
+            self.track_split_brain(a, now);
         }
         self.replicate(now);
     }
 
-    /// A primary that can see a newer-epoch primary steps down: it comes back
-    /// as a secondary with its databases suspended (SUSPEND_FROM_PARTNER).
+    /// Records each episode in which an AG has more than one writable primary.
+    fn track_split_brain(&mut self, a: usize, now: SimTime) {
+        let writable = self.writable(a).len();
+        if writable > 1 && self.split_active.insert(a) {
+            let name = self.ags[a].name.clone();
+            self.split_brain.push((name.clone(), now));
+            self.note(
+                now,
+                format!("SPLIT BRAIN: availability group {name} has {writable} writable primaries"),
+            );
+        } else if writable <= 1 {
+            self.split_active.remove(&a);
+        }
+    }
+
+    /// Under a cluster manager (WSFC, EXTERNAL), a primary that can see a
+    /// newer-epoch primary steps down: it comes back as a secondary with its
+    /// databases suspended (SUSPEND_FROM_PARTNER). Under NONE nothing does this.
     fn settle_primaries(&mut self, now: SimTime) {
         for a in 0..self.ags.len() {
+            if self.ags[a].cluster_type == ClusterType::None {
+                continue;
+            }
             let n = self.ags[a].replicas.len();
             for r in 0..n {
-                if self.ags[a].replicas[r].role != StoredRole::Primary || !self.is_up(&self.ags[a].replicas[r].instance)
-                {
+                let rep = &self.ags[a].replicas[r];
+                if rep.role != StoredRole::Primary || !self.is_up(&rep.instance) {
                     continue;
                 }
                 let newer = (0..n).any(|p| {
+                    let other = &self.ags[a].replicas[p];
                     p != r
-                        && self.ags[a].replicas[p].role == StoredRole::Primary
-                        && self.ags[a].replicas[p].epoch > self.ags[a].replicas[r].epoch
-                        && self.linked(&self.ags[a].replicas[r].instance, &self.ags[a].replicas[p].instance)
+                        && other.role == StoredRole::Primary
+                        && other.epoch > rep.epoch
+                        && self.linked(&rep.instance, &other.instance)
                 });
                 if newer {
-                    let rep = &mut self.ags[a].replicas[r];
-                    rep.role = StoredRole::Secondary;
-                    for c in &mut rep.copies {
-                        c.suspended = Some(SuspendReason::Partner);
-                        c.pending_acks.clear();
-                        c.synchronized = false;
-                    }
+                    self.step_down(a, r);
                     let text = format!(
                         "{}: former primary {} rejoined as SECONDARY, databases suspended (SUSPEND_FROM_PARTNER)",
                         self.ags[a].name, self.ags[a].replicas[r].instance
@@ -192,6 +222,18 @@ impl World {
         }
     }
 
+    /// A primary becomes a secondary whose copies wait to be resumed; commits
+    /// it had not acknowledged are in doubt.
+    fn step_down(&mut self, a: usize, r: usize) {
+        let rep = &mut self.ags[a].replicas[r];
+        rep.role = StoredRole::Secondary;
+        for c in &mut rep.copies {
+            c.suspended = Some(SuspendReason::Partner);
+            c.pending_acks.clear();
+            c.synchronized = false;
+        }
+    }
+
     /// Ships log to every open link up to `t` and acknowledges the commits
     /// every synchronous partner has hardened.
     pub(crate) fn replicate(&mut self, t: SimTime) {
@@ -199,17 +241,20 @@ impl World {
         for a in 0..self.ags.len() {
             for s in 0..self.ags[a].replicas.len() {
                 let Some(p) = self.leader_for(a, s) else { continue };
-                if self.stalled(a, s, p) {
-                    continue;
-                }
-                let sync = self.sync_pair(a, p, s);
                 for d in 0..self.ags[a].databases.len() {
                     if !self.ags[a].replicas[s].copies[d].link_ok {
                         continue;
                     }
+                    if self.ags[a].replicas[s].copies[d].stalled_since.is_some() {
+                        if self.session_expired(a, s, d, t) {
+                            self.ags[a].replicas[s].copies[d].synchronized = false;
+                        }
+                        continue;
+                    }
                     let (src, dst) = pair_mut(&mut self.ags[a].replicas, p, s);
                     let (src, dst) = (&src.copies[d], &mut dst.copies[d]);
-                    // Defensive: a non-prefix copy must never receive log.
+                    // Defensive: a copy that is not a prefix of its primary's
+                    // log must never receive log; it waits to be resumed.
                     let n = dst.log.len();
                     if n > 0 && src.log.get(n - 1).map(|x| x.txn) != dst.log.last().map(|x| x.txn) {
                         dst.suspended = Some(SuspendReason::Partner);
@@ -223,38 +268,50 @@ impl World {
                         }
                         dst.log.push(*rec);
                     }
-                    // Caught up: the backlog from before the pairing (or link) began
-                    // has been hardened; from then on commits wait for this copy.
+                    // SYNCHRONIZED once the backlog from before the pairing (or
+                    // link) began is hardened; commits since then waited for it.
                     let since = dst.link_since.max(dst.sync_since);
                     let backlog = src.log.partition_point(|r| r.at <= since);
-                    if sync && dst.log.len() >= backlog && t >= since + latency {
+                    if dst.sync_active && dst.log.len() >= backlog && t >= since + latency {
                         dst.synchronized = true;
                     }
                 }
             }
-            self.acknowledge(a);
+            self.acknowledge(a, t);
         }
     }
 
-    fn acknowledge(&mut self, a: usize) {
+    /// Acknowledges, on every primary that is up, the commits each current
+    /// partner has hardened. An acknowledged commit a replica lacks makes that
+    /// replica no longer failover-ready.
+    fn acknowledge(&mut self, a: usize, t: SimTime) {
         for p in 0..self.ags[a].replicas.len() {
-            if self.ags[a].replicas[p].role != StoredRole::Primary {
+            let rep = &self.ags[a].replicas[p];
+            if rep.role != StoredRole::Primary || !self.is_up(&rep.instance) {
                 continue;
             }
-            let partners: Vec<usize> = (0..self.ags[a].replicas.len())
-                .filter(|&s| s != p && self.leader_for(a, s) == Some(p))
-                .collect();
+            let others: Vec<usize> = (0..self.ags[a].replicas.len()).filter(|&s| s != p).collect();
             for d in 0..self.ags[a].databases.len() {
+                let waiting_on: Vec<usize> = others
+                    .iter()
+                    .copied()
+                    .filter(|&s| self.leader_for(a, s) == Some(p) && self.participant(a, s, d, t))
+                    .collect();
                 while let Some(&(txn, idx)) = self.ags[a].replicas[p].copies[d].pending_acks.front() {
-                    let hardened_everywhere = partners.iter().all(|&s| {
-                        let c = &self.ags[a].replicas[s].copies[d];
-                        !c.synchronized || c.log.len() > idx
-                    });
-                    if !hardened_everywhere {
+                    if !waiting_on
+                        .iter()
+                        .all(|&s| self.ags[a].replicas[s].copies[d].log.len() > idx)
+                    {
                         break;
                     }
                     self.ags[a].replicas[p].copies[d].pending_acks.pop_front();
                     self.ags[a].databases[d].acked.insert(txn);
+                    for &s in &others {
+                        let c = &mut self.ags[a].replicas[s].copies[d];
+                        if c.log.len() <= idx {
+                            c.failover_ready = false;
+                        }
+                    }
                 }
             }
         }
@@ -279,18 +336,14 @@ impl World {
                 .filter(|&s| self.ags[a].replicas[s].copies[d].synchronized)
                 .count() as u32;
             let copy = &self.ags[a].replicas[p].copies[d];
-            if copy.recovery_pending || synced < self.ags[a].required_sync {
+            if copy.recovery_pending || copy.suspended.is_some() || synced < self.ags[a].required_sync {
                 self.ags[a].databases[d].refused += 1;
                 continue;
             }
             let txn = self.next_txn;
             self.next_txn += 1;
             let copy = &mut self.ags[a].replicas[p].copies[d];
-            let lsn = copy
-                .log
-                .last()
-                .map_or(FIRST_LSN, |l| l.lsn + LSN_STEP)
-                .max(copy.lsn_floor);
+            let lsn = copy.log.last().map_or(FIRST_LSN, |l| l.lsn + LSN_STEP);
             copy.log.push(LogRec { lsn, txn, at: now });
             let idx = copy.log.len() - 1;
             copy.pending_acks.push_back((txn, idx));
@@ -305,15 +358,12 @@ impl World {
         let rep = &self.ags[a].replicas[r];
         let copy = &rep.copies[d];
         if copy.reverting_until.is_some() {
-            return SyncState::Reverting;
-        }
-        if copy.suspended.is_some() || copy.recovery_pending {
-            return SyncState::NotSynchronizing;
-        }
-        if rep.role == StoredRole::Primary {
-            return SyncState::Synchronized;
-        }
-        if !copy.link_ok {
+            SyncState::Reverting
+        } else if copy.suspended.is_some() || copy.recovery_pending {
+            SyncState::NotSynchronizing
+        } else if rep.role == StoredRole::Primary {
+            SyncState::Synchronized
+        } else if !copy.link_ok || self.session_expired(a, r, d, self.now) {
             SyncState::NotSynchronizing
         } else if copy.synchronized {
             SyncState::Synchronized
@@ -324,6 +374,9 @@ impl World {
 
     /// Role change after an accepted (forced) failover.
     fn complete_role_change(&mut self, at: SimTime, a: usize) {
+        let changing: Vec<usize> = (0..self.ags[a].replicas.len())
+            .filter(|&r| self.in_role_change(a, r))
+            .collect();
         let Some(change) = self.ags[a].pending.take() else {
             return;
         };
@@ -337,54 +390,49 @@ impl World {
             );
             return;
         }
-        let old: Vec<usize> = (0..self.ags[a].replicas.len())
-            .filter(|&r| r != t && self.ags[a].replicas[r].role == StoredRole::Primary)
-            .collect();
-        let epoch = self.ags[a].replicas.iter().map(|r| r.epoch).max().unwrap_or(0) + 1;
-        {
-            let rep = &mut self.ags[a].replicas[t];
-            rep.role = StoredRole::Primary;
-            rep.epoch = epoch;
-            for c in &mut rep.copies {
-                if c.reverting_until.is_some() {
-                    // Forced onto a REVERTING copy: it cannot be recovered.
-                    c.recovery_pending = true;
-                    c.reverting_until = None;
-                }
-                c.suspended = None;
-                c.synchronized = false;
-                c.pending_acks.clear();
-                if change.forced {
-                    // A forced failover starts a new recovery fork: LSNs jump ahead
-                    // so they never repeat those of the abandoned tail.
-                    let last = c.log.last().map_or(FIRST_LSN, |l| l.lsn);
-                    c.lsn_floor = (last / LSN_FORK + 1) * LSN_FORK + 100_001;
+        if !change.forced {
+            // A planned failover hands over only once the target hardened the
+            // old primary's whole log: nothing is left in flight.
+            for &r in changing.iter().filter(|&&r| r != t) {
+                for d in 0..self.ags[a].databases.len() {
+                    let old = self.ags[a].replicas[r].copies[d].log.clone();
+                    let mine = &self.ags[a].replicas[t].copies[d].log;
+                    if common_prefix(mine, &old) == mine.len() {
+                        self.ags[a].replicas[t].copies[d].log = old;
+                    }
                 }
             }
         }
+        let epoch = self.ags[a].replicas.iter().map(|r| r.epoch).max().unwrap_or(0) + 1;
+        let rep = &mut self.ags[a].replicas[t];
+        rep.role = StoredRole::Primary;
+        rep.epoch = epoch;
+        for c in &mut rep.copies {
+            if c.reverting_until.take().is_some() {
+                // Forced onto a REVERTING copy: it cannot be recovered.
+                c.recovery_pending = true;
+            }
+            c.suspended = None;
+            c.synchronized = false;
+            c.pending_acks.clear();
+        }
+        let target_logs: Vec<Vec<LogRec>> = self.ags[a].replicas[t].copies.iter().map(|c| c.log.clone()).collect();
         for r in 0..self.ags[a].replicas.len() {
-            if r == t {
+            let rep = &self.ags[a].replicas[r];
+            if r == t || (rep.role == StoredRole::Primary && !changing.contains(&r)) {
+                // An old primary that does not know of the change stays primary.
                 continue;
             }
-            let reachable = self.linked(&self.ags[a].replicas[r].instance, &target_name);
-            let was_primary = old.contains(&r);
-            if was_primary && !reachable {
-                // It does not know yet: it stays primary on its side.
-                continue;
-            }
-            let target_logs: Vec<Vec<LogRec>> = self.ags[a].replicas[t].copies.iter().map(|c| c.log.clone()).collect();
             let rep = &mut self.ags[a].replicas[r];
             rep.role = StoredRole::Secondary;
-            rep.epoch = epoch;
             for (d, c) in rep.copies.iter_mut().enumerate() {
                 c.pending_acks.clear();
                 c.synchronized = false;
-                if change.forced {
+                // After a forced failover every other copy waits to be resumed;
+                // after a planned one only a copy that diverged (never silently
+                // truncated: resuming it rolls the tail back, visibly).
+                if change.forced || common_prefix(&c.log, &target_logs[d]) < c.log.len() {
                     c.suspended = Some(SuspendReason::Partner);
-                } else {
-                    // Planned: whatever the target lacks was never acknowledged.
-                    let keep = common_prefix(&c.log, &target_logs[d]);
-                    c.log.truncate(keep);
                 }
             }
         }

@@ -3,7 +3,7 @@
 
 use super::config::{AvailabilityMode, ClusterType};
 use super::replication::common_prefix;
-use super::{BackupRecord, EventKind, RoleChange, SimTime, StoredRole, SuspendReason, World};
+use super::{BackupRecord, EventKind, RoleChange, SimTime, StoredRole, SuspendReason, SyncState, World};
 use crate::sim::table::ServerError;
 
 /// Errors for situations where SQL Server's own number is not documented in
@@ -78,6 +78,39 @@ impl World {
             || self.database_on(instance, db).is_some()
     }
 
+    /// Whether a session on `instance` may use `db` (USE, login database,
+    /// three-part names): an AG database only where the local replica is a
+    /// writable primary (secondaries do not allow connections) and it is online.
+    pub fn database_access(&self, instance: &str, db: &str) -> Result<(), ServerError> {
+        if !self.has_database(instance, db) {
+            return Err(err(
+                911,
+                format!("Database '{db}' does not exist. Make sure that the name is entered correctly."),
+            ));
+        }
+        let Some((a, r, d)) = self.database_on(instance, db) else {
+            return Ok(());
+        };
+        if self.ags[a].replicas[r].copies[d].recovery_pending {
+            return Err(err(
+                945,
+                format!(
+                    "Database '{db}' cannot be opened due to inaccessible files or insufficient memory or disk space.  See the SQL Server errorlog for details."
+                ),
+            ));
+        }
+        if !self.writable(a).contains(&r) {
+            return Err(ServerError::new(
+                976,
+                14,
+                format!(
+                    "The target database, '{db}', is participating in an availability group and is currently not accessible for queries. Either data movement is suspended or the availability replica is not enabled for read access. To allow read-only access to this and other databases in the availability group, enable read access to one or more secondary availability replicas in the group.  For more information, see the ALTER AVAILABILITY GROUP statement in SQL Server Books Online."
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// `ALTER AVAILABILITY GROUP [ag] FAILOVER` (forced: `FORCE_FAILOVER_ALLOW_DATA_LOSS`), run on `instance`.
     pub fn failover(&mut self, now: SimTime, instance: &str, ag: &str, forced: bool) -> Result<(), ServerError> {
         self.advance(now);
@@ -125,20 +158,18 @@ impl World {
             }
             true
         };
+        self.ags[a].pending = Some(RoleChange {
+            target: r,
+            forced: !planned,
+        });
         for p in 0..self.ags[a].replicas.len() {
-            if self.ags[a].replicas[p].role == StoredRole::Primary
-                && self.linked(instance, &self.ags[a].replicas[p].instance)
-            {
+            if p != r && self.in_role_change(a, p) {
                 // The old primary stops taking commits; those in flight are in doubt.
                 for c in &mut self.ags[a].replicas[p].copies {
                     c.pending_acks.clear();
                 }
             }
         }
-        self.ags[a].pending = Some(RoleChange {
-            target: r,
-            forced: !planned,
-        });
         let at = now + self.cfg.latencies.failover;
         self.schedule(at, EventKind::CompleteRoleChange { ag: a });
         let kind = if planned {
@@ -274,12 +305,13 @@ impl World {
     }
 
     /// `ALTER DATABASE [db] SET HADR RESUME`, run on the replica hosting the copy.
-    pub fn resume_database(&mut self, now: SimTime, instance: &str, db: &str) -> Result<(), ServerError> {
+    /// Returns whether data movement was suspended (and is now resuming).
+    pub fn resume_database(&mut self, now: SimTime, instance: &str, db: &str) -> Result<bool, ServerError> {
         self.advance(now);
         let (a, r, d) = self.database_on(instance, db).ok_or_else(|| no_such("database", db))?;
         let copy = &self.ags[a].replicas[r].copies[d];
         if copy.suspended.is_none() || copy.reverting_until.is_some() {
-            return Ok(());
+            return Ok(false);
         }
         if self.ags[a].replicas[r].role == StoredRole::Primary {
             self.ags[a].replicas[r].copies[d].suspended = None;
@@ -314,7 +346,7 @@ impl World {
         );
         self.note(now, text);
         self.refresh(now);
-        Ok(())
+        Ok(true)
     }
 
     /// `ALTER DATABASE [db] SET HADR SUSPEND`.
@@ -351,12 +383,24 @@ impl World {
             ));
         }
         let rep = &self.ags[a].replicas[r];
-        if rep.role == StoredRole::Secondary && !copy_only {
-            return Err(unverified(format!(
-                "BACKUP DATABASE on the secondary replica {instance} supports only copy-only full backups (WITH COPY_ONLY)."
-            )));
-        }
         let copy = &rep.copies[d];
+        if rep.role == StoredRole::Secondary {
+            if !copy_only {
+                return Err(unverified(format!(
+                    "BACKUP DATABASE on the secondary replica {instance} supports only copy-only full backups (WITH COPY_ONLY)."
+                )));
+            }
+            // A secondary backs up only while it talks to the primary and is
+            // SYNCHRONIZED or SYNCHRONIZING.
+            if !matches!(
+                self.sync_state(a, r, d),
+                SyncState::Synchronized | SyncState::Synchronizing
+            ) {
+                return Err(unverified(format!(
+                    "Database '{db}' on the secondary replica {instance} is not SYNCHRONIZED or SYNCHRONIZING with the primary replica, so it cannot be backed up there."
+                )));
+            }
+        }
         if copy.recovery_pending {
             return Err(err(
                 945,

@@ -208,7 +208,13 @@ fn commands_run_only_where_sql_server_allows_them() {
     w.suspend_database(ms(0), "SQL-B", "confdb").unwrap();
     w.stop_instance(ms(10), "SQL-A").unwrap();
     assert_eq!(w.resume_database(ms(20), "SQL-B", "confdb").unwrap_err().number, 35250);
-    // A backup on a secondary must be copy-only.
+    // A secondary that lost its primary (and is suspended) cannot back up.
+    assert!(
+        w.begin_backup(ms(30), "SQL-B", "confdb", "/b/c.bak", true, true)
+            .is_err()
+    );
+    // A connected secondary backs up, copy-only only.
+    let mut w = world();
     assert!(
         w.begin_backup(ms(30), "SQL-B", "confdb", "/b/c.bak", false, true)
             .is_err()
@@ -217,6 +223,10 @@ fn commands_run_only_where_sql_server_allows_them() {
         .begin_backup(ms(30), "SQL-B", "confdb", "/b/c.bak", true, true)
         .unwrap();
     assert!(rec.copy_only && rec.transactions >= 1);
+    // Secondary databases are not open to sessions (no readable secondaries).
+    assert_eq!(w.database_access("SQL-B", "confdb").unwrap_err().number, 976);
+    assert!(w.database_access("SQL-A", "confdb").is_ok());
+    assert_eq!(w.database_access("SQL-A", "nope").unwrap_err().number, 911);
 }
 
 #[test]
@@ -243,4 +253,153 @@ fn incoherent_worlds_are_refused_with_a_reason() {
             .contains("exactly one primary")
     );
     assert!(WorldConfig::from_yaml("instances: []\navailabilityGroups: []\nbogus: 1").is_err());
+}
+
+fn sync_world() -> World {
+    let mut w = world();
+    for srv in ["SQL-A", "SQL-B"] {
+        w.set_availability_mode(ms(0), "SQL-A", "ag1", srv, AvailabilityMode::SynchronousCommit)
+            .unwrap();
+    }
+    w
+}
+
+#[test]
+fn every_split_brain_episode_is_recorded() {
+    let mut w = world();
+    w.partition(ms(100), "site-a", "site-b").unwrap();
+    w.failover(ms(100), "SQL-B", "ag1", true).unwrap();
+    w.advance(ms(800));
+    w.heal(ms(900));
+    assert_eq!(w.writable_primaries(ms(900), "ag1"), vec!["SQL-B".to_string()]);
+    w.partition(ms(1000), "site-a", "site-b").unwrap();
+    // SQL-A is a secondary now (suspended); force it back on its own side.
+    w.failover(ms(1000), "SQL-A", "ag1", true).unwrap();
+    w.advance(ms(2000));
+    assert_eq!(w.writable_primaries(ms(2000), "ag1").len(), 2);
+    assert_eq!(w.split_brain_moments().len(), 2);
+}
+
+#[test]
+fn a_crashed_synchronous_primary_acknowledges_nothing_more_so_forcing_loses_nothing() {
+    let mut w = sync_world();
+    run_workload(&mut w, 0, 1000);
+    assert_eq!(sync_state(&mut w, 1000, "SQL-B", "confdb"), "SYNCHRONIZED");
+    w.stop_instance(ms(1000), "SQL-A").unwrap();
+    w.failover(ms(1100), "SQL-B", "ag1", true).unwrap();
+    w.advance(ms(2000));
+    assert_eq!(w.writable_primaries(ms(2000), "ag1"), vec!["SQL-B".to_string()]);
+    assert_eq!(w.lost_transactions(ms(2000), "ag1", "confdb"), Some(0));
+    assert_eq!(w.lost_transactions(ms(2000), "ag1", "logdb"), Some(0));
+}
+
+#[test]
+fn synchronized_means_every_acknowledged_commit_is_hardened_there() {
+    let mut w = world();
+    run_workload(&mut w, 0, 1000);
+    for srv in ["SQL-A", "SQL-B"] {
+        w.set_availability_mode(ms(1000), "SQL-A", "ag1", srv, AvailabilityMode::SynchronousCommit)
+            .unwrap();
+    }
+    // Check at every step of the switch to synchronous commit.
+    let mut t = 1000;
+    while t < 1300 {
+        run_workload(&mut w, t, t + 10);
+        t += 10;
+        if sync_state(&mut w, t, "SQL-B", "confdb") == "SYNCHRONIZED" {
+            let acked: Vec<u64> = w.ags[0].databases[0].acked.iter().copied().collect();
+            let have: std::collections::BTreeSet<u64> =
+                w.ags[0].replicas[1].copies[0].log.iter().map(|l| l.txn).collect();
+            assert!(
+                acked.iter().all(|x| have.contains(x)),
+                "at {t} ms SQL-B is SYNCHRONIZED but lacks acknowledged commits"
+            );
+        }
+    }
+    assert_eq!(sync_state(&mut w, t, "SQL-B", "confdb"), "SYNCHRONIZED");
+    w.stop_instance(ms(t), "SQL-A").unwrap();
+    w.failover(ms(t), "SQL-B", "ag1", true).unwrap();
+    assert_eq!(w.lost_transactions(ms(t + 1000), "ag1", "confdb"), Some(0));
+}
+
+#[test]
+fn a_secondary_the_primary_went_on_without_is_not_failover_ready() {
+    let mut w = sync_world();
+    run_workload(&mut w, 0, 500);
+    w.partition(ms(500), "site-a", "site-b").unwrap();
+    run_workload(&mut w, 500, 1500); // SQL-A keeps committing without SQL-B
+    w.stop_instance(ms(1500), "SQL-A").unwrap();
+    w.heal(ms(1500));
+    // A planned failover would silently lose those commits: refused.
+    assert_eq!(w.failover(ms(1600), "SQL-B", "ag1", false).unwrap_err().number, 41142);
+}
+
+#[test]
+fn a_synchronized_secondary_that_lost_its_primary_can_take_a_planned_failover() {
+    let mut w = sync_world();
+    run_workload(&mut w, 0, 500);
+    w.stop_instance(ms(500), "SQL-A").unwrap();
+    assert_eq!(role(&mut w, 500, "SQL-B"), Some(Role::Resolving));
+    w.failover(ms(600), "SQL-B", "ag1", false).unwrap();
+    assert_eq!(w.writable_primaries(ms(1200), "ag1"), vec!["SQL-B".to_string()]);
+    assert_eq!(w.lost_transactions(ms(1200), "ag1", "confdb"), Some(0));
+}
+
+#[test]
+fn an_isolated_old_primary_keeps_taking_writes_while_the_other_side_fails_over() {
+    let mut w = world();
+    w.partition(ms(100), "site-a", "site-b").unwrap();
+    w.failover(ms(100), "SQL-B", "ag1", true).unwrap();
+    // During the role change SQL-A does not know: it is still primary.
+    assert_eq!(role(&mut w, 300, "SQL-A"), Some(Role::Primary));
+    assert_eq!(w.commit(ms(300), "ag1", "confdb"), 1);
+    w.advance(ms(1000));
+    assert_eq!(w.split_brain_moments().len(), 1);
+}
+
+#[test]
+fn under_cluster_type_none_forcing_without_demoting_first_makes_two_primaries() {
+    let mut cfg = WorldConfig::two_sites();
+    cfg.availability_groups[0].cluster_type = super::config::ClusterType::None;
+    let mut w = World::new(cfg, jiff::civil::date(2026, 1, 1).at(0, 0, 0, 0)).unwrap();
+    run_workload(&mut w, 0, 300);
+    // No cluster manager tells SQL-A to step down.
+    w.failover(ms(300), "SQL-B", "ag1", true).unwrap();
+    w.advance(ms(1000));
+    assert_eq!(w.writable_primaries(ms(1000), "ag1").len(), 2);
+    assert_eq!(w.split_brain_moments().len(), 1);
+    assert_eq!(w.lost_transactions(ms(1000), "ag1", "confdb"), None);
+}
+
+#[test]
+fn a_stalled_synchronous_partner_holds_commits_until_the_session_timeout() {
+    let mut w = sync_world();
+    run_workload(&mut w, 0, 500);
+    w.set_replication_paused(ms(500), "SQL-B", true).unwrap();
+    w.advance(ms(600));
+    let before = w.acknowledged("ag1", "confdb");
+    run_workload(&mut w, 500, 5000);
+    assert_eq!(
+        w.acknowledged("ag1", "confdb"),
+        before,
+        "commits wait for the synchronous partner"
+    );
+    assert_eq!(sync_state(&mut w, 5000, "SQL-B", "confdb"), "SYNCHRONIZED");
+    run_workload(&mut w, 5000, 11000);
+    // After SESSION_TIMEOUT (10 s) the partner is dropped and commits complete.
+    assert!(w.acknowledged("ag1", "confdb") > before);
+    assert_eq!(sync_state(&mut w, 11000, "SQL-B", "confdb"), "NOT SYNCHRONIZING");
+}
+
+#[test]
+fn a_database_in_two_availability_groups_on_one_instance_is_refused() {
+    let mut cfg = WorldConfig::two_sites();
+    let mut second = cfg.availability_groups[0].clone();
+    second.name = "ag2".into();
+    second.databases = vec!["confdb".into()];
+    cfg.availability_groups.push(second);
+    assert!(cfg.validate().unwrap_err().contains("more than one availability group"));
+    let mut cfg = WorldConfig::two_sites();
+    cfg.availability_groups[0].databases.push("CONFDB".into());
+    assert!(cfg.validate().unwrap_err().contains("listed twice"));
 }

@@ -160,16 +160,18 @@ impl World {
         self.effective_role(a, local) == Some(Role::Primary)
     }
 
+    /// Replica health from its databases': not healthy if any is not,
+    /// partially healthy if any is partially, else healthy.
     fn replica_health(&self, a: usize, r: usize) -> &'static str {
         let states: Vec<&str> = (0..self.ags[a].databases.len())
             .map(|d| self.copy_health(a, r, d))
             .collect();
-        if states.iter().all(|h| *h == "HEALTHY") {
-            "HEALTHY"
-        } else if states.contains(&"HEALTHY") {
+        if states.contains(&"NOT_HEALTHY") {
+            "NOT_HEALTHY"
+        } else if states.contains(&"PARTIALLY_HEALTHY") {
             "PARTIALLY_HEALTHY"
         } else {
-            "NOT_HEALTHY"
+            "HEALTHY"
         }
     }
 
@@ -179,7 +181,6 @@ impl World {
             SyncState::Synchronized => "HEALTHY",
             SyncState::Synchronizing if rep.mode == AvailabilityMode::AsynchronousCommit => "HEALTHY",
             SyncState::Synchronizing => "PARTIALLY_HEALTHY",
-            _ if rep.role == StoredRole::Primary && !rep.copies[d].recovery_pending => "HEALTHY",
             _ => "NOT_HEALTHY",
         }
     }
@@ -215,10 +216,14 @@ impl World {
                 let linked = self.linked(instance, &rep.instance);
                 let role = if is_local {
                     self.effective_role(a, r)
-                } else if linked {
-                    Some(Role::Secondary)
-                } else {
+                } else if !linked {
                     None
+                } else if self.in_role_change(a, r) {
+                    Some(Role::Resolving)
+                } else if rep.role == StoredRole::Primary {
+                    Some(Role::Primary)
+                } else {
+                    Some(Role::Secondary)
                 };
                 let connected = if is_local {
                     role == Some(Role::Primary) || self.leader_for(a, r).is_some()
@@ -231,7 +236,11 @@ impl World {
                     (true, Some(Role::Resolving)) => (int(3), s("OFFLINE")),
                     (true, _) => (int(2), s("ONLINE")),
                 };
-                let health = self.replica_health(a, r);
+                let health = if is_local || linked {
+                    self.replica_health(a, r)
+                } else {
+                    "NOT_HEALTHY"
+                };
                 let health_code = match health {
                     "HEALTHY" => 2,
                     "PARTIALLY_HEALTHY" => 1,
@@ -313,11 +322,18 @@ impl World {
                     continue;
                 }
                 let rep = &self.ags[a].replicas[r];
-                let is_primary = rep.role == StoredRole::Primary;
+                // A replica this instance cannot reach shows only what it cannot
+                // know: nothing of the other side of a partition leaks through.
+                let known = r == local || self.linked(instance, &rep.instance);
+                let is_primary = known && rep.role == StoredRole::Primary && !self.in_role_change(a, r);
                 let leader = if is_primary { None } else { self.leader_for(a, r) };
                 for (d, db) in self.ags[a].databases.iter().enumerate() {
                     let copy = &rep.copies[d];
-                    let state = self.sync_state(a, r, d);
+                    let state = if known {
+                        self.sync_state(a, r, d)
+                    } else {
+                        SyncState::NotSynchronizing
+                    };
                     let (state_code, health) = (
                         match state {
                             SyncState::NotSynchronizing => 0,
@@ -325,11 +341,21 @@ impl World {
                             SyncState::Synchronized => 2,
                             SyncState::Reverting => 3,
                         },
-                        self.copy_health(a, r, d),
+                        if known {
+                            self.copy_health(a, r, d)
+                        } else {
+                            "NOT_HEALTHY"
+                        },
                     );
-                    let last = copy.log.last();
+                    let last = copy.log.last().filter(|_| known);
                     let end = last.map_or(Value::Null, |l| Value::Numeric(l.lsn as i128));
-                    let suspended = copy.suspended.filter(|_| copy.reverting_until.is_none());
+                    // An asynchronous-commit primary reports no hardened LSN.
+                    let hardened = if is_primary && rep.mode == AvailabilityMode::AsynchronousCommit {
+                        Value::Null
+                    } else {
+                        end.clone()
+                    };
+                    let suspended = copy.suspended.filter(|_| known && copy.reverting_until.is_none());
                     // What the primary has that this copy lacks, when they are connected.
                     let behind = leader.filter(|_| copy.link_ok).map(|p| {
                         let plog = &self.ags[a].replicas[p].copies[d].log;
@@ -358,7 +384,7 @@ impl World {
                         Value::Bit(is_primary),
                         int(state_code),
                         s(state.desc()),
-                        Value::Bit(copy.synchronized),
+                        Value::Bit(known && copy.synchronized),
                         int(match health {
                             "HEALTHY" => 2,
                             "PARTIALLY_HEALTHY" => 1,
@@ -367,14 +393,18 @@ impl World {
                         s(health),
                         int(db_state),
                         s(db_state_desc),
-                        Value::Bit(suspended.is_some()),
+                        if known {
+                            Value::Bit(suspended.is_some())
+                        } else {
+                            Value::Null
+                        },
                         suspended.map_or(Value::Null, |x| int(x as u8)),
                         opt_s(suspended.map(|x| x.desc())),
                         Value::Numeric((super::FIRST_LSN - LSN_STEP) as i128),
                         Value::Numeric((super::FIRST_LSN - LSN_STEP) as i128),
                         end.clone(),
                         end.clone(),
-                        end.clone(),
+                        hardened,
                         last.map_or(Value::Null, |l| Value::DateTime(self.wall_time(l.at))),
                         end.clone(),
                         send_q,

@@ -141,13 +141,13 @@ impl<'a> Parser<'a> {
             } else {
                 self.expect_kws(&["REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT"])?;
                 self.expect_punct('=')?;
-                AgAction::SetRequiredSynchronizedSecondaries(self.int_or_param()?)
+                AgAction::SetRequiredSynchronizedSecondaries(self.signed_int()?)
             };
             self.expect_punct(')')?;
             return Ok(action);
         }
         self.expect_kws(&["MODIFY", "REPLICA", "ON"])?;
-        let server = self.str_or_param()?;
+        let server = self.str_lit()?;
         self.expect_kws(&["WITH"])?;
         self.expect_punct('(')?;
         let action = if self.eat_kw("AVAILABILITY_MODE") {

@@ -36,10 +36,16 @@ impl<'a> Parser<'a> {
         }
     }
 
-    pub(super) fn int_or_param(&mut self) -> Result<Literal> {
+    /// A string literal only: where T-SQL's grammar takes no variables (the
+    /// replica name of MODIFY REPLICA ON), a parameter is a syntax error.
+    pub(super) fn str_lit(&mut self) -> Result<Literal> {
         match self.peek().map(|t| &t.kind) {
-            Some(Kind::Param) => Ok(self.param()),
-            _ => self.signed_int(),
+            Some(Kind::Str(s)) => {
+                let s = s.clone();
+                self.pos += 1;
+                Ok(Literal::Str(s))
+            }
+            _ => Err(self.error()),
         }
     }
 

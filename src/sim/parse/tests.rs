@@ -143,11 +143,11 @@ fn alter_availability_group_forms() {
         )
     );
     assert_eq!(
-        one("ALTER AVAILABILITY GROUP ag MODIFY REPLICA ON @r WITH(availability_mode=asynchronous_commit)"),
+        one("ALTER AVAILABILITY GROUP ag MODIFY REPLICA ON 'r' WITH(availability_mode=asynchronous_commit)"),
         ag(
             "ag",
             AgAction::ModifyReplicaAvailabilityMode {
-                server: Literal::Param("@r".into()),
+                server: Literal::Str("r".into()),
                 mode: AvailabilityMode::AsynchronousCommit
             }
         )
@@ -169,13 +169,6 @@ fn alter_availability_group_forms() {
     assert_eq!(
         one("ALTER AVAILABILITY GROUP ag SET (REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = 1)"),
         ag("ag", AgAction::SetRequiredSynchronizedSecondaries(Literal::Int(1)))
-    );
-    assert_eq!(
-        one("ALTER AVAILABILITY GROUP ag SET (REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = @n)"),
-        ag(
-            "ag",
-            AgAction::SetRequiredSynchronizedSecondaries(Literal::Param("@n".into()))
-        )
     );
     assert_eq!(
         one("ALTER AVAILABILITY GROUP ag SET ( ROLE = SECONDARY )"),
@@ -443,5 +436,17 @@ proptest! {
         if let Err(e) = parse_batch(&s) {
             prop_assert!(matches!(e.number, 102 | 103 | 105 | 113 | 195 | 1007 | 1038));
         }
+    }
+}
+
+#[test]
+fn ddl_takes_no_parameters_where_t_sql_takes_none() {
+    // A client that binds names as parameters instead of quoting them must
+    // fail here as it would on SQL Server.
+    for sql in [
+        "ALTER AVAILABILITY GROUP ag MODIFY REPLICA ON @P1 WITH (AVAILABILITY_MODE = SYNCHRONOUS_COMMIT)",
+        "ALTER AVAILABILITY GROUP ag SET (REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = @P1)",
+    ] {
+        assert_eq!(parse_batch(sql).unwrap_err().number, 102, "{sql}");
     }
 }
