@@ -3,6 +3,7 @@
 
 use crate::sim::clock::SimClock;
 use crate::sim::engine::Engine;
+use crate::sim::lock;
 use crate::sim::model::config::{LoginConfig, WorldConfig};
 use crate::sim::model::{SimTime, World};
 use crate::sim::table::{Outcome, Param, ServerError};
@@ -11,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -35,11 +36,6 @@ pub struct Sim {
     workload: Mutex<Option<JoinHandle<()>>>,
     /// Instances whose `start` is under way (restart latency), so two starts do not race.
     restarting: Mutex<BTreeMap<String, JoinHandle<()>>>,
-}
-
-/// Locks the world; a poisoned lock (a panic elsewhere) still yields the data.
-fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
-    world.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Sim {
@@ -138,7 +134,7 @@ impl Sim {
     /// connections are refused.
     pub async fn stop_instance(&self, instance: &str) -> Result<(), String> {
         let ep = self.endpoint(instance)?;
-        if let Some(t) = lock_map(&self.restarting).remove(&ep.name) {
+        if let Some(t) = lock(&self.restarting).remove(&ep.name) {
             t.abort();
         }
         self.with_world(|w, now| w.stop_instance(now, &ep.name))?;
@@ -163,9 +159,9 @@ impl Sim {
                 let _ = me.with_world(|w, now| w.start_instance(now, &name));
                 ep.availability.send_replace(Availability::Up);
             }
-            lock_map(&me.restarting).remove(&name);
+            lock(&me.restarting).remove(&name);
         });
-        if let Some(old) = lock_map(&self.restarting).insert(key, task) {
+        if let Some(old) = lock(&self.restarting).insert(key, task) {
             old.abort();
         }
         Ok(())
@@ -200,7 +196,7 @@ impl Sim {
 
     /// Starts committing transactions on every AG database's primary.
     pub fn start_workload(&self) {
-        let mut slot = self.workload.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = lock(&self.workload);
         if slot.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
         }
@@ -228,7 +224,7 @@ impl Sim {
     }
 
     pub fn stop_workload(&self) {
-        if let Some(t) = self.workload.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(t) = lock(&self.workload).take() {
             t.abort();
         }
     }
@@ -239,7 +235,7 @@ impl Sim {
         for ep in &self.endpoints {
             ep.task.abort();
         }
-        for (_, t) in std::mem::take(&mut *lock_map(&self.restarting)) {
+        for (_, t) in std::mem::take(&mut *lock(&self.restarting)) {
             t.abort();
         }
     }
@@ -249,10 +245,6 @@ impl Drop for Sim {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-fn lock_map<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The TDS backend of one instance: checks logins, opens engines.

@@ -3,15 +3,13 @@
 
 mod select;
 
-pub use select::{format_guid, parse_guid};
-
 use crate::sim::clock::SimClock;
 use crate::sim::model::World;
 use crate::sim::model::config::AvailabilityMode;
 use crate::sim::parse::ast::{self, AgAction, BackupOption, Literal, Statement};
 use crate::sim::parse::parse_batch;
 use crate::sim::table::{Column, Outcome, Param, ResultSet, ServerError, SqlType, Value};
-use select::Scalar;
+use select::{Scalar, format_guid};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// `@@VERSION` of the simulated instances.
@@ -44,9 +42,7 @@ fn aborts_batch(e: &ServerError) -> bool {
 
 impl Engine {
     fn world(&self) -> MutexGuard<'_, World> {
-        // A poisoned lock means a panic elsewhere already failed the test/run;
-        // keep serving with the data as it is rather than panicking again.
-        self.world.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sim::lock(&self.world)
     }
 
     /// Runs a batch: a syntax error anywhere means nothing runs.

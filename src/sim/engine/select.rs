@@ -43,7 +43,7 @@ pub fn select(rs: ResultSet, items: &[SelectItem], filter: &[(Condition, Scalar)
     for row in &rs.rows {
         let mut keep = true;
         for (i, value) in &tests {
-            if !equals(&row[*i], value, &rs.columns[*i].name)? {
+            if !equals(&row[*i], value)? {
                 keep = false;
                 break;
             }
@@ -76,8 +76,7 @@ fn conversion_failed(value: &str, ty: &str) -> ServerError {
 /// `column = literal` as SQL Server evaluates it: NULL equals nothing, strings
 /// compare case-insensitively ignoring trailing spaces (a *_CI_AS collation),
 /// a string compared with a number is converted to the number's type.
-fn equals(cell: &Value, lit: &Scalar, column: &str) -> Result<bool, ServerError> {
-    let _ = column;
+fn equals(cell: &Value, lit: &Scalar) -> Result<bool, ServerError> {
     Ok(match (cell, lit) {
         (Value::Null, _) | (_, Scalar::Null) => false,
         (Value::Str(a), Scalar::Str(b)) => {

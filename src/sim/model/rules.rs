@@ -43,9 +43,6 @@ fn cannot_become_primary(ag: &str) -> ServerError {
     )
 }
 
-/// A finished BACKUP DATABASE, to be recorded after its run time.
-pub type BackupDone = BackupRecord;
-
 impl World {
     /// The (AG, replica) indexes of `ag` on `instance`.
     fn ag_on(&self, instance: &str, ag: &str) -> Result<(usize, usize), ServerError> {
@@ -367,7 +364,7 @@ impl World {
         path: &str,
         copy_only: bool,
         checksum: bool,
-    ) -> Result<(BackupDone, std::time::Duration), ServerError> {
+    ) -> Result<(BackupRecord, std::time::Duration), ServerError> {
         self.advance(now);
         let (a, r, d) = self.database_on(instance, db).ok_or_else(|| {
             err(
@@ -423,7 +420,7 @@ impl World {
     }
 
     /// Records a backup that ran to completion.
-    pub fn record_backup(&mut self, now: SimTime, record: BackupDone) {
+    pub fn record_backup(&mut self, now: SimTime, record: BackupRecord) {
         self.advance(now);
         self.note(
             now,

@@ -24,6 +24,15 @@ fn opt_s(v: Option<&str>) -> Value {
     v.map_or(Value::Null, s)
 }
 
+/// `synchronization_health` for its `_desc`.
+fn health_code(desc: &str) -> i64 {
+    match desc {
+        "HEALTHY" => 2,
+        "PARTIALLY_HEALTHY" => 1,
+        _ => 0,
+    }
+}
+
 fn int(v: impl Into<i64>) -> Value {
     Value::Int(v.into())
 }
@@ -241,11 +250,6 @@ impl World {
                 } else {
                     "NOT_HEALTHY"
                 };
-                let health_code = match health {
-                    "HEALTHY" => 2,
-                    "PARTIALLY_HEALTHY" => 1,
-                    _ => 0,
-                };
                 let (err_no, err_desc) = if connected || is_local {
                     (Value::Null, Value::Null)
                 } else {
@@ -268,7 +272,7 @@ impl World {
                     s(if connected { "CONNECTED" } else { "DISCONNECTED" }),
                     if is_local { int(1) } else { Value::Null },
                     if is_local { s("ONLINE") } else { Value::Null },
-                    int(health_code),
+                    int(health_code(health)),
                     s(health),
                     err_no,
                     err_desc,
@@ -385,11 +389,7 @@ impl World {
                         int(state_code),
                         s(state.desc()),
                         Value::Bit(known && copy.synchronized),
-                        int(match health {
-                            "HEALTHY" => 2,
-                            "PARTIALLY_HEALTHY" => 1,
-                            _ => 0,
-                        }),
+                        int(health_code(health)),
                         s(health),
                         int(db_state),
                         s(db_state_desc),

@@ -10,11 +10,7 @@ impl<'a> Parser<'a> {
     /// A string, integer, `NULL` or `@param` in a WHERE condition.
     pub(super) fn literal(&mut self) -> Result<Literal> {
         match self.peek().map(|t| &t.kind) {
-            Some(Kind::Str(s)) => {
-                let s = s.clone();
-                self.pos += 1;
-                Ok(Literal::Str(s))
-            }
+            Some(Kind::Str(_)) => Ok(self.string()),
             Some(Kind::Word) if self.is_kw("NULL") => {
                 self.pos += 1;
                 Ok(Literal::Null)
@@ -26,11 +22,7 @@ impl<'a> Parser<'a> {
 
     pub(super) fn str_or_param(&mut self) -> Result<Literal> {
         match self.peek().map(|t| &t.kind) {
-            Some(Kind::Str(s)) => {
-                let s = s.clone();
-                self.pos += 1;
-                Ok(Literal::Str(s))
-            }
+            Some(Kind::Str(_)) => Ok(self.string()),
             Some(Kind::Param) => Ok(self.param()),
             _ => Err(self.error()),
         }
@@ -40,12 +32,16 @@ impl<'a> Parser<'a> {
     /// replica name of MODIFY REPLICA ON), a parameter is a syntax error.
     pub(super) fn str_lit(&mut self) -> Result<Literal> {
         match self.peek().map(|t| &t.kind) {
-            Some(Kind::Str(s)) => {
-                let s = s.clone();
-                self.pos += 1;
-                Ok(Literal::Str(s))
-            }
+            Some(Kind::Str(_)) => Ok(self.string()),
             _ => Err(self.error()),
+        }
+    }
+
+    /// Takes the current token, a string literal.
+    fn string(&mut self) -> Literal {
+        match self.bump().map(|t| t.kind) {
+            Some(Kind::Str(s)) => Literal::Str(s),
+            _ => Literal::Null,
         }
     }
 
