@@ -2,7 +2,12 @@
 //!
 //! - [`sql`]: everything drover says to SQL Server — quoting, typed commands,
 //!   the observation batch and its parsing, connections over tiberius.
+//! - [`api`]: the custom resources and their CRDs.
+//! - [`plan`]: the pure planners — spec + observation + journal → the next step.
+//! - [`controller`]: the thin shell that observes, executes and writes status.
 //! - [`sim`]: the simulated SQL Server world that tests, demos and drills run against.
 
+pub mod api;
+pub mod plan;
 pub mod sim;
 pub mod sql;

@@ -21,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print every CustomResourceDefinition drover serves, as YAML (what `crds/` holds).
+    Crd,
     /// Run the simulated SQL Server world (default: two sites, AG `ag1`) until Ctrl-C.
     Sim {
         /// A world description in YAML (see examples/sim-two-sites.yaml).
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Crd => drover::api::all_crds_yaml().map(|yaml| print!("{yaml}")),
         Command::Sim {
             config,
             base_port,

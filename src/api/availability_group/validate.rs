@@ -1,0 +1,203 @@
+//! Checks of a spec that the API server may not have enforced (an older
+//! cluster, `drover drill` reading files): everything drover relies on before
+//! it sends a single statement.
+
+use super::{AvailabilityGroupSpec, ClusterType, ForcePolicy, MAX_REPLICAS};
+use crate::sql::Ident;
+use std::collections::HashSet;
+use std::fmt;
+
+/// One problem with a spec, with the path of the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+fn problem(errors: &mut Vec<SpecError>, field: impl Into<String>, message: impl Into<String>) {
+    errors.push(SpecError {
+        field: field.into(),
+        message: message.into(),
+    });
+}
+
+/// Every problem with `spec`; empty when drover can act on it.
+pub fn validate(spec: &AvailabilityGroupSpec) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    if let Err(e) = Ident::new(&spec.group_name) {
+        problem(&mut errors, "spec.groupName", e.to_string());
+    }
+    if spec.databases.is_empty() {
+        problem(&mut errors, "spec.databases", "at least one database is required");
+    }
+    let mut seen = HashSet::new();
+    for (i, db) in spec.databases.iter().enumerate() {
+        if let Err(e) = Ident::new(db) {
+            problem(&mut errors, format!("spec.databases[{i}]"), e.to_string());
+        }
+        if !seen.insert(db.to_lowercase()) {
+            problem(
+                &mut errors,
+                format!("spec.databases[{i}]"),
+                format!("database {db:?} is listed twice"),
+            );
+        }
+    }
+    if spec.replicas.len() < 2 || spec.replicas.len() > MAX_REPLICAS {
+        problem(
+            &mut errors,
+            "spec.replicas",
+            format!(
+                "an availability group has 2 to {MAX_REPLICAS} replicas, not {}",
+                spec.replicas.len()
+            ),
+        );
+    }
+    let (mut names, mut sites) = (HashSet::new(), HashSet::new());
+    for (i, r) in spec.replicas.iter().enumerate() {
+        let at = |field: &str| format!("spec.replicas[{i}].{field}");
+        if r.server_name.is_empty() || r.server_name.encode_utf16().count() > 256 {
+            problem(&mut errors, at("serverName"), "a server name has 1 to 256 characters");
+        }
+        if r.server_name.chars().any(char::is_control) {
+            problem(
+                &mut errors,
+                at("serverName"),
+                "a server name cannot contain control characters",
+            );
+        }
+        if !names.insert(r.server_name.to_lowercase()) {
+            problem(
+                &mut errors,
+                at("serverName"),
+                format!("replica {:?} is listed twice", r.server_name),
+            );
+        }
+        if r.site.is_empty() {
+            problem(&mut errors, at("site"), "a site name is required");
+        }
+        if !sites.insert(r.site.clone()) {
+            problem(
+                &mut errors,
+                at("site"),
+                format!("site {:?} already holds a replica; one replica per site", r.site),
+            );
+        }
+        if r.endpoint.host.is_empty() {
+            problem(&mut errors, at("endpoint.host"), "a host is required");
+        }
+        if r.endpoint.port == 0 {
+            problem(&mut errors, at("endpoint.port"), "port 0 is not a TCP port");
+        }
+    }
+    if !spec.replicas.iter().any(|r| r.site == spec.primary_site) {
+        let known: Vec<&str> = spec.replicas.iter().map(|r| r.site.as_str()).collect();
+        problem(
+            &mut errors,
+            "spec.primarySite",
+            format!(
+                "site {:?} has no replica (sites: {})",
+                spec.primary_site,
+                known.join(", ")
+            ),
+        );
+    }
+    let policy = &spec.forced_failover;
+    if policy.policy == ForcePolicy::Automatic
+        && (policy.min_unreachable_seconds.is_none() || policy.max_data_loss_seconds.is_none())
+    {
+        problem(
+            &mut errors,
+            "spec.forcedFailover",
+            "policy Automatic needs minUnreachableSeconds and maxDataLossSeconds",
+        );
+    }
+    if policy.min_unreachable_seconds == Some(0) {
+        problem(
+            &mut errors,
+            "spec.forcedFailover.minUnreachableSeconds",
+            "must be at least 1",
+        );
+    }
+    if let Some(b) = &spec.backup_before_failback
+        && (b.directory.is_empty() || b.directory.contains('\0'))
+    {
+        problem(
+            &mut errors,
+            "spec.backupBeforeFailback.directory",
+            "a non-empty path without NUL is required",
+        );
+    }
+    if spec.credentials.secret_name.is_empty() {
+        problem(&mut errors, "spec.credentials.secretName", "a Secret name is required");
+    }
+    if spec.cluster_type == ClusterType::External && policy.policy == ForcePolicy::Automatic {
+        problem(
+            &mut errors,
+            "spec.forcedFailover.policy",
+            "EXTERNAL availability groups fail over through their cluster manager; drover cannot force them",
+        );
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::availability_group::fixtures::spec;
+
+    #[test]
+    fn the_example_spec_is_valid() {
+        assert_eq!(validate(&spec()), vec![]);
+    }
+
+    #[test]
+    fn hostile_and_inconsistent_specs_are_refused_with_the_field() {
+        type Breakage = fn(&mut AvailabilityGroupSpec);
+        let cases: Vec<(Breakage, &str)> = vec![
+            (|s| s.group_name = String::new(), "spec.groupName"),
+            (|s| s.group_name = "x".repeat(129), "spec.groupName"),
+            (|s| s.group_name = "ag\u{7}".into(), "spec.groupName"),
+            (|s| s.databases.push("CONFIG".into()), "spec.databases[2]"),
+            (|s| s.databases[0] = "a\nb".into(), "spec.databases[0]"),
+            (
+                |s| s.replicas[1].site = s.replicas[0].site.clone(),
+                "spec.replicas[1].site",
+            ),
+            (
+                |s| s.replicas[1].server_name = s.replicas[0].server_name.to_uppercase(),
+                "spec.replicas[1].serverName",
+            ),
+            (|s| s.replicas.truncate(1), "spec.replicas"),
+            (|s| s.primary_site = "site-z".into(), "spec.primarySite"),
+            (
+                |s| s.forced_failover.policy = ForcePolicy::Automatic,
+                "spec.forcedFailover",
+            ),
+            (|s| s.replicas[0].endpoint.port = 0, "spec.replicas[0].endpoint.port"),
+        ];
+        for (break_it, field) in cases {
+            let mut s = spec();
+            break_it(&mut s);
+            let errors = validate(&s);
+            assert!(
+                errors.iter().any(|e| e.field == field),
+                "expected an error at {field}, got {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_with_quotes_and_brackets_are_valid_because_they_are_quoted() {
+        let mut s = spec();
+        s.group_name = "ag]; DROP DATABASE x; --".into();
+        s.databases[0] = "O'Brien]".into();
+        assert_eq!(validate(&s), vec![]);
+    }
+}

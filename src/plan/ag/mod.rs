@@ -1,0 +1,125 @@
+//! The AvailabilityGroup planner: from the spec, what each replica reports and
+//! drover's journal, decide the one next step (or what to wait for, and why).
+//!
+//! - [`facts`]: the observations read into per-replica facts.
+//! - [`decide`]: the runbooks — steady state, planned switchover, forced
+//!   failover, failback — as one ordered list of rules.
+//! - [`loss`]: estimating what a forced failover would lose and measuring what one lost.
+//! - [`report`]: the per-replica and per-database rows of status.
+
+mod decide;
+pub mod facts;
+mod loss;
+mod report;
+
+pub use decide::plan;
+pub use loss::confirmation_token;
+pub use report::{Report, report};
+
+use crate::api::availability_group::{
+    AvailabilityGroupSpec, ConfirmationRequest, FailoverRecord, LossEstimate, Phase, PrimarySnapshot, Transition,
+};
+use crate::sql::{Command, ReplicaObservation};
+use jiff::Timestamp;
+
+/// What drover got from one replica this poll.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    Reachable(Box<ReplicaObservation>),
+    /// The error, as text (no credentials in it).
+    Unreachable(String),
+}
+
+/// The facts drover keeps in status because they cannot be observed again.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Journal {
+    pub transition: Option<Transition>,
+    pub confirmation: Option<ConfirmationRequest>,
+    pub primary_lost: Option<PrimarySnapshot>,
+    pub last_failover: Option<FailoverRecord>,
+}
+
+/// Everything the planner looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub spec: &'a AvailabilityGroupSpec,
+    /// One entry per `spec.replicas`, same order.
+    pub observed: &'a [Observed],
+    pub journal: &'a Journal,
+    pub now: Timestamp,
+    /// The value of the `drover.dev/confirm-data-loss` annotation, if set.
+    pub confirmation: Option<&'a str>,
+    /// The primary as this process last saw it (kept in memory between polls).
+    pub last_seen_primary: Option<&'a PrimarySnapshot>,
+    /// The resource's name, for the confirmation command in status.
+    pub resource_name: &'a str,
+}
+
+/// The planner's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub next: Next,
+    /// The journal to persist before the step runs.
+    pub journal: Journal,
+    pub phase: Phase,
+    pub estimate: Option<LossEstimate>,
+    /// Things worth an Event or a condition message.
+    pub notices: Vec<Notice>,
+    /// Why the group is not healthy even if nothing is to be done.
+    pub degraded: Vec<String>,
+    /// The primary as seen in this observation, for the caller to remember.
+    pub primary_seen: Option<PrimarySnapshot>,
+}
+
+/// What to do now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// Run this step, then poll again soon.
+    Act(Box<Step>),
+    /// Something is under way (synchronization, a role change): poll again soon.
+    Wait(String),
+    /// Nothing to do: the group is where it should be.
+    Steady,
+    /// Nothing drover may do until a person or the world changes something.
+    Blocked(String),
+}
+
+impl Next {
+    /// The reason shown as the status's step.
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            Self::Act(step) => Some(step.reason.clone()),
+            Self::Wait(r) | Self::Blocked(r) => Some(r.clone()),
+            Self::Steady => None,
+        }
+    }
+}
+
+/// One statement to run on one replica.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub command: Command,
+    pub reason: String,
+    /// The journal once the statement succeeded.
+    pub after: Journal,
+}
+
+/// Events the controller reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// A forced failover needs confirmation with this token.
+    ConfirmationRequested { token: String, target: String },
+    /// The annotation holds a token that is not the current one.
+    ConfirmationStale { given: String, current: String },
+    /// The data lost by the last forced failover was measured.
+    LossMeasured { seconds: i64, detail: String },
+    /// A transition finished.
+    TransitionFinished { kind: &'static str, to: String },
+    /// A transition was abandoned because the desired site changed back.
+    TransitionCancelled { to: String },
+    /// The primary became unreachable.
+    PrimaryLost { replica: String },
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,79 @@
+//! The committed CRD YAML in `crds/` must be what the Rust types generate.
+//! Regenerate with `DROVER_WRITE_CRDS=1 cargo test --test crds_current`.
+
+use drover::api::{crd_file_name, crd_yaml, crds};
+use std::path::Path;
+
+#[test]
+fn committed_crds_match_the_types() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let write = std::env::var_os("DROVER_WRITE_CRDS").is_some();
+    let mut stale = Vec::new();
+    for crd in crds() {
+        let path = dir.join(crd_file_name(&crd));
+        let want = crd_yaml(&crd).expect("CRD renders as YAML");
+        if write {
+            std::fs::write(&path, &want).expect("write crds/");
+            continue;
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        if have != want {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale CRD YAML: {stale:?}; regenerate with DROVER_WRITE_CRDS=1 cargo test --test crds_current"
+    );
+}
+
+#[test]
+fn the_crd_has_the_names_columns_and_rules_users_rely_on() {
+    let crd = &crds()[0];
+    let json = serde_json::to_string(crd).unwrap();
+    assert_eq!(crd.metadata.name.as_deref(), Some("availabilitygroups.drover.dev"));
+    assert_eq!(crd.spec.names.short_names.as_deref(), Some(&["sqlag".to_string()][..]));
+    assert_eq!(crd.spec.names.categories.as_deref(), Some(&["drover".to_string()][..]));
+    let version = &crd.spec.versions[0];
+    assert_eq!(version.name, "v1alpha1");
+    let columns: Vec<&str> = version
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        columns,
+        ["Primary", "Desired", "Phase", "Synchronized", "Est-Loss", "Age"]
+    );
+    assert!(version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
+    for rule in [
+        "self.replicas.exists(r, r.site == self.primarySite)",
+        "b.serverName.lowerAscii() == a.serverName.lowerAscii()",
+        "self.policy != 'Automatic'",
+        "x-kubernetes-list-map-keys",
+        "\"maxLength\":128",
+    ] {
+        assert!(json.contains(rule), "the CRD lacks {rule:?}");
+    }
+    // Every property the user writes carries a description for `kubectl explain`.
+    let schema = serde_json::to_value(version.schema.as_ref().unwrap()).unwrap();
+    let mut missing = Vec::new();
+    undocumented(&schema["openAPIV3Schema"]["properties"]["spec"], "spec", &mut missing);
+    assert!(missing.is_empty(), "fields without a description: {missing:?}");
+}
+
+fn undocumented(schema: &serde_json::Value, path: &str, missing: &mut Vec<String>) {
+    if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+        for (name, sub) in props {
+            let here = format!("{path}.{name}");
+            if sub.get("description").is_none() {
+                missing.push(here.clone());
+            }
+            undocumented(sub, &here, missing);
+            if let Some(items) = sub.get("items") {
+                undocumented(items, &here, missing);
+            }
+        }
+    }
+}
