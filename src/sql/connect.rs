@@ -149,6 +149,10 @@ impl ReplicaClient {
         &self.endpoint
     }
 
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
     pub fn is_connected(&self) -> bool {
         self.client.is_some()
     }

@@ -1,0 +1,74 @@
+//! One tiberius connection per replica, kept across reconciles and opened
+//! again after any error; all replicas observed at once.
+
+use crate::plan::ag::Observed;
+use crate::sql::{Action, Credentials, Endpoint, Executed, ReplicaClient, SqlError, Timeouts};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Connections by object (`namespace/name`), one per declared replica in spec order.
+#[derive(Default)]
+pub struct Pool {
+    clients: Mutex<HashMap<String, Vec<Option<ReplicaClient>>>>,
+}
+
+/// Where and as whom to connect to one replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub endpoint: Endpoint,
+    pub credentials: Credentials,
+}
+
+impl Pool {
+    /// Takes the object's clients out (they are used without the lock held), making new ones
+    /// where the endpoint or the login changed.
+    fn take(&self, key: &str, targets: &[Target], timeouts: Timeouts) -> Vec<ReplicaClient> {
+        let mut kept = crate::sim::lock(&self.clients).remove(key).unwrap_or_default();
+        kept.resize_with(targets.len(), || None);
+        kept.into_iter()
+            .zip(targets)
+            .map(|(client, t)| match client {
+                Some(c) if c.endpoint() == &t.endpoint && c.credentials() == &t.credentials => c,
+                _ => ReplicaClient::new(t.endpoint.clone(), t.credentials.clone(), timeouts),
+            })
+            .collect()
+    }
+
+    fn put_back(&self, key: &str, clients: Vec<ReplicaClient>) {
+        crate::sim::lock(&self.clients).insert(key.to_string(), clients.into_iter().map(Some).collect());
+    }
+
+    /// Runs the observation batch on every replica concurrently.
+    pub async fn observe(&self, key: &str, targets: &[Target], timeouts: Timeouts) -> Vec<Observed> {
+        let mut clients = self.take(key, targets, timeouts);
+        let results = futures::future::join_all(clients.iter_mut().map(|c| c.observe())).await;
+        self.put_back(key, clients);
+        results
+            .into_iter()
+            .map(|r| match r {
+                Ok(o) => Observed::Reachable(Box::new(o)),
+                Err(e) => Observed::Unreachable(e.to_string()),
+            })
+            .collect()
+    }
+
+    /// Runs one action on replica `index`.
+    pub async fn execute(
+        &self,
+        key: &str,
+        targets: &[Target],
+        timeouts: Timeouts,
+        index: usize,
+        action: &Action,
+    ) -> Result<Executed, SqlError> {
+        let mut clients = self.take(key, targets, timeouts);
+        let result = clients[index].execute(action).await;
+        self.put_back(key, clients);
+        result
+    }
+
+    /// Drops the object's connections (it was deleted).
+    pub fn forget(&self, key: &str) {
+        crate::sim::lock(&self.clients).remove(key);
+    }
+}

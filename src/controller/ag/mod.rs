@@ -1,0 +1,349 @@
+//! The AvailabilityGroup controller, as one pass of a readable pipeline:
+//! validate → credentials → observe every replica → plan → write status →
+//! run the one step that is due → write status again → say when to look again.
+//! Only the ends touch the world (SQL through [`connections`], Kubernetes
+//! through the [`Port`]); the middle is the pure planner and [`status`].
+
+pub mod connections;
+pub mod run;
+pub mod status;
+
+use super::{Config, Event, Port, PortError, backoff};
+use crate::api::availability_group::{
+    AvailabilityGroup, AvailabilityGroupSpec, CONFIRM_ANNOTATION, PrimarySnapshot, validate,
+};
+use crate::plan::ag::{self, Input, Next, Notice};
+use crate::sql::{Credentials, Endpoint, ErrorCategory, Executed, SqlError, Tls};
+use connections::{Pool, Target};
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Why a reconcile failed; the controller backs off and tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kubernetes(#[from] PortError),
+    #[error("credentials: {0}")]
+    Credentials(String),
+    #[error("{0}")]
+    Step(String),
+}
+
+impl Error {
+    /// A PascalCase label for metrics and Events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Kubernetes(_) => "KubernetesError",
+            Self::Credentials(_) => "CredentialsUnavailable",
+            Self::Step(_) => "StepFailed",
+        }
+    }
+}
+
+/// Shared by every reconcile of the controller.
+pub struct Context<P> {
+    pub port: P,
+    pub config: Config,
+    pub pool: Pool,
+    /// The primary as last seen, per object: what a forced failover's estimate starts from.
+    last_seen: Mutex<HashMap<String, PrimarySnapshot>>,
+    /// Consecutive failures per object, for exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl<P: Port> Context<P> {
+    pub fn new(port: P, config: Config) -> Self {
+        Self {
+            port,
+            config,
+            pool: Pool::default(),
+            last_seen: Mutex::default(),
+            failures: Mutex::default(),
+        }
+    }
+
+    /// The delay before retrying `key` after one more failure.
+    pub fn failed(&self, key: &str) -> Duration {
+        let mut failures = crate::sim::lock(&self.failures);
+        let n = failures.entry(key.to_string()).or_default();
+        *n = n.saturating_add(1);
+        backoff(&self.config, *n)
+    }
+
+    fn succeeded(&self, key: &str) {
+        crate::sim::lock(&self.failures).remove(key);
+    }
+
+    /// Forgets everything kept for a deleted object.
+    pub fn forget(&self, key: &str) {
+        self.pool.forget(key);
+        crate::sim::lock(&self.last_seen).remove(key);
+        crate::sim::lock(&self.failures).remove(key);
+    }
+}
+
+/// What a reconcile asks for next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    After(Duration),
+    /// Only a change to the object (or its Secret) can help.
+    OnChange,
+}
+
+/// `namespace/name`.
+pub fn key_of(ag: &AvailabilityGroup) -> String {
+    format!("{}/{}", ag.namespace().unwrap_or_default(), ag.name_any())
+}
+
+/// One reconcile of one AvailabilityGroup at time `now`.
+pub async fn reconcile<P: Port>(ag: &AvailabilityGroup, ctx: &Context<P>, now: Timestamp) -> Result<Requeue, Error> {
+    let key = key_of(ag);
+    let result = reconcile_inner(ag, ctx, now, &key).await;
+    if result.is_ok() {
+        ctx.succeeded(&key);
+    }
+    result
+}
+
+async fn reconcile_inner<P: Port>(
+    ag: &AvailabilityGroup,
+    ctx: &Context<P>,
+    now: Timestamp,
+    key: &str,
+) -> Result<Requeue, Error> {
+    let spec = &ag.spec;
+    let previous = ag.status.clone().unwrap_or_default();
+    let generation = ag.metadata.generation;
+    let stamp = Time(now);
+
+    let errors = validate(spec);
+    if !errors.is_empty() {
+        let status = status::invalid(&previous, generation, &errors, &stamp);
+        if status != previous {
+            let note = errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
+            ctx.port.publish(ag, &Event::warning("InvalidSpec", note)).await?;
+            ctx.port.patch_status(ag, &status).await?;
+        }
+        return Ok(Requeue::OnChange);
+    }
+
+    let targets = match targets(ctx, ag).await {
+        Ok(t) => t,
+        Err(e) => {
+            let status = status::unavailable(&previous, generation, e.label(), &e.to_string(), &stamp);
+            if status != previous {
+                ctx.port.publish(ag, &Event::warning(e.label(), e.to_string())).await?;
+                ctx.port.patch_status(ag, &status).await?;
+            }
+            return Err(e);
+        }
+    };
+
+    let observed = ctx.pool.observe(key, &targets, ctx.config.sql).await;
+    let journal = status::journal_of(&previous);
+    let remembered = crate::sim::lock(&ctx.last_seen).get(key).cloned();
+    let name = ag.name_any();
+    let plan = ag::plan(&Input {
+        spec,
+        observed: &observed,
+        journal: &journal,
+        now,
+        confirmation: ag.annotations().get(CONFIRM_ANNOTATION).map(String::as_str),
+        last_seen_primary: remembered.as_ref(),
+        resource_name: &name,
+    });
+    if let Some(seen) = &plan.primary_seen {
+        crate::sim::lock(&ctx.last_seen).insert(key.to_string(), seen.clone());
+    }
+    let report = ag::report(spec, &observed);
+    let before = status::planned(
+        &previous,
+        generation,
+        &plan,
+        &plan.journal,
+        report.clone(),
+        None,
+        &stamp,
+    );
+    if before != previous {
+        ctx.port.patch_status(ag, &before).await?;
+    }
+    for notice in &plan.notices {
+        ctx.port.publish(ag, &event_for(notice)).await?;
+    }
+
+    let Next::Act(step) = &plan.next else {
+        return Ok(match plan.next {
+            Next::Wait(_) => Requeue::After(ctx.config.transition_poll),
+            _ => Requeue::After(ctx.config.steady_poll),
+        });
+    };
+    let Some(index) = spec
+        .replicas
+        .iter()
+        .position(|r| r.server_name.eq_ignore_ascii_case(&step.command.replica_server_name))
+    else {
+        return Err(Error::Step(format!(
+            "the plan names replica {:?}, which is not in the spec",
+            step.command.replica_server_name
+        )));
+    };
+    let sql = step.command.action.to_sql().unwrap_or_else(|e| format!("<{e}>"));
+    let outcome = ctx
+        .pool
+        .execute(key, &targets, ctx.config.sql, index, &step.command.action)
+        .await;
+    let reason = action_reason(step.command.action.kind());
+    match outcome {
+        Ok(executed) => {
+            let already = if executed == Executed::AlreadyDone {
+                " (SQL Server reports it was already so)"
+            } else {
+                ""
+            };
+            let note = format!(
+                "{}: ran `{sql}` on {}{already}",
+                step.reason, step.command.replica_server_name
+            );
+            ctx.port.publish(ag, &Event::normal(reason, note)).await?;
+            let after = status::planned(&before, generation, &plan, &step.after, report, None, &stamp);
+            if after != before {
+                ctx.port.patch_status(ag, &after).await?;
+            }
+            Ok(Requeue::After(ctx.config.transition_poll))
+        }
+        Err(e) => {
+            let note = format!("`{sql}` on {} did not run: {e}", step.command.replica_server_name);
+            match e.category() {
+                // SQL Server's "not yet" answers: look again soon, nothing is wrong.
+                Some(ErrorCategory::NotReady | ErrorCategory::Pending) => {
+                    ctx.port.publish(ag, &Event::normal("StepDeferred", note)).await?;
+                    Ok(Requeue::After(ctx.config.transition_poll))
+                }
+                _ => {
+                    ctx.port
+                        .publish(ag, &Event::warning("StepFailed", note.clone()))
+                        .await?;
+                    let failed =
+                        status::planned(&before, generation, &plan, &plan.journal, report, Some(&note), &stamp);
+                    if failed != before {
+                        ctx.port.patch_status(ag, &failed).await?;
+                    }
+                    if is_retryable(&e) {
+                        Ok(Requeue::After(ctx.failed(key)))
+                    } else {
+                        Err(Error::Step(note))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn is_retryable(e: &SqlError) -> bool {
+    e.is_transient() || matches!(e.category(), Some(ErrorCategory::Transient))
+}
+
+/// Endpoints and login for every replica, from the spec and its Secrets.
+async fn targets<P: Port>(ctx: &Context<P>, ag: &AvailabilityGroup) -> Result<Vec<Target>, Error> {
+    let spec: &AvailabilityGroupSpec = &ag.spec;
+    let ns = ag.namespace().unwrap_or_default();
+    let secret = &spec.credentials.secret_name;
+    let data = ctx.port.secret(&ns, secret).await.map_err(|e| match e {
+        PortError::NotFound { .. } => Error::Credentials(e.to_string()),
+        other => Error::Kubernetes(other),
+    })?;
+    let text = |key: &str| -> Result<String, Error> {
+        let bytes = data
+            .get(key)
+            .ok_or_else(|| Error::Credentials(format!("Secret {ns}/{secret} has no key {key:?}")))?;
+        String::from_utf8(bytes.clone())
+            .map_err(|_| Error::Credentials(format!("Secret {ns}/{secret} key {key:?} is not UTF-8")))
+    };
+    let credentials = Credentials {
+        user: text(&spec.credentials.username_key)?,
+        password: text(&spec.credentials.password_key)?,
+    };
+    let ca_bundle_pem = match &spec.tls.ca_secret {
+        None => None,
+        Some(r) => {
+            let ca = ctx.port.secret(&ns, &r.name).await.map_err(|e| match e {
+                PortError::NotFound { .. } => Error::Credentials(e.to_string()),
+                other => Error::Kubernetes(other),
+            })?;
+            Some(
+                ca.get(&r.key)
+                    .cloned()
+                    .ok_or_else(|| Error::Credentials(format!("Secret {ns}/{} has no key {:?}", r.name, r.key)))?,
+            )
+        }
+    };
+    let tls = Tls {
+        encryption: spec.tls.encryption.into(),
+        trust_server_certificate: spec.tls.trust_server_certificate,
+        ca_bundle_pem,
+        host_name_in_certificate: spec.tls.host_name_in_certificate.clone(),
+    };
+    Ok(spec
+        .replicas
+        .iter()
+        .map(|r| Target {
+            endpoint: Endpoint {
+                host: r.endpoint.host.clone(),
+                port: r.endpoint.port,
+                tls: tls.clone(),
+            },
+            credentials: credentials.clone(),
+        })
+        .collect())
+}
+
+/// The Event reason for an action kind: `planned_failover` → `PlannedFailover`.
+fn action_reason(kind: &str) -> &'static str {
+    match kind {
+        "planned_failover" => "PlannedFailover",
+        "forced_failover" => "ForcedFailover",
+        "set_availability_mode" => "SetAvailabilityMode",
+        "set_required_synchronized_secondaries" => "SetRequiredSynchronizedSecondaries",
+        "demote_to_secondary" => "DemoteToSecondary",
+        "resume_data_movement" => "ResumeDataMovement",
+        "copy_only_backup" => "CopyOnlyBackup",
+        _ => "Step",
+    }
+}
+
+fn event_for(notice: &Notice) -> Event {
+    match notice {
+        Notice::ConfirmationRequested { token, target } => Event::warning(
+            "DataLossConfirmationRequired",
+            format!(
+                "a forced failover to {target} needs confirmation: annotate with {CONFIRM_ANNOTATION}={token} (see status.confirmation)"
+            ),
+        ),
+        Notice::ConfirmationStale { given, current } => Event::warning(
+            "ConfirmationStale",
+            format!(
+                "refused confirmation token {given:?}: the current one is {current:?} (the target or the estimate changed)"
+            ),
+        ),
+        Notice::LossMeasured { seconds, detail } => Event::warning(
+            "DataLossMeasured",
+            format!("the last forced failover lost {seconds} s of commits: {detail}"),
+        ),
+        Notice::TransitionFinished { kind, to } => {
+            Event::normal("TransitionFinished", format!("{kind} to {to} finished"))
+        }
+        Notice::TransitionCancelled { to } => Event::normal(
+            "TransitionCancelled",
+            format!("the move to {to} was abandoned: spec.primarySite points at the current primary again"),
+        ),
+        Notice::PrimaryLost { replica } => Event::warning(
+            "PrimaryUnreachable",
+            format!("no reachable replica reports PRIMARY (last primary: {replica})"),
+        ),
+    }
+}

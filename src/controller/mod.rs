@@ -1,0 +1,63 @@
+//! The imperative shell around the planners: observe over tiberius, execute
+//! the planned step, write status and Events through a [`Port`] to Kubernetes.
+//!
+//! - [`port`]: what the controllers need from Kubernetes, as a trait; the kube
+//!   client implements it in [`kube`], tests and the demo in memory.
+//! - [`ag`]: the AvailabilityGroup controller.
+
+pub mod ag;
+pub mod kube;
+pub mod memory;
+pub mod port;
+
+pub use port::{Event, Port, PortError};
+
+use std::time::Duration;
+
+/// Field manager for everything drover writes with server-side apply.
+pub const FIELD_MANAGER: &str = "drover";
+
+/// How often to look again, and how to back off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// While a transition is in flight or a step just ran.
+    pub transition_poll: Duration,
+    /// At steady state, or while blocked on a person.
+    pub steady_poll: Duration,
+    /// First delay after a failed reconcile; doubles per failure up to `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    pub sql: crate::sql::Timeouts,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            transition_poll: Duration::from_secs(2),
+            steady_poll: Duration::from_secs(30),
+            base_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(300),
+            sql: crate::sql::Timeouts::default(),
+        }
+    }
+}
+
+/// Exponential backoff for the `failures`-th consecutive failure (1-based).
+pub fn backoff(config: &Config, failures: u32) -> Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+    config.base_backoff.saturating_mul(factor).min(config.max_backoff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let c = Config::default();
+        assert_eq!(backoff(&c, 1), Duration::from_secs(2));
+        assert_eq!(backoff(&c, 2), Duration::from_secs(4));
+        assert_eq!(backoff(&c, 5), Duration::from_secs(32));
+        assert_eq!(backoff(&c, 40), Duration::from_secs(300));
+    }
+}

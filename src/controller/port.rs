@@ -1,0 +1,80 @@
+//! What a controller needs from Kubernetes besides its watch: Secrets, its
+//! status subresource, Events. One trait so the same reconcile runs against
+//! the API server and, in tests and the demo, against memory.
+
+use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus};
+use std::collections::BTreeMap;
+use std::future::Future;
+
+/// A Kubernetes Event about one object (events.k8s.io/v1 fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub warning: bool,
+    /// PascalCase, at most 128 characters.
+    pub reason: String,
+    /// What happened; at most 1 KiB (longer notes are cut).
+    pub note: String,
+    /// PascalCase name of the action taken.
+    pub action: String,
+}
+
+impl Event {
+    pub fn normal(reason: &str, note: impl Into<String>) -> Self {
+        Self::new(false, reason, note)
+    }
+
+    pub fn warning(reason: &str, note: impl Into<String>) -> Self {
+        Self::new(true, reason, note)
+    }
+
+    fn new(warning: bool, reason: &str, note: impl Into<String>) -> Self {
+        let mut note = note.into();
+        if note.len() > 1024 {
+            let mut cut = 1021;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+            note.push_str("...");
+        }
+        Self {
+            warning,
+            reason: reason.to_string(),
+            note,
+            action: reason.to_string(),
+        }
+    }
+}
+
+/// A failed call to Kubernetes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("{kind} {namespace}/{name} not found")]
+    NotFound {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+    },
+    #[error("Kubernetes API: {0}")]
+    Api(String),
+}
+
+/// The Kubernetes side of the AvailabilityGroup controller.
+pub trait Port: Send + Sync {
+    /// The data of a Secret in `namespace`.
+    fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<u8>>, PortError>> + Send;
+
+    /// Server-side apply of the status subresource with drover's field manager.
+    fn patch_status(
+        &self,
+        ag: &AvailabilityGroup,
+        status: &AvailabilityGroupStatus,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Publishes an Event about `ag`.
+    fn publish(&self, ag: &AvailabilityGroup, event: &Event) -> impl Future<Output = Result<(), PortError>> + Send;
+}
