@@ -83,6 +83,27 @@ impl World {
         Some(self.ags[a].replicas[r].copies[d].log.len())
     }
 
+    /// How many transactions `instance`'s copy of `db` holds with an LSN in (`from`, `to`]:
+    /// the model's count of what a log range contains.
+    pub fn transactions_between(&self, ag: &str, db: &str, instance: &str, from: u128, to: u128) -> Option<usize> {
+        let a = self.ag_index(ag)?;
+        let d = self.ags[a]
+            .databases
+            .iter()
+            .position(|x| x.name.eq_ignore_ascii_case(db))?;
+        let r = self.ags[a]
+            .replicas
+            .iter()
+            .position(|x| x.instance.eq_ignore_ascii_case(instance))?;
+        Some(
+            self.ags[a].replicas[r].copies[d]
+                .log
+                .iter()
+                .filter(|l| l.lsn > from && l.lsn <= to)
+                .count(),
+        )
+    }
+
     /// Names of every AG database.
     pub fn databases(&self) -> Vec<(String, String)> {
         self.ags

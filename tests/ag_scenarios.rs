@@ -1,0 +1,422 @@
+//! The AvailabilityGroup controller's real reconcile against the TDS simulator
+//! over loopback, with the workload committing all along and the Kubernetes
+//! side in memory. Data loss is the simulator's count, never assumed.
+
+use drover::api::availability_group::{
+    AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, AvailabilityMode, BackupTarget,
+    CONFIRM_ANNOTATION, ClusterType, CredentialsRef, Encryption, EndpointSpec, ForcePolicy, ForcedFailoverPolicy,
+    Phase, ReplicaSpec, TlsSpec, TransitionKind,
+};
+use drover::controller::Config;
+use drover::controller::ag::{Context, Requeue, reconcile};
+use drover::controller::memory::MemoryPort;
+use drover::sim::Sim;
+use drover::sim::model::Role;
+use drover::sim::model::config::WorldConfig;
+use drover::sql::Timeouts;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+const DATABASES: [&str; 2] = ["confdb", "logdb"];
+
+fn world() -> WorldConfig {
+    let mut cfg = WorldConfig::two_sites();
+    cfg.latencies.replication = Duration::from_millis(20);
+    cfg.latencies.failover = Duration::from_millis(150);
+    cfg.latencies.revert = Duration::from_millis(300);
+    cfg.latencies.restart = Duration::from_millis(100);
+    cfg.latencies.backup = Duration::from_millis(50);
+    cfg.workload.commits_per_second = 100;
+    cfg
+}
+
+fn config() -> Config {
+    Config {
+        transition_poll: Duration::from_millis(100),
+        steady_poll: Duration::from_secs(1),
+        base_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(1),
+        sql: Timeouts {
+            connect: Duration::from_secs(2),
+            handshake: Duration::from_secs(2),
+            command: Duration::from_secs(5),
+            long_command: Duration::from_secs(30),
+        },
+    }
+}
+
+struct Rig {
+    sim: Arc<Sim>,
+    ctx: Context<MemoryPort>,
+    ag: AvailabilityGroup,
+    epoch: jiff::Timestamp,
+    start: tokio::time::Instant,
+}
+
+impl Rig {
+    async fn new(edit: impl FnOnce(&mut AvailabilityGroupSpec)) -> Self {
+        let civil = jiff::civil::date(2026, 11, 21).at(3, 0, 0, 0);
+        let start = tokio::time::Instant::now();
+        let sim = Sim::start_at(world(), civil, IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .await
+            .expect("simulator starts");
+        let replica = |name: &str, site: &str| {
+            let addr = sim.addr(name).expect("instance exists");
+            ReplicaSpec {
+                server_name: name.into(),
+                site: site.into(),
+                endpoint: EndpointSpec {
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                },
+                availability_mode: AvailabilityMode::AsynchronousCommit,
+            }
+        };
+        let mut spec = AvailabilityGroupSpec {
+            group_name: "ag1".into(),
+            cluster_type: ClusterType::Wsfc,
+            databases: DATABASES.iter().map(|d| d.to_string()).collect(),
+            replicas: vec![replica("SQL-A", "site-a"), replica("SQL-B", "site-b")],
+            credentials: CredentialsRef {
+                secret_name: "ag1-login".into(),
+                username_key: "username".into(),
+                password_key: "password".into(),
+            },
+            tls: TlsSpec {
+                encryption: Encryption::Off,
+                ..TlsSpec::default()
+            },
+            primary_site: "site-a".into(),
+            forced_failover: ForcedFailoverPolicy::default(),
+            auto_resume: false,
+            backup_before_failback: None,
+        };
+        edit(&mut spec);
+        let mut ag = AvailabilityGroup::new("ag1", spec);
+        ag.metadata.namespace = Some("dr".into());
+        ag.metadata.generation = Some(1);
+        let port = MemoryPort::default();
+        let (user, password) = sim.login();
+        port.put_secret("dr", "ag1-login", &[("username", user), ("password", password)]);
+        Rig {
+            sim,
+            ctx: Context::new(port, config()),
+            ag,
+            epoch: civil.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp(),
+            start,
+        }
+    }
+
+    fn now(&self) -> jiff::Timestamp {
+        self.epoch + jiff::SignedDuration::try_from(self.start.elapsed()).unwrap()
+    }
+
+    fn status(&self) -> AvailabilityGroupStatus {
+        self.ctx.port.status(&self.ag).unwrap_or_default()
+    }
+
+    /// One reconcile, then the wait it asked for.
+    async fn tick(&mut self) {
+        self.ag.status = self.ctx.port.status(&self.ag);
+        let wait = match reconcile(&self.ag, &self.ctx, self.now()).await {
+            Ok(Requeue::After(d)) => d.min(Duration::from_secs(1)),
+            Ok(Requeue::OnChange) | Err(_) => Duration::from_millis(200),
+        };
+        tokio::time::sleep(wait).await;
+    }
+
+    async fn run_until(&mut self, limit: Duration, what: &str, done: impl Fn(&Rig) -> bool) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !done(self) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; status: {:#?}",
+                self.status()
+            );
+            self.tick().await;
+        }
+    }
+
+    async fn run_for(&mut self, span: Duration) {
+        let until = tokio::time::Instant::now() + span;
+        while tokio::time::Instant::now() < until {
+            self.tick().await;
+        }
+    }
+
+    fn flip(&mut self, site: &str) {
+        self.ag.spec.primary_site = site.into();
+        self.ag.metadata.generation = Some(self.ag.metadata.generation.unwrap_or(0) + 1);
+    }
+
+    fn annotate(&mut self, token: &str) {
+        self.ag
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(CONFIRM_ANNOTATION.into(), token.into());
+    }
+
+    fn role(&self, instance: &str) -> Option<Role> {
+        self.sim.with_world(|w, now| {
+            w.roles(now, "ag1")
+                .into_iter()
+                .find(|(n, _)| n == instance)
+                .and_then(|(_, r)| r)
+        })
+    }
+
+    /// Acknowledged transactions the current primary lacks, per database (the model's count).
+    fn lost(&self) -> Vec<u64> {
+        self.sim.with_world(|w, now| {
+            DATABASES
+                .iter()
+                .map(|db| {
+                    w.lost_transactions(now, "ag1", db)
+                        .expect("exactly one writable primary")
+                })
+                .collect()
+        })
+    }
+
+    fn statements(&self, instance: &str, kind: &str) -> u64 {
+        self.sim.with_world(|w, _| w.statement_count(instance, kind))
+    }
+
+    fn events(&self, reason: &str) -> Vec<String> {
+        self.ctx
+            .port
+            .snapshot()
+            .events
+            .into_iter()
+            .filter(|(_, e)| e.reason == reason)
+            .map(|(_, e)| e.note)
+            .collect()
+    }
+
+    fn no_split_brain(&self) {
+        let moments = self.sim.with_world(|w, _| w.split_brain_moments().to_vec());
+        assert!(moments.is_empty(), "two writable primaries at {moments:?}");
+    }
+
+    fn condition(&self, type_: &str) -> (String, String) {
+        let s = self.status();
+        let c = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .unwrap_or_else(|| panic!("no {type_} condition in {s:#?}"));
+        (c.status.clone(), c.reason.clone())
+    }
+
+    fn steady_at(&self, site: &str) -> bool {
+        let s = self.status();
+        s.primary_site.as_deref() == Some(site) && s.phase == Some(Phase::Steady)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn switchover_there_and_back_loses_nothing() {
+    let mut rig = Rig::new(|_| {}).await;
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    assert_eq!(rig.condition("Ready"), ("True".into(), "Steady".into()));
+
+    for (site, instance) in [("site-b", "SQL-B"), ("site-a", "SQL-A")] {
+        rig.flip(site);
+        rig.run_until(Duration::from_secs(30), &format!("steady at {site}"), |r| {
+            r.steady_at(site)
+        })
+        .await;
+        assert_eq!(rig.role(instance), Some(Role::Primary));
+        assert_eq!(rig.lost(), vec![0, 0], "a planned switchover lost transactions");
+        let s = rig.status();
+        let last = s.last_failover.expect("the switchover is recorded");
+        assert_eq!(last.kind, TransitionKind::Switchover);
+        assert_eq!(last.data_loss.and_then(|l| l.seconds), Some(0));
+        // Declared modes are back after the temporary synchronous commit.
+        for r in &s.replicas {
+            assert_eq!(r.availability_mode.as_deref(), Some("ASYNCHRONOUS_COMMIT"), "{r:?}");
+        }
+        assert!(s.transition.is_none());
+    }
+    rig.no_split_brain();
+    let failovers = rig.events("PlannedFailover");
+    assert_eq!(failovers.len(), 2, "{failovers:?}");
+    assert!(failovers[0].contains("ALTER AVAILABILITY GROUP [ag1] FAILOVER;") && failovers[0].contains("SQL-B"));
+    assert!(
+        rig.events("SetAvailabilityMode")
+            .iter()
+            .any(|n| n.contains("SYNCHRONOUS_COMMIT"))
+    );
+    assert!(rig.events("ForcedFailover").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn site_a_lost_confirmed_forced_failover_measured_loss_and_failback() {
+    let mut rig = Rig::new(|s| {
+        s.backup_before_failback = Some(BackupTarget {
+            directory: r"\\backup01\sql\ag1".into(),
+        })
+    })
+    .await;
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.run_for(Duration::from_secs(2)).await;
+
+    rig.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(10), "a confirmation request", |r| {
+        r.status().phase == Some(Phase::AwaitingConfirmation)
+    })
+    .await;
+    let status = rig.status();
+    let request = status.confirmation.clone().expect("a confirmation request");
+    assert_eq!(request.target, "SQL-B");
+    assert!(request.command.contains(&request.token));
+    let estimate = status.estimate.expect("an estimate");
+    assert!(
+        estimate.primary_unreachable && estimate.unknown_since.is_some(),
+        "{estimate:?}"
+    );
+    assert!(status.estimated_data_loss_seconds.is_some());
+    assert_eq!(rig.condition("DataLossConfirmationRequired").0, "True");
+
+    // A token that is not the current one is refused, and nothing is sent.
+    let before = rig.statements("SQL-B", "alter_ag");
+    rig.annotate("0123456789ab");
+    rig.run_for(Duration::from_secs(2)).await;
+    assert_eq!(
+        rig.condition("DataLossConfirmationRequired"),
+        ("True".into(), "ConfirmationStale".into())
+    );
+    assert_eq!(rig.statements("SQL-B", "alter_ag"), before);
+    assert_ne!(rig.role("SQL-B"), Some(Role::Primary));
+    assert!(!rig.events("ConfirmationStale").is_empty());
+
+    rig.annotate(&request.token);
+    rig.run_until(Duration::from_secs(20), "the forced failover to finish", |r| {
+        r.status()
+            .last_failover
+            .is_some_and(|f| f.kind == TransitionKind::Failover)
+    })
+    .await;
+    assert_eq!(rig.role("SQL-B"), Some(Role::Primary));
+    let lost_at_failover = rig.lost();
+    let forced = rig.events("ForcedFailover");
+    assert_eq!(forced.len(), 1, "{forced:?}");
+    assert!(forced[0].contains("FORCE_FAILOVER_ALLOW_DATA_LOSS") && forced[0].contains("SQL-B"));
+    assert!(
+        !forced[0].contains(rig.sim.login().1),
+        "the password leaked into an Event"
+    );
+
+    // SQL-A returns: its divergent tail is measured before anything resumes it.
+    rig.sim.start_instance("SQL-A").expect("start SQL-A");
+    rig.run_until(Duration::from_secs(20), "the loss to be measured", |r| {
+        r.status().last_failover.and_then(|f| f.data_loss).is_some()
+    })
+    .await;
+    let loss = rig.status().last_failover.and_then(|f| f.data_loss).unwrap();
+    for (d, db) in DATABASES.iter().enumerate() {
+        let range = loss.databases.iter().find(|l| l.database == *db).expect("per database");
+        let (from, to) = (
+            range.from_lsn.parse::<u128>().unwrap(),
+            range.to_lsn.parse::<u128>().unwrap(),
+        );
+        let in_range = rig
+            .sim
+            .with_world(|w, _| w.transactions_between("ag1", db, "SQL-A", from, to))
+            .unwrap();
+        assert_eq!(
+            in_range as u64, lost_at_failover[d],
+            "{db}: recorded range {from}..{to}"
+        );
+    }
+    assert_eq!(rig.events("DataLossMeasured").len(), 1);
+    // autoResume is off: SQL-A stays suspended and the group says so.
+    rig.run_for(Duration::from_secs(2)).await;
+    assert_eq!(rig.status().phase, Some(Phase::Degraded));
+    assert_eq!(rig.statements("SQL-A", "alter_database"), 0);
+
+    // Failback: backups on SQL-B, resume SQL-A, synchronize, planned failover back.
+    rig.flip("site-a");
+    rig.run_until(Duration::from_secs(60), "steady back at site-a", |r| {
+        r.steady_at("site-a")
+    })
+    .await;
+    assert_eq!(rig.role("SQL-A"), Some(Role::Primary));
+    let last = rig.status().last_failover.unwrap();
+    assert_eq!(last.kind, TransitionKind::Failback);
+    let backups = rig.sim.with_world(|w, _| w.backups().to_vec());
+    assert_eq!(backups.len(), 2, "{backups:?}");
+    assert!(
+        backups
+            .iter()
+            .all(|b| b.instance == "SQL-B" && b.copy_only && b.checksum)
+    );
+    assert!(backups[0].path.starts_with(r"\\backup01\sql\ag1\"));
+    assert_eq!(rig.lost(), lost_at_failover, "the failback lost more");
+    rig.no_split_brain();
+}
+
+#[tokio::test(start_paused = true)]
+async fn automatic_policy_waits_for_the_outage_bound() {
+    let mut rig = Rig::new(|s| {
+        s.forced_failover = ForcedFailoverPolicy {
+            policy: ForcePolicy::Automatic,
+            min_unreachable_seconds: Some(5),
+            max_data_loss_seconds: Some(10),
+        }
+    })
+    .await;
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
+    let lost_at = tokio::time::Instant::now();
+    rig.flip("site-b");
+    rig.run_for(Duration::from_secs(3)).await;
+    assert_ne!(
+        rig.role("SQL-B"),
+        Some(Role::Primary),
+        "forced before minUnreachableSeconds"
+    );
+    assert_eq!(rig.statements("SQL-B", "alter_ag"), 0);
+    rig.run_until(Duration::from_secs(20), "the automatic failover", |r| {
+        r.role("SQL-B") == Some(Role::Primary)
+    })
+    .await;
+    assert!(lost_at.elapsed() >= Duration::from_secs(5));
+    rig.no_split_brain();
+}
+
+#[tokio::test(start_paused = true)]
+async fn automatic_policy_refuses_an_estimate_over_the_bound() {
+    let mut rig = Rig::new(|s| {
+        s.forced_failover = ForcedFailoverPolicy {
+            policy: ForcePolicy::Automatic,
+            min_unreachable_seconds: Some(1),
+            max_data_loss_seconds: Some(2),
+        }
+    })
+    .await;
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    // SQL-B falls about ten seconds behind while drover watches the primary.
+    rig.sim.pause_replication("SQL-B", true).expect("pause");
+    rig.run_for(Duration::from_secs(10)).await;
+    rig.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
+    rig.flip("site-b");
+    rig.run_for(Duration::from_secs(15)).await;
+    assert_ne!(
+        rig.role("SQL-B"),
+        Some(Role::Primary),
+        "forced beyond maxDataLossSeconds"
+    );
+    assert_eq!(rig.statements("SQL-B", "alter_ag"), 0);
+    let status = rig.status();
+    assert_eq!(status.phase, Some(Phase::Waiting), "{status:#?}");
+    assert!(status.estimated_data_loss_seconds.unwrap() > 2, "{status:#?}");
+    assert!(status.step.unwrap().contains("maxDataLossSeconds"));
+}
