@@ -23,6 +23,13 @@ struct Cli {
 enum Command {
     /// Print every CustomResourceDefinition drover serves, as YAML (what `crds/` holds).
     Crd,
+    /// Run the controllers against the cluster in KUBECONFIG / the pod's service account, until
+    /// Ctrl-C or SIGTERM. (No leader election yet: run one replica.)
+    Run {
+        /// Watch only this namespace (default: all namespaces).
+        #[arg(long)]
+        namespace: Option<String>,
+    },
     /// Run the simulated SQL Server world (default: two sites, AG `ag1`) until Ctrl-C.
     Sim {
         /// A world description in YAML (see examples/sim-two-sites.yaml).
@@ -55,6 +62,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Crd => drover::api::all_crds_yaml().map(|yaml| print!("{yaml}")),
+        Command::Run { namespace } => runtime.block_on(run_operator(namespace)),
         Command::Sim {
             config,
             base_port,
@@ -118,5 +126,40 @@ async fn run_sim(config: Option<PathBuf>, base_port: u16, no_stdin: bool) -> Res
         .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
     sim.shutdown();
     println!("drover simulator stopped");
+    Ok(())
+}
+
+async fn run_operator(namespace: Option<String>) -> Result<(), String> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+    };
+    let instance = std::env::var("POD_NAME").ok();
+    drover::controller::ag::run::run(
+        client,
+        drover::controller::Config::default(),
+        namespace.as_deref(),
+        instance,
+        shutdown,
+    )
+    .await;
     Ok(())
 }

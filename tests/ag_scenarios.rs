@@ -56,9 +56,13 @@ struct Rig {
 
 impl Rig {
     async fn new(edit: impl FnOnce(&mut AvailabilityGroupSpec)) -> Self {
+        Self::with_world(world(), edit).await
+    }
+
+    async fn with_world(cfg: WorldConfig, edit: impl FnOnce(&mut AvailabilityGroupSpec)) -> Self {
         let civil = jiff::civil::date(2026, 11, 21).at(3, 0, 0, 0);
         let start = tokio::time::Instant::now();
-        let sim = Sim::start_at(world(), civil, IpAddr::V4(Ipv4Addr::LOCALHOST))
+        let sim = Sim::start_at(cfg, civil, IpAddr::V4(Ipv4Addr::LOCALHOST))
             .await
             .expect("simulator starts");
         let replica = |name: &str, site: &str| {
@@ -419,4 +423,46 @@ async fn automatic_policy_refuses_an_estimate_over_the_bound() {
     assert_eq!(status.phase, Some(Phase::Waiting), "{status:#?}");
     assert!(status.estimated_data_loss_seconds.unwrap() > 2, "{status:#?}");
     assert!(status.step.unwrap().contains("maxDataLossSeconds"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cluster_type_none_switches_by_demote_and_force_without_loss() {
+    let mut cfg = world();
+    cfg.availability_groups[0].cluster_type = drover::sim::model::config::ClusterType::None;
+    let mut rig = Rig::with_world(cfg, |s| s.cluster_type = ClusterType::None).await;
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(30), "steady at site-b", |r| r.steady_at("site-b"))
+        .await;
+    assert_eq!(rig.role("SQL-B"), Some(Role::Primary));
+    assert_eq!(rig.lost(), vec![0, 0], "the NONE procedure lost transactions");
+    // The procedure ran in order and nothing asked for a confirmation.
+    assert_eq!(rig.events("DemoteToSecondary").len(), 1);
+    assert_eq!(rig.events("ForcedFailover").len(), 1);
+    assert!(rig.events("DataLossConfirmationRequired").is_empty());
+    let reasons: Vec<String> = rig
+        .ctx
+        .port
+        .snapshot()
+        .events
+        .into_iter()
+        .map(|(_, e)| e.reason)
+        .filter(|r| r != "SetAvailabilityMode")
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "SetRequiredSynchronizedSecondaries",
+            "DemoteToSecondary",
+            "ForcedFailover",
+            "SetRequiredSynchronizedSecondaries",
+            "ResumeDataMovement",
+            "ResumeDataMovement",
+            "TransitionFinished"
+        ]
+    );
+    let status = rig.status();
+    assert!(status.databases.iter().all(|d| !d.suspended), "{status:#?}");
+    rig.no_split_brain();
 }

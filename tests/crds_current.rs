@@ -77,3 +77,17 @@ fn undocumented(schema: &serde_json::Value, path: &str, missing: &mut Vec<String
         }
     }
 }
+
+#[test]
+fn the_example_availability_group_is_valid() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/availability-group.yaml"))
+        .expect("example exists");
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("example parses");
+    let ag = docs
+        .into_iter()
+        .find(|d| d["kind"] == "AvailabilityGroup")
+        .expect("an AvailabilityGroup");
+    let ag: drover::api::AvailabilityGroup = serde_json::from_value(ag).expect("matches the CRD types");
+    assert_eq!(drover::api::availability_group::validate(&ag.spec), vec![]);
+    assert_eq!(ag.spec.primary_site, "site-a");
+}
