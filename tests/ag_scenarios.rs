@@ -226,6 +226,14 @@ async fn switchover_there_and_back_loses_nothing() {
     rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
         .await;
     assert_eq!(rig.condition("Ready"), ("True".into(), "Steady".into()));
+    // Steady state writes nothing: status changes only when the world does.
+    let writes = rig.ctx.port.snapshot().status_writes;
+    rig.run_for(Duration::from_secs(10)).await;
+    assert_eq!(
+        rig.ctx.port.snapshot().status_writes,
+        writes,
+        "status rewritten at steady state"
+    );
 
     for (site, instance) in [("site-b", "SQL-B"), ("site-a", "SQL-A")] {
         rig.flip(site);

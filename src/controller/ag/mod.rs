@@ -10,7 +10,7 @@ pub mod status;
 
 use super::{Config, Event, Port, PortError, backoff};
 use crate::api::availability_group::{
-    AvailabilityGroup, AvailabilityGroupSpec, CONFIRM_ANNOTATION, PrimarySnapshot, validate,
+    AvailabilityGroup, AvailabilityGroupSpec, CONFIRM_ANNOTATION, Phase, PrimarySnapshot, validate,
 };
 use crate::plan::ag::{self, Input, Next, Notice};
 use crate::sql::{Credentials, Endpoint, ErrorCategory, Executed, SqlError, Tls};
@@ -177,8 +177,9 @@ async fn reconcile_inner<P: Port>(
     }
 
     let Next::Act(step) = &plan.next else {
-        return Ok(match plan.next {
-            Next::Wait(_) => Requeue::After(ctx.config.transition_poll),
+        // An outage being waited out (a primary to return) is watched as closely as a transition.
+        return Ok(match (&plan.next, plan.phase) {
+            (Next::Wait(_), _) | (Next::Blocked(_), Phase::Waiting) => Requeue::After(ctx.config.transition_poll),
             _ => Requeue::After(ctx.config.steady_poll),
         });
     };
