@@ -474,3 +474,41 @@ async fn cluster_type_none_switches_by_demote_and_force_without_loss() {
     assert!(status.databases.iter().all(|d| !d.suspended), "{status:#?}");
     rig.no_split_brain();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wrong_password_is_reported_and_nothing_is_sent() {
+    let mut rig = Rig::new(|s| s.primary_site = "site-b".into()).await;
+    rig.ctx.port.put_secret(
+        "dr",
+        "ag1-login",
+        &[("username", "drover"), ("password", "not-the-password")],
+    );
+    rig.run_for(Duration::from_secs(5)).await;
+    let status = rig.status();
+    let (degraded, reason) = rig.condition("Degraded");
+    assert_eq!(
+        (degraded.as_str(), reason.as_str()),
+        ("True", "ReplicaProblems"),
+        "{status:#?}"
+    );
+    let message = &status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap()
+        .message;
+    assert!(message.contains("SQL-A") && message.contains("SQL-B"), "{message}");
+    assert!(status.replicas.iter().all(|r| !r.reachable && r.message.is_some()));
+    assert!(status.primary_lost.is_none() && status.confirmation.is_none() && status.transition.is_none());
+    assert_eq!(rig.events("ReplicaUnavailable").len(), 2);
+    assert!(rig.events("PrimaryUnreachable").is_empty());
+    let ddl: u64 = rig.sim.with_world(|w, _| {
+        w.statement_counts()
+            .iter()
+            .filter(|((_, kind), _)| kind != "select" && kind != "set")
+            .map(|(_, n)| n)
+            .sum()
+    });
+    assert_eq!(ddl, 0, "statements other than SELECT were sent");
+    assert_eq!(rig.role("SQL-A"), Some(Role::Primary));
+}

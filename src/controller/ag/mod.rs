@@ -175,6 +175,18 @@ async fn reconcile_inner<P: Port>(
     for notice in &plan.notices {
         ctx.port.publish(ag, &event_for(notice)).await?;
     }
+    // A replica that newly cannot be used (unreachable, wrong login, wrong server) is worth an Event.
+    for replica in &before.replicas {
+        let was = previous.replicas.iter().find(|r| r.server_name == replica.server_name);
+        if let Some(problem) = &replica.message
+            && was.and_then(|r| r.message.as_ref()) != Some(problem)
+        {
+            let note = format!("{}: {problem}", replica.server_name);
+            ctx.port
+                .publish(ag, &Event::warning("ReplicaUnavailable", note))
+                .await?;
+        }
+    }
 
     let Next::Act(step) = &plan.next else {
         // An outage being waited out (a primary to return) is watched as closely as a transition.

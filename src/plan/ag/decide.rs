@@ -622,6 +622,13 @@ impl<'a> Planner<'a> {
         if let Some(decision) = self.lossless_force_after_demote(target)? {
             return Ok(decision);
         }
+        if self.facts.replicas.iter().all(|r| !r.usable()) {
+            // Nothing observed is not evidence of a lost primary (wrong login, drover's own network).
+            return Ok(blocked(
+                "no replica can be observed (see status.replicas); drover acts on nothing it cannot see",
+                Phase::Waiting,
+            ));
+        }
         let lost = self.note_primary_lost();
         let old = lost.replica.as_deref().and_then(|n| self.facts.index_of_name(n));
         if old == Some(target) {
