@@ -102,7 +102,7 @@ pub fn key_of(ag: &AvailabilityGroup) -> String {
 /// One reconcile of one AvailabilityGroup at time `now`.
 pub async fn reconcile<P: Port>(ag: &AvailabilityGroup, ctx: &Context<P>, now: Timestamp) -> Result<Requeue, Error> {
     let key = key_of(ag);
-    let result = reconcile_inner(ag, ctx, now, &key).await;
+    let result = reconcile_inner(ag, ctx, whole_seconds(now), &key).await;
     if result.is_ok() {
         ctx.succeeded(&key);
     }
@@ -157,7 +157,7 @@ async fn reconcile_inner<P: Port>(
         resource_name: &name,
     });
     if let Some(seen) = &plan.primary_seen {
-        crate::sim::lock(&ctx.last_seen).insert(key.to_string(), seen.clone());
+        crate::sim::lock(&ctx.last_seen).insert(key.to_string(), as_status_keeps_it(seen));
     }
     let report = ag::report(spec, &observed);
     let before = status::planned(
@@ -255,6 +255,37 @@ async fn reconcile_inner<P: Port>(
             }
         }
     }
+}
+
+/// `now` without its fraction: status times (metav1.Time) are whole seconds, and what the
+/// planner journals must read back from status as it was planned, or a confirmation token
+/// (bound to the outage's start) would never match the one computed from the status.
+fn whole_seconds(now: Timestamp) -> Timestamp {
+    Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
+/// The primary as status can keep it: whole seconds (see [`whole_seconds`]), so the estimate made
+/// when it is lost is the one made again from the journal. Its commit times are rounded up, so
+/// the known loss estimated from them is never less than with the exact times.
+fn as_status_keeps_it(seen: &PrimarySnapshot) -> PrimarySnapshot {
+    let down = |t: &Option<Time>| t.as_ref().map(|t| Time(whole_seconds(t.0)));
+    let up = |t: &Option<Time>| {
+        t.as_ref().map(|t| {
+            let second = whole_seconds(t.0);
+            if second == t.0 {
+                t.clone()
+            } else {
+                Time(Timestamp::from_second(second.as_second().saturating_add(1)).unwrap_or(t.0))
+            }
+        })
+    };
+    let mut kept = seen.clone();
+    kept.detected_at = down(&seen.detected_at);
+    kept.last_seen = down(&seen.last_seen);
+    for db in &mut kept.databases {
+        db.commit_time = up(&db.commit_time);
+    }
+    kept
 }
 
 fn is_retryable(e: &SqlError) -> bool {
@@ -358,5 +389,56 @@ fn event_for(notice: &Notice) -> Event {
             "PrimaryUnreachable",
             format!("no reachable replica reports PRIMARY (last primary: {replica})"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::availability_group::LogPoint;
+
+    fn at(text: &str) -> Time {
+        Time(text.parse().expect("timestamp"))
+    }
+
+    #[test]
+    fn a_remembered_primary_reads_back_from_status_unchanged() {
+        let seen = PrimarySnapshot {
+            replica: Some("SQL-A".into()),
+            site: Some("site-a".into()),
+            detected_at: None,
+            last_seen: Some(at("2026-11-21T03:00:05.75Z")),
+            databases: vec![
+                LogPoint {
+                    database: "confdb".into(),
+                    lsn: Some("39000000011000001".into()),
+                    commit_time: Some(at("2026-11-21T03:00:04.2Z")),
+                },
+                LogPoint {
+                    database: "logdb".into(),
+                    lsn: None,
+                    commit_time: Some(at("2026-11-21T03:00:04Z")),
+                },
+            ],
+        };
+        let kept = as_status_keeps_it(&seen);
+        assert_eq!(
+            kept.last_seen,
+            Some(at("2026-11-21T03:00:05Z")),
+            "last seen: earlier, never later"
+        );
+        assert_eq!(
+            kept.databases[0].commit_time,
+            Some(at("2026-11-21T03:00:05Z")),
+            "commits: later, never earlier"
+        );
+        assert_eq!(kept.databases[1].commit_time, Some(at("2026-11-21T03:00:04Z")));
+        let json = serde_json::to_value(&kept).expect("serializes");
+        let back: PrimarySnapshot = serde_json::from_value(json).expect("deserializes");
+        assert_eq!(back, kept);
+        assert_eq!(
+            whole_seconds("2026-11-21T03:00:05.999Z".parse().unwrap()),
+            "2026-11-21T03:00:05Z".parse::<Timestamp>().unwrap()
+        );
     }
 }
