@@ -758,6 +758,8 @@ async fn confirmed_forced_failover_through_the_annotation() {
             let status = api.status_patch(&target).await;
             api.event(&target, "Warning", "PrimaryUnreachable").await;
             let asked = api.event(&target, "Warning", "DataLossConfirmationRequired").await;
+            // SQL-A newly unusable: one Event naming it.
+            api.event(&target, "Warning", "ReplicaUnavailable").await;
             first_tx.send((status, asked)).unwrap();
             // Pass 2: the journal (fork point, consumed token) is written before the statement
             // runs, then the step's Event, then the journal after it.
@@ -887,6 +889,7 @@ async fn confirmation_bound_to_a_seen_primary_survives_the_status_round_trip() {
             tx.send(api.status_patch(&target).await).unwrap();
             api.event(&target, "Warning", "PrimaryUnreachable").await;
             api.event(&target, "Warning", "DataLossConfirmationRequired").await;
+            api.event(&target, "Warning", "ReplicaUnavailable").await;
             // Pass 2: confirmed.
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
             tx.send(api.status_patch(&target).await).unwrap();

@@ -175,11 +175,12 @@ async fn reconcile_inner<P: Port>(
     for notice in &plan.notices {
         ctx.port.publish(ag, &event_for(notice)).await?;
     }
-    // A replica that newly cannot be used (unreachable, wrong login, wrong server) is worth an Event.
+    // A replica that newly cannot be used (unreachable, wrong login, wrong server) is worth an
+    // Event; its error text may change from poll to poll, which status shows but is not news.
     for replica in &before.replicas {
         let was = previous.replicas.iter().find(|r| r.server_name == replica.server_name);
         if let Some(problem) = &replica.message
-            && was.and_then(|r| r.message.as_ref()) != Some(problem)
+            && was.is_none_or(|r| r.message.is_none())
         {
             let note = format!("{}: {problem}", replica.server_name);
             ctx.port

@@ -8,8 +8,11 @@ use crate::sql::Lsn;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// Seconds of commits the primary has that `target` does not, per database, the worst of them.
-/// `None` when a commit time is missing on either side.
+/// `None` when a commit time is missing on either side, or nothing is known of the primary.
 fn behind(primary: &[LogPoint], target: &[LogPoint]) -> Option<i64> {
+    if primary.is_empty() {
+        return None;
+    }
     let mut worst = 0;
     for p in primary {
         let t = target.iter().find(|t| t.database == p.database)?;
@@ -113,4 +116,24 @@ pub fn describe(loss: &DataLoss) -> String {
         .map(|d| format!("{}: log ({}, {}] lost", d.database, d.from_lsn, d.to_lsn))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_primary_never_seen_gives_an_unknown_loss_not_zero() {
+        let target = vec![LogPoint {
+            database: "confdb".into(),
+            lsn: Some("1".into()),
+            commit_time: Some(Time(jiff::Timestamp::from_second(100).unwrap())),
+        }];
+        assert_eq!(behind(&[], &target), None);
+        let primary = vec![LogPoint {
+            commit_time: Some(Time(jiff::Timestamp::from_second(103).unwrap())),
+            ..target[0].clone()
+        }];
+        assert_eq!(behind(&primary, &target), Some(3));
+    }
 }
