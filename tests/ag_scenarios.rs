@@ -347,9 +347,16 @@ async fn site_a_lost_confirmed_forced_failover_measured_loss_and_failback() {
         );
     }
     assert_eq!(rig.events("DataLossMeasured").len(), 1);
-    // autoResume is off: SQL-A stays suspended and the group says so.
+    // autoResume is off: SQL-A stays suspended and the group says so — without rewriting status.
     rig.run_for(Duration::from_secs(2)).await;
     assert_eq!(rig.status().phase, Some(Phase::Degraded));
+    let writes = rig.ctx.port.snapshot().status_writes;
+    rig.run_for(Duration::from_secs(10)).await;
+    assert_eq!(
+        rig.ctx.port.snapshot().status_writes,
+        writes,
+        "status rewritten while nothing changed"
+    );
     assert_eq!(rig.statements("SQL-A", "alter_database"), 0);
 
     // Failback: backups on SQL-B, resume SQL-A, synchronize, planned failover back.

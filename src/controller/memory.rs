@@ -64,8 +64,13 @@ impl Port for MemoryPort {
     }
 
     async fn patch_status(&self, ag: &AvailabilityGroup, status: &AvailabilityGroupStatus) -> Result<(), PortError> {
+        // Through JSON, as the API server keeps it (e.g. times in whole seconds), so what the
+        // next reconcile reads back is what a real cluster would hand it.
+        let stored = serde_json::to_value(status)
+            .and_then(serde_json::from_value)
+            .map_err(|e| PortError::Api(format!("status does not round-trip through JSON: {e}")))?;
         let mut state = crate::sim::lock(&self.state);
-        state.statuses.insert(key(ag), status.clone());
+        state.statuses.insert(key(ag), stored);
         state.status_writes += 1;
         Ok(())
     }

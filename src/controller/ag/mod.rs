@@ -10,7 +10,8 @@ pub mod status;
 
 use super::{Config, Event, Port, PortError, backoff};
 use crate::api::availability_group::{
-    AvailabilityGroup, AvailabilityGroupSpec, CONFIRM_ANNOTATION, Phase, PrimarySnapshot, validate,
+    AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, CONFIRM_ANNOTATION, Phase, PrimarySnapshot,
+    validate,
 };
 use crate::plan::ag::{self, Input, Next, Notice};
 use crate::sql::{Credentials, Endpoint, ErrorCategory, Executed, SqlError, Tls};
@@ -122,7 +123,7 @@ async fn reconcile_inner<P: Port>(
 
     let errors = validate(spec);
     if !errors.is_empty() {
-        let status = status::invalid(&previous, generation, &errors, &stamp);
+        let status = as_stored(status::invalid(&previous, generation, &errors, &stamp));
         if status != previous {
             let note = errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
             ctx.port.publish(ag, &Event::warning("InvalidSpec", note)).await?;
@@ -134,7 +135,13 @@ async fn reconcile_inner<P: Port>(
     let targets = match targets(ctx, ag).await {
         Ok(t) => t,
         Err(e) => {
-            let status = status::unavailable(&previous, generation, e.label(), &e.to_string(), &stamp);
+            let status = as_stored(status::unavailable(
+                &previous,
+                generation,
+                e.label(),
+                &e.to_string(),
+                &stamp,
+            ));
             if status != previous {
                 ctx.port.publish(ag, &Event::warning(e.label(), e.to_string())).await?;
                 ctx.port.patch_status(ag, &status).await?;
@@ -160,7 +167,7 @@ async fn reconcile_inner<P: Port>(
         crate::sim::lock(&ctx.last_seen).insert(key.to_string(), as_status_keeps_it(seen));
     }
     let report = ag::report(spec, &observed);
-    let before = status::planned(
+    let before = as_stored(status::planned(
         &previous,
         generation,
         &plan,
@@ -168,7 +175,7 @@ async fn reconcile_inner<P: Port>(
         report.clone(),
         None,
         &stamp,
-    );
+    ));
     if before != previous {
         ctx.port.patch_status(ag, &before).await?;
     }
@@ -224,7 +231,15 @@ async fn reconcile_inner<P: Port>(
                 step.reason, step.command.replica_server_name
             );
             ctx.port.publish(ag, &Event::normal(reason, note)).await?;
-            let after = status::planned(&before, generation, &plan, &step.after, report, None, &stamp);
+            let after = as_stored(status::planned(
+                &before,
+                generation,
+                &plan,
+                &step.after,
+                report,
+                None,
+                &stamp,
+            ));
             if after != before {
                 ctx.port.patch_status(ag, &after).await?;
             }
@@ -242,8 +257,15 @@ async fn reconcile_inner<P: Port>(
                     ctx.port
                         .publish(ag, &Event::warning("StepFailed", note.clone()))
                         .await?;
-                    let failed =
-                        status::planned(&before, generation, &plan, &plan.journal, report, Some(&note), &stamp);
+                    let failed = as_stored(status::planned(
+                        &before,
+                        generation,
+                        &plan,
+                        &plan.journal,
+                        report,
+                        Some(&note),
+                        &stamp,
+                    ));
                     if failed != before {
                         ctx.port.patch_status(ag, &failed).await?;
                     }
@@ -287,6 +309,14 @@ fn as_status_keeps_it(seen: &PrimarySnapshot) -> PrimarySnapshot {
         db.commit_time = up(&db.commit_time);
     }
     kept
+}
+
+/// A status as the API server will hand it back (times in whole seconds), so comparing it with
+/// the stored one says whether anything really changed and no write is made for nothing.
+fn as_stored(status: AvailabilityGroupStatus) -> AvailabilityGroupStatus {
+    serde_json::to_value(&status)
+        .and_then(serde_json::from_value)
+        .unwrap_or(status)
 }
 
 fn is_retryable(e: &SqlError) -> bool {

@@ -165,19 +165,23 @@ impl<'a> Planner<'a> {
     }
 
     /// The secondary a failover would most sensibly go to: the desired site's if it is not the
-    /// primary, else the one with the most recent commits.
+    /// primary, else the one with the most recent commits among those receiving log (a suspended
+    /// copy's gap only grows with the clock; status says it is suspended instead).
     fn best_secondary(&self, p: usize) -> Option<usize> {
         let target = self.facts.index_of_site(&self.spec().primary_site)?;
         if target != p {
             return Some(target);
         }
-        (0..self.facts.replicas.len()).filter(|&r| r != p).max_by_key(|&r| {
-            self.facts
-                .last_commits(r)
-                .iter()
-                .filter_map(|c| c.commit_time.as_ref().map(|t| t.0))
-                .min()
-        })
+        let receiving = |r: usize| (0..self.spec().databases.len()).all(|d| !self.facts.is_suspended(r, d));
+        (0..self.facts.replicas.len())
+            .filter(|&r| r != p && receiving(r))
+            .max_by_key(|&r| {
+                self.facts
+                    .last_commits(r)
+                    .iter()
+                    .filter_map(|c| c.commit_time.as_ref().map(|t| t.0))
+                    .min()
+            })
     }
 
     /// After a forced failover, read what the old primary had beyond the fork as soon as it can

@@ -41,7 +41,13 @@ pub fn report(spec: &AvailabilityGroupSpec, observed: &[Observed]) -> Report {
         let commits = facts.last_commits(r);
         for (d, name) in spec.databases.iter().enumerate() {
             let Some(copy) = facts.copy(r, d) else { continue };
-            let lag = (Some(r) != primary)
+            // Only a copy that is moving data has a lag; a stopped one's would just be a clock.
+            let moving = copy.is_suspended != Some(true)
+                && matches!(
+                    copy.sync_state,
+                    Some(SyncState::Synchronizing | SyncState::Synchronized)
+                );
+            let lag = (Some(r) != primary && moving)
                 .then(|| {
                     let p = primary_commits.as_ref()?.get(d)?.commit_time.as_ref()?;
                     let mine = commits.get(d)?.commit_time.as_ref()?;
