@@ -8,8 +8,11 @@ use crate::sql::Lsn;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// Seconds of commits the primary has that `target` does not, per database, the worst of them.
-/// `None` when a commit time is missing on either side.
+/// `None` when a commit time is missing on either side, or nothing is known of the primary.
 fn behind(primary: &[LogPoint], target: &[LogPoint]) -> Option<i64> {
+    if primary.is_empty() {
+        return None;
+    }
     let mut worst = 0;
     for p in primary {
         let t = target.iter().find(|t| t.database == p.database)?;
