@@ -230,6 +230,15 @@ impl<'a> Planner<'a> {
     }
 
     fn at_desired_site(&mut self, p: usize) -> Result<Decision, Decision> {
+        if self.spec().cluster_type == ClusterType::External {
+            self.report_unmanaged(p);
+            let phase = if self.degraded.is_empty() {
+                Phase::Steady
+            } else {
+                Phase::Degraded
+            };
+            return Ok((Next::Steady, phase));
+        }
         if let Some(t) = self.journal.transition.clone() {
             if let Some(next) = self.finishing_step(p, &t)? {
                 return Ok((next, phase_of(t.kind)));
@@ -295,6 +304,7 @@ impl<'a> Planner<'a> {
         if t.demoted
             && let Some(old) = t.from_replica.as_deref().and_then(|n| self.facts.index_of_name(n))
             && self.facts.replicas[old].usable()
+            && !self.loss_unmeasured_on(old)
         {
             for d in 0..self.spec().databases.len() {
                 if self.facts.is_suspended(old, d) && self.facts.sync_state(old, d) != Some(&SyncState::Reverting) {
@@ -392,6 +402,32 @@ impl<'a> Planner<'a> {
         Ok(None)
     }
 
+    /// Cluster type EXTERNAL is observed only: what differs from the spec is reported, not changed.
+    fn report_unmanaged(&mut self, p: usize) {
+        for (r, replica) in self.spec().replicas.iter().enumerate() {
+            let want = declared(replica.availability_mode);
+            if let Some(m) = self.facts.mode(r)
+                && *m != want
+            {
+                self.degraded.push(format!(
+                    "{}: availability mode is {m}, declared {want}; cluster type EXTERNAL, so drover does not change it",
+                    replica.server_name
+                ));
+            }
+            if r == p {
+                continue;
+            }
+            for (d, db) in self.spec().databases.iter().enumerate() {
+                if self.facts.is_suspended(r, d) {
+                    self.degraded.push(format!(
+                        "{db} on {}: data movement suspended; cluster type EXTERNAL, so drover does not resume it",
+                        replica.server_name
+                    ));
+                }
+            }
+        }
+    }
+
     /// Whether `r` is the old primary of a forced failover whose loss is not yet recorded.
     fn loss_unmeasured_on(&self, r: usize) -> bool {
         self.journal.last_failover.as_ref().is_some_and(|f| {
@@ -404,10 +440,15 @@ impl<'a> Planner<'a> {
     }
 
     /// Starts a transition to `target` unless one to it is already journalled.
+    /// A journalled one from another replica is stale (the primary moved meanwhile): it is started afresh.
     fn begin(&mut self, kind: TransitionKind, from: Option<usize>, target: usize) -> Transition {
         let target_name = self.name(target);
+        let same_from = |t: &Transition| match (t.from_replica.as_deref(), from.map(|f| self.name(f))) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
         match &self.journal.transition {
-            Some(t) if t.to_replica.eq_ignore_ascii_case(target_name) && t.kind == kind => t.clone(),
+            Some(t) if t.to_replica.eq_ignore_ascii_case(target_name) && t.kind == kind && same_from(t) => t.clone(),
             _ => {
                 let t = Transition {
                     kind,
@@ -573,6 +614,10 @@ impl<'a> Planner<'a> {
                 },
             ),
             ClusterType::None | ClusterType::External => {
+                // `p` is primary, so a force journalled as issued did not hold (the target is forced only
+                // once no replica is primary). Forget it, or after demoting `p` drover would wait forever
+                // for the target instead of forcing it again.
+                self.set_transition(|t| t.failover_issued = false);
                 let required = self.facts.required_synchronized().unwrap_or(0);
                 if required < 1 {
                     // Write-ahead: the value to restore is journalled before it is changed.
@@ -834,6 +879,25 @@ impl<'a> Planner<'a> {
         let (o, tr) = (&self.facts.replicas[old], &self.facts.replicas[target]);
         if !o.usable() || !tr.usable() || o.role() != Some(&Role::Secondary) {
             return Ok(None);
+        }
+        let tn = self.name(target);
+        if !matches!(tr.role(), Some(Role::Secondary | Role::Resolving)) {
+            let role = tr.role().map_or("no role".to_string(), |r| r.to_string());
+            return Ok(Some(wait(format!("target {tn} reports {role}"), phase_of(t.kind))));
+        }
+        if tr.connected() {
+            return Ok(Some(wait(
+                format!("{tn} is still connected to a primary drover cannot see; forcing now could make two primaries"),
+                phase_of(t.kind),
+            )));
+        }
+        for (d, db) in self.spec().databases.iter().enumerate() {
+            if let Some(state @ (SyncState::Reverting | SyncState::Initializing)) = self.facts.sync_state(target, d) {
+                return Ok(Some(wait(
+                    format!("{db} on {tn} is {state}; never forced onto"),
+                    phase_of(t.kind),
+                )));
+            }
         }
         let end = |r: usize, d: usize| {
             self.facts
