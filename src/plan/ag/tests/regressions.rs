@@ -1,0 +1,204 @@
+//! One test per planner bug the other tests found.
+
+use super::*;
+#[allow(unused_imports)]
+use super::{model::*, properties::*, scenarios::*};
+
+// Regressions: one per planner bug these tests found.
+
+/// Cluster type NONE after the demote: sql-a SECONDARY, sql-b complete, neither primary.
+pub(super) fn demoted_none() -> (World, Journal) {
+    let w = World::new()
+        .spec_edit(|s| {
+            s.cluster_type = SpecCluster::None;
+            s.primary_site = "site-b".into();
+        })
+        .rep(0, |r| {
+            r.role = Some(Role::Secondary);
+            r.connected = false;
+        })
+        .rep(1, |r| r.connected = false)
+        .copies(1, |c| c.sync = Some(SyncState::NotSynchronizing));
+    let journal = Journal {
+        transition: Some(Transition {
+            kind: TransitionKind::Switchover,
+            to_site: "site-b".into(),
+            to_replica: "sql-b".into(),
+            from_site: Some("site-a".into()),
+            from_replica: Some("sql-a".into()),
+            started_at: Time(now()),
+            backups: Vec::new(),
+            required_synchronized_before: Some(0),
+            demoted: true,
+            failover_issued: false,
+            fork: Vec::new(),
+            confirmed_token: None,
+        }),
+        ..Journal::default()
+    };
+    (w, journal)
+}
+
+#[test]
+fn the_lossless_force_after_a_demote_keeps_the_forced_failover_guards() {
+    let (w, journal) = demoted_none();
+    let p = w.plan(&journal, now(), None, None);
+    assert_eq!(step(&p).command, cmd("sql-b", Action::ForcedFailover { group: ag() }));
+    for state in [SyncState::Reverting, SyncState::Initializing] {
+        let bad = w.clone().rep(1, |r| r.copies[0].sync = Some(state.clone()));
+        let p = bad.plan(&journal, now(), None, None);
+        assert!(is_wait(&p), "{state}: {:?}", p.next);
+    }
+    let p = w.clone().rep(1, |r| r.role = None).plan(&journal, now(), None, None);
+    assert!(is_wait(&p), "no role: {:?}", p.next);
+    // Still connected: some primary drover cannot see exists.
+    let p = w.rep(1, |r| r.connected = true).plan(&journal, now(), None, None);
+    assert!(is_wait(&p) && reason(&p).contains("two primaries"), "{:?}", p.next);
+}
+
+#[test]
+fn a_force_that_did_not_hold_is_issued_again_after_the_next_demote() {
+    // The journal says sql-b was forced, but sql-a is PRIMARY again (say, forced back by hand).
+    let (w, mut journal) = demoted_none();
+    if let Some(t) = journal.transition.as_mut() {
+        t.failover_issued = true;
+    }
+    let w = w
+        .rep(0, |r| {
+            r.role = Some(Role::Primary);
+            r.connected = true;
+            r.mode = AvailabilityMode::SynchronousCommit;
+        })
+        .rep(1, |r| {
+            r.connected = true;
+            r.mode = AvailabilityMode::SynchronousCommit;
+        })
+        .copies(1, |c| c.sync = Some(SyncState::Synchronized));
+    let mut w = w;
+    w.required_sync = Some(1);
+    let p = w.plan(&journal, now(), None, None);
+    assert_eq!(
+        step(&p).command,
+        cmd("sql-a", Action::DemoteToSecondary { group: ag() })
+    );
+    assert!(!transition(&p.journal).failover_issued);
+    let journal = step(&p).after.clone();
+    let w = w
+        .rep(0, |r| {
+            r.role = Some(Role::Secondary);
+            r.connected = false;
+        })
+        .rep(1, |r| r.connected = false);
+    let p = w.plan(&journal, later(5), None, None);
+    assert_eq!(step(&p).command, cmd("sql-b", Action::ForcedFailover { group: ag() }));
+}
+
+#[test]
+fn the_unknown_loss_of_a_never_seen_primary_is_not_zero() {
+    let p = outage().plan(&Journal::default(), now(), None, None);
+    let estimate = p.estimate.clone().expect("estimate");
+    assert_eq!(estimate.known_loss_seconds, None);
+    assert!(estimate.unknown_since.is_none() && estimate.primary_unreachable);
+    assert_eq!(
+        p.journal.confirmation.as_ref().expect("request").known_loss_seconds,
+        None
+    );
+    assert!(reason(&p).contains("unknown"), "{}", reason(&p));
+}
+
+#[test]
+fn a_demoted_former_primary_is_not_resumed_before_an_earlier_forced_failovers_loss_is_measured() {
+    // An older forced failover away from sql-a whose loss is not measured (the fork has no LSN),
+    // and a NONE switchover from sql-a that demoted it.
+    let (w, mut journal) = demoted_none();
+    journal.last_failover = Some(FailoverRecord {
+        kind: TransitionKind::Failover,
+        from_site: Some("site-a".into()),
+        from_replica: Some("sql-a".into()),
+        to_site: "site-b".into(),
+        to_replica: "sql-b".into(),
+        started_at: Time(later(-7200)),
+        finished_at: Time(later(-7100)),
+        fork: DBS
+            .iter()
+            .map(|d| LogPoint {
+                database: (*d).into(),
+                lsn: None,
+                commit_time: None,
+            })
+            .collect(),
+        data_loss: None,
+    });
+    let w = w
+        .rep(1, |r| {
+            r.role = Some(Role::Primary);
+            r.connected = true;
+        })
+        .rep(0, |r| r.connected = true)
+        .copies(0, |c| c.suspend(SuspendReason::FromPartner));
+    let mut w = w;
+    w.required_sync = Some(1);
+    // First the setting is restored; the resume the runbook would do next is held back.
+    let p = w.plan(&journal, now(), None, None);
+    assert_eq!(
+        step(&p).command,
+        cmd(
+            "sql-b",
+            Action::SetRequiredSynchronizedSecondaries { group: ag(), count: 0 }
+        )
+    );
+    assert!(p.journal.last_failover.as_ref().unwrap().data_loss.is_none());
+    let journal = step(&p).after.clone();
+    w.required_sync = Some(0);
+    let p = w.plan(&journal, later(5), None, None);
+    assert_eq!(
+        p.next,
+        Next::Steady,
+        "sql-a is not resumed by the switchover's finishing steps"
+    );
+    assert!(p.degraded.iter().any(|m| m.contains("sql-a")), "{:?}", p.degraded);
+}
+
+#[test]
+fn a_journalled_transition_from_a_replica_that_is_no_longer_primary_is_started_afresh() {
+    // Three replicas, NONE: the journal holds a switch to sql-c from sql-a, but sql-b is primary now.
+    let mut spec = spec_of(3, SpecCluster::None, 2);
+    spec.replicas[1].availability_mode = crate::api::availability_group::AvailabilityMode::SynchronousCommit;
+    spec.replicas[2].availability_mode = crate::api::availability_group::AvailabilityMode::SynchronousCommit;
+    let w = World::with_spec(spec)
+        .rep(0, |r| r.role = Some(Role::Secondary))
+        .rep(1, |r| {
+            r.role = Some(Role::Primary);
+            r.mode = AvailabilityMode::SynchronousCommit;
+        })
+        .rep(2, |r| r.mode = AvailabilityMode::SynchronousCommit)
+        .copies(2, |c| c.sync = Some(SyncState::Synchronized));
+    let journal = Journal {
+        transition: Some(Transition {
+            kind: TransitionKind::Switchover,
+            to_site: "site-c".into(),
+            to_replica: "sql-c".into(),
+            from_site: Some("site-a".into()),
+            from_replica: Some("sql-a".into()),
+            started_at: Time(later(-3600)),
+            backups: Vec::new(),
+            required_synchronized_before: None,
+            demoted: false,
+            failover_issued: false,
+            fork: Vec::new(),
+            confirmed_token: None,
+        }),
+        ..Journal::default()
+    };
+    let p = w.plan(&journal, now(), None, None);
+    let tr = transition(&p.journal);
+    assert_eq!(tr.from_replica.as_deref(), Some("sql-b"));
+    assert_eq!(tr.started_at, Time(now()));
+    assert_eq!(
+        step(&p).command,
+        cmd(
+            "sql-b",
+            Action::SetRequiredSynchronizedSecondaries { group: ag(), count: 1 }
+        )
+    );
+}
