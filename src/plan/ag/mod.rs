@@ -2,8 +2,9 @@
 //! drover's journal, decide the one next step (or what to wait for, and why).
 //!
 //! - [`facts`]: the observations read into per-replica facts.
-//! - [`decide`]: the runbooks — steady state, planned switchover, forced
-//!   failover, failback — as one ordered list of rules.
+//! - [`decide`]: the runbooks as one ordered list of rules (`decide/mod.rs`),
+//!   one file per situation: `steady` (primary at the desired site),
+//!   `switchover` (planned switchover and failback), `forced` (no primary).
 //! - [`loss`]: estimating what a forced failover would lose and measuring what one lost.
 //! - [`report`]: the per-replica and per-database rows of status.
 

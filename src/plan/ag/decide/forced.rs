@@ -1,0 +1,326 @@
+//! No replica reports PRIMARY: wait for a role change drover started, finish NONE's verified
+//! demote-then-force, or a forced failover as the policy allows.
+
+use super::*;
+
+impl Planner<'_> {
+    /// No replica reports PRIMARY.
+    pub(super) fn without_primary(&mut self, target: usize) -> Result<Decision, Decision> {
+        let tn = self.name(target);
+        if let Some(t) = &self.journal.transition
+            && t.failover_issued
+            && t.to_replica.eq_ignore_ascii_case(tn)
+        {
+            let role = self.facts.replicas[target]
+                .role()
+                .map_or("unreachable".to_string(), |r| r.to_string());
+            return Ok(wait(
+                format!("waiting for {tn} to finish becoming primary (now {role})"),
+                phase_of(t.kind),
+            ));
+        }
+        if self.spec().cluster_type == ClusterType::External {
+            return Err(blocked(
+                "no primary, and cluster type EXTERNAL: fail over through the cluster manager",
+                Phase::Unmanaged,
+            ));
+        }
+        if let Some(decision) = self.lossless_force_after_demote(target)? {
+            return Ok(decision);
+        }
+        if self.facts.replicas.iter().all(|r| !r.usable()) {
+            // Nothing observed is not evidence of a lost primary (wrong login, drover's own network).
+            return Ok(blocked(
+                "no replica can be observed (see status.replicas); drover acts on nothing it cannot see",
+                Phase::Waiting,
+            ));
+        }
+        let lost = self.note_primary_lost();
+        let old = lost.replica.as_deref().and_then(|n| self.facts.index_of_name(n));
+        if old == Some(target) {
+            return Ok(blocked(
+                format!(
+                    "the primary {tn} at the desired site is unreachable; waiting for it (set primarySite to another site to fail over)"
+                ),
+                Phase::Waiting,
+            ));
+        }
+        let tr = &self.facts.replicas[target];
+        if let Some(problem) = &tr.problem {
+            return Ok(blocked(
+                format!("no replica reports PRIMARY and the target {tn} cannot be used: {problem}"),
+                Phase::Waiting,
+            ));
+        }
+        let estimate = loss::estimate(&self.facts, target, Some(&lost));
+        self.estimate = Some(estimate.clone());
+        match tr.role() {
+            Some(Role::Secondary | Role::Resolving) => {}
+            other => {
+                let role = other.map_or("no role".to_string(), |r| r.to_string());
+                return Ok(wait(format!("target {tn} reports {role}"), Phase::Failover));
+            }
+        }
+        if tr.connected() {
+            return Ok(wait(
+                format!(
+                    "{tn} is still connected to a primary drover cannot reach; forcing now could make two primaries"
+                ),
+                Phase::Waiting,
+            ));
+        }
+        for (d, db) in self.spec().databases.iter().enumerate() {
+            match self.facts.sync_state(target, d) {
+                Some(SyncState::Reverting | SyncState::Initializing) => {
+                    return Ok(wait(
+                        format!(
+                            "{db} on {tn} is {}; never forced onto",
+                            self.facts.sync_state(target, d).map_or("", |s| s.as_str())
+                        ),
+                        Phase::Waiting,
+                    ));
+                }
+                None => return Ok(wait(format!("{db} on {tn} is not reported"), Phase::Waiting)),
+                Some(_) => {}
+            }
+        }
+        let from = old.filter(|&o| o != target);
+        self.begin(TransitionKind::Failover, from, target);
+        let outage = lost.detected_at.as_ref().map_or_else(String::new, |t| t.0.to_string());
+        let known = estimate
+            .known_loss_seconds
+            .map_or_else(|| "unknown".to_string(), |s| format!("{s} s"));
+        let window = match &estimate.unknown_since {
+            Some(since) => format!(
+                ", plus anything committed since {} (when drover last saw the primary)",
+                since.0
+            ),
+            None => ", plus everything since an unknown time (drover did not see the primary before it was lost)"
+                .to_string(),
+        };
+        let policy = &self.spec().forced_failover;
+        match policy.policy {
+            ForcePolicy::Never => Ok(blocked(
+                format!(
+                    "the primary is unreachable and forcedFailover.policy is Never: waiting for it to return (a forced failover to {tn} would lose {known}{window})"
+                ),
+                Phase::Waiting,
+            )),
+            ForcePolicy::Confirm => {
+                let token = confirmation_token(&self.spec().group_name, &estimate, &outage);
+                let request = ConfirmationRequest {
+                    token: token.clone(),
+                    target: tn.to_string(),
+                    known_loss_seconds: estimate.known_loss_seconds,
+                    unknown_since: estimate.unknown_since.clone(),
+                    command: format!(
+                        "kubectl annotate sqlag {} {}={token} --overwrite",
+                        self.input.resource_name,
+                        crate::api::availability_group::CONFIRM_ANNOTATION
+                    ),
+                };
+                if self.journal.confirmation.as_ref() != Some(&request) {
+                    self.notices.push(Notice::ConfirmationRequested {
+                        token: token.clone(),
+                        target: tn.to_string(),
+                    });
+                    self.journal.confirmation = Some(request.clone());
+                }
+                match self.input.confirmation {
+                    Some(given) if given == token => Ok((self.force(target, Some(token)), Phase::Failover)),
+                    Some(given) => {
+                        self.notices.push(Notice::ConfirmationStale {
+                            given: given.to_string(),
+                            current: token.clone(),
+                        });
+                        Ok(blocked(
+                            format!(
+                                "the confirmation token {given:?} is not the current one (the target or the estimate changed); a forced failover to {tn} would lose {known}{window}; confirm with: {}",
+                                request.command
+                            ),
+                            Phase::AwaitingConfirmation,
+                        ))
+                    }
+                    None => Ok(blocked(
+                        format!(
+                            "a forced failover to {tn} would lose {known}{window}; confirm with: {}",
+                            request.command
+                        ),
+                        Phase::AwaitingConfirmation,
+                    )),
+                }
+            }
+            ForcePolicy::Automatic => {
+                let (Some(min_down), Some(max_loss)) = (policy.min_unreachable_seconds, policy.max_data_loss_seconds)
+                else {
+                    return Err(blocked("forcedFailover: Automatic needs both bounds", Phase::Invalid));
+                };
+                let down_for = lost.detected_at.as_ref().map_or(0, |t| seconds_between(t, &self.now()));
+                if down_for < i64::from(min_down) {
+                    return Ok(wait(
+                        format!(
+                            "the primary has been unreachable for {down_for} s; policy Automatic waits {min_down} s"
+                        ),
+                        Phase::Waiting,
+                    ));
+                }
+                match estimate.known_loss_seconds {
+                    Some(s) if s <= i64::from(max_loss) => Ok((self.force(target, None), Phase::Failover)),
+                    Some(s) => Ok(blocked(
+                        format!(
+                            "a forced failover to {tn} would lose {s} s, more than maxDataLossSeconds {max_loss}: waiting"
+                        ),
+                        Phase::Waiting,
+                    )),
+                    None => Ok(blocked(
+                        format!(
+                            "the loss of a forced failover to {tn} is unknown, so policy Automatic cannot bound it: waiting"
+                        ),
+                        Phase::Waiting,
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Records the lost primary the first time no primary is seen.
+    pub(super) fn note_primary_lost(&mut self) -> PrimarySnapshot {
+        if let Some(lost) = &self.journal.primary_lost {
+            return lost.clone();
+        }
+        let snapshot = match self.input.last_seen_primary {
+            Some(seen) => PrimarySnapshot {
+                detected_at: Some(self.now()),
+                ..seen.clone()
+            },
+            None => {
+                // Never saw it: if exactly one replica cannot be used, that one was the primary.
+                let unusable: Vec<usize> = (0..self.facts.replicas.len())
+                    .filter(|&r| !self.facts.replicas[r].usable())
+                    .collect();
+                let guess = match unusable[..] {
+                    [only] => Some(only),
+                    _ => None,
+                };
+                PrimarySnapshot {
+                    replica: guess.map(|r| self.name(r).to_string()),
+                    site: guess.map(|r| self.spec().replicas[r].site.clone()),
+                    detected_at: Some(self.now()),
+                    last_seen: None,
+                    databases: Vec::new(),
+                }
+            }
+        };
+        self.notices.push(Notice::PrimaryLost {
+            replica: snapshot.replica.clone().unwrap_or_else(|| "unknown".into()),
+        });
+        self.journal.primary_lost = Some(snapshot.clone());
+        snapshot
+    }
+
+    /// Cluster type NONE, after drover demoted the old primary: forcing the target loses nothing
+    /// when its log holds everything the demoted replica has. Verified, not assumed.
+    pub(super) fn lossless_force_after_demote(&mut self, target: usize) -> Result<Option<Decision>, Decision> {
+        let Some(t) = self.journal.transition.clone() else {
+            return Ok(None);
+        };
+        if self.spec().cluster_type != ClusterType::None
+            || t.kind == TransitionKind::Failover
+            || !t.to_replica.eq_ignore_ascii_case(self.name(target))
+        {
+            return Ok(None);
+        }
+        let Some(old) = t.from_replica.as_deref().and_then(|n| self.facts.index_of_name(n)) else {
+            return Ok(None);
+        };
+        let (o, tr) = (&self.facts.replicas[old], &self.facts.replicas[target]);
+        if !o.usable() || !tr.usable() || o.role() != Some(&Role::Secondary) {
+            return Ok(None);
+        }
+        let tn = self.name(target);
+        if !matches!(tr.role(), Some(Role::Secondary | Role::Resolving)) {
+            let role = tr.role().map_or("no role".to_string(), |r| r.to_string());
+            return Ok(Some(wait(format!("target {tn} reports {role}"), phase_of(t.kind))));
+        }
+        if tr.connected() {
+            return Ok(Some(wait(
+                format!("{tn} is still connected to a primary drover cannot see; forcing now could make two primaries"),
+                phase_of(t.kind),
+            )));
+        }
+        for (d, db) in self.spec().databases.iter().enumerate() {
+            if let Some(state @ (SyncState::Reverting | SyncState::Initializing)) = self.facts.sync_state(target, d) {
+                return Ok(Some(wait(
+                    format!("{db} on {tn} is {state}; never forced onto"),
+                    phase_of(t.kind),
+                )));
+            }
+        }
+        let end = |r: usize, d: usize| {
+            self.facts
+                .copy(r, d)
+                .and_then(|c| c.end_of_log_lsn.or(c.last_hardened_lsn))
+        };
+        let complete = (0..self.spec().databases.len()).all(|d| match (end(target, d), end(old, d)) {
+            (Some(a), Some(b)) => a >= b,
+            _ => false,
+        });
+        if !complete {
+            return Ok(Some(wait(
+                format!(
+                    "{} is demoted; waiting until {} has all of its log before forcing",
+                    self.name(old),
+                    self.name(target)
+                ),
+                phase_of(t.kind),
+            )));
+        }
+        let group = self.group()?;
+        let next = self.step(
+            target,
+            Action::ForcedFailover { group },
+            format!(
+                "force {} to primary (cluster type NONE): it holds all of the demoted {}'s log, so nothing is lost",
+                self.name(target),
+                self.name(old)
+            ),
+            |j| {
+                if let Some(t) = j.transition.as_mut() {
+                    t.failover_issued = true;
+                }
+            },
+        );
+        Ok(Some((next, phase_of(t.kind))))
+    }
+
+    /// FORCE_FAILOVER_ALLOW_DATA_LOSS on the target. The fork point and the token are journalled
+    /// before the statement runs, so the loss can be measured even if drover stops right after.
+    pub(super) fn force(&mut self, target: usize, token: Option<String>) -> Next {
+        let fork = self.facts.last_commits(target);
+        self.set_transition(|t| {
+            t.fork = fork;
+            t.confirmed_token = token;
+        });
+        let group = match self.group() {
+            Ok(g) => g,
+            Err((next, _)) => return next,
+        };
+        let tn = self.name(target);
+        let known = self
+            .estimate
+            .as_ref()
+            .and_then(|e| e.known_loss_seconds)
+            .map_or_else(|| "an unknown amount".to_string(), |s| format!("{s} s"));
+        self.step(
+            target,
+            Action::ForcedFailover { group },
+            format!("forced failover to {tn} (the primary is unreachable; estimated loss {known})"),
+            |j| {
+                j.confirmation = None;
+                if let Some(t) = j.transition.as_mut() {
+                    t.failover_issued = true;
+                }
+            },
+        )
+    }
+}
