@@ -224,13 +224,20 @@ impl Planner<'_> {
         let Some(t) = self.journal.transition.clone() else {
             return Ok(None);
         };
-        if self.spec().cluster_type != ClusterType::None
-            || t.kind == TransitionKind::Failover
-            || !t.to_replica.eq_ignore_ascii_case(self.name(target))
-        {
+        let here = |name: &str| name.eq_ignore_ascii_case(self.name(target));
+        let forward = here(&t.to_replica);
+        // primarySite set back to the demoted replica's site before anything was forced: force it
+        // back, under the same checks, with the journal turned around (write-ahead).
+        let back = t.demoted && !t.failover_issued && t.from_replica.as_deref().is_some_and(here);
+        if self.spec().cluster_type != ClusterType::None || t.kind == TransitionKind::Failover || !(forward || back) {
             return Ok(None);
         }
-        let Some(old) = t.from_replica.as_deref().and_then(|n| self.facts.index_of_name(n)) else {
+        let other = if forward {
+            t.from_replica.clone()
+        } else {
+            Some(t.to_replica.clone())
+        };
+        let Some(old) = other.as_deref().and_then(|n| self.facts.index_of_name(n)) else {
             return Ok(None);
         };
         let (o, tr) = (&self.facts.replicas[old], &self.facts.replicas[target]);
@@ -275,12 +282,22 @@ impl Planner<'_> {
                 phase_of(t.kind),
             )));
         }
+        if back {
+            let (to_site, to_replica) = (self.spec().replicas[target].site.clone(), self.name(target).to_string());
+            let (from_site, from_replica) = (self.spec().replicas[old].site.clone(), self.name(old).to_string());
+            self.set_transition(|t| {
+                t.to_site = to_site;
+                t.to_replica = to_replica;
+                t.from_site = Some(from_site);
+                t.from_replica = Some(from_replica);
+            });
+        }
         let group = self.group()?;
         let next = self.step(
             target,
             Action::ForcedFailover { group },
             format!(
-                "force {} to primary (cluster type NONE): it holds all of the demoted {}'s log, so nothing is lost",
+                "force {} to primary (cluster type NONE): it holds all of {}'s log, so nothing is lost",
                 self.name(target),
                 self.name(old)
             ),

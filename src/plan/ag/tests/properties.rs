@@ -415,12 +415,25 @@ pub(super) fn end_of_log(c: &DbCopy) -> Option<u128> {
 /// reachable, reports SECONDARY, and has no log `r` lacks.
 pub(super) fn lossless_after_demote(w: &World, journal: &Journal, r: usize) -> bool {
     let Some(tr) = &journal.transition else { return false };
-    let Some(old) = tr.from_replica.as_deref().and_then(|n| w.index(n)) else {
+    let forward = tr.to_replica.eq_ignore_ascii_case(w.name(r));
+    // Or back onto the demoted replica, when primarySite was set back before anything was forced.
+    let back = tr.demoted
+        && !tr.failover_issued
+        && tr
+            .from_replica
+            .as_deref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(w.name(r)));
+    let other = if forward {
+        tr.from_replica.as_deref()
+    } else {
+        Some(tr.to_replica.as_str())
+    };
+    let Some(old) = other.and_then(|n| w.index(n)) else {
         return false;
     };
     w.spec.cluster_type == SpecCluster::None
         && tr.kind != TransitionKind::Failover
-        && tr.to_replica.eq_ignore_ascii_case(w.name(r))
+        && (forward || back)
         && w.usable(old)
         && w.reps[old].role == Some(Role::Secondary)
         && (0..w.spec.databases.len()).all(|d| {

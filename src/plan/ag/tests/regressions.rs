@@ -202,3 +202,30 @@ fn a_journalled_transition_from_a_replica_that_is_no_longer_primary_is_started_a
         )
     );
 }
+
+#[test]
+fn primary_site_set_back_after_a_none_demote_forces_the_demoted_replica_back() {
+    let (w, journal) = demoted_none();
+    let w = w.spec_edit(|s| s.primary_site = "site-a".into());
+    let p = w.plan(&journal, now(), None, None);
+    assert_eq!(step(&p).command, cmd("sql-a", Action::ForcedFailover { group: ag() }));
+    // The journal is turned around before the statement runs, so a restart finishes the move
+    // back (and resumes sql-b) instead of waiting for sql-b.
+    let t = transition(&p.journal);
+    assert_eq!(
+        (t.to_replica.as_str(), t.from_replica.as_deref()),
+        ("sql-a", Some("sql-b"))
+    );
+    assert!(t.demoted && !t.failover_issued);
+    assert!(transition(&step(&p).after).failover_issued);
+    assert!(p.journal.primary_lost.is_none() && p.journal.confirmation.is_none());
+    // The same guards: sql-a must hold all of sql-b's log.
+    let behind = w.rep(0, |r| {
+        for c in &mut r.copies {
+            c.end_of_log_lsn = c.end_of_log_lsn.map(|l| l - 1);
+            c.last_hardened_lsn = c.last_hardened_lsn.map(|l| l - 1);
+        }
+    });
+    let p = behind.plan(&journal, now(), None, None);
+    assert!(is_wait(&p), "{:?}", p.next);
+}
