@@ -3,9 +3,8 @@
 //! side in memory. Data loss is the simulator's count, never assumed.
 
 use drover::api::availability_group::{
-    AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, AvailabilityMode, BackupTarget,
-    CONFIRM_ANNOTATION, ClusterType, CredentialsRef, Encryption, EndpointSpec, ForcePolicy, ForcedFailoverPolicy,
-    Phase, ReplicaSpec, TlsSpec, TransitionKind,
+    AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, BackupTarget, CONFIRM_ANNOTATION, ClusterType,
+    ForcePolicy, ForcedFailoverPolicy, Phase, TransitionKind,
 };
 use drover::controller::Config;
 use drover::controller::ag::{Context, Requeue, reconcile};
@@ -13,6 +12,7 @@ use drover::controller::memory::MemoryPort;
 use drover::sim::Sim;
 use drover::sim::model::Role;
 use drover::sim::model::config::WorldConfig;
+use drover::sim::spec::availability_group_spec;
 use drover::sql::Timeouts;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -65,37 +65,7 @@ impl Rig {
         let sim = Sim::start_at(cfg, civil, IpAddr::V4(Ipv4Addr::LOCALHOST))
             .await
             .expect("simulator starts");
-        let replica = |name: &str, site: &str| {
-            let addr = sim.addr(name).expect("instance exists");
-            ReplicaSpec {
-                server_name: name.into(),
-                site: site.into(),
-                endpoint: EndpointSpec {
-                    host: addr.ip().to_string(),
-                    port: addr.port(),
-                },
-                availability_mode: AvailabilityMode::AsynchronousCommit,
-            }
-        };
-        let mut spec = AvailabilityGroupSpec {
-            group_name: "ag1".into(),
-            cluster_type: ClusterType::Wsfc,
-            databases: DATABASES.iter().map(|d| d.to_string()).collect(),
-            replicas: vec![replica("SQL-A", "site-a"), replica("SQL-B", "site-b")],
-            credentials: CredentialsRef {
-                secret_name: "ag1-login".into(),
-                username_key: "username".into(),
-                password_key: "password".into(),
-            },
-            tls: TlsSpec {
-                encryption: Encryption::Off,
-                ..TlsSpec::default()
-            },
-            primary_site: "site-a".into(),
-            forced_failover: ForcedFailoverPolicy::default(),
-            auto_resume: false,
-            backup_before_failback: None,
-        };
+        let mut spec = availability_group_spec(&sim, "ag1", "site-a", "ag1-login").expect("the simulator has ag1");
         edit(&mut spec);
         let mut ag = AvailabilityGroup::new("ag1", spec);
         ag.metadata.namespace = Some("dr".into());

@@ -10,21 +10,19 @@
 //! AvailabilityGroups (and their status) and events.k8s.io Events in the test namespace.
 //! The CRD is left installed afterwards (deleting it would delete every AvailabilityGroup).
 
-use drover::api::availability_group::{
-    AvailabilityGroup, AvailabilityGroupSpec, AvailabilityMode, ClusterType, CredentialsRef, Encryption, EndpointSpec,
-    ForcedFailoverPolicy, Phase, ReplicaSpec, TlsSpec,
-};
+use drover::api::availability_group::{AvailabilityGroup, Phase};
 use drover::controller::Config;
 use drover::sim::Sim;
 use drover::sim::model::Role;
 use drover::sim::model::config::WorldConfig;
+use drover::sim::spec::availability_group_spec;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client, ResourceExt};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -79,41 +77,6 @@ async fn delete_namespace(client: &Client, name: &str) {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     if let Err(e) = namespaces.delete(name, &DeleteParams::default()).await {
         eprintln!("cleanup: could not delete namespace {name}: {e}");
-    }
-}
-
-/// The simulator's two-site group; `addr` gives each instance's TDS address.
-fn spec_for(addr: impl Fn(&str) -> SocketAddr, primary_site: &str) -> AvailabilityGroupSpec {
-    let replica = |name: &str, site: &str| {
-        let addr = addr(name);
-        ReplicaSpec {
-            server_name: name.into(),
-            site: site.into(),
-            endpoint: EndpointSpec {
-                host: addr.ip().to_string(),
-                port: addr.port(),
-            },
-            availability_mode: AvailabilityMode::AsynchronousCommit,
-        }
-    };
-    AvailabilityGroupSpec {
-        group_name: "ag1".into(),
-        cluster_type: ClusterType::Wsfc,
-        databases: vec!["confdb".into(), "logdb".into()],
-        replicas: vec![replica("SQL-A", "site-a"), replica("SQL-B", "site-b")],
-        credentials: CredentialsRef {
-            secret_name: "ag1-login".into(),
-            username_key: "username".into(),
-            password_key: "password".into(),
-        },
-        tls: TlsSpec {
-            encryption: Encryption::Off,
-            ..TlsSpec::default()
-        },
-        primary_site: primary_site.into(),
-        forced_failover: ForcedFailoverPolicy::default(),
-        auto_resume: false,
-        backup_before_failback: None,
     }
 }
 
@@ -194,7 +157,7 @@ async fn switchover_scenario(client: Client, ns: String, sim: Arc<Sim>) {
     let ags: Api<AvailabilityGroup> = Api::namespaced(client.clone(), &ns);
     let ag = AvailabilityGroup::new(
         "ag1",
-        spec_for(|name| sim.addr(name).expect("instance exists"), "site-a"),
+        availability_group_spec(&sim, "ag1", "site-a", "ag1-login").expect("the simulator has ag1"),
     );
     // Discovery of a just-Established CRD can lag a moment behind.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -307,7 +270,9 @@ async fn the_api_server_rejects_a_primary_site_without_a_replica() {
     create_namespace(&client, &ns).await;
     let ags: Api<AvailabilityGroup> = Api::namespaced(client.clone(), &ns);
     // No SQL is involved: the object never gets past admission.
-    let spec = spec_for(|_| SocketAddr::from((Ipv4Addr::LOCALHOST, 1433)), "site-c");
+    let sim = Sim::start(WorldConfig::two_sites()).await.expect("simulator starts");
+    let spec = availability_group_spec(&sim, "ag1", "site-c", "ag1-login").expect("the simulator has ag1");
+    sim.shutdown();
     let result = ags
         .create(&PostParams::default(), &AvailabilityGroup::new("ag1", spec))
         .await;

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod model;
 pub mod parse;
 pub mod runtime;
+pub mod spec;
 pub mod table;
 pub mod tds;
 

@@ -69,8 +69,8 @@ impl World {
             .map_or(0, |d| d.acked.len() as u64)
     }
 
-    /// Length of the log of `db` on `instance` (None if it hosts no such copy).
-    pub fn log_length(&self, ag: &str, db: &str, instance: &str) -> Option<usize> {
+    /// The (AG, database, replica) indexes of `instance`'s copy of `db`.
+    fn copy_at(&self, ag: &str, db: &str, instance: &str) -> Option<(usize, usize, usize)> {
         let a = self.ag_index(ag)?;
         let d = self.ags[a]
             .databases
@@ -80,28 +80,21 @@ impl World {
             .replicas
             .iter()
             .position(|x| x.instance.eq_ignore_ascii_case(instance))?;
+        Some((a, d, r))
+    }
+
+    /// Length of the log of `db` on `instance` (None if it hosts no such copy).
+    pub fn log_length(&self, ag: &str, db: &str, instance: &str) -> Option<usize> {
+        let (a, d, r) = self.copy_at(ag, db, instance)?;
         Some(self.ags[a].replicas[r].copies[d].log.len())
     }
 
     /// How many transactions `instance`'s copy of `db` holds with an LSN in (`from`, `to`]:
     /// the model's count of what a log range contains.
     pub fn transactions_between(&self, ag: &str, db: &str, instance: &str, from: u128, to: u128) -> Option<usize> {
-        let a = self.ag_index(ag)?;
-        let d = self.ags[a]
-            .databases
-            .iter()
-            .position(|x| x.name.eq_ignore_ascii_case(db))?;
-        let r = self.ags[a]
-            .replicas
-            .iter()
-            .position(|x| x.instance.eq_ignore_ascii_case(instance))?;
-        Some(
-            self.ags[a].replicas[r].copies[d]
-                .log
-                .iter()
-                .filter(|l| l.lsn > from && l.lsn <= to)
-                .count(),
-        )
+        let (a, d, r) = self.copy_at(ag, db, instance)?;
+        let log = &self.ags[a].replicas[r].copies[d].log;
+        Some(log.iter().filter(|l| l.lsn > from && l.lsn <= to).count())
     }
 
     /// Names of every AG database.
