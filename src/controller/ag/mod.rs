@@ -405,10 +405,16 @@ fn event_for(notice: &Notice) -> Event {
                 "refused confirmation token {given:?}: the current one is {current:?} (the target or the estimate changed)"
             ),
         ),
-        Notice::LossMeasured { seconds, detail } => Event::warning(
+        Notice::LossMeasured {
+            seconds: Some(seconds),
+            detail,
+        } => Event::warning(
             "DataLossMeasured",
             format!("the last forced failover lost {seconds} s of commits: {detail}"),
         ),
+        Notice::LossMeasured { seconds: None, detail } => {
+            Event::warning("DataLossUnmeasurable", format!("the last forced failover: {detail}"))
+        }
         Notice::TransitionFinished { kind, to } => {
             Event::normal("TransitionFinished", format!("{kind} to {to} finished"))
         }

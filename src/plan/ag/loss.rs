@@ -4,7 +4,7 @@
 
 use super::facts::{Facts, seconds_between};
 use crate::api::availability_group::{DataLoss, DatabaseLoss, FailoverRecord, LogPoint, LossEstimate, PrimarySnapshot};
-use crate::sql::Lsn;
+use crate::sql::{Lsn, Role};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// Seconds of commits the primary has that `target` does not, per database, the worst of them.
@@ -68,23 +68,40 @@ fn parse_lsn(text: Option<&String>) -> Option<Lsn> {
 /// the divergent tail is rolled back and cannot be seen. `None` until that can be read.
 pub fn measure(facts: &Facts<'_>, record: &FailoverRecord) -> Option<DataLoss> {
     let old = facts.index_of_name(record.from_replica.as_deref()?)?;
-    if !facts.replicas[old].usable() || facts.replicas[old].local.is_none() {
+    let replica = &facts.replicas[old];
+    if !replica.usable() || replica.local.is_none() {
         return None;
     }
+    // Once it has rejoined as a secondary, a copy resumed behind drover's back (or a fork never
+    // recorded) will never be readable: say so, rather than leave the loss pending (and a
+    // failback waiting on it) for ever.
+    let settled = replica.role() == Some(&Role::Secondary);
+    let unmeasurable = |why: String| {
+        settled.then(|| DataLoss {
+            seconds: None,
+            note: Some(format!("the loss cannot be measured: {why}")),
+            databases: Vec::new(),
+        })
+    };
     let mut loss = DataLoss {
         seconds: Some(0),
         ..DataLoss::default()
     };
     for (d, name) in facts.spec.databases.iter().enumerate() {
-        let copy = facts.replicas[old]
-            .local
-            .and_then(|_| facts.copy(old, d))
-            .filter(|c| c.is_local)?;
+        // A copy not (yet) reported, or without its last LSN, may still be readable later.
+        let copy = facts.copy(old, d).filter(|c| c.is_local)?;
         if copy.is_suspended != Some(true) {
-            return None;
+            return unmeasurable(format!(
+                "data movement of {name} on {} was resumed before its divergent log could be read",
+                replica.name()
+            ));
         }
-        let fork = record.fork.iter().find(|f| f.database.eq_ignore_ascii_case(name))?;
-        let from = parse_lsn(fork.lsn.as_ref())?;
+        let Some(fork) = record.fork.iter().find(|f| f.database.eq_ignore_ascii_case(name)) else {
+            return unmeasurable(format!("no fork point was recorded for {name}"));
+        };
+        let Some(from) = parse_lsn(fork.lsn.as_ref()) else {
+            return unmeasurable(format!("the fork point of {name} has no LSN"));
+        };
         let to = copy.last_commit_lsn?;
         let to_time: Option<Time> = copy.last_commit_time.and_then(super::facts::utc);
         let (to, to_time) = if to > from {
@@ -108,6 +125,9 @@ pub fn measure(facts: &Facts<'_>, record: &FailoverRecord) -> Option<DataLoss> {
 
 /// One line per database for the Event.
 pub fn describe(loss: &DataLoss) -> String {
+    if let Some(note) = &loss.note {
+        return note.clone();
+    }
     if loss.databases.iter().all(|d| d.from_lsn == d.to_lsn) {
         return "nothing was lost: the old primary had no commits beyond the fork".into();
     }

@@ -112,8 +112,8 @@ pub enum Notice {
     ConfirmationRequested { token: String, target: String },
     /// The annotation holds a token that is not the current one.
     ConfirmationStale { given: String, current: String },
-    /// The data lost by the last forced failover was measured.
-    LossMeasured { seconds: i64, detail: String },
+    /// The data lost by the last forced failover was measured (`seconds` None: it could not be).
+    LossMeasured { seconds: Option<i64>, detail: String },
     /// A transition finished.
     TransitionFinished { kind: &'static str, to: String },
     /// A transition was abandoned because the desired site changed back.

@@ -210,7 +210,7 @@ impl<'a> Planner<'a> {
         }
         if let Some(loss) = loss::measure(&self.facts, record) {
             self.notices.push(Notice::LossMeasured {
-                seconds: loss.seconds.unwrap_or(0),
+                seconds: loss.seconds,
                 detail: loss::describe(&loss),
             });
             if let Some(r) = self.journal.last_failover.as_mut() {

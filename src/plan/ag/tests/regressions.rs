@@ -108,7 +108,8 @@ fn the_unknown_loss_of_a_never_seen_primary_is_not_zero() {
 
 #[test]
 fn a_demoted_former_primary_is_not_resumed_before_an_earlier_forced_failovers_loss_is_measured() {
-    // An older forced failover away from sql-a whose loss is not measured (the fork has no LSN),
+    // An older forced failover away from sql-a whose loss is not measured yet (sql-a reports no
+    // last commit LSN),
     // and a NONE switchover from sql-a that demoted it.
     let (w, mut journal) = demoted_none();
     journal.last_failover = Some(FailoverRecord {
@@ -123,7 +124,7 @@ fn a_demoted_former_primary_is_not_resumed_before_an_earlier_forced_failovers_lo
             .iter()
             .map(|d| LogPoint {
                 database: (*d).into(),
-                lsn: None,
+                lsn: Some("990".into()),
                 commit_time: None,
             })
             .collect(),
@@ -135,7 +136,10 @@ fn a_demoted_former_primary_is_not_resumed_before_an_earlier_forced_failovers_lo
             r.connected = true;
         })
         .rep(0, |r| r.connected = true)
-        .copies(0, |c| c.suspend(SuspendReason::FromPartner));
+        .copies(0, |c| {
+            c.suspend(SuspendReason::FromPartner);
+            c.last_commit_lsn = None;
+        });
     let mut w = w;
     w.required_sync = Some(1);
     // First the setting is restored; the resume the runbook would do next is held back.

@@ -609,7 +609,7 @@ fn a_returning_old_primary_has_its_loss_measured_before_it_is_resumed() {
     assert!(
         p.notices
             .iter()
-            .any(|n| matches!(n, Notice::LossMeasured { seconds: 10, detail } if detail.contains("(990, 1000]")))
+            .any(|n| matches!(n, Notice::LossMeasured { seconds: Some(10), detail } if detail.contains("(990, 1000]")))
     );
     // The measurement is in the journal persisted before the resume runs.
     assert_eq!(
@@ -723,7 +723,7 @@ fn failback_backs_up_then_resumes_then_fails_over_planned() {
 }
 
 #[test]
-fn failback_waits_while_the_old_primarys_loss_cannot_be_measured() {
+fn an_old_primary_whose_loss_cannot_be_read_is_recorded_as_unmeasurable_and_failback_goes_on() {
     let (w, journal) = after_forced_failover();
     let w = w
         .spec_edit(|s| s.primary_site = "site-a".into())
@@ -731,13 +731,28 @@ fn failback_waits_while_the_old_primarys_loss_cannot_be_measured() {
             r.reachable = true;
             r.role = Some(Role::Secondary);
         })
-        .copies(0, |c| {
-            c.suspend(SuspendReason::FromPartner);
-            c.last_commit_lsn = None;
-        });
+        // Someone resumed sql-a by hand: its divergent tail is gone.
+        .copies(0, |c| c.sync = Some(SyncState::Synchronizing));
     let p = w.plan(&journal, later(100), None, None);
-    assert!(is_wait(&p), "{:?}", p.next);
-    assert!(reason(&p).contains("measuring"), "{}", reason(&p));
+    let loss = p.journal.last_failover.as_ref().and_then(|f| f.data_loss.clone());
+    let loss = loss.expect("the loss is recorded, as unmeasurable");
+    assert_eq!(loss.seconds, None);
+    assert!(
+        loss.note.as_deref().is_some_and(|n| n.contains("cannot be measured")),
+        "{loss:?}"
+    );
+    assert!(
+        p.notices
+            .iter()
+            .any(|n| matches!(n, Notice::LossMeasured { seconds: None, .. }))
+    );
+    // Nothing is waited for any more: the failback goes on (sql-a to synchronous commit).
+    assert_eq!(step(&p).command, set_mode("sql-b", "sql-a", CommitMode::Synchronous));
+    // Still coming up (RESOLVING): too early to give up on measuring.
+    let early = w.rep(0, |r| r.role = Some(Role::Resolving));
+    let p = early.plan(&journal, later(100), None, None);
+    assert!(p.journal.last_failover.as_ref().is_some_and(|f| f.data_loss.is_none()));
+    assert!(!matches!(p.next, Next::Act(_)), "{:?}", p.next);
 }
 
 // Bad observations.
