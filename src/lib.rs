@@ -12,3 +12,4 @@ pub mod controller;
 pub mod plan;
 pub mod sim;
 pub mod sql;
+mod sync;

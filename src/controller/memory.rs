@@ -35,24 +35,24 @@ impl MemoryPort {
             .iter()
             .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
             .collect();
-        crate::sim::lock(&self.state)
+        crate::sync::lock(&self.state)
             .secrets
             .insert((namespace.to_string(), name.to_string()), data);
     }
 
     /// A copy of everything stored.
     pub fn snapshot(&self) -> MemoryState {
-        crate::sim::lock(&self.state).clone()
+        crate::sync::lock(&self.state).clone()
     }
 
     pub fn status(&self, ag: &AvailabilityGroup) -> Option<AvailabilityGroupStatus> {
-        crate::sim::lock(&self.state).statuses.get(&key(ag)).cloned()
+        crate::sync::lock(&self.state).statuses.get(&key(ag)).cloned()
     }
 }
 
 impl Port for MemoryPort {
     async fn secret(&self, namespace: &str, name: &str) -> Result<BTreeMap<String, Vec<u8>>, PortError> {
-        crate::sim::lock(&self.state)
+        crate::sync::lock(&self.state)
             .secrets
             .get(&(namespace.to_string(), name.to_string()))
             .cloned()
@@ -69,14 +69,14 @@ impl Port for MemoryPort {
         let stored = serde_json::to_value(status)
             .and_then(serde_json::from_value)
             .map_err(|e| PortError::Api(format!("status does not round-trip through JSON: {e}")))?;
-        let mut state = crate::sim::lock(&self.state);
+        let mut state = crate::sync::lock(&self.state);
         state.statuses.insert(key(ag), stored);
         state.status_writes += 1;
         Ok(())
     }
 
     async fn publish(&self, ag: &AvailabilityGroup, event: &Event) -> Result<(), PortError> {
-        crate::sim::lock(&self.state).events.push((key(ag), event.clone()));
+        crate::sync::lock(&self.state).events.push((key(ag), event.clone()));
         Ok(())
     }
 }

@@ -17,8 +17,4 @@ pub mod tds;
 
 pub use runtime::Sim;
 
-/// Locks a mutex of the simulator. A poisoned lock means a panic elsewhere
-/// already failed the run; the data is still served rather than panicking again.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(crate) use crate::sync::lock;

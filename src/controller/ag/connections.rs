@@ -23,7 +23,7 @@ impl Pool {
     /// Takes the object's clients out (they are used without the lock held), making new ones
     /// where the endpoint or the login changed.
     fn take(&self, key: &str, targets: &[Target], timeouts: Timeouts) -> Vec<ReplicaClient> {
-        let mut kept = crate::sim::lock(&self.clients).remove(key).unwrap_or_default();
+        let mut kept = crate::sync::lock(&self.clients).remove(key).unwrap_or_default();
         kept.resize_with(targets.len(), || None);
         kept.into_iter()
             .zip(targets)
@@ -35,7 +35,7 @@ impl Pool {
     }
 
     fn put_back(&self, key: &str, clients: Vec<ReplicaClient>) {
-        crate::sim::lock(&self.clients).insert(key.to_string(), clients.into_iter().map(Some).collect());
+        crate::sync::lock(&self.clients).insert(key.to_string(), clients.into_iter().map(Some).collect());
     }
 
     /// Runs the observation batch on every replica concurrently.
@@ -69,6 +69,6 @@ impl Pool {
 
     /// Drops the object's connections (it was deleted).
     pub fn forget(&self, key: &str) {
-        crate::sim::lock(&self.clients).remove(key);
+        crate::sync::lock(&self.clients).remove(key);
     }
 }

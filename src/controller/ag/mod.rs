@@ -69,21 +69,21 @@ impl<P: Port> Context<P> {
 
     /// The delay before retrying `key` after one more failure.
     pub fn failed(&self, key: &str) -> Duration {
-        let mut failures = crate::sim::lock(&self.failures);
+        let mut failures = crate::sync::lock(&self.failures);
         let n = failures.entry(key.to_string()).or_default();
         *n = n.saturating_add(1);
         backoff(&self.config, *n)
     }
 
     fn succeeded(&self, key: &str) {
-        crate::sim::lock(&self.failures).remove(key);
+        crate::sync::lock(&self.failures).remove(key);
     }
 
     /// Forgets everything kept for a deleted object.
     pub fn forget(&self, key: &str) {
         self.pool.forget(key);
-        crate::sim::lock(&self.last_seen).remove(key);
-        crate::sim::lock(&self.failures).remove(key);
+        crate::sync::lock(&self.last_seen).remove(key);
+        crate::sync::lock(&self.failures).remove(key);
     }
 }
 
@@ -152,7 +152,7 @@ async fn reconcile_inner<P: Port>(
 
     let observed = ctx.pool.observe(key, &targets, ctx.config.sql).await;
     let journal = status::journal_of(&previous);
-    let remembered = crate::sim::lock(&ctx.last_seen).get(key).cloned();
+    let remembered = crate::sync::lock(&ctx.last_seen).get(key).cloned();
     let name = ag.name_any();
     let plan = ag::plan(&Input {
         spec,
@@ -164,7 +164,7 @@ async fn reconcile_inner<P: Port>(
         resource_name: &name,
     });
     if let Some(seen) = &plan.primary_seen {
-        crate::sim::lock(&ctx.last_seen).insert(key.to_string(), as_status_keeps_it(seen));
+        crate::sync::lock(&ctx.last_seen).insert(key.to_string(), as_status_keeps_it(seen));
     }
     let report = ag::report(spec, &observed);
     let before = as_stored(status::planned(
