@@ -29,10 +29,6 @@ impl KubePort {
             client,
         }
     }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
 }
 
 fn api_error(e: kube::Error) -> PortError {

@@ -66,9 +66,4 @@ impl Pool {
         self.put_back(key, clients);
         result
     }
-
-    /// Drops the object's connections (it was deleted).
-    pub fn forget(&self, key: &str) {
-        crate::sync::lock(&self.clients).remove(key);
-    }
 }

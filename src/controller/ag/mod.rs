@@ -19,7 +19,7 @@ use connections::{Pool, Target};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -76,13 +76,6 @@ impl<P: Port> Context<P> {
     }
 
     fn succeeded(&self, key: &str) {
-        crate::sync::lock(&self.failures).remove(key);
-    }
-
-    /// Forgets everything kept for a deleted object.
-    pub fn forget(&self, key: &str) {
-        self.pool.forget(key);
-        crate::sync::lock(&self.last_seen).remove(key);
         crate::sync::lock(&self.failures).remove(key);
     }
 }
@@ -166,7 +159,7 @@ async fn reconcile_inner<P: Port>(
     if let Some(seen) = &plan.primary_seen {
         crate::sync::lock(&ctx.last_seen).insert(key.to_string(), as_status_keeps_it(seen));
     }
-    let report = ag::report(spec, &observed);
+    let report = plan.report.clone();
     let before = as_stored(status::planned(
         &previous,
         generation,
@@ -323,20 +316,29 @@ fn is_retryable(e: &SqlError) -> bool {
     e.is_transient() || matches!(e.category(), Some(ErrorCategory::Transient))
 }
 
+/// A Secret's data; a missing Secret is a credentials problem, not an API error.
+async fn secret_data<P: Port>(ctx: &Context<P>, ns: &str, name: &str) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    ctx.port.secret(ns, name).await.map_err(|e| match e {
+        PortError::NotFound { .. } => Error::Credentials(e.to_string()),
+        other => Error::Kubernetes(other),
+    })
+}
+
+/// One key of a Secret's data.
+fn secret_key(data: &BTreeMap<String, Vec<u8>>, ns: &str, name: &str, key: &str) -> Result<Vec<u8>, Error> {
+    data.get(key)
+        .cloned()
+        .ok_or_else(|| Error::Credentials(format!("Secret {ns}/{name} has no key {key:?}")))
+}
+
 /// Endpoints and login for every replica, from the spec and its Secrets.
 async fn targets<P: Port>(ctx: &Context<P>, ag: &AvailabilityGroup) -> Result<Vec<Target>, Error> {
     let spec: &AvailabilityGroupSpec = &ag.spec;
     let ns = ag.namespace().unwrap_or_default();
     let secret = &spec.credentials.secret_name;
-    let data = ctx.port.secret(&ns, secret).await.map_err(|e| match e {
-        PortError::NotFound { .. } => Error::Credentials(e.to_string()),
-        other => Error::Kubernetes(other),
-    })?;
-    let text = |key: &str| -> Result<String, Error> {
-        let bytes = data
-            .get(key)
-            .ok_or_else(|| Error::Credentials(format!("Secret {ns}/{secret} has no key {key:?}")))?;
-        String::from_utf8(bytes.clone())
+    let data = secret_data(ctx, &ns, secret).await?;
+    let text = |key: &str| {
+        String::from_utf8(secret_key(&data, &ns, secret, key)?)
             .map_err(|_| Error::Credentials(format!("Secret {ns}/{secret} key {key:?} is not UTF-8")))
     };
     let credentials = Credentials {
@@ -345,17 +347,12 @@ async fn targets<P: Port>(ctx: &Context<P>, ag: &AvailabilityGroup) -> Result<Ve
     };
     let ca_bundle_pem = match &spec.tls.ca_secret {
         None => None,
-        Some(r) => {
-            let ca = ctx.port.secret(&ns, &r.name).await.map_err(|e| match e {
-                PortError::NotFound { .. } => Error::Credentials(e.to_string()),
-                other => Error::Kubernetes(other),
-            })?;
-            Some(
-                ca.get(&r.key)
-                    .cloned()
-                    .ok_or_else(|| Error::Credentials(format!("Secret {ns}/{} has no key {:?}", r.name, r.key)))?,
-            )
-        }
+        Some(r) => Some(secret_key(
+            &secret_data(ctx, &ns, &r.name).await?,
+            &ns,
+            &r.name,
+            &r.key,
+        )?),
     };
     let tls = Tls {
         encryption: spec.tls.encryption.into(),

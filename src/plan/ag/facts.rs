@@ -8,7 +8,6 @@ use crate::sql::{
     AvailabilityMode, ConnectedState, DatabaseReplicaState, GroupObservation, ReplicaObservation, ReplicaState, Role,
     SyncState,
 };
-use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tiberius::Uuid;
 
@@ -266,9 +265,4 @@ pub fn utc(dt: jiff::civil::DateTime) -> Option<Time> {
 /// Whole seconds from `a` to `b` (negative when `b` is earlier).
 pub fn seconds_between(a: &Time, b: &Time) -> i64 {
     b.0.duration_since(a.0).as_secs()
-}
-
-/// `now` as a status time.
-pub fn time(now: Timestamp) -> Time {
-    Time(now)
 }

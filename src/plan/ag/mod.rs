@@ -15,7 +15,7 @@ mod report;
 
 pub use decide::plan;
 pub use loss::confirmation_token;
-pub use report::{Report, report};
+pub use report::Report;
 
 use crate::api::availability_group::{
     AvailabilityGroupSpec, ConfirmationRequest, FailoverRecord, LossEstimate, Phase, PrimarySnapshot, Transition,
@@ -70,6 +70,8 @@ pub struct Plan {
     pub degraded: Vec<String>,
     /// The primary as seen in this observation, for the caller to remember.
     pub primary_seen: Option<PrimarySnapshot>,
+    /// The group as observed, for status.
+    pub report: Report,
 }
 
 /// What to do now.

@@ -3,7 +3,7 @@
 
 use super::facts::Facts;
 use super::{Observed, facts::seconds_between};
-use crate::api::availability_group::{AvailabilityGroupSpec, DatabaseStatus, ReplicaStatus};
+use crate::api::availability_group::{DatabaseStatus, ReplicaStatus};
 use crate::sql::{AvailabilityMode, SyncState};
 
 /// What status shows about the group, apart from the plan.
@@ -16,8 +16,9 @@ pub struct Report {
     pub databases: Vec<DatabaseStatus>,
 }
 
-pub fn report(spec: &AvailabilityGroupSpec, observed: &[Observed]) -> Report {
-    let facts = Facts::new(spec, observed);
+/// The rows, read from the same facts the planner decided on.
+pub(super) fn report(facts: &Facts<'_>, observed: &[Observed]) -> Report {
+    let spec = facts.spec;
     let primary = facts.primary();
     let mut out = Report {
         primary_site: primary.map(|p| facts.replicas[p].site().to_string()),

@@ -51,6 +51,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
         notices: planner.notices,
         degraded: planner.degraded,
         primary_seen,
+        report: super::report::report(&planner.facts, input.observed),
     }
 }
 
