@@ -8,6 +8,7 @@
 //! - [`sim`]: the simulated SQL Server world that tests, demos and drills run against.
 
 pub mod api;
+pub mod components;
 pub mod controller;
 pub mod plan;
 pub mod sim;

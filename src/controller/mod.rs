@@ -10,12 +10,16 @@ pub mod kube;
 pub mod memory;
 pub mod port;
 
-pub use port::{Event, Port, PortError};
+pub use port::{DrPort, Event, Port, PortError};
 
 use std::time::Duration;
 
 /// Field manager for everything drover writes with server-side apply.
 pub const FIELD_MANAGER: &str = "drover";
+
+/// Field manager for what the DrSite controller writes to other objects (a child's desired site, a
+/// workload's replicas): its own, so `managedFields` shows who moved what.
+pub const DRSITE_FIELD_MANAGER: &str = "drover-drsite";
 
 /// How often to look again, and how to back off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

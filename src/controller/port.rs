@@ -3,6 +3,7 @@
 //! the API server and, in tests and the demo, against memory.
 
 use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus};
+use crate::api::dr_site::{DrSite, DrSiteStatus};
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -57,6 +58,10 @@ pub enum PortError {
     },
     #[error("Kubernetes API: {0}")]
     Api(String),
+    /// The API server could not be reached at all (connection, TLS, timeout): a site's state
+    /// is then unknown, never assumed.
+    #[error("cannot reach the Kubernetes API: {0}")]
+    Unreachable(String),
 }
 
 /// The Kubernetes side of the AvailabilityGroup controller.
@@ -77,4 +82,34 @@ pub trait Port: Send + Sync {
 
     /// Publishes an Event about `ag`.
     fn publish(&self, ag: &AvailabilityGroup, event: &Event) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The Kubernetes side of the DrSite controller besides the sites' workloads
+/// ([`crate::components::Sites`]): its children, its status, its Events.
+pub trait DrPort: Send + Sync {
+    /// An AvailabilityGroup in `namespace`; `None` when it does not exist.
+    fn availability_group(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<AvailabilityGroup>, PortError>> + Send;
+
+    /// Sets an AvailabilityGroup's `spec.primarySite` by server-side apply with the DrSite field
+    /// manager ([`super::DRSITE_FIELD_MANAGER`]), forced: the DrSite owns that field from then on.
+    fn apply_primary_site(
+        &self,
+        namespace: &str,
+        name: &str,
+        site: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Server-side apply of the DrSite's status subresource.
+    fn patch_drsite_status(
+        &self,
+        drs: &DrSite,
+        status: &DrSiteStatus,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Publishes an Event about `drs`.
+    fn publish_drsite(&self, drs: &DrSite, event: &Event) -> impl Future<Output = Result<(), PortError>> + Send;
 }

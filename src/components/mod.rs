@@ -1,0 +1,130 @@
+//! The application components at each site: what drover observes of them and
+//! how it starts and stops them — workloads scaled, hook Jobs run, servers
+//! outside Kubernetes probed. [`Sites`] is the port; the kube client
+//! implements it for real (one client per cluster), memory for tests and the demo.
+
+use crate::api::dr_site::{KubeconfigRef, Probe, WorkloadKind};
+use crate::controller::PortError;
+use k8s_openapi::api::batch::v1::Job;
+use std::future::Future;
+
+/// Label keys on every hook Job drover creates.
+pub const LABEL_DRSITE: &str = "drover.dev/drsite";
+pub const LABEL_COMPONENT: &str = "drover.dev/component";
+pub const LABEL_SITE: &str = "drover.dev/site";
+pub const LABEL_ACTION: &str = "drover.dev/action";
+pub const LABEL_RUN: &str = "drover.dev/run";
+
+/// How to reach one site's Kubernetes objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteAccess {
+    /// The site's name.
+    pub site: String,
+    /// The namespace of its workloads and hook Jobs.
+    pub namespace: String,
+    /// A kubeconfig Secret in `home_namespace` for a site in another cluster.
+    pub kubeconfig: Option<KubeconfigRef>,
+    /// The DrSite's own namespace (where the kubeconfig Secret is).
+    pub home_namespace: String,
+}
+
+/// A workload as observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkloadObs {
+    /// `spec.replicas`.
+    pub desired: i32,
+    /// `status.readyReplicas`.
+    pub ready: i32,
+    /// `status.replicas`: pods that exist (terminating ones included until they are gone).
+    pub current: i32,
+    /// `status.observedGeneration >= metadata.generation`: the status describes the current spec.
+    pub up_to_date: bool,
+}
+
+impl WorkloadObs {
+    /// Every wanted replica ready, status current.
+    pub fn running(&self, replicas: i32) -> bool {
+        self.up_to_date && self.desired == replicas && self.ready >= replicas
+    }
+
+    /// Scaled to zero and no pod left.
+    pub fn stopped(&self) -> bool {
+        self.up_to_date && self.desired == 0 && self.current == 0 && self.ready == 0
+    }
+}
+
+/// Start or stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HookAction {
+    Start,
+    Stop,
+}
+
+impl HookAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "start" => Some(Self::Start),
+            "stop" => Some(Self::Stop),
+            _ => None,
+        }
+    }
+}
+
+/// Where a hook Job is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobPhase {
+    /// Created, not finished.
+    Running,
+    Succeeded,
+    /// Failed for good (backoffLimit reached or deadline passed); why, from its conditions.
+    Failed(String),
+}
+
+/// A hook Job drover created, as found by its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookJob {
+    pub name: String,
+    pub component: String,
+    pub site: String,
+    pub action: HookAction,
+    /// The transition it belongs to (`LABEL_RUN`).
+    pub run: String,
+    pub phase: JobPhase,
+}
+
+/// The Kubernetes side of the sites, and the probes of servers outside it.
+pub trait Sites: Send + Sync {
+    /// A Deployment or StatefulSet; `None` when it does not exist.
+    fn workload(
+        &self,
+        at: &SiteAccess,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<WorkloadObs>, PortError>> + Send;
+
+    /// Sets `spec.replicas` by server-side apply with the DrSite field manager (as an autoscaler
+    /// owns `replicas`); never creates the workload.
+    fn scale(
+        &self,
+        at: &SiteAccess,
+        kind: WorkloadKind,
+        name: &str,
+        replicas: i32,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The hook Jobs of DrSite `drsite` at the site (by label `drover.dev/drsite`).
+    fn hook_jobs(&self, at: &SiteAccess, drsite: &str) -> impl Future<Output = Result<Vec<HookJob>, PortError>> + Send;
+
+    /// Creates a hook Job in the site's namespace; one that already exists is not an error.
+    fn create_job(&self, at: &SiteAccess, job: &Job) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Whether a server outside Kubernetes answers its probe (`Err` says why not).
+    fn probe(&self, probe: &Probe) -> impl Future<Output = Result<(), String>> + Send;
+}
