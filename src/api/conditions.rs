@@ -9,6 +9,8 @@ pub const PROGRESSING: &str = "Progressing";
 pub const DEGRADED: &str = "Degraded";
 pub const CONFIRMATION_REQUIRED: &str = "DataLossConfirmationRequired";
 pub const INVALID: &str = "Invalid";
+pub const SITE_LOST_CONFIRMATION_REQUIRED: &str = "SiteLostConfirmationRequired";
+pub const CONFLICT: &str = "Conflict";
 
 /// A condition to set; the time comes from the caller so the result is reproducible.
 #[derive(Debug, Clone, PartialEq, Eq)]

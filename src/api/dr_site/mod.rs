@@ -6,7 +6,7 @@ mod status;
 mod validate;
 
 pub use status::*;
-pub use validate::validate;
+pub use validate::{start_order, validate};
 
 use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use kube::{CustomResource, KubeSchema};

@@ -168,6 +168,9 @@ pub struct SiteLostRequest {
     pub token: String,
     /// The command that confirms it.
     pub command: String,
+    /// The last token given that did not match (refused once, with an Event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// A site a person confirmed lost.
