@@ -53,6 +53,9 @@ pub struct DrSiteStatus {
     /// The last completed transition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition: Option<TransitionRecord>,
+    /// The site the last failover left, until the system is back there: moving to it is a failback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_over_from: Option<String>,
     /// Ready, Progressing, Degraded, DataLossConfirmationRequired, SiteLostConfirmationRequired,
     /// Conflict, Invalid.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -205,6 +205,11 @@ pub fn plan(input: &Input<'_>) -> Plan {
             seconds,
         });
         let started = t.started_at.0.as_second();
+        match t.kind {
+            TransitionKind::Failover => journal.failed_over_from = t.from_site.clone(),
+            _ if journal.failed_over_from.as_deref() == Some(t.to_site.as_str()) => journal.failed_over_from = None,
+            _ => {}
+        }
         journal.last_transition = Some(TransitionRecord {
             kind: t.kind,
             from_site: t.from_site,
@@ -360,12 +365,7 @@ fn kind_of(input: &Input<'_>, from: Option<&str>) -> TransitionKind {
             TransitionKind::Repair
         };
     }
-    let left_by_failover = input
-        .journal
-        .last_transition
-        .as_ref()
-        .is_some_and(|t| t.kind == TransitionKind::Failover && t.from_site.as_deref() == Some(target));
-    if left_by_failover {
+    if input.journal.failed_over_from.as_deref() == Some(target) {
         return TransitionKind::Failback;
     }
     let site_down = input.observed.sites.get(from).is_none_or(Result::is_err);

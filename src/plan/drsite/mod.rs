@@ -65,6 +65,8 @@ pub struct Journal {
     pub site_lost: Option<SiteLostRequest>,
     pub lost_sites: Vec<LostSite>,
     pub last_transition: Option<TransitionRecord>,
+    /// The site the last failover left (see the status field).
+    pub failed_over_from: Option<String>,
     /// The site observed active last time.
     pub active_site: Option<String>,
 }
@@ -134,6 +136,14 @@ impl Action {
             ),
             Self::MoveChild { name, site } => (StepAction::Move, name, site),
         }
+    }
+}
+
+/// Records in `journal` what an action that succeeded wrote: a child's desired site is then
+/// drover's, so finding it there later is no conflict.
+pub fn record_executed(journal: &mut Journal, action: &Action) {
+    if let Action::MoveChild { name, site } = action {
+        journal.applied.insert(name.clone(), site.clone());
     }
 }
 

@@ -93,7 +93,7 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
             if matches!(state, State::Due(_))
                 && let Some(d) = spec.components.iter().find(|d| {
                     d.placement == Placement::ActiveSite
-                        && d.depends_on.contains(&c.name)
+                        && depends(spec, &d.name, &c.name)
                         && stopped.get(&(d.name.as_str(), site.as_str())) != Some(&true)
                 })
             {
@@ -137,8 +137,12 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
         let c = &spec.components[ci];
         for site in wanted_sites(&sites, c, target) {
             let mut state = judge.start(c, site);
+            let gate = judge.start_gate(c, site, &started);
+            // Running counts for those after it only with what it needs running too: a component
+            // left running (an `EverySite` one across a switchover) does not vouch for its upstream.
+            let live = matches!(state, State::Done(_)) && gate.is_none();
             if matches!(state, State::Due(_)) {
-                if let Some(why) = judge.start_gate(c, site, &started) {
+                if let Some(why) = gate {
                     state = State::Pending(why);
                 } else if c.placement == Placement::ActiveSite && !moves_done {
                     state = State::Pending("waiting for the availability groups to move".into());
@@ -154,7 +158,7 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
                     };
                 }
             }
-            started.insert((c.name.as_str(), site), matches!(state, State::Done(_)));
+            started.insert((c.name.as_str(), site), live);
             steps.push(Step {
                 action: StepAction::Start,
                 target: c.name.clone(),
@@ -165,6 +169,24 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
         }
     }
     steps
+}
+
+/// Whether `a` depends on `b`, directly or through other components.
+fn depends(spec: &crate::api::dr_site::DrSiteSpec, a: &str, b: &str) -> bool {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![a];
+    while let Some(x) = todo.pop() {
+        let Some(c) = spec.component(x) else { continue };
+        for d in &c.depends_on {
+            if d == b {
+                return true;
+            }
+            if seen.insert(d.as_str()) {
+                todo.push(d);
+            }
+        }
+    }
+    false
 }
 
 struct Judge<'a, 'b> {
