@@ -6,6 +6,7 @@
 //! - [`ag`]: the AvailabilityGroup controller.
 
 pub mod ag;
+pub mod drsite;
 pub mod kube;
 pub mod memory;
 pub mod port;

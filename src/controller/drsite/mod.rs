@@ -1,0 +1,329 @@
+//! The DrSite controller, as one pass of a readable pipeline: validate →
+//! observe sites, components and children → plan → write status (the journal,
+//! before acting) → run every due action → write status again → say when to
+//! look again. The runbook is decided in [`crate::plan::drsite`]; it is
+//! executed here, in [`execute`], and nowhere else.
+
+pub mod observe;
+pub mod run;
+pub mod status;
+
+use super::{Config, DrPort, Event, PortError, backoff};
+use crate::api::conditions;
+use crate::api::dr_site::{CONFIRM_SITE_LOST_ANNOTATION, DrSite, DrSiteStatus, validate};
+use crate::components::hook::{HookContext, hook_job};
+use crate::components::{HookAction, Sites};
+use crate::plan::drsite::{self, Action, Input, Notice, record_executed};
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub use super::ag::Requeue;
+
+/// Why a reconcile failed; the controller backs off and tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kubernetes(#[from] PortError),
+}
+
+/// Shared by every reconcile of the controller.
+pub struct Context<P, S> {
+    pub port: P,
+    pub sites: S,
+    pub config: Config,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl<P: DrPort, S: Sites> Context<P, S> {
+    pub fn new(port: P, sites: S, config: Config) -> Self {
+        Self {
+            port,
+            sites,
+            config,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// The delay before retrying `key` after one more failure.
+    pub fn failed(&self, key: &str) -> Duration {
+        let mut failures = crate::sync::lock(&self.failures);
+        let n = failures.entry(key.to_string()).or_default();
+        *n = n.saturating_add(1);
+        backoff(&self.config, *n)
+    }
+}
+
+/// `DrSite/namespace/name`.
+pub fn key_of(drs: &DrSite) -> String {
+    format!("DrSite/{}/{}", drs.namespace().unwrap_or_default(), drs.name_any())
+}
+
+/// A status as the API server hands it back (times in whole seconds).
+fn as_stored(status: DrSiteStatus) -> DrSiteStatus {
+    serde_json::to_value(&status)
+        .and_then(serde_json::from_value)
+        .unwrap_or(status)
+}
+
+/// One reconcile of one DrSite at time `now`.
+pub async fn reconcile<P: DrPort, S: Sites>(
+    drs: &DrSite,
+    ctx: &Context<P, S>,
+    now: Timestamp,
+) -> Result<Requeue, Error> {
+    let key = key_of(drs);
+    let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
+    let result = reconcile_inner(drs, ctx, now).await;
+    if result.is_ok() {
+        crate::sync::lock(&ctx.failures).remove(&key);
+    }
+    result
+}
+
+async fn reconcile_inner<P: DrPort, S: Sites>(
+    drs: &DrSite,
+    ctx: &Context<P, S>,
+    now: Timestamp,
+) -> Result<Requeue, Error> {
+    let spec = &drs.spec;
+    let previous = drs.status.clone().unwrap_or_default();
+    let generation = drs.metadata.generation;
+    let stamp = Time(now);
+
+    let errors = validate(spec);
+    if !errors.is_empty() {
+        let status = as_stored(status::invalid(&previous, generation, &errors, &stamp));
+        if status != previous {
+            let note = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            ctx.port.publish_drsite(drs, &Event::warning("InvalidSpec", note)).await?;
+            ctx.port.patch_drsite_status(drs, &status).await?;
+        }
+        return Ok(Requeue::OnChange);
+    }
+
+    let observed = observe::observe(drs, &ctx.port, &ctx.sites).await?;
+    let journal = status::journal_of(&previous);
+    let name = drs.name_any();
+    let plan = drsite::plan(&Input {
+        spec,
+        name: &name,
+        observed: &observed,
+        journal: &journal,
+        now,
+        site_lost_token: drs.annotations().get(CONFIRM_SITE_LOST_ANNOTATION).map(String::as_str),
+    });
+
+    // The journal first: a transition's start, a consumed confirmation and each step's start are
+    // in status before anything is done about them.
+    let before = as_stored(status::planned(
+        spec,
+        &previous,
+        generation,
+        &plan,
+        &plan.journal,
+        &observed,
+        &stamp,
+    ));
+    if before != previous {
+        ctx.port.patch_drsite_status(drs, &before).await?;
+    }
+    for notice in &plan.notices {
+        ctx.port.publish_drsite(drs, &event_for(notice, &name)).await?;
+    }
+    for event in condition_events(&previous, &before) {
+        ctx.port.publish_drsite(drs, &event).await?;
+    }
+
+    let mut journal = plan.journal.clone();
+    let mut failed = 0;
+    for action in &plan.actions {
+        match execute(drs, ctx, action).await {
+            Ok(note) => {
+                record_executed(&mut journal, action);
+                ctx.port.publish_drsite(drs, &Event::normal(reason_of(action), note)).await?;
+            }
+            Err(e) => {
+                failed += 1;
+                let note = format!("{}: {e}", describe(action));
+                ctx.port.publish_drsite(drs, &Event::warning("ActionFailed", note)).await?;
+            }
+        }
+    }
+    if journal != plan.journal {
+        let after = as_stored(status::planned(
+            spec,
+            &before,
+            generation,
+            &plan,
+            &journal,
+            &observed,
+            &stamp,
+        ));
+        if after != before {
+            ctx.port.patch_drsite_status(drs, &after).await?;
+        }
+    }
+    Ok(if failed > 0 {
+        Requeue::After(ctx.failed(&key_of(drs)))
+    } else if plan.busy {
+        Requeue::After(ctx.config.transition_poll)
+    } else {
+        Requeue::After(ctx.config.steady_poll)
+    })
+}
+
+/// Runs one action; `Ok` carries the Event note.
+async fn execute<P: DrPort, S: Sites>(
+    drs: &DrSite,
+    ctx: &Context<P, S>,
+    action: &Action,
+) -> Result<String, String> {
+    match action {
+        Action::Scale {
+            component,
+            site,
+            kind,
+            name,
+            replicas,
+        } => {
+            let at = observe::access(drs, site).ok_or_else(|| format!("site {site} is not in spec.sites"))?;
+            ctx.sites
+                .scale(&at, *kind, name, *replicas)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "{} {component}@{site}: scaled {kind:?} {}/{name} to {replicas}",
+                if *replicas == 0 { "stop" } else { "start" },
+                at.namespace
+            ))
+        }
+        Action::RunHook {
+            component,
+            site,
+            action: which,
+            run,
+        } => {
+            let at = observe::access(drs, site).ok_or_else(|| format!("site {site} is not in spec.sites"))?;
+            let hooks = drs
+                .spec
+                .component(component)
+                .and_then(|c| c.at(site))
+                .and_then(|a| a.hooks.as_ref())
+                .ok_or_else(|| format!("{component} has no hooks at {site}"))?;
+            let template = match which {
+                HookAction::Start => &hooks.start,
+                HookAction::Stop => &hooks.stop,
+            };
+            let drsite = drs.name_any();
+            let job = hook_job(
+                template,
+                &at.namespace,
+                &HookContext {
+                    drsite: &drsite,
+                    component,
+                    site,
+                    action: *which,
+                    active_site: &drs.spec.active_site,
+                    run,
+                },
+            )?;
+            ctx.sites.create_job(&at, &job).await.map_err(|e| e.to_string())?;
+            Ok(format!(
+                "{} {component}@{site}: created hook Job {}/{}",
+                which.as_str(),
+                at.namespace,
+                job.metadata.name.unwrap_or_default()
+            ))
+        }
+        Action::MoveChild { name, site } => {
+            let ns = drs.namespace().unwrap_or_default();
+            ctx.port
+                .apply_primary_site(&ns, name, site)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!("move {name}@{site}: set AvailabilityGroup {ns}/{name} spec.primarySite to {site}"))
+        }
+    }
+}
+
+fn describe(action: &Action) -> String {
+    let (a, target, site) = action.step_key();
+    format!("{a:?} {target}@{site}")
+}
+
+fn reason_of(action: &Action) -> &'static str {
+    match action {
+        Action::Scale { replicas: 0, .. } => "StopComponent",
+        Action::Scale { .. } => "StartComponent",
+        Action::RunHook {
+            action: HookAction::Stop,
+            ..
+        } => "RunStopHook",
+        Action::RunHook { .. } => "RunStartHook",
+        Action::MoveChild { .. } => "MoveChild",
+    }
+}
+
+fn event_for(notice: &Notice, name: &str) -> Event {
+    match notice {
+        Notice::TransitionStarted { kind, from, to } => Event::normal(
+            "TransitionStarted",
+            format!("{kind:?} from {} to {to}", from.as_deref().unwrap_or("nowhere")),
+        ),
+        Notice::TransitionRetargeted { to, attempt } => Event::normal(
+            "TransitionRetargeted",
+            format!("spec.activeSite changed mid-transition: now moving to {to} (attempt {attempt}); the plan is recomputed from what is observed"),
+        ),
+        Notice::TransitionFinished { kind, to, seconds } => Event::normal(
+            "TransitionFinished",
+            format!("{kind:?} to {to} finished in {seconds} s"),
+        ),
+        Notice::StepFailed { step, message } => Event::warning("StepFailed", format!("{step}: {message}")),
+        Notice::SiteLostConfirmationRequested { site, token } => Event::warning(
+            "SiteLostConfirmationRequired",
+            format!(
+                "site {site} cannot be reached to stop its ActiveSite components; if it is down or fenced, confirm with: kubectl annotate drsite {name} {CONFIRM_SITE_LOST_ANNOTATION}={token} --overwrite"
+            ),
+        ),
+        Notice::SiteDeclaredLost { site } => Event::warning(
+            "SiteDeclaredLost",
+            format!("site {site} confirmed lost: its ActiveSite components are no longer waited for"),
+        ),
+        Notice::SiteLostTokenRefused { given, current } => Event::warning(
+            "ConfirmationStale",
+            format!(
+                "refused site-lost token {given:?}: the current one is {:?}",
+                current.as_deref().unwrap_or("none")
+            ),
+        ),
+        Notice::SiteReturned { site } => Event::normal(
+            "SiteReachable",
+            format!("site {site}, confirmed lost earlier, answers again: what runs there is checked"),
+        ),
+    }
+}
+
+/// An Event for each problem condition that newly became True.
+fn condition_events(previous: &DrSiteStatus, now: &DrSiteStatus) -> Vec<Event> {
+    [
+        (conditions::DEGRADED, "Degraded"),
+        (conditions::CONFLICT, "Conflict"),
+        (conditions::CONFIRMATION_REQUIRED, "DataLossConfirmationRequired"),
+    ]
+    .into_iter()
+    .filter(|(type_, _)| conditions::is_true(&now.conditions, type_) && !conditions::is_true(&previous.conditions, type_))
+    .map(|(type_, reason)| {
+        let message = now
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        Event::warning(reason, message)
+    })
+    .collect()
+}

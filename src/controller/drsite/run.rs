@@ -1,0 +1,130 @@
+//! The kube-runtime wiring: watch DrSites, the AvailabilityGroups they list,
+//! and — in the operator's own cluster — the workloads and hook Jobs of their
+//! sites, mapping each change back to the DrSites concerned. Sites in other
+//! clusters are not watched: they are polled (fast while a transition runs).
+
+use super::{Context, Error, Requeue, key_of, reconcile};
+use crate::api::availability_group::AvailabilityGroup;
+use crate::api::dr_site::{DrSite, WorkloadKind};
+use crate::components::kube::KubeSites;
+use crate::components::{LABEL_DRSITE, hook::label_value};
+use crate::controller::Config;
+use crate::controller::kube::KubePort;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use std::future::Future;
+use std::sync::Arc;
+use tracing::Instrument;
+
+type Ctx = Context<KubePort, KubeSites>;
+
+async fn reconcile_kube(drs: Arc<DrSite>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let span = tracing::info_span!("reconcile", kind = "DrSite", object = %key_of(&drs));
+    let requeue = reconcile(&drs, &ctx, jiff::Timestamp::now()).instrument(span).await?;
+    Ok(match requeue {
+        Requeue::After(d) => Action::requeue(d),
+        Requeue::OnChange => Action::await_change(),
+    })
+}
+
+fn error_policy(drs: Arc<DrSite>, error: &Error, ctx: Arc<Ctx>) -> Action {
+    let key = key_of(&drs);
+    let delay = ctx.failed(&key);
+    tracing::warn!(object = %key, error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// The DrSites with a local site in `namespace` whose component at that site is `kind`/`name`.
+fn by_workload(store: &Store<DrSite>, kind: WorkloadKind, namespace: Option<String>, name: &str) -> Vec<ObjectRef<DrSite>> {
+    store
+        .state()
+        .into_iter()
+        .filter(|drs| {
+            drs.spec.sites.iter().any(|site| {
+                site.kubeconfig.is_none()
+                    && Some(&site.namespace) == namespace.as_ref()
+                    && drs.spec.components.iter().any(|c| {
+                        c.at(&site.name)
+                            .and_then(|a| a.workload.as_ref())
+                            .is_some_and(|w| w.kind == kind && w.name == name)
+                    })
+            })
+        })
+        .map(|drs| ObjectRef::from_obj(&*drs))
+        .collect()
+}
+
+/// Runs the controller until `shutdown` completes. `namespace`: watch only that one (default: all).
+pub async fn run(
+    client: Client,
+    config: Config,
+    namespace: Option<&str>,
+    instance: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let ctx = Arc::new(Context::new(
+        KubePort::new(client.clone(), instance),
+        KubeSites::new(client.clone()),
+        config,
+    ));
+    let controller = Controller::new(api::<DrSite>(&client, namespace), watcher::Config::default().any_semantic());
+    let store = controller.store();
+    let (ags, deployments, statefulsets, jobs) = (store.clone(), store.clone(), store.clone(), store.clone());
+    controller
+        // A child's status changed (its primary moved, it asks for a confirmation).
+        .watches(api::<AvailabilityGroup>(&client, namespace), watcher::Config::default(), move |ag| {
+            let (ns, name) = (ag.namespace(), ag.name_any());
+            ags.state()
+                .into_iter()
+                .filter(|drs| drs.namespace() == ns && drs.spec.availability_groups.iter().any(|c| c.name == name))
+                .map(|drs| ObjectRef::from_obj(&*drs))
+                .collect::<Vec<_>>()
+        })
+        // Workloads and hook Jobs in every namespace: a site's namespace need not be the DrSite's.
+        .watches(
+            Api::<PartialObjectMeta<Deployment>>::all(client.clone()),
+            watcher::Config::default(),
+            move |d| by_workload(&deployments, WorkloadKind::Deployment, d.namespace(), &d.name_any()),
+        )
+        .watches(
+            Api::<PartialObjectMeta<StatefulSet>>::all(client.clone()),
+            watcher::Config::default(),
+            move |s| by_workload(&statefulsets, WorkloadKind::StatefulSet, s.namespace(), &s.name_any()),
+        )
+        .watches(
+            Api::<PartialObjectMeta<Job>>::all(client.clone()),
+            watcher::Config::default().labels(LABEL_DRSITE),
+            move |job| {
+                let owner = job.labels().get(LABEL_DRSITE).cloned().unwrap_or_default();
+                jobs.state()
+                    .into_iter()
+                    .filter(|drs| label_value(&drs.name_any()) == owner)
+                    .map(|drs| ObjectRef::from_obj(&*drs))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_kube, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+}
