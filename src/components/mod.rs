@@ -4,6 +4,7 @@
 //! implements it for real (one client per cluster), memory for tests and the demo.
 
 pub mod hook;
+pub mod kube;
 pub mod probe;
 
 use crate::api::dr_site::{KubeconfigRef, Probe, WorkloadKind};
