@@ -153,13 +153,23 @@ async fn run_operator(namespace: Option<String>) -> Result<(), String> {
         let _ = ctrl_c.await;
     };
     let instance = std::env::var("POD_NAME").ok();
-    drover::controller::ag::run::run(
-        client,
-        drover::controller::Config::default(),
-        namespace.as_deref(),
-        instance,
-        shutdown,
-    )
-    .await;
+    // One signal stops both controllers.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        trigger.cancel();
+    });
+    let config = drover::controller::Config::default();
+    tokio::join!(
+        drover::controller::ag::run::run(
+            client.clone(),
+            config,
+            namespace.as_deref(),
+            instance.clone(),
+            stop.clone().cancelled_owned(),
+        ),
+        drover::controller::drsite::run::run(client, config, namespace.as_deref(), instance, stop.cancelled_owned(),),
+    );
     Ok(())
 }

@@ -1,14 +1,19 @@
-//! The [`Port`] over the Kubernetes API: Secrets read with GET, status written
-//! by server-side apply with drover's field manager, Events through kube's
-//! recorder (events.k8s.io/v1, deduplicated into series).
+//! The [`Port`] and [`DrPort`] over the Kubernetes API: objects read with GET,
+//! status and a child's desired site written by server-side apply with
+//! drover's field managers, Events through kube's recorder (events.k8s.io/v1,
+//! deduplicated into series). [`port_error`] is the one mapping of kube's
+//! errors, shared with the sites' adapter ([`crate::components::kube`]).
 
-use super::{Event, FIELD_MANAGER, Port, PortError};
+use super::{DRSITE_FIELD_MANAGER, DrPort, Event, FIELD_MANAGER, Port, PortError};
 use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus};
-use k8s_openapi::api::core::v1::Secret;
+use crate::api::dr_site::{DrSite, DrSiteStatus};
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 
 /// The Kubernetes side, for real.
 #[derive(Clone)]
@@ -31,14 +36,94 @@ impl KubePort {
     }
 }
 
-fn api_error(e: kube::Error) -> PortError {
-    PortError::Api(e.to_string())
+/// kube's reason for an error response whose body is not a `Status` (a proxy's or a load
+/// balancer's page rather than the API server's answer).
+const NOT_A_STATUS: &str = "Failed to parse error data";
+
+/// Maps a failed kube call. The API server's answer (a `Status`) is [`PortError::Api`]; no answer
+/// at all — connection, TLS, timeout, or a gateway in front of it reporting it could not get one —
+/// is [`PortError::Unreachable`], so the state behind it is reported unknown, never guessed.
+/// A 404 the caller can name becomes `NotFound` at the call site ([`is_not_found`]).
+pub(crate) fn port_error(e: kube::Error) -> PortError {
+    match e {
+        kube::Error::Api(s) if s.reason == NOT_A_STATUS && matches!(s.code, 502..=504) => {
+            PortError::Unreachable(format!("HTTP {} from a gateway: {}", s.code, cut(&s.message, 200)))
+        }
+        kube::Error::Api(s) => {
+            let reason = if s.reason.is_empty() || s.reason == NOT_A_STATUS {
+                String::new()
+            } else {
+                format!(" {}", s.reason)
+            };
+            let message = if s.message.is_empty() {
+                "no message".to_string()
+            } else {
+                cut(&s.message, 512)
+            };
+            PortError::Api(format!("{message} (HTTP {}{reason})", s.code))
+        }
+        // The request was built or its answer read wrongly: the server was reached.
+        kube::Error::SerdeError(_)
+        | kube::Error::BuildRequest(_)
+        | kube::Error::HttpError(_)
+        | kube::Error::FromUtf8(_)
+        | kube::Error::LinesCodecMaxLineLengthExceeded => PortError::Api(chain(&e)),
+        _ => PortError::Unreachable(chain(&e)),
+    }
+}
+
+/// Whether the API server answered 404.
+pub(crate) fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404 || s.reason == "NotFound")
+}
+
+/// Whether the API server answered 409 to a create: the object exists.
+pub(crate) fn is_already_exists(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409 || s.reason == "AlreadyExists")
+}
+
+/// GET that maps a 404 to `None`.
+pub(crate) async fn get_opt<K>(api: &Api<K>, name: &str) -> Result<Option<K>, PortError>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    match api.get(name).await {
+        Ok(object) => Ok(Some(object)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(port_error(e)),
+    }
+}
+
+/// The error and its causes on one line (hyper's own message is often just "client error").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn cut(s: &str, max: usize) -> String {
+    let s = s.trim();
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push_str("...");
+        out
+    }
 }
 
 impl Port for KubePort {
     async fn secret(&self, namespace: &str, name: &str) -> Result<BTreeMap<String, Vec<u8>>, PortError> {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        match api.get_opt(name).await.map_err(api_error)? {
+        match get_opt(&api, name).await? {
             Some(secret) => Ok(secret
                 .data
                 .unwrap_or_default()
@@ -67,10 +152,17 @@ impl Port for KubePort {
         )
         .await
         .map(|_| ())
-        .map_err(api_error)
+        .map_err(port_error)
     }
 
     async fn publish(&self, ag: &AvailabilityGroup, event: &Event) -> Result<(), PortError> {
+        self.publish_about(event, &ag.object_ref(&())).await
+    }
+}
+
+impl KubePort {
+    /// The one way drover publishes an Event, whatever it is about.
+    async fn publish_about(&self, event: &Event, about: &ObjectReference) -> Result<(), PortError> {
         let ev = KubeEvent {
             type_: if event.warning {
                 EventType::Warning
@@ -82,6 +174,61 @@ impl Port for KubePort {
             action: event.action.clone(),
             secondary: None,
         };
-        self.recorder.publish(&ev, &ag.object_ref(&())).await.map_err(api_error)
+        self.recorder.publish(&ev, about).await.map_err(port_error)
+    }
+}
+
+impl DrPort for KubePort {
+    async fn availability_group(&self, namespace: &str, name: &str) -> Result<Option<AvailabilityGroup>, PortError> {
+        let api: Api<AvailabilityGroup> = Api::namespaced(self.client.clone(), namespace);
+        get_opt(&api, name).await
+    }
+
+    async fn apply_primary_site(&self, namespace: &str, name: &str, site: &str) -> Result<(), PortError> {
+        let api: Api<AvailabilityGroup> = Api::namespaced(self.client.clone(), namespace);
+        // Only the field the DrSite owns: SSA then leaves every other field to its manager.
+        let body = serde_json::json!({
+            "apiVersion": AvailabilityGroup::api_version(&()),
+            "kind": AvailabilityGroup::kind(&()),
+            "metadata": {"name": name},
+            "spec": {"primarySite": site},
+        });
+        match api
+            .patch(
+                name,
+                &PatchParams::apply(DRSITE_FIELD_MANAGER).force(),
+                &Patch::Apply(body),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Err(PortError::NotFound {
+                kind: "AvailabilityGroup",
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            }),
+            Err(e) => Err(port_error(e)),
+        }
+    }
+
+    async fn patch_drsite_status(&self, drs: &DrSite, status: &DrSiteStatus) -> Result<(), PortError> {
+        let api: Api<DrSite> = Api::namespaced(self.client.clone(), &drs.namespace().unwrap_or_default());
+        let body = serde_json::json!({
+            "apiVersion": DrSite::api_version(&()),
+            "kind": DrSite::kind(&()),
+            "status": status,
+        });
+        api.patch_status(
+            &drs.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .map(|_| ())
+        .map_err(port_error)
+    }
+
+    async fn publish_drsite(&self, drs: &DrSite, event: &Event) -> Result<(), PortError> {
+        self.publish_about(event, &drs.object_ref(&())).await
     }
 }

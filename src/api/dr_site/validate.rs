@@ -17,7 +17,8 @@ fn problem(errors: &mut Vec<SpecError>, field: impl Into<String>, message: impl 
 fn is_dns_label(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -38,7 +39,10 @@ pub fn validate(spec: &DrSiteSpec) -> Vec<SpecError> {
             problem(
                 &mut errors,
                 format!("spec.sites[{i}].name"),
-                format!("{:?} is not a DNS label (lower-case letters, digits, '-'; 1-63)", site.name),
+                format!(
+                    "{:?} is not a DNS label (lower-case letters, digits, '-'; 1-63)",
+                    site.name
+                ),
             );
         }
         if !is_dns_label(&site.namespace, 63) {
@@ -135,7 +139,11 @@ fn components(spec: &DrSiteSpec, sites: &BTreeSet<&str>, errors: &mut Vec<SpecEr
         }
         for (j, dep) in c.depends_on.iter().enumerate() {
             if dep == &c.name {
-                problem(errors, format!("{at}.dependsOn[{j}]"), "a component cannot depend on itself");
+                problem(
+                    errors,
+                    format!("{at}.dependsOn[{j}]"),
+                    "a component cannot depend on itself",
+                );
             } else if !names.contains(dep.as_str()) {
                 problem(
                     errors,

@@ -99,7 +99,9 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
         let status = as_stored(status::invalid(&previous, generation, &errors, &stamp));
         if status != previous {
             let note = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-            ctx.port.publish_drsite(drs, &Event::warning("InvalidSpec", note)).await?;
+            ctx.port
+                .publish_drsite(drs, &Event::warning("InvalidSpec", note))
+                .await?;
             ctx.port.patch_drsite_status(drs, &status).await?;
         }
         return Ok(Requeue::OnChange);
@@ -144,24 +146,22 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
         match execute(drs, ctx, action).await {
             Ok(note) => {
                 record_executed(&mut journal, action);
-                ctx.port.publish_drsite(drs, &Event::normal(reason_of(action), note)).await?;
+                ctx.port
+                    .publish_drsite(drs, &Event::normal(reason_of(action), note))
+                    .await?;
             }
             Err(e) => {
                 failed += 1;
                 let note = format!("{}: {e}", describe(action));
-                ctx.port.publish_drsite(drs, &Event::warning("ActionFailed", note)).await?;
+                ctx.port
+                    .publish_drsite(drs, &Event::warning("ActionFailed", note))
+                    .await?;
             }
         }
     }
     if journal != plan.journal {
         let after = as_stored(status::planned(
-            spec,
-            &before,
-            generation,
-            &plan,
-            &journal,
-            &observed,
-            &stamp,
+            spec, &before, generation, &plan, &journal, &observed, &stamp,
         ));
         if after != before {
             ctx.port.patch_drsite_status(drs, &after).await?;
@@ -177,11 +177,7 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
 }
 
 /// Runs one action; `Ok` carries the Event note.
-async fn execute<P: DrPort, S: Sites>(
-    drs: &DrSite,
-    ctx: &Context<P, S>,
-    action: &Action,
-) -> Result<String, String> {
+async fn execute<P: DrPort, S: Sites>(drs: &DrSite, ctx: &Context<P, S>, action: &Action) -> Result<String, String> {
     match action {
         Action::Scale {
             component,
@@ -245,7 +241,9 @@ async fn execute<P: DrPort, S: Sites>(
                 .apply_primary_site(&ns, name, site)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok(format!("move {name}@{site}: set AvailabilityGroup {ns}/{name} spec.primarySite to {site}"))
+            Ok(format!(
+                "move {name}@{site}: set AvailabilityGroup {ns}/{name} spec.primarySite to {site}"
+            ))
         }
     }
 }
@@ -276,7 +274,9 @@ fn event_for(notice: &Notice, name: &str) -> Event {
         ),
         Notice::TransitionRetargeted { to, attempt } => Event::normal(
             "TransitionRetargeted",
-            format!("spec.activeSite changed mid-transition: now moving to {to} (attempt {attempt}); the plan is recomputed from what is observed"),
+            format!(
+                "spec.activeSite changed mid-transition: now moving to {to} (attempt {attempt}); the plan is recomputed from what is observed"
+            ),
         ),
         Notice::TransitionFinished { kind, to, seconds } => Event::normal(
             "TransitionFinished",
@@ -315,7 +315,9 @@ fn condition_events(previous: &DrSiteStatus, now: &DrSiteStatus) -> Vec<Event> {
         (conditions::CONFIRMATION_REQUIRED, "DataLossConfirmationRequired"),
     ]
     .into_iter()
-    .filter(|(type_, _)| conditions::is_true(&now.conditions, type_) && !conditions::is_true(&previous.conditions, type_))
+    .filter(|(type_, _)| {
+        conditions::is_true(&now.conditions, type_) && !conditions::is_true(&previous.conditions, type_)
+    })
     .map(|(type_, reason)| {
         let message = now
             .conditions

@@ -41,7 +41,12 @@ fn error_policy(drs: Arc<DrSite>, error: &Error, ctx: Arc<Ctx>) -> Action {
 }
 
 /// The DrSites with a local site in `namespace` whose component at that site is `kind`/`name`.
-fn by_workload(store: &Store<DrSite>, kind: WorkloadKind, namespace: Option<String>, name: &str) -> Vec<ObjectRef<DrSite>> {
+fn by_workload(
+    store: &Store<DrSite>,
+    kind: WorkloadKind,
+    namespace: Option<String>,
+    name: &str,
+) -> Vec<ObjectRef<DrSite>> {
     store
         .state()
         .into_iter()
@@ -83,19 +88,26 @@ pub async fn run(
         KubeSites::new(client.clone()),
         config,
     ));
-    let controller = Controller::new(api::<DrSite>(&client, namespace), watcher::Config::default().any_semantic());
+    let controller = Controller::new(
+        api::<DrSite>(&client, namespace),
+        watcher::Config::default().any_semantic(),
+    );
     let store = controller.store();
     let (ags, deployments, statefulsets, jobs) = (store.clone(), store.clone(), store.clone(), store.clone());
     controller
         // A child's status changed (its primary moved, it asks for a confirmation).
-        .watches(api::<AvailabilityGroup>(&client, namespace), watcher::Config::default(), move |ag| {
-            let (ns, name) = (ag.namespace(), ag.name_any());
-            ags.state()
-                .into_iter()
-                .filter(|drs| drs.namespace() == ns && drs.spec.availability_groups.iter().any(|c| c.name == name))
-                .map(|drs| ObjectRef::from_obj(&*drs))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            api::<AvailabilityGroup>(&client, namespace),
+            watcher::Config::default(),
+            move |ag| {
+                let (ns, name) = (ag.namespace(), ag.name_any());
+                ags.state()
+                    .into_iter()
+                    .filter(|drs| drs.namespace() == ns && drs.spec.availability_groups.iter().any(|c| c.name == name))
+                    .map(|drs| ObjectRef::from_obj(&*drs))
+                    .collect::<Vec<_>>()
+            },
+        )
         // Workloads and hook Jobs in every namespace: a site's namespace need not be the DrSite's.
         .watches(
             Api::<PartialObjectMeta<Deployment>>::all(client.clone()),

@@ -1,11 +1,11 @@
 //! The DrSite's status from a plan and what was observed, and the journal read
 //! back from status. Pure.
 
+use crate::api::SpecError;
 use crate::api::conditions::{self, Desired};
 use crate::api::dr_site::{
     ChildStatus, ComponentState, ComponentStatus, DrPhase, DrSiteSpec, DrSiteStatus, Placement, SiteStatus,
 };
-use crate::api::SpecError;
 use crate::plan::drsite::{Instance, Journal, Observed, Plan};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 

@@ -50,13 +50,7 @@ pub fn confirmation_token(group: &str, estimate: &LossEstimate, outage: &str) ->
         estimate.target.to_lowercase(),
         estimate.known_loss_seconds
     );
-    // FNV-1a, 64 bits: not a secret, only a binding.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{:012x}", h & 0xffff_ffff_ffff)
+    format!("{:012x}", crate::plan::fnv1a(text.as_bytes()) & 0xffff_ffff_ffff)
 }
 
 fn parse_lsn(text: Option<&String>) -> Option<Lsn> {

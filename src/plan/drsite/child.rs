@@ -57,17 +57,14 @@ pub fn from_availability_group(ag: Option<&AvailabilityGroup>) -> ChildObs {
                 .find(|c| c.type_ == conditions::INVALID)
                 .map_or_else(|| "its spec is invalid".to_string(), |c| c.message.clone()),
         ),
-        Some(Phase::Unmanaged) if status.primary_site.as_deref() != Some(ag.spec.primary_site.as_str()) => Some(
-            "cluster type EXTERNAL: drover does not move it; its cluster manager must".to_string(),
-        ),
+        Some(Phase::Unmanaged) if status.primary_site.as_deref() != Some(ag.spec.primary_site.as_str()) => {
+            Some("cluster type EXTERNAL: drover does not move it; its cluster manager must".to_string())
+        }
         _ => None,
     };
     let settled = current
         && status.transition.is_none()
-        && matches!(
-            status.phase,
-            Some(Phase::Steady | Phase::Degraded | Phase::Unmanaged)
-        );
+        && matches!(status.phase, Some(Phase::Steady | Phase::Degraded | Phase::Unmanaged));
     ChildObs {
         kind: "AvailabilityGroup",
         found: true,

@@ -163,7 +163,11 @@ pub fn plan(input: &Input<'_>) -> Plan {
 
     // Times from the journal; timeouts.
     let previous = std::mem::take(&mut journal.steps);
-    let find = |s: &Step| previous.iter().find(|p| (p.action, p.target.as_str(), p.site.as_str()) == s.key());
+    let find = |s: &Step| {
+        previous
+            .iter()
+            .find(|p| (p.action, p.target.as_str(), p.site.as_str()) == s.key())
+    };
     let mut rows = Vec::new();
     for step in &mut steps {
         let before = find(step);
@@ -231,16 +235,18 @@ pub fn plan(input: &Input<'_>) -> Plan {
     // answering turns a switchover into a failover.
     if let Some(t) = &mut journal.transition
         && t.kind == TransitionKind::Switchover
-        && steps.iter().any(|s| {
-            s.action == StepAction::Stop && matches!(s.state, State::Blocked(Block::Unreachable(_), _))
-        })
+        && steps
+            .iter()
+            .any(|s| s.action == StepAction::Stop && matches!(s.state, State::Blocked(Block::Unreachable(_), _)))
     {
         t.kind = TransitionKind::Failover;
     }
     journal.steps = rows.clone();
     journal.active_site = observed_active.clone();
 
-    let conflict = steps.iter().any(|s| matches!(s.state, State::Blocked(Block::Conflict, _)));
+    let conflict = steps
+        .iter()
+        .any(|s| matches!(s.state, State::Blocked(Block::Conflict, _)));
     let actions: Vec<Action> = if spec.suspend || conflict {
         Vec::new()
     } else {
@@ -254,30 +260,16 @@ pub fn plan(input: &Input<'_>) -> Plan {
     };
     // When suspended, the plan shown is what drover would do.
     let shown = if spec.suspend && rows.is_empty() {
-        steps
-            .iter()
-            .filter(|s| !s.done())
-            .map(|s| row(s, None, None))
-            .collect()
+        steps.iter().filter(|s| !s.done()).map(|s| row(s, None, None)).collect()
     } else {
         rows
     };
     let phase = phase_of(input, &journal, &steps, conflict);
     let conditions = conditions_of(input, &journal, &steps, phase);
-    let step = shown
-        .iter()
-        .position(|r| r.state != StepState::Done)
-        .map(|i| {
-            let r = &shown[i];
-            format!(
-                "{}/{} {} {}@{}",
-                i + 1,
-                shown.len(),
-                verb(r.action),
-                r.target,
-                r.site
-            )
-        });
+    let step = shown.iter().position(|r| r.state != StepState::Done).map(|i| {
+        let r = &shown[i];
+        format!("{}/{} {} {}@{}", i + 1, shown.len(), verb(r.action), r.target, r.site)
+    });
     let busy = !actions.is_empty()
         || journal.transition.is_some()
         || steps.iter().any(|s| matches!(s.state, State::Running(_)));
@@ -342,13 +334,13 @@ fn running_sites(input: &Input<'_>) -> BTreeSet<String> {
         .iter()
         .filter(|c| c.placement == Placement::ActiveSite)
         .flat_map(|c| c.sites.iter().map(move |s| (c, s.site.clone())))
-        .filter(|(c, site)| {
-            match input.observed.instances.get(&(c.name.clone(), site.clone())) {
+        .filter(
+            |(c, site)| match input.observed.instances.get(&(c.name.clone(), site.clone())) {
                 Some(Instance::Workload(Some(w))) => w.current > 0 || w.ready > 0,
                 Some(Instance::External(alive)) => alive.is_ok(),
                 _ => false,
-            }
-        })
+            },
+        )
         .map(|(_, site)| site)
         .collect()
 }
@@ -369,11 +361,13 @@ fn kind_of(input: &Input<'_>, from: Option<&str>) -> TransitionKind {
         return TransitionKind::Failback;
     }
     let site_down = input.observed.sites.get(from).is_none_or(Result::is_err);
-    let primary_gone = input
-        .spec
-        .availability_groups
-        .iter()
-        .any(|child| input.observed.children.get(&child.name).is_none_or(|c| c.active_site.is_none()));
+    let primary_gone = input.spec.availability_groups.iter().any(|child| {
+        input
+            .observed
+            .children
+            .get(&child.name)
+            .is_none_or(|c| c.active_site.is_none())
+    });
     if site_down || primary_gone {
         TransitionKind::Failover
     } else {
@@ -383,7 +377,7 @@ fn kind_of(input: &Input<'_>, from: Option<&str>) -> TransitionKind {
 
 /// The run label of a transition's hook Jobs: its start (seconds) and attempt.
 pub fn run_label(t: &Transition) -> String {
-    format!("{}-{}", t.started_at.0.as_second(), t.attempt)
+    crate::components::hook::run_label(t.started_at.0, t.attempt)
 }
 
 /// The one-shot token confirming `site` lost, bound to this DrSite, the site, the transition and
@@ -473,7 +467,11 @@ fn phase_of(input: &Input<'_>, journal: &Journal, steps: &[Step], conflict: bool
 
 /// Every site answers and every child is settled and not degraded.
 fn healthy(input: &Input<'_>, steps: &[Step]) -> bool {
-    input.spec.sites.iter().all(|s| input.observed.sites.get(&s.name).is_some_and(Result::is_ok))
+    input
+        .spec
+        .sites
+        .iter()
+        .all(|s| input.observed.sites.get(&s.name).is_some_and(Result::is_ok))
         && steps.iter().all(Step::done)
         && input.spec.availability_groups.iter().all(|child| {
             input
@@ -540,19 +538,31 @@ fn conditions_of(input: &Input<'_>, journal: &Journal, steps: &[Step], phase: Dr
         Condition {
             type_: c::DEGRADED,
             status: !trouble.is_empty(),
-            reason: if trouble.is_empty() { "AsExpected" } else { "StepsNotDone" },
+            reason: if trouble.is_empty() {
+                "AsExpected"
+            } else {
+                "StepsNotDone"
+            },
             message: trouble.join("; "),
         },
         Condition {
             type_: c::CONFIRMATION_REQUIRED,
             status: !confirmations.is_empty(),
-            reason: if confirmations.is_empty() { "NoneRequired" } else { "ChildNeedsConfirmation" },
+            reason: if confirmations.is_empty() {
+                "NoneRequired"
+            } else {
+                "ChildNeedsConfirmation"
+            },
             message: confirmations.join("; "),
         },
         Condition {
             type_: c::SITE_LOST_CONFIRMATION_REQUIRED,
             status: journal.site_lost.is_some(),
-            reason: if journal.site_lost.is_some() { "SiteUnreachable" } else { "NoneRequired" },
+            reason: if journal.site_lost.is_some() {
+                "SiteUnreachable"
+            } else {
+                "NoneRequired"
+            },
             message: journal.site_lost.as_ref().map_or_else(String::new, |r| {
                 format!(
                     "site {} cannot be reached to stop its ActiveSite components; if it is down or fenced, confirm: {}",
@@ -563,7 +573,11 @@ fn conditions_of(input: &Input<'_>, journal: &Journal, steps: &[Step], phase: Dr
         Condition {
             type_: c::CONFLICT,
             status: !conflicts.is_empty(),
-            reason: if conflicts.is_empty() { "NoConflict" } else { "DesiredSiteSetElsewhere" },
+            reason: if conflicts.is_empty() {
+                "NoConflict"
+            } else {
+                "DesiredSiteSetElsewhere"
+            },
             message: conflicts.join("; "),
         },
         Condition {

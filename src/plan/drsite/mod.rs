@@ -23,8 +23,8 @@ pub use child::ChildObs;
 pub use decide::plan;
 
 use crate::api::dr_site::{
-    DrPhase, DrSiteSpec, LostSite, PlanStep, SiteLostRequest, StepAction, Transition, TransitionKind,
-    TransitionRecord, WorkloadKind,
+    DrPhase, DrSiteSpec, LostSite, PlanStep, SiteLostRequest, StepAction, Transition, TransitionKind, TransitionRecord,
+    WorkloadKind,
 };
 use crate::components::{HookAction, HookJob, WorkloadObs};
 use jiff::Timestamp;
@@ -117,7 +117,11 @@ impl Action {
                 replicas,
                 ..
             } => (
-                if *replicas == 0 { StepAction::Stop } else { StepAction::Start },
+                if *replicas == 0 {
+                    StepAction::Stop
+                } else {
+                    StepAction::Start
+                },
                 component,
                 site,
             ),
@@ -156,19 +160,35 @@ pub enum Notice {
         to: String,
     },
     /// `spec.activeSite` changed while a transition ran.
-    TransitionRetargeted { to: String, attempt: u32 },
+    TransitionRetargeted {
+        to: String,
+        attempt: u32,
+    },
     TransitionFinished {
         kind: TransitionKind,
         to: String,
         seconds: i64,
     },
     /// A step newly failed.
-    StepFailed { step: String, message: String },
-    SiteLostConfirmationRequested { site: String, token: String },
-    SiteDeclaredLost { site: String },
-    SiteLostTokenRefused { given: String, current: Option<String> },
+    StepFailed {
+        step: String,
+        message: String,
+    },
+    SiteLostConfirmationRequested {
+        site: String,
+        token: String,
+    },
+    SiteDeclaredLost {
+        site: String,
+    },
+    SiteLostTokenRefused {
+        given: String,
+        current: Option<String>,
+    },
     /// A site confirmed lost answers again: its `ActiveSite` components will be stopped if they run.
-    SiteReturned { site: String },
+    SiteReturned {
+        site: String,
+    },
 }
 
 /// One condition to set (see [`crate::api::conditions`]).

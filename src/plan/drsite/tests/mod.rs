@@ -83,7 +83,11 @@ pub(super) fn spec(comps: &[Comp], with_ag: bool, active: &str) -> DrSiteSpec {
                 name: c.name.clone(),
                 placement: c.placement,
                 depends_on: c.deps.clone(),
-                requires_writable: if c.needs_ag && with_ag { vec!["ag1".into()] } else { vec![] },
+                requires_writable: if c.needs_ag && with_ag {
+                    vec!["ag1".into()]
+                } else {
+                    vec![]
+                },
                 timeout_seconds: 600,
                 sites: SITES
                     .iter()
@@ -189,7 +193,10 @@ impl World {
     /// Everything `name` runs as, at steady state at `site`.
     pub fn set_running(&mut self, name: &str, site: &str) {
         let external = self.external(name);
-        let t = self.truth.get_mut(&(name.to_string(), site.to_string())).expect("declared");
+        let t = self
+            .truth
+            .get_mut(&(name.to_string(), site.to_string()))
+            .expect("declared");
         *t = if external {
             Truth {
                 alive: true,
@@ -214,14 +221,22 @@ impl World {
     pub fn observe(&self) -> Observed {
         let mut o = Observed::default();
         for s in SITES {
-            let reach = if self.down.contains(s) { Err("connection refused".into()) } else { Ok(()) };
+            let reach = if self.down.contains(s) {
+                Err("connection refused".into())
+            } else {
+                Ok(())
+            };
             o.sites.insert(s.to_string(), reach);
         }
         for ((c, s), t) in &self.truth {
             let instance = if self.down.contains(s) {
                 Instance::Unknown("connection refused".into())
             } else if self.external(c) {
-                Instance::External(if t.alive { Ok(()) } else { Err("connection refused".into()) })
+                Instance::External(if t.alive {
+                    Ok(())
+                } else {
+                    Err("connection refused".into())
+                })
             } else {
                 Instance::Workload(Some(WorkloadObs {
                     desired: t.desired,
@@ -303,7 +318,10 @@ impl World {
                 ..
             } => {
                 assert!(!self.down.contains(site), "acted on an unreachable site: {a:?}");
-                let t = self.truth.get_mut(&(component.clone(), site.clone())).expect("declared");
+                let t = self
+                    .truth
+                    .get_mut(&(component.clone(), site.clone()))
+                    .expect("declared");
                 t.desired = *replicas;
                 if *replicas == 0 {
                     t.ready = 0;

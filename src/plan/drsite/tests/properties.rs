@@ -19,7 +19,11 @@ fn graph() -> impl Strategy<Value = Vec<Comp>> {
                 (0..n)
                     .map(|i| Comp {
                         name: format!("c{i}"),
-                        placement: if active[i] { Placement::ActiveSite } else { Placement::EverySite },
+                        placement: if active[i] {
+                            Placement::ActiveSite
+                        } else {
+                            Placement::EverySite
+                        },
                         // Only on earlier components: acyclic by construction.
                         deps: (0..i).filter(|&j| edges[i][j]).map(|j| format!("c{j}")).collect(),
                         needs_ag: needs_ag[i],
@@ -62,7 +66,9 @@ fn check(w: &World, a: &Action) -> Result<(), String> {
             }
         }
         if !c.requires_writable.is_empty() && w.ag_primary.as_deref() != Some(target.as_str()) {
-            return Err(format!("started {component}@{site} before ag1 was writable at {target}"));
+            return Err(format!(
+                "started {component}@{site} before ag1 was writable at {target}"
+            ));
         }
         if c.placement == Placement::ActiveSite {
             if *site != target {

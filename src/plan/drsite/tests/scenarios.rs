@@ -93,27 +93,47 @@ fn failover_with_site_a_lost_needs_both_confirmations_then_fails_back() {
     w.down.insert("site-a".into());
     w.spec.active_site = "site-b".into();
     let p = w.step();
-    assert_eq!(p.journal.transition.as_ref().map(|t| t.kind), Some(TransitionKind::Failover));
+    assert_eq!(
+        p.journal.transition.as_ref().map(|t| t.kind),
+        Some(TransitionKind::Failover)
+    );
     // The stops cannot happen; the group is moved anyway (its own policy guards the data).
     assert_eq!(w.script(), ["move ag1@site-b"]);
     let p = w.step();
     assert_eq!(p.phase, DrPhase::AwaitingConfirmation);
-    assert!(p.conditions.iter().any(|c| c.type_ == "DataLossConfirmationRequired" && c.status));
+    assert!(
+        p.conditions
+            .iter()
+            .any(|c| c.type_ == "DataLossConfirmationRequired" && c.status)
+    );
     w.confirm_loss();
     // The group is writable at site-b; the ActiveSite starts wait for site-a to be declared lost.
     let p = w.step();
     assert_eq!(p.phase, DrPhase::AwaitingConfirmation);
     let request = p.journal.site_lost.clone().expect("asks");
     assert_eq!(request.site, "site-a");
-    assert!(request.command.contains(&format!("drover.dev/confirm-site-lost={}", request.token)));
+    assert!(
+        request
+            .command
+            .contains(&format!("drover.dev/confirm-site-lost={}", request.token))
+    );
     assert!(p.notices.contains(&Notice::SiteLostConfirmationRequested {
         site: "site-a".into(),
         token: request.token.clone()
     }));
     // Asked once, not every reconcile.
     let again = w.step();
-    assert!(!again.notices.iter().any(|n| matches!(n, Notice::SiteLostConfirmationRequested { .. })));
-    assert_eq!(w.script(), ["move ag1@site-b"], "nothing started before the confirmation");
+    assert!(
+        !again
+            .notices
+            .iter()
+            .any(|n| matches!(n, Notice::SiteLostConfirmationRequested { .. }))
+    );
+    assert_eq!(
+        w.script(),
+        ["move ag1@site-b"],
+        "nothing started before the confirmation"
+    );
 
     w.confirm_token = Some(request.token.clone());
     let seen = notices(&mut w, 50);
@@ -216,7 +236,11 @@ fn a_wrong_site_lost_token_is_refused_once() {
             .any(|n| matches!(n, Notice::SiteLostTokenRefused { given, .. } if given == "not-the-token"))
     );
     let p = w.step();
-    assert!(!p.notices.iter().any(|n| matches!(n, Notice::SiteLostTokenRefused { .. })));
+    assert!(
+        !p.notices
+            .iter()
+            .any(|n| matches!(n, Notice::SiteLostTokenRefused { .. }))
+    );
     assert!(p.journal.lost_sites.is_empty());
     assert!(!w.script().iter().any(|s| s.starts_with("start ")));
 }
@@ -258,7 +282,11 @@ fn flipping_back_mid_transition_never_runs_an_active_site_component_twice() {
     assert!(w.running("master-confserv", "site-b"));
     w.spec.active_site = "site-a".into();
     let p = w.step();
-    assert!(p.notices.iter().any(|n| matches!(n, Notice::TransitionRetargeted { to, attempt: 1 } if to == "site-a")));
+    assert!(
+        p.notices
+            .iter()
+            .any(|n| matches!(n, Notice::TransitionRetargeted { to, attempt: 1 } if to == "site-a"))
+    );
     for _ in 0..50 {
         let p = w.step();
         for c in ["master-confserv", "master-scs", "message-server", "stat-server"] {
@@ -294,7 +322,10 @@ fn a_desired_site_set_by_hand_is_a_conflict_and_nothing_moves() {
     assert!(p.actions.is_empty(), "{:?}", p.actions);
     assert_eq!(p.phase, DrPhase::Degraded);
     let conflict = p.conditions.iter().find(|c| c.type_ == "Conflict").expect("set");
-    assert!(conflict.status && conflict.message.contains("\"site-b\""), "{conflict:?}");
+    assert!(
+        conflict.status && conflict.message.contains("\"site-b\""),
+        "{conflict:?}"
+    );
     // The DrSite flipped to agree: the conflict is gone and the runbook runs.
     w.spec.active_site = "site-b".into();
     w.settle(50);
@@ -306,7 +337,8 @@ fn a_failed_hook_stops_the_runbook_and_retries_when_its_job_is_deleted() {
     let mut comps = contact_center();
     comps[2].external = true; // message-server lives outside Kubernetes
     let mut w = World::new(spec(&comps, true, "site-a"), "site-a");
-    w.failing.insert(("message-server".into(), "site-a".into(), HookAction::Start));
+    w.failing
+        .insert(("message-server".into(), "site-a".into(), HookAction::Start));
     let mut failed = Vec::new();
     for _ in 0..10 {
         let p = w.step();
@@ -324,7 +356,10 @@ fn a_failed_hook_stops_the_runbook_and_retries_when_its_job_is_deleted() {
     w.settle(50);
     assert_eq!(w.last.as_ref().map(|p| p.phase), Some(DrPhase::Steady));
     assert_eq!(
-        w.script().iter().filter(|s| *s == "start message-server@site-a").count(),
+        w.script()
+            .iter()
+            .filter(|s| *s == "start message-server@site-a")
+            .count(),
         2
     );
 }
@@ -345,4 +380,3 @@ fn a_component_that_never_becomes_ready_fails_after_its_timeout() {
     assert!(row.message.as_deref().is_some_and(|m| m.contains("600 s")));
     assert_eq!(p.phase, DrPhase::Degraded);
 }
-
