@@ -132,3 +132,38 @@ pub trait Sites: Send + Sync {
     /// Whether a server outside Kubernetes answers its probe (`Err` says why not).
     fn probe(&self, probe: &Probe) -> impl Future<Output = Result<(), String>> + Send;
 }
+
+/// The sites shared with whoever drives them (tests and the demo inject faults into the same
+/// simulated sites the controller reads).
+impl<T: Sites> Sites for std::sync::Arc<T> {
+    fn workload(
+        &self,
+        at: &SiteAccess,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<WorkloadObs>, PortError>> + Send {
+        (**self).workload(at, kind, name)
+    }
+
+    fn scale(
+        &self,
+        at: &SiteAccess,
+        kind: WorkloadKind,
+        name: &str,
+        replicas: i32,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).scale(at, kind, name, replicas)
+    }
+
+    fn hook_jobs(&self, at: &SiteAccess, drsite: &str) -> impl Future<Output = Result<Vec<HookJob>, PortError>> + Send {
+        (**self).hook_jobs(at, drsite)
+    }
+
+    fn create_job(&self, at: &SiteAccess, job: &Job) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).create_job(at, job)
+    }
+
+    fn probe(&self, probe: &Probe) -> impl Future<Output = Result<(), String>> + Send {
+        (**self).probe(probe)
+    }
+}

@@ -113,3 +113,58 @@ pub trait DrPort: Send + Sync {
     /// Publishes an Event about `drs`.
     fn publish_drsite(&self, drs: &DrSite, event: &Event) -> impl Future<Output = Result<(), PortError>> + Send;
 }
+
+/// One Kubernetes side shared by several controllers (the demo and the scenario tests run the
+/// AvailabilityGroup and DrSite controllers over the same in-memory API).
+impl<T: Port> Port for std::sync::Arc<T> {
+    fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<u8>>, PortError>> + Send {
+        (**self).secret(namespace, name)
+    }
+
+    fn patch_status(
+        &self,
+        ag: &AvailabilityGroup,
+        status: &AvailabilityGroupStatus,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).patch_status(ag, status)
+    }
+
+    fn publish(&self, ag: &AvailabilityGroup, event: &Event) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).publish(ag, event)
+    }
+}
+
+impl<T: DrPort> DrPort for std::sync::Arc<T> {
+    fn availability_group(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<AvailabilityGroup>, PortError>> + Send {
+        (**self).availability_group(namespace, name)
+    }
+
+    fn apply_primary_site(
+        &self,
+        namespace: &str,
+        name: &str,
+        site: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).apply_primary_site(namespace, name, site)
+    }
+
+    fn patch_drsite_status(
+        &self,
+        drs: &DrSite,
+        status: &DrSiteStatus,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).patch_drsite_status(drs, status)
+    }
+
+    fn publish_drsite(&self, drs: &DrSite, event: &Event) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).publish_drsite(drs, event)
+    }
+}
