@@ -2,11 +2,13 @@
 //! flip `spec.activeSite`; drover stops the old site's components, moves the
 //! child availability groups, and starts the new site's components in order.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod status;
-mod validate;
+pub mod validate;
 
 pub use status::*;
-pub use validate::validate;
+pub use validate::{start_order, validate};
 
 use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use kube::{CustomResource, KubeSchema};
