@@ -3,6 +3,8 @@
 //! outside Kubernetes probed. [`Sites`] is the port; the kube client
 //! implements it for real (one client per cluster), memory for tests and the demo.
 
+pub mod memory;
+
 use crate::api::dr_site::{KubeconfigRef, Probe, WorkloadKind};
 use crate::controller::PortError;
 use k8s_openapi::api::batch::v1::Job;
