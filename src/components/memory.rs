@@ -288,16 +288,19 @@ fn is_label_value(v: &str) -> bool {
 
 /// What the API server refuses in a Job drover creates; `None` when it is accepted.
 fn invalid_job(job: &Job, name: &str) -> Option<String> {
-    // A Job's name becomes a pod label value, hence at most 63 characters.
+    // A DNS subdomain, and at most 63 characters: the name becomes a label value of its pods.
     let name_ok = name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        });
     if !name_ok {
         return Some(format!(
-            "metadata.name: Invalid value: {name:?}: must be a DNS label of at most 63 characters"
+            "metadata.name: Invalid value: {name:?}: a lowercase RFC 1123 subdomain of at most 63 characters"
         ));
     }
     for (k, v) in job.metadata.labels.iter().flatten() {
@@ -1325,6 +1328,7 @@ mod tests {
         let mut unnamed = hook_job("site-a", "legacy", HookAction::Start, "x");
         unnamed.metadata.name = None;
         let long = hook_job("site-a", "legacy", HookAction::Start, &"x".repeat(64));
+        let upper = hook_job("site-a", "legacy", HookAction::Start, "Legacy-Start");
         let mut always = hook_job("site-a", "legacy", HookAction::Start, "always");
         if let Some(pod) = always.spec.as_mut().and_then(|s| s.template.spec.as_mut()) {
             pod.restart_policy = None;
@@ -1342,7 +1346,7 @@ mod tests {
             .insert(LABEL_RUN.into(), "a]b".into());
         let mut elsewhere = hook_job("site-a", "legacy", HookAction::Start, "elsewhere");
         elsewhere.metadata.namespace = Some("other".into());
-        for job in [unnamed, long, always, empty, bad_label, elsewhere] {
+        for job in [unnamed, long, upper, always, empty, bad_label, elsewhere] {
             let refused = sites.create_job(&a, &job).await;
             assert!(
                 matches!(refused, Err(PortError::Api(_))),
