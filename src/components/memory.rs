@@ -498,8 +498,9 @@ impl MemorySites {
         true
     }
 
-    /// Adds a server outside Kubernetes for `component` at `site`, not running, reached at
-    /// `host:port`; start hooks make it alive `start_latency` after they succeed.
+    /// Adds a server outside Kubernetes for `component` at an existing site (`false` if none),
+    /// not running, reached at `host:port`; start hooks make it alive `start_latency` after
+    /// they succeed.
     pub fn add_external(
         &self,
         site: &str,
@@ -508,8 +509,11 @@ impl MemorySites {
         port: u16,
         start_latency: Duration,
         stop_latency: Duration,
-    ) {
+    ) -> bool {
         let mut state = self.lock();
+        if !state.sites.contains_key(site) {
+            return false;
+        }
         state
             .externals
             .retain(|e| !(e.site == site && e.component == component));
@@ -520,6 +524,7 @@ impl MemorySites {
             port,
             process: Pods::new(start_latency, stop_latency),
         });
+        true
     }
 
     /// The workload's pods crash: none is ready until [`recover`](Self::recover). `false` when
@@ -925,6 +930,9 @@ mod tests {
         }
         assert_eq!(sites.instance("site-a", "nope"), None);
         assert_eq!(sites.instance("site-z", "db-app"), None);
+        assert!(!sites.add_workload("site-z", "x", WorkloadKind::Deployment, "x", START, STOP));
+        assert!(!sites.add_external("site-z", "x", "x.example", 1, START, STOP));
+        assert_eq!(sites.instance("site-z", "x"), None);
     }
 
     #[tokio::test(start_paused = true)]
