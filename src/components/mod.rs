@@ -5,6 +5,7 @@
 
 pub mod hook;
 pub mod kube;
+pub mod memory;
 pub mod probe;
 
 use crate::api::dr_site::{KubeconfigRef, Probe, WorkloadKind};

@@ -2,8 +2,10 @@
 //! flip `spec.activeSite`; drover stops the old site's components, moves the
 //! child availability groups, and starts the new site's components in order.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod status;
-mod validate;
+pub mod validate;
 
 pub use status::*;
 pub use validate::{start_order, validate};
@@ -240,8 +242,10 @@ fn default_probe_timeout() -> u32 {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TcpProbe {
+    /// The server's host name or IP address, as the operator's pod resolves it.
     #[schemars(length(min = 1, max = 253))]
     pub host: String,
+    /// The TCP port the server listens on.
     #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
 }
@@ -250,8 +254,10 @@ pub struct TcpProbe {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpProbe {
+    /// The server's host name or IP address, as the operator's pod resolves it (also the `Host` header).
     #[schemars(length(min = 1, max = 253))]
     pub host: String,
+    /// The TCP port of the HTTP endpoint.
     #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
     /// The request path.

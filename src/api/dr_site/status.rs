@@ -106,12 +106,14 @@ pub enum TransitionKind {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Transition {
+    /// `ColdStart`, `Switchover`, `Failover`, `Failback` or `Repair`.
     pub kind: TransitionKind,
     /// The site active when it began, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_site: Option<String>,
     /// The site it moves to.
     pub to_site: String,
+    /// When it began: the start of the measured duration.
     pub started_at: Time,
     /// Incremented each time `spec.activeSite` changed while it ran; part of every hook Job's
     /// name, so a Job of an abandoned attempt never counts for a new one.
@@ -148,16 +150,21 @@ pub enum StepState {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanStep {
+    /// `Stop`, `Move` or `Start`.
     pub action: StepAction,
     /// A component name, or for `Move` the child's `Kind/name`.
     pub target: String,
     /// Where: the component's site, or the child's new site.
     pub site: String,
+    /// `Pending`, `Running`, `Done`, `Blocked` or `Failed`.
     pub state: StepState,
+    /// When drover issued it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
+    /// When the world showed it done (or it failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
+    /// What the step waits for, or why it failed or is blocked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -166,6 +173,7 @@ pub struct PlanStep {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteLostRequest {
+    /// The unreachable site to confirm lost.
     pub site: String,
     /// The one-shot token: annotate the DrSite with `drover.dev/confirm-site-lost=<token>`.
     pub token: String,
@@ -180,7 +188,9 @@ pub struct SiteLostRequest {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LostSite {
+    /// The site declared lost.
     pub site: String,
+    /// When drover took the confirmation.
     pub confirmed_at: Time,
     /// The token that confirmed it (consumed).
     pub token: String,
@@ -190,7 +200,9 @@ pub struct LostSite {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteStatus {
+    /// The site's name.
     pub name: String,
+    /// Whether drover reached the site's Kubernetes API on its last look.
     pub reachable: bool,
     /// Why not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,6 +215,7 @@ pub struct SiteStatus {
 pub struct ChildStatus {
     /// `AvailabilityGroup` or `PersistentChatPool`.
     pub kind: String,
+    /// The child's name in the DrSite's namespace.
     pub name: String,
     /// The site its spec asks for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -229,7 +242,9 @@ pub struct ChildStatus {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentStatus {
+    /// The component's name.
     pub name: String,
+    /// The site it is declared at.
     pub site: String,
     /// `Running`, `Starting`, `Stopping`, `Stopped`, `Missing` or `Unknown` (site unreachable).
     pub state: ComponentState,
@@ -257,11 +272,16 @@ pub enum ComponentState {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TransitionRecord {
+    /// `ColdStart`, `Switchover`, `Failover`, `Failback` or `Repair`.
     pub kind: TransitionKind,
+    /// The site active when it began, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_site: Option<String>,
+    /// The site it moved to.
     pub to_site: String,
+    /// When it began.
     pub started_at: Time,
+    /// When everything ran where it should.
     pub finished_at: Time,
     /// `finishedAt - startedAt`.
     pub duration_seconds: i64,

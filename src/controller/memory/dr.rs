@@ -1,0 +1,214 @@
+//! The DrSite controller's side of the in-memory port: stored AvailabilityGroups
+//! whose `spec.primarySite` it applies (with the field manager recorded, as
+//! `managedFields` would show it), its status and its Events.
+
+use super::{MemoryPort, MemoryState, key, round_trip};
+use crate::api::availability_group::AvailabilityGroup;
+use crate::api::dr_site::{DrSite, DrSiteStatus};
+use crate::controller::{DRSITE_FIELD_MANAGER, DrPort, Event, PortError};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+use kube::ResourceExt;
+
+fn ag_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+fn drsite_key(drs: &DrSite) -> String {
+    format!("{}/{}", drs.namespace().unwrap_or_default(), drs.name_any())
+}
+
+/// The key of a DrSite's Events in [`MemoryState::events`]: apart from the groups' `namespace/name`.
+pub fn drsite_event_key(drs: &DrSite) -> String {
+    format!("DrSite/{}", drsite_key(drs))
+}
+
+const PRIMARY_SITE_FIELD: &str = "f:primarySite";
+
+/// Moves ownership of `spec.primarySite` to `manager` in `managedFields`, as a forced apply (or an
+/// update) by that manager does: no other entry keeps the field.
+fn take_ownership(ag: &mut AvailabilityGroup, manager: &str, operation: &str) {
+    let entries = ag.metadata.managed_fields.get_or_insert_with(Vec::new);
+    for entry in entries.iter_mut() {
+        if let Some(spec) = entry
+            .fields_v1
+            .as_mut()
+            .and_then(|f| f.0.get_mut("f:spec"))
+            .and_then(|s| s.as_object_mut())
+        {
+            spec.remove(PRIMARY_SITE_FIELD);
+        }
+    }
+    entries.retain(|e| {
+        e.fields_v1
+            .as_ref()
+            .and_then(|f| f.0.get("f:spec"))
+            .and_then(|s| s.as_object())
+            .is_none_or(|s| !s.is_empty())
+    });
+    let mine = entries.iter_mut().find(|e| {
+        e.manager.as_deref() == Some(manager) && e.operation.as_deref() == Some(operation) && e.subresource.is_none()
+    });
+    match mine.and_then(|e| e.fields_v1.as_mut()) {
+        Some(FieldsV1(fields)) => {
+            if let Some(all) = fields.as_object_mut() {
+                let spec = all
+                    .entry("f:spec")
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()));
+                if let Some(spec) = spec.as_object_mut() {
+                    spec.insert(PRIMARY_SITE_FIELD.into(), serde_json::json!({}));
+                }
+            }
+        }
+        None => entries.push(ManagedFieldsEntry {
+            api_version: Some("drover.dev/v1alpha1".into()),
+            fields_type: Some("FieldsV1".into()),
+            fields_v1: Some(FieldsV1(serde_json::json!({ "f:spec": { PRIMARY_SITE_FIELD: {} } }))),
+            manager: Some(manager.into()),
+            operation: Some(operation.into()),
+            subresource: None,
+            time: None,
+        }),
+    }
+}
+
+impl MemoryState {
+    /// Sets a stored group's `spec.primarySite` as the API server would: the CRD's rule that it
+    /// names a replica's site, `metadata.generation` bumped when the spec changes, ownership of
+    /// the field to `manager`.
+    fn set_primary_site(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        site: &str,
+        manager: &str,
+        operation: &str,
+    ) -> Result<(), PortError> {
+        let key = ag_key(namespace, name);
+        let Some(ag) = self.availability_groups.get_mut(&key) else {
+            return Err(PortError::NotFound {
+                kind: "AvailabilityGroup",
+                namespace: namespace.into(),
+                name: name.into(),
+            });
+        };
+        if !ag.spec.replicas.iter().any(|r| r.site == site) {
+            return Err(PortError::Api(format!(
+                "AvailabilityGroup.drover.dev {name:?} is invalid: spec.primarySite: Invalid value: {site:?}: \
+                 primarySite must be the site of one of the replicas"
+            )));
+        }
+        if ag.spec.primary_site != site {
+            ag.spec.primary_site = site.into();
+            ag.metadata.generation = Some(ag.metadata.generation.unwrap_or(1) + 1);
+        }
+        take_ownership(ag, manager, operation);
+        self.primary_site_managers.insert(key, manager.into());
+        Ok(())
+    }
+}
+
+impl MemoryPort {
+    /// Stores an AvailabilityGroup as created by `kubectl apply` (generation 1 unless it has
+    /// one). A status it carries becomes its current status; without one, a status written
+    /// earlier for the same `namespace/name` is kept.
+    pub fn put_availability_group(&self, mut ag: AvailabilityGroup) {
+        ag.metadata.generation.get_or_insert(1);
+        let key = key(&ag);
+        let mut state = crate::sync::lock(&self.state);
+        if let Some(status) = &ag.status {
+            state.statuses.insert(key.clone(), status.clone());
+        }
+        state.availability_groups.insert(key, ag);
+    }
+
+    /// Deletes a stored AvailabilityGroup (its status goes with it); whether it existed.
+    pub fn remove_availability_group(&self, namespace: &str, name: &str) -> bool {
+        let key = ag_key(namespace, name);
+        let mut state = crate::sync::lock(&self.state);
+        state.statuses.remove(&key);
+        state.primary_site_managers.remove(&key);
+        state.availability_groups.remove(&key).is_some()
+    }
+
+    /// A stored AvailabilityGroup with its latest status, without counting an API call.
+    pub fn stored_availability_group(&self, namespace: &str, name: &str) -> Option<AvailabilityGroup> {
+        let key = ag_key(namespace, name);
+        let state = crate::sync::lock(&self.state);
+        let mut ag = state.availability_groups.get(&key)?.clone();
+        ag.status = state.statuses.get(&key).cloned();
+        Some(ag)
+    }
+
+    /// A person (or another tool) sets a group's `spec.primarySite` with field manager `manager`
+    /// (e.g. `kubectl-edit`): what a DrSite must notice as a Conflict.
+    pub fn edit_primary_site(&self, namespace: &str, name: &str, site: &str, manager: &str) -> Result<(), PortError> {
+        crate::sync::lock(&self.state).set_primary_site(namespace, name, site, manager, "Update")
+    }
+
+    /// The field manager that last set the group's `spec.primarySite` through this port.
+    pub fn primary_site_manager(&self, namespace: &str, name: &str) -> Option<String> {
+        crate::sync::lock(&self.state)
+            .primary_site_managers
+            .get(&ag_key(namespace, name))
+            .cloned()
+    }
+
+    /// How many `apply_primary_site` calls succeeded for the group.
+    pub fn primary_site_writes(&self, namespace: &str, name: &str) -> u64 {
+        crate::sync::lock(&self.state)
+            .primary_site_writes
+            .get(&ag_key(namespace, name))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The DrSite's status as last written.
+    pub fn drsite_status(&self, drs: &DrSite) -> Option<DrSiteStatus> {
+        crate::sync::lock(&self.state)
+            .drsite_statuses
+            .get(&drsite_key(drs))
+            .cloned()
+    }
+
+    /// The DrSite's Events, in order.
+    pub fn drsite_events(&self, drs: &DrSite) -> Vec<Event> {
+        let key = drsite_event_key(drs);
+        crate::sync::lock(&self.state)
+            .events
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+}
+
+impl DrPort for MemoryPort {
+    async fn availability_group(&self, namespace: &str, name: &str) -> Result<Option<AvailabilityGroup>, PortError> {
+        crate::sync::lock(&self.state).call("availability_group")?;
+        Ok(self.stored_availability_group(namespace, name))
+    }
+
+    async fn apply_primary_site(&self, namespace: &str, name: &str, site: &str) -> Result<(), PortError> {
+        let mut state = crate::sync::lock(&self.state);
+        state.call("apply_primary_site")?;
+        state.set_primary_site(namespace, name, site, DRSITE_FIELD_MANAGER, "Apply")?;
+        *state.primary_site_writes.entry(ag_key(namespace, name)).or_default() += 1;
+        Ok(())
+    }
+
+    async fn patch_drsite_status(&self, drs: &DrSite, status: &DrSiteStatus) -> Result<(), PortError> {
+        let mut state = crate::sync::lock(&self.state);
+        state.call("patch_drsite_status")?;
+        let stored = round_trip(status)?;
+        state.drsite_statuses.insert(drsite_key(drs), stored);
+        state.drsite_status_writes += 1;
+        Ok(())
+    }
+
+    async fn publish_drsite(&self, drs: &DrSite, event: &Event) -> Result<(), PortError> {
+        let mut state = crate::sync::lock(&self.state);
+        state.call("publish_drsite")?;
+        state.events.push((drsite_event_key(drs), event.clone()));
+        Ok(())
+    }
+}

@@ -1,0 +1,208 @@
+use super::*;
+use crate::api::availability_group::{Phase, fixtures};
+use crate::api::dr_site::{DrPhase, DrSite};
+use crate::controller::{DRSITE_FIELD_MANAGER, DrPort};
+
+fn group() -> AvailabilityGroup {
+    let mut ag = AvailabilityGroup::new("ag1", fixtures::spec());
+    ag.metadata.namespace = Some("dr".into());
+    ag
+}
+
+fn drsite() -> DrSite {
+    let mut drs = DrSite::new("cc", crate::api::dr_site::fixtures::spec());
+    drs.metadata.namespace = Some("dr".into());
+    drs
+}
+
+fn status(phase: Phase) -> AvailabilityGroupStatus {
+    AvailabilityGroupStatus {
+        phase: Some(phase),
+        ..AvailabilityGroupStatus::default()
+    }
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_not_found_and_a_stored_one_is_served() {
+    let port = MemoryPort::default();
+    assert!(matches!(
+        port.secret("dr", "login").await,
+        Err(PortError::NotFound { kind: "Secret", .. })
+    ));
+    port.put_secret("dr", "login", &[("username", "drover")]);
+    let data = port.secret("dr", "login").await.unwrap();
+    assert_eq!(data["username"], b"drover");
+    assert_eq!(port.calls("secret"), 2);
+}
+
+#[tokio::test]
+async fn a_stored_group_is_read_back_with_the_status_its_controller_wrote() {
+    let port = MemoryPort::default();
+    assert!(port.availability_group("dr", "ag1").await.unwrap().is_none());
+    port.put_availability_group(group());
+    let stored = port.availability_group("dr", "ag1").await.unwrap().unwrap();
+    assert_eq!(stored.metadata.generation, Some(1), "the API server sets generation 1");
+    assert_eq!(stored.status, None);
+
+    port.patch_status(&group(), &status(Phase::Steady)).await.unwrap();
+    let stored = port.availability_group("dr", "ag1").await.unwrap().unwrap();
+    assert_eq!(stored.status.and_then(|s| s.phase), Some(Phase::Steady));
+    // The statuses map the AG scenario tests read is the same truth.
+    assert_eq!(port.status(&group()).and_then(|s| s.phase), Some(Phase::Steady));
+    assert_eq!(port.snapshot().status_writes, 1);
+    assert_eq!(
+        port.snapshot().availability_groups["dr/ag1"]
+            .status
+            .as_ref()
+            .and_then(|s| s.phase),
+        Some(Phase::Steady)
+    );
+}
+
+#[tokio::test]
+async fn a_status_written_before_the_group_is_stored_is_kept() {
+    let port = MemoryPort::default();
+    port.patch_status(&group(), &status(Phase::Degraded)).await.unwrap();
+    port.put_availability_group(group());
+    let stored = port.stored_availability_group("dr", "ag1").unwrap();
+    assert_eq!(stored.status.and_then(|s| s.phase), Some(Phase::Degraded));
+}
+
+#[tokio::test]
+async fn applying_the_primary_site_bumps_the_generation_only_on_a_change() {
+    let port = MemoryPort::default();
+    port.put_availability_group(group());
+
+    port.apply_primary_site("dr", "ag1", "site-a").await.unwrap();
+    let ag = port.stored_availability_group("dr", "ag1").unwrap();
+    assert_eq!(ag.metadata.generation, Some(1), "same value: no spec change");
+    assert_eq!(
+        port.primary_site_manager("dr", "ag1").as_deref(),
+        Some(DRSITE_FIELD_MANAGER)
+    );
+
+    port.apply_primary_site("dr", "ag1", "site-b").await.unwrap();
+    let ag = port.stored_availability_group("dr", "ag1").unwrap();
+    assert_eq!(ag.spec.primary_site, "site-b");
+    assert_eq!(ag.metadata.generation, Some(2));
+    assert_eq!(port.primary_site_writes("dr", "ag1"), 2);
+    assert_eq!(port.calls("apply_primary_site"), 2);
+}
+
+#[tokio::test]
+async fn managed_fields_show_who_owns_the_primary_site() {
+    let port = MemoryPort::default();
+    port.put_availability_group(group());
+    port.apply_primary_site("dr", "ag1", "site-b").await.unwrap();
+    port.edit_primary_site("dr", "ag1", "site-a", "kubectl-edit").unwrap();
+
+    assert_eq!(port.primary_site_manager("dr", "ag1").as_deref(), Some("kubectl-edit"));
+    let ag = port.stored_availability_group("dr", "ag1").unwrap();
+    assert_eq!(ag.metadata.generation, Some(3));
+    let owners: Vec<(Option<String>, Option<String>)> = ag
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.manager, e.operation))
+        .collect();
+    assert_eq!(
+        owners,
+        [(Some("kubectl-edit".to_string()), Some("Update".to_string()))],
+        "the forced apply's entry lost its only field"
+    );
+    assert_eq!(
+        port.primary_site_writes("dr", "ag1"),
+        1,
+        "a hand edit is not drover's write"
+    );
+}
+
+#[tokio::test]
+async fn applying_to_a_missing_group_or_an_unknown_site_fails_and_changes_nothing() {
+    let port = MemoryPort::default();
+    assert_eq!(
+        port.apply_primary_site("dr", "nope", "site-b").await,
+        Err(PortError::NotFound {
+            kind: "AvailabilityGroup",
+            namespace: "dr".into(),
+            name: "nope".into(),
+        })
+    );
+    port.put_availability_group(group());
+    let refused = port.apply_primary_site("dr", "ag1", "site-z").await;
+    assert!(
+        matches!(&refused, Err(PortError::Api(m)) if m.contains("primarySite must be the site of one of the replicas")),
+        "{refused:?}"
+    );
+    let ag = port.stored_availability_group("dr", "ag1").unwrap();
+    assert_eq!(
+        (ag.spec.primary_site.as_str(), ag.metadata.generation),
+        ("site-a", Some(1))
+    );
+    assert_eq!(port.primary_site_manager("dr", "ag1"), None);
+    assert_eq!(port.primary_site_writes("dr", "ag1"), 0);
+
+    assert!(port.remove_availability_group("dr", "ag1"));
+    assert!(port.availability_group("dr", "ag1").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn injected_failures_hit_the_next_calls_then_stop() {
+    let port = MemoryPort::default();
+    port.put_availability_group(group());
+    let down = PortError::Unreachable("connection refused".into());
+    port.fail_next("apply_primary_site", 2, down.clone());
+
+    assert_eq!(port.apply_primary_site("dr", "ag1", "site-b").await, Err(down.clone()));
+    assert_eq!(port.apply_primary_site("dr", "ag1", "site-b").await, Err(down));
+    assert_eq!(
+        port.stored_availability_group("dr", "ag1").unwrap().spec.primary_site,
+        "site-a",
+        "a failed call changes nothing"
+    );
+    port.apply_primary_site("dr", "ag1", "site-b").await.unwrap();
+    assert_eq!(port.calls("apply_primary_site"), 3);
+    assert_eq!(port.primary_site_writes("dr", "ag1"), 1);
+
+    // Other calls are untouched, and a pending failure can be cleared.
+    port.fail_next("patch_drsite_status", 1, PortError::Api("conflict".into()));
+    port.fail_next("patch_drsite_status", 0, PortError::Api("conflict".into()));
+    port.patch_drsite_status(&drsite(), &DrSiteStatus::default())
+        .await
+        .unwrap();
+    port.fail_next("publish", 1, PortError::Api("forbidden".into()));
+    assert!(port.publish(&group(), &Event::normal("Test", "x")).await.is_err());
+    assert!(port.snapshot().events.is_empty());
+}
+
+#[tokio::test]
+async fn drsite_status_round_trips_and_its_events_have_their_own_key() {
+    let port = MemoryPort::default();
+    let drs = drsite();
+    assert_eq!(port.drsite_status(&drs), None);
+    let written = DrSiteStatus {
+        phase: Some(DrPhase::Steady),
+        active_site: Some("site-a".into()),
+        ready: Some("4/4".into()),
+        ..DrSiteStatus::default()
+    };
+    port.patch_drsite_status(&drs, &written).await.unwrap();
+    assert_eq!(port.drsite_status(&drs), Some(written));
+    assert_eq!(port.snapshot().drsite_status_writes, 1);
+    assert_eq!(port.snapshot().status_writes, 0, "AG status writes are counted apart");
+
+    port.publish(&group(), &Event::normal("PlannedFailover", "ag"))
+        .await
+        .unwrap();
+    port.publish_drsite(&drs, &Event::warning("SiteUnreachable", "site-b"))
+        .await
+        .unwrap();
+    let keys: Vec<String> = port.snapshot().events.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["dr/ag1", "DrSite/dr/cc"]);
+    assert_eq!(drsite_event_key(&drs), "DrSite/dr/cc");
+    let events = port.drsite_events(&drs);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].reason, "SiteUnreachable");
+    assert!(events[0].warning);
+}
