@@ -86,6 +86,12 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 journal.steps.clear();
             }
             Some(t) if t.to_site != target => {
+                // What the move now is: a repair turned towards the site a failover left is a
+                // failback. Going back to where it started keeps the kind it had.
+                let kind = kind_of(input, t.from_site.as_deref());
+                if !matches!(kind, TransitionKind::Repair | TransitionKind::ColdStart) {
+                    t.kind = kind;
+                }
                 t.to_site = target.to_string();
                 t.attempt = t.attempt.saturating_add(1);
                 notices.push(Notice::TransitionRetargeted {

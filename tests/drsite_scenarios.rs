@@ -1,0 +1,552 @@
+//! The DrSite and AvailabilityGroup controllers together, for real: SQL on the
+//! TDS simulator over loopback, the sites' workloads and hook Jobs simulated in
+//! memory (`MemorySites`), the API objects in memory (`MemoryPort`), time
+//! paused. The example file is the system under test. After every reconcile the
+//! invariants are checked against ground truth: one writable primary, no
+//! `ActiveSite` component at two sites (unless a person declared a site lost),
+//! no database-dependent component running away from the writable primary.
+
+use drover::api::availability_group::{AvailabilityGroup, CONFIRM_ANNOTATION};
+use drover::api::dr_site::{CONFIRM_SITE_LOST_ANNOTATION, DrPhase, DrSite, Placement, TransitionKind};
+use drover::components::memory::{Latencies, MemorySites, SiteAction};
+use drover::controller::memory::MemoryPort;
+use drover::controller::{Config, ag, drsite};
+use drover::sim::Sim;
+use drover::sim::model::Role;
+use drover::sim::model::config::WorldConfig;
+use drover::sim::spec::availability_group_spec;
+use drover::sql::Timeouts;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+const NS: &str = "contact-center";
+const AG: &str = "cc-ag";
+const MASTERS: [&str; 3] = ["master-confserv", "master-scs", "message-server"];
+
+fn config() -> Config {
+    Config {
+        transition_poll: Duration::from_millis(200),
+        steady_poll: Duration::from_secs(1),
+        base_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(1),
+        sql: Timeouts {
+            connect: Duration::from_secs(2),
+            handshake: Duration::from_secs(2),
+            command: Duration::from_secs(5),
+            long_command: Duration::from_secs(30),
+        },
+    }
+}
+
+fn world() -> WorldConfig {
+    let mut cfg = WorldConfig::two_sites();
+    cfg.latencies.replication = Duration::from_millis(20);
+    cfg.latencies.failover = Duration::from_millis(150);
+    cfg.latencies.revert = Duration::from_millis(300);
+    cfg.latencies.restart = Duration::from_millis(100);
+    cfg.latencies.backup = Duration::from_millis(50);
+    cfg.workload.commits_per_second = 100;
+    cfg
+}
+
+/// The DrSite of `examples/contact-center-framework.yaml`.
+fn example() -> DrSite {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/contact-center-framework.yaml"
+    ))
+    .expect("example exists");
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("example parses");
+    let doc = docs
+        .into_iter()
+        .find(|d| d["kind"] == "DrSite")
+        .expect("the example has a DrSite");
+    let mut drs: DrSite = serde_json::from_value(doc).expect("a DrSite");
+    drs.metadata.generation = Some(1);
+    drs
+}
+
+struct Rig {
+    sim: Arc<Sim>,
+    port: Arc<MemoryPort>,
+    sites: Arc<MemorySites>,
+    ag_ctx: ag::Context<Arc<MemoryPort>>,
+    dr_ctx: drsite::Context<Arc<MemoryPort>, Arc<MemorySites>>,
+    drs: DrSite,
+    epoch: jiff::Timestamp,
+    start: tokio::time::Instant,
+    /// A fresh operator process for every reconcile.
+    restart_every_tick: bool,
+    /// Site actions already checked.
+    seen_actions: usize,
+}
+
+impl Rig {
+    async fn new(edit: impl FnOnce(&mut DrSite)) -> Self {
+        let civil = jiff::civil::date(2026, 11, 21).at(3, 0, 0, 0);
+        let start = tokio::time::Instant::now();
+        let sim = Sim::start_at(world(), civil, IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .await
+            .expect("simulator starts");
+        let mut drs = example();
+        edit(&mut drs);
+        // The example's group, with the simulator's endpoints.
+        let spec = availability_group_spec(&sim, "ag1", "site-a", "cc-ag-login").expect("the simulator has ag1");
+        let mut group = AvailabilityGroup::new(AG, spec);
+        group.metadata.namespace = Some(NS.into());
+        let port = Arc::new(MemoryPort::default());
+        let (user, password) = sim.login();
+        port.put_secret(NS, "cc-ag-login", &[("username", user), ("password", password)]);
+        port.put_availability_group(group);
+        let latencies = Latencies {
+            start: Duration::from_secs(2),
+            stop: Duration::from_secs(1),
+            hook: Duration::from_secs(1),
+            ..Latencies::default()
+        };
+        let sites = Arc::new(MemorySites::for_spec(&drs.spec, &latencies));
+        Rig {
+            ag_ctx: ag::Context::new(port.clone(), config()),
+            dr_ctx: drsite::Context::new(port.clone(), sites.clone(), config()),
+            sim,
+            port,
+            sites,
+            drs,
+            epoch: civil.to_zoned(jiff::tz::TimeZone::UTC).expect("utc").timestamp(),
+            start,
+            restart_every_tick: false,
+            seen_actions: 0,
+        }
+    }
+
+    fn now(&self) -> jiff::Timestamp {
+        self.epoch + jiff::SignedDuration::try_from(self.start.elapsed()).expect("fits")
+    }
+
+    fn status(&self) -> drover::api::dr_site::DrSiteStatus {
+        self.port.drsite_status(&self.drs).unwrap_or_default()
+    }
+
+    fn group(&self) -> AvailabilityGroup {
+        self.port.stored_availability_group(NS, AG).expect("stored")
+    }
+
+    /// One reconcile of each controller, the invariants, then a short wait.
+    async fn tick(&mut self) {
+        if self.restart_every_tick {
+            self.ag_ctx = ag::Context::new(self.port.clone(), config());
+            self.dr_ctx = drsite::Context::new(self.port.clone(), self.sites.clone(), config());
+        }
+        let group = self.group();
+        let _ = ag::reconcile(&group, &self.ag_ctx, self.now()).await;
+        self.drs.status = self.port.drsite_status(&self.drs);
+        let _ = drsite::reconcile(&self.drs, &self.dr_ctx, self.now()).await;
+        self.invariants();
+        self.starts_follow_the_primary();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    async fn run_until(&mut self, limit: Duration, what: &str, done: impl Fn(&Rig) -> bool) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !done(self) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; DrSite status: {:#?}",
+                self.status()
+            );
+            self.tick().await;
+        }
+    }
+
+    async fn run_for(&mut self, span: Duration) {
+        let until = tokio::time::Instant::now() + span;
+        while tokio::time::Instant::now() < until {
+            self.tick().await;
+        }
+    }
+
+    fn flip(&mut self, site: &str) {
+        self.drs.spec.active_site = site.into();
+        self.drs.metadata.generation = Some(self.drs.metadata.generation.unwrap_or(0) + 1);
+    }
+
+    fn lost_declared(&self) -> bool {
+        let s = self.status();
+        !s.lost_sites.is_empty() || s.last_transition.is_some_and(|t| !t.lost_sites.is_empty())
+    }
+
+    fn running(&self, site: &str, component: &str) -> bool {
+        self.sites.instance(site, component).is_some_and(|i| i.running())
+    }
+
+    fn primary_site(&self) -> Option<String> {
+        self.sim.with_world(|w, now| {
+            let roles = w.roles(now, "ag1");
+            roles.into_iter().find_map(|(name, role)| {
+                (role == Some(Role::Primary)).then(|| if name == "SQL-A" { "site-a" } else { "site-b" }.to_string())
+            })
+        })
+    }
+
+    fn invariants(&self) {
+        let moments = self.sim.with_world(|w, _| w.split_brain_moments().to_vec());
+        assert!(moments.is_empty(), "two writable primaries at {moments:?}");
+        if self.lost_declared() {
+            return;
+        }
+        for c in self
+            .drs
+            .spec
+            .components
+            .iter()
+            .filter(|c| c.placement == Placement::ActiveSite)
+        {
+            assert!(
+                !(self.running("site-a", &c.name) && self.running("site-b", &c.name)),
+                "{} runs at both sites",
+                c.name
+            );
+        }
+    }
+
+    /// The configuration server is started only where the group is writable (invariant 5): every
+    /// scale-up since the last look found the primary at that site.
+    fn starts_follow_the_primary(&mut self) {
+        let actions = self.sites.actions();
+        for (_, action) in &actions[self.seen_actions..] {
+            if let SiteAction::Scaled {
+                site, name, replicas, ..
+            } = action
+                && name == "master-confserv"
+                && *replicas > 0
+            {
+                assert_eq!(
+                    self.primary_site().as_deref(),
+                    Some(site.as_str()),
+                    "master-confserv started at {site} away from the primary"
+                );
+            }
+        }
+        self.seen_actions = actions.len();
+    }
+
+    /// Every DrSite action Event so far, as `verb target@site`.
+    fn script(&self) -> Vec<String> {
+        self.port
+            .drsite_events(&self.drs)
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e.reason.as_str(),
+                    "StartComponent" | "StopComponent" | "RunStartHook" | "RunStopHook" | "MoveChild"
+                )
+            })
+            .map(|e| e.note.split(':').next().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn steady_at(&self, site: &str) -> bool {
+        let s = self.status();
+        s.phase == Some(DrPhase::Steady) && s.active_site.as_deref() == Some(site)
+    }
+
+    fn annotate_group(&self, token: &str) {
+        let mut group = self.group();
+        group
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(CONFIRM_ANNOTATION.into(), token.into());
+        self.port.put_availability_group(group);
+    }
+
+    fn annotate(&mut self, token: &str) {
+        self.drs
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(CONFIRM_SITE_LOST_ANNOTATION.into(), token.into());
+    }
+
+    fn lost_transactions(&self) -> u64 {
+        self.sim.with_world(|w, now| {
+            ["confdb", "logdb"]
+                .iter()
+                .map(|db| w.lost_transactions(now, "ag1", db).expect("one writable primary"))
+                .sum()
+        })
+    }
+}
+
+fn starts(site: &str, names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| format!("start {n}@{site}")).collect()
+}
+
+fn stops(site: &str, names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| format!("stop {n}@{site}")).collect()
+}
+
+const EVERY_SITE_AFTER_MASTERS: [&str; 5] = [
+    "scs",
+    "confserv-proxy",
+    "stat-server",
+    "interaction-server",
+    "sip-server",
+];
+
+#[tokio::test(start_paused = true)]
+async fn cold_start_failover_with_site_a_lost_and_failback_follow_runbook_a() {
+    let mut rig = Rig::new(|_| {}).await;
+    rig.run_until(Duration::from_secs(120), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    // Cold start: the masters at the active site in order, then each shared layer at both sites.
+    let mut expected = starts("site-a", &MASTERS);
+    for layer in EVERY_SITE_AFTER_MASTERS {
+        if layer == "sip-server" {
+            // A server outside Kubernetes: its start hook Job, named as the event says.
+            continue;
+        }
+        expected.extend([format!("start {layer}@site-a"), format!("start {layer}@site-b")]);
+    }
+    let script: Vec<String> = rig.script().into_iter().filter(|s| !s.contains("sip-server")).collect();
+    assert_eq!(script, expected);
+    assert_eq!(rig.script().iter().filter(|s| s.contains("sip-server")).count(), 2);
+    let s = rig.status();
+    assert_eq!(
+        s.ready.as_deref(),
+        Some("13/13"),
+        "3 masters + 5 shared layers at both sites"
+    );
+    assert_eq!(
+        s.last_transition.as_ref().map(|t| t.kind),
+        Some(TransitionKind::ColdStart)
+    );
+    // Steady state writes nothing.
+    let writes = rig.port.snapshot().drsite_status_writes;
+    rig.run_for(Duration::from_secs(10)).await;
+    assert_eq!(
+        rig.port.snapshot().drsite_status_writes,
+        writes,
+        "status rewritten at steady state"
+    );
+
+    // Site A is lost: its SQL Server and its Kubernetes API. The user flips to site-b.
+    let before = rig.script().len();
+    rig.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
+    rig.sites.set_reachable("site-a", false);
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(60), "the group's data-loss confirmation", |r| {
+        r.status()
+            .children
+            .first()
+            .and_then(|c| c.confirmation.clone())
+            .is_some()
+    })
+    .await;
+    assert_eq!(rig.status().phase, Some(DrPhase::AwaitingConfirmation));
+    let token = rig.group().status.and_then(|s| s.confirmation).expect("asked").token;
+    rig.annotate_group(&token);
+    rig.run_until(Duration::from_secs(60), "the site-lost confirmation request", |r| {
+        r.status().site_lost_confirmation.is_some()
+    })
+    .await;
+    assert!(
+        !rig.script()[before..].iter().any(|s| s.starts_with("start ")),
+        "nothing started before site-a was declared lost"
+    );
+    let request = rig.status().site_lost_confirmation.expect("asked");
+    assert_eq!(request.site, "site-a");
+    rig.annotate(&request.token);
+    rig.run_until(Duration::from_secs(120), "the failover to finish", |r| {
+        r.status().transition.is_none()
+            && r.status()
+                .last_transition
+                .is_some_and(|t| t.kind == TransitionKind::Failover)
+    })
+    .await;
+    let mut expected = vec!["move cc-ag@site-b".to_string()];
+    expected.extend(starts("site-b", &MASTERS));
+    assert_eq!(rig.script()[before..], expected);
+    assert_eq!(rig.status().last_transition.expect("recorded").lost_sites, ["site-a"]);
+    assert_eq!(rig.primary_site().as_deref(), Some("site-b"));
+
+    // Site A returns: its masters, still up, are stopped before anything else happens.
+    let before = rig.script().len();
+    rig.sim.start_instance("SQL-A").expect("start SQL-A");
+    rig.sites.set_reachable("site-a", true);
+    rig.run_until(Duration::from_secs(60), "site-a's masters stopped", |r| {
+        MASTERS.iter().all(|m| !r.running("site-a", m))
+    })
+    .await;
+    let mut reversed = MASTERS;
+    reversed.reverse();
+    assert_eq!(rig.script()[before..], stops("site-a", &reversed));
+
+    // Failback: the same edit reversed.
+    let before = rig.script().len();
+    rig.flip("site-a");
+    rig.run_until(Duration::from_secs(180), "steady at site-a again", |r| {
+        r.steady_at("site-a")
+    })
+    .await;
+    let mut expected = stops("site-b", &reversed);
+    expected.push("move cc-ag@site-a".into());
+    expected.extend(starts("site-a", &MASTERS));
+    assert_eq!(rig.script()[before..], expected);
+    assert_eq!(
+        rig.status().last_transition.map(|t| t.kind),
+        Some(TransitionKind::Failback)
+    );
+    assert_eq!(rig.primary_site().as_deref(), Some("site-a"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_operator_converges_without_repeating_a_hook() {
+    // The outside server is an ActiveSite component here, so the switchover runs its hooks.
+    let mut rig = Rig::new(|drs| {
+        let sip = drs
+            .spec
+            .components
+            .iter_mut()
+            .find(|c| c.name == "sip-server")
+            .expect("in example");
+        sip.placement = Placement::ActiveSite;
+        sip.depends_on = vec!["message-server".into()];
+    })
+    .await;
+    rig.restart_every_tick = true;
+    rig.run_until(Duration::from_secs(120), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    let before = rig.script().len();
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(180), "steady at site-b", |r| r.steady_at("site-b"))
+        .await;
+    let mut expected = stops(
+        "site-a",
+        &["sip-server", "message-server", "master-scs", "master-confserv"],
+    );
+    expected.push("move cc-ag@site-b".into());
+    expected.extend(starts(
+        "site-b",
+        &["master-confserv", "master-scs", "message-server", "sip-server"],
+    ));
+    assert_eq!(rig.script()[before..], expected);
+    // Each hook Job was created exactly once.
+    let created: Vec<String> = rig
+        .sites
+        .actions()
+        .into_iter()
+        .filter_map(|(_, a)| match a {
+            SiteAction::JobCreated { name, .. } => Some(name),
+            _ => None,
+        })
+        .collect();
+    let mut unique = created.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(created.len(), unique.len(), "a hook Job was created twice: {created:?}");
+    assert_eq!(
+        created.len(),
+        3,
+        "start at a (cold start), stop at a, start at b: {created:?}"
+    );
+    assert_eq!(rig.lost_transactions(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn flipping_back_mid_transition_is_safe() {
+    let mut rig = Rig::new(|_| {}).await;
+    rig.run_until(Duration::from_secs(120), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(120), "the first master started at site-b", |r| {
+        r.script().iter().any(|s| s == "start master-confserv@site-b")
+    })
+    .await;
+    rig.flip("site-a");
+    rig.run_until(Duration::from_secs(180), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    for m in MASTERS {
+        assert!(rig.running("site-a", m) && !rig.running("site-b", m), "{m}");
+    }
+    assert_eq!(rig.lost_transactions(), 0, "a planned move there and back lost commits");
+    assert!(
+        rig.port
+            .drsite_events(&rig.drs)
+            .iter()
+            .any(|e| e.reason == "TransitionRetargeted")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_old_site_is_not_assumed_stopped() {
+    let mut rig = Rig::new(|_| {}).await;
+    rig.run_until(Duration::from_secs(120), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    // Site-a's Kubernetes API is cut off; its SQL Server is fine (the group switches over).
+    rig.sites.set_reachable("site-a", false);
+    let before = rig.script().len();
+    rig.flip("site-b");
+    rig.run_for(Duration::from_secs(60)).await;
+    assert_eq!(
+        rig.primary_site().as_deref(),
+        Some("site-b"),
+        "the group moved by itself"
+    );
+    assert_eq!(rig.script()[before..], ["move cc-ag@site-b"]);
+    let s = rig.status();
+    assert_eq!(s.phase, Some(DrPhase::AwaitingConfirmation));
+    assert!(
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "SiteLostConfirmationRequired" && c.status == "True")
+    );
+    // It answers again: its masters are stopped, then site-b's start. No confirmation was needed.
+    rig.sites.set_reachable("site-a", true);
+    rig.run_until(Duration::from_secs(120), "steady at site-b", |r| r.steady_at("site-b"))
+        .await;
+    let mut reversed = MASTERS;
+    reversed.reverse();
+    let mut expected = vec!["move cc-ag@site-b".to_string()];
+    expected.extend(stops("site-a", &reversed));
+    expected.extend(starts("site-b", &MASTERS));
+    assert_eq!(rig.script()[before..], expected);
+    assert!(rig.status().lost_sites.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_site_confirmed_lost_lets_the_new_site_start() {
+    let mut rig = Rig::new(|_| {}).await;
+    rig.run_until(Duration::from_secs(120), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.sites.set_reachable("site-a", false);
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(60), "the site-lost request", |r| {
+        r.status().site_lost_confirmation.is_some()
+    })
+    .await;
+    rig.annotate("not-the-token");
+    rig.run_for(Duration::from_secs(5)).await;
+    assert_eq!(
+        rig.port
+            .drsite_events(&rig.drs)
+            .iter()
+            .filter(|e| e.reason == "ConfirmationStale")
+            .count(),
+        1
+    );
+    let token = rig.status().site_lost_confirmation.expect("still asking").token;
+    rig.annotate(&token);
+    rig.run_until(Duration::from_secs(120), "the masters up at site-b", |r| {
+        MASTERS
+            .iter()
+            .all(|m| r.sites.instance("site-b", m).is_some_and(|i| i.ready > 0))
+    })
+    .await;
+    let s = rig.status();
+    assert_eq!(s.lost_sites.first().map(|l| l.site.as_str()), Some("site-a"));
+    // Site-a still cannot be seen: the system runs at site-b, degraded.
+    rig.run_for(Duration::from_secs(5)).await;
+    assert_eq!(rig.status().phase, Some(DrPhase::Degraded));
+}
