@@ -197,7 +197,7 @@ pub enum WorkloadKind {
 #[serde(rename_all = "camelCase")]
 pub struct Hooks {
     /// The Job that starts the server. drover adds to every container the environment variables
-    /// `DROVER_ACTION` (`start`), `DROVER_COMPONENT`, `DROVER_SITE`, `DROVER_ACTIVE_SITE` and `DROVER_DRSITE`.
+    /// `DROVER_ACTION` (`start`), `DROVER_COMPONENT`, `DROVER_SITE`, `DROVER_ACTIVE_SITE`, `DROVER_DRSITE` and `DROVER_RUN` (the transition).
     #[schemars(schema_with = "job_template_schema")]
     pub start: JobTemplateSpec,
     /// The Job that stops the server (`DROVER_ACTION` is `stop`).
