@@ -2,6 +2,12 @@
 //! over loopback, with the workload committing all along and the Kubernetes
 //! side in memory. Data loss is the simulator's count, never assumed.
 
+/// Only the simulator settings from `tests/common` (not the mocked API server and its tests).
+mod common {
+    pub mod rig;
+}
+
+use common::rig::world;
 use drover::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, BackupTarget, CONFIRM_ANNOTATION, ClusterType,
     ForcePolicy, ForcedFailoverPolicy, Phase, TransitionKind,
@@ -19,17 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const DATABASES: [&str; 2] = ["confdb", "logdb"];
-
-fn world() -> WorldConfig {
-    let mut cfg = WorldConfig::two_sites();
-    cfg.latencies.replication = Duration::from_millis(20);
-    cfg.latencies.failover = Duration::from_millis(150);
-    cfg.latencies.revert = Duration::from_millis(300);
-    cfg.latencies.restart = Duration::from_millis(100);
-    cfg.latencies.backup = Duration::from_millis(50);
-    cfg.workload.commits_per_second = 100;
-    cfg
-}
 
 fn config() -> Config {
     Config {

@@ -6,6 +6,9 @@
 //! with a canned response; a request that never comes fails by timeout, a
 //! surplus one fails against the closed mock.
 
+mod common;
+
+use common::mock_api::*;
 use drover::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityMode, ClusterType, CredentialsRef, Encryption, EndpointSpec,
     ForcedFailoverPolicy, ReplicaSpec, TlsSpec,
@@ -19,133 +22,14 @@ use drover::components::kube::{KubeSites, REMOTE_CONNECT_TIMEOUT, REMOTE_READ_TI
 use drover::components::{HookAction, HookJob, JobPhase, SiteAccess, Sites, WorkloadObs};
 use drover::controller::kube::KubePort;
 use drover::controller::{DrPort, Event, PortError};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, StatusCode};
 use k8s_openapi::api::batch::v1::{Job, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
-use kube::client::Body;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::task::JoinHandle;
-use tower_test::mock::{self, Handle};
-
-type ApiHandle = Handle<Request<Body>, Response<Body>>;
-
-/// A client whose every request goes to the returned handle.
-fn mock_client() -> (kube::Client, ApiHandle) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (kube::Client::new(service, "default"), handle)
-}
-
-/// One request as the API server saw it.
-struct Seen {
-    method: Method,
-    /// Path and query, exactly as sent.
-    uri: String,
-    content_type: Option<String>,
-    /// The body parsed as JSON (`Null` when empty).
-    body: Value,
-    respond: tower_test::mock::SendResponse<Response<Body>>,
-}
-
-impl Seen {
-    fn reply(self, status: StatusCode, body: &Value) {
-        let response = Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(body).expect("response serializes")))
-            .expect("response builds");
-        self.respond.send_response(response);
-    }
-
-    fn ok(self, body: &Value) {
-        self.reply(StatusCode::OK, body);
-    }
-
-    /// A `Status` failure as the API server sends it.
-    fn fail(self, code: u16, reason: &str, message: &str) {
-        let status = StatusCode::from_u16(code).expect("a status code");
-        self.reply(
-            status,
-            &json!({
-                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": message, "reason": reason, "code": code
-            }),
-        );
-    }
-
-    /// A non-JSON answer, as a proxy or load balancer in front of the API server gives.
-    fn text(self, code: u16, text: &str) {
-        let response = Response::builder()
-            .status(StatusCode::from_u16(code).expect("a status code"))
-            .header("content-type", "text/html")
-            .body(Body::from(text.as_bytes().to_vec()))
-            .expect("response builds");
-        self.respond.send_response(response);
-    }
-}
-
-/// The mocked API server's side: hands out requests one at a time.
-struct ApiServer {
-    handle: ApiHandle,
-}
 
 impl ApiServer {
-    /// The next request; panics if none comes within 10 s.
-    async fn next(&mut self, expected: &str) -> Seen {
-        let (request, respond) = tokio::time::timeout(Duration::from_secs(10), self.handle.next_request())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {expected}"))
-            .unwrap_or_else(|| panic!("the client went away before {expected}"));
-        let method = request.method().clone();
-        let uri = request
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_default();
-        let content_type = request
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .map(|v| v.to_str().expect("ASCII content-type").to_string());
-        let bytes = request.into_body().collect_bytes().await.expect("request body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                panic!(
-                    "{expected}: body is not JSON ({e}): {}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            })
-        };
-        Seen {
-            method,
-            uri,
-            content_type,
-            body,
-            respond,
-        }
-    }
-
-    /// A GET of `uri` (no body).
-    async fn get(&mut self, uri: &str) -> Seen {
-        let seen = self.next(&format!("GET {uri}")).await;
-        assert_eq!(seen.method, Method::GET, "{uri}");
-        assert_eq!(seen.uri, uri);
-        assert_eq!(seen.body, Value::Null, "a GET has no body");
-        seen
-    }
-
-    /// A forced server-side apply to `uri` of exactly `body`.
-    async fn apply(&mut self, uri: &str, body: &Value) -> Seen {
-        let seen = self.next(&format!("SSA {uri}")).await;
-        assert_eq!(seen.method, Method::PATCH, "{uri}");
-        assert_eq!(seen.uri, uri);
-        assert_eq!(seen.content_type.as_deref(), Some("application/apply-patch+yaml"));
-        assert_eq!(&seen.body, body, "the applied object, field for field");
-        seen
-    }
-
     /// The GET of a kubeconfig Secret; answers with `kubeconfig` under `key` (or 404).
     async fn kubeconfig_secret(&mut self, ns: &str, name: &str, version: &str, data: Option<(&str, &str)>) {
         let seen = self.get(&format!("/api/v1/namespaces/{ns}/secrets/{name}")).await;
@@ -160,70 +44,6 @@ impl ApiServer {
             None => seen.fail(404, "NotFound", &format!("secrets \"{name}\" not found")),
         }
     }
-}
-
-/// Standard base64 without a dependency (only for building canned Secrets).
-mod base64_free {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    pub fn encode(bytes: &[u8]) -> String {
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn rfc4648_vectors() {
-        for (plain, coded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(encode(plain.as_bytes()), coded);
-        }
-    }
-}
-
-/// Starts `scenario` as an API server on `handle`.
-fn serve<S, F>(handle: ApiHandle, scenario: S) -> JoinHandle<()>
-where
-    S: FnOnce(ApiServer) -> F,
-    F: Future<Output = ()> + Send + 'static,
-{
-    tokio::spawn(scenario(ApiServer { handle }))
-}
-
-/// Waits for a scenario; its panic (a failed check, a request that never came) fails the test.
-async fn finish(server: JoinHandle<()>) {
-    match tokio::time::timeout(Duration::from_secs(30), server).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => panic!("the API server scenario did not finish: a request never came"),
-    }
-}
-
-/// Runs `scenario` as the API server and `work` as the client; returns what `work` returned.
-async fn verify<T, S, F>(handle: ApiHandle, scenario: S, work: impl Future<Output = T>) -> T
-where
-    S: FnOnce(ApiServer) -> F,
-    F: Future<Output = ()> + Send + 'static,
-{
-    let server = serve(handle, scenario);
-    let out = work.await;
-    finish(server).await;
-    out
 }
 
 /// Site B, in the operator's own cluster.

@@ -6,6 +6,12 @@
 //! `ActiveSite` component at two sites (unless a person declared a site lost),
 //! no database-dependent component running away from the writable primary.
 
+/// Only the simulator settings from `tests/common` (not the mocked API server and its tests).
+mod common {
+    pub mod rig;
+}
+
+use common::rig::world;
 use drover::api::availability_group::{AvailabilityGroup, CONFIRM_ANNOTATION};
 use drover::api::dr_site::{CONFIRM_SITE_LOST_ANNOTATION, DrPhase, DrSite, Placement, TransitionKind};
 use drover::components::memory::{Latencies, MemorySites, SiteAction};
@@ -13,7 +19,6 @@ use drover::controller::memory::MemoryPort;
 use drover::controller::{Config, ag, drsite};
 use drover::sim::Sim;
 use drover::sim::model::Role;
-use drover::sim::model::config::WorldConfig;
 use drover::sim::spec::availability_group_spec;
 use drover::sql::Timeouts;
 use std::net::{IpAddr, Ipv4Addr};
@@ -37,17 +42,6 @@ fn config() -> Config {
             long_command: Duration::from_secs(30),
         },
     }
-}
-
-fn world() -> WorldConfig {
-    let mut cfg = WorldConfig::two_sites();
-    cfg.latencies.replication = Duration::from_millis(20);
-    cfg.latencies.failover = Duration::from_millis(150);
-    cfg.latencies.revert = Duration::from_millis(300);
-    cfg.latencies.restart = Duration::from_millis(100);
-    cfg.latencies.backup = Duration::from_millis(50);
-    cfg.workload.commits_per_second = 100;
-    cfg
 }
 
 /// The DrSite of `examples/contact-center-framework.yaml`.

@@ -6,6 +6,9 @@
 //! a surplus request fails because the mock is closed once the scenario ends
 //! (the call returns an error the test then sees).
 
+mod common;
+
+use common::mock_api::*;
 use drover::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, AvailabilityMode, CONFIRM_ANNOTATION,
     ClusterType, CredentialsRef, Encryption, EndpointSpec, ForcedFailoverPolicy, Phase, ReplicaSpec, TlsSpec,
@@ -16,102 +19,15 @@ use drover::controller::{Config, Event, Port, PortError};
 use drover::sim::Sim;
 use drover::sim::model::Role;
 use drover::sim::model::config::WorldConfig;
-use http::{Method, Request, Response, StatusCode};
-use kube::client::Body;
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
-use tokio::task::JoinHandle;
-use tower_test::mock::{self, Handle};
-
-type ApiHandle = Handle<Request<Body>, Response<Body>>;
 
 const PASSWORD_SENTINEL: &str = "s3cr3t-Passw0rd!";
 
-/// A client whose every request goes to the returned handle.
-fn mock_client() -> (kube::Client, ApiHandle) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (kube::Client::new(service, "default"), handle)
-}
-
-/// One request as the API server saw it.
-struct Seen {
-    method: Method,
-    /// Path and query, exactly as sent.
-    uri: String,
-    content_type: Option<String>,
-    /// The body parsed as JSON (`Null` when empty).
-    body: Value,
-    respond: tower_test::mock::SendResponse<Response<Body>>,
-}
-
-impl Seen {
-    fn reply(self, status: StatusCode, body: &Value) {
-        let response = Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(body).expect("response serializes")))
-            .expect("response builds");
-        self.respond.send_response(response);
-    }
-
-    fn ok(self, body: &Value) {
-        self.reply(StatusCode::OK, body);
-    }
-}
-
-/// The mocked API server's side: hands out requests one at a time.
-struct ApiServer {
-    handle: ApiHandle,
-    /// How long to wait for each expected request.
-    patience: Duration,
-}
-
 impl ApiServer {
-    fn new(handle: ApiHandle) -> Self {
-        Self {
-            handle,
-            patience: Duration::from_secs(10),
-        }
-    }
-
-    /// The next request; panics if none comes within `patience`.
-    async fn next(&mut self, expected: &str) -> Seen {
-        let (request, respond) = tokio::time::timeout(self.patience, self.handle.next_request())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {expected}"))
-            .unwrap_or_else(|| panic!("the client went away before {expected}"));
-        let method = request.method().clone();
-        let uri = request
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_default();
-        let content_type = request
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .map(|v| v.to_str().expect("ASCII content-type").to_string());
-        let bytes = request.into_body().collect_bytes().await.expect("request body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                panic!(
-                    "{expected}: body is not JSON ({e}): {}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            })
-        };
-        Seen {
-            method,
-            uri,
-            content_type,
-            body,
-            respond,
-        }
-    }
-
     /// GET of a Secret; answers with `data` (values base64-encoded by k8s-openapi) or 404.
     async fn secret_get(&mut self, ns: &str, name: &str, data: Option<&[(&str, &str)]>) {
         let seen = self.next(&format!("GET Secret {ns}/{name}")).await;
@@ -209,7 +125,7 @@ impl ApiServer {
 }
 
 fn secret_json(ns: &str, name: &str, data: &[(&str, &str)]) -> Value {
-    use base64_free::encode;
+    use common::mock_api::base64_free::encode;
     let data: serde_json::Map<String, Value> = data
         .iter()
         .map(|(k, v)| (k.to_string(), Value::String(encode(v.as_bytes()))))
@@ -221,59 +137,6 @@ fn secret_json(ns: &str, name: &str, data: &[(&str, &str)]) -> Value {
         "type": "Opaque",
         "data": data
     })
-}
-
-/// Standard base64 without a dependency (only for building canned Secrets).
-mod base64_free {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    pub fn encode(bytes: &[u8]) -> String {
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn rfc4648_vectors() {
-        for (plain, coded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(encode(plain.as_bytes()), coded);
-        }
-    }
-}
-
-/// Runs `scenario` as the API server, then `work` as the client. Returns what `work` returned;
-/// panics (with the scenario's message) if the scenario failed or a request never came.
-async fn verify<T, S, F>(handle: ApiHandle, scenario: S, work: impl Future<Output = T>) -> T
-where
-    S: FnOnce(ApiServer) -> F,
-    F: Future<Output = ()> + Send + 'static,
-{
-    // Dropping the server (and its handle) at the end closes the mock: any further request fails.
-    let server: JoinHandle<()> = tokio::spawn(scenario(ApiServer::new(handle)));
-    let out = work.await;
-    match tokio::time::timeout(Duration::from_secs(30), server).await {
-        Ok(Ok(())) => out,
-        Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => panic!("the API server scenario did not finish: a request never came"),
-    }
 }
 
 fn replica(name: &str, site: &str, host: &str, port: u16) -> ReplicaSpec {
