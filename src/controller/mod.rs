@@ -47,6 +47,51 @@ impl Default for Config {
     }
 }
 
+/// Consecutive failed reconciles per object, for exponential backoff.
+#[derive(Debug, Default)]
+pub struct Failures(std::sync::Mutex<std::collections::HashMap<String, u32>>);
+
+impl Failures {
+    /// Counts one more failure of `key`; the delay before retrying it.
+    pub fn failed(&self, config: &Config, key: &str) -> Duration {
+        let mut failures = crate::sync::lock(&self.0);
+        let n = failures.entry(key.to_string()).or_default();
+        *n = n.saturating_add(1);
+        backoff(config, *n)
+    }
+
+    /// `key` reconciled: its next failure starts the backoff over.
+    pub fn succeeded(&self, key: &str) {
+        crate::sync::lock(&self.0).remove(key);
+    }
+}
+
+/// `now` without its fraction: status times (metav1.Time) are whole seconds, and what a planner
+/// journals must read back from status as it was planned.
+pub fn whole_seconds(now: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
+/// A status as the API server will hand it back (times in whole seconds), so comparing it with
+/// the stored one says whether anything really changed and no write is made for nothing.
+pub fn as_stored<T: serde::Serialize + serde::de::DeserializeOwned>(status: T) -> T {
+    serde_json::to_value(&status)
+        .and_then(serde_json::from_value)
+        .unwrap_or(status)
+}
+
+/// A namespaced resource's API in `namespace`, or in all namespaces.
+pub fn api_in<K>(client: &::kube::Client, namespace: Option<&str>) -> ::kube::Api<K>
+where
+    K: ::kube::Resource<Scope = ::kube::core::NamespaceResourceScope>,
+    <K as ::kube::Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => ::kube::Api::namespaced(client.clone(), ns),
+        None => ::kube::Api::all(client.clone()),
+    }
+}
+
 /// Exponential backoff for the `failures`-th consecutive failure (1-based).
 pub fn backoff(config: &Config, failures: u32) -> Duration {
     let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));

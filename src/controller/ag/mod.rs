@@ -8,10 +8,9 @@ pub mod connections;
 pub mod run;
 pub mod status;
 
-use super::{Config, Event, Port, PortError, backoff};
+use super::{Config, Event, Failures, Port, PortError, as_stored, whole_seconds};
 use crate::api::availability_group::{
-    AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, CONFIRM_ANNOTATION, Phase, PrimarySnapshot,
-    validate,
+    AvailabilityGroup, AvailabilityGroupSpec, CONFIRM_ANNOTATION, Phase, PrimarySnapshot, validate,
 };
 use crate::plan::ag::{self, Input, Next, Notice};
 use crate::sql::{Credentials, Endpoint, ErrorCategory, Executed, SqlError, Tls};
@@ -52,8 +51,7 @@ pub struct Context<P> {
     pub pool: Pool,
     /// The primary as last seen, per object: what a forced failover's estimate starts from.
     last_seen: Mutex<HashMap<String, PrimarySnapshot>>,
-    /// Consecutive failures per object, for exponential backoff.
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Failures,
 }
 
 impl<P: Port> Context<P> {
@@ -63,20 +61,17 @@ impl<P: Port> Context<P> {
             config,
             pool: Pool::default(),
             last_seen: Mutex::default(),
-            failures: Mutex::default(),
+            failures: Failures::default(),
         }
     }
 
     /// The delay before retrying `key` after one more failure.
     pub fn failed(&self, key: &str) -> Duration {
-        let mut failures = crate::sync::lock(&self.failures);
-        let n = failures.entry(key.to_string()).or_default();
-        *n = n.saturating_add(1);
-        backoff(&self.config, *n)
+        self.failures.failed(&self.config, key)
     }
 
     fn succeeded(&self, key: &str) {
-        crate::sync::lock(&self.failures).remove(key);
+        self.failures.succeeded(key);
     }
 }
 
@@ -273,13 +268,6 @@ async fn reconcile_inner<P: Port>(
     }
 }
 
-/// `now` without its fraction: status times (metav1.Time) are whole seconds, and what the
-/// planner journals must read back from status as it was planned, or a confirmation token
-/// (bound to the outage's start) would never match the one computed from the status.
-fn whole_seconds(now: Timestamp) -> Timestamp {
-    Timestamp::from_second(now.as_second()).unwrap_or(now)
-}
-
 /// The primary as status can keep it: whole seconds (see [`whole_seconds`]), so the estimate made
 /// when it is lost is the one made again from the journal. Its commit times are rounded up, so
 /// the known loss estimated from them is never less than with the exact times.
@@ -302,14 +290,6 @@ fn as_status_keeps_it(seen: &PrimarySnapshot) -> PrimarySnapshot {
         db.commit_time = up(&db.commit_time);
     }
     kept
-}
-
-/// A status as the API server will hand it back (times in whole seconds), so comparing it with
-/// the stored one says whether anything really changed and no write is made for nothing.
-fn as_stored(status: AvailabilityGroupStatus) -> AvailabilityGroupStatus {
-    serde_json::to_value(&status)
-        .and_then(serde_json::from_value)
-        .unwrap_or(status)
 }
 
 fn is_retryable(e: &SqlError) -> bool {

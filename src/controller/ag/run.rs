@@ -3,8 +3,8 @@
 
 use super::{Context, Error, Requeue, key_of, reconcile};
 use crate::api::availability_group::AvailabilityGroup;
-use crate::controller::Config;
 use crate::controller::kube::KubePort;
+use crate::controller::{Config, api_in};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
@@ -40,10 +40,8 @@ pub async fn run(
     instance: Option<String>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (ags, secrets): (Api<AvailabilityGroup>, Api<PartialObjectMeta<Secret>>) = match namespace {
-        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
-        None => (Api::all(client.clone()), Api::all(client.clone())),
-    };
+    let ags: Api<AvailabilityGroup> = api_in(&client, namespace);
+    let secrets: Api<PartialObjectMeta<Secret>> = api_in(&client, namespace);
     let ctx = Arc::new(Context::new(KubePort::new(client, instance), config));
     let controller = Controller::new(ags, watcher::Config::default().any_semantic());
     let store = controller.store();

@@ -8,7 +8,7 @@ pub mod observe;
 pub mod run;
 pub mod status;
 
-use super::{Config, DrPort, Event, PortError, backoff};
+use super::{Config, DrPort, Event, Failures, PortError, as_stored, whole_seconds};
 use crate::api::conditions;
 use crate::api::dr_site::{CONFIRM_SITE_LOST_ANNOTATION, DrSite, DrSiteStatus, validate};
 use crate::components::hook::{HookContext, hook_job};
@@ -17,8 +17,6 @@ use crate::plan::drsite::{self, Action, Input, Notice, record_executed};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 pub use super::ag::Requeue;
@@ -35,7 +33,7 @@ pub struct Context<P, S> {
     pub port: P,
     pub sites: S,
     pub config: Config,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Failures,
 }
 
 impl<P: DrPort, S: Sites> Context<P, S> {
@@ -44,29 +42,19 @@ impl<P: DrPort, S: Sites> Context<P, S> {
             port,
             sites,
             config,
-            failures: Mutex::default(),
+            failures: Failures::default(),
         }
     }
 
     /// The delay before retrying `key` after one more failure.
     pub fn failed(&self, key: &str) -> Duration {
-        let mut failures = crate::sync::lock(&self.failures);
-        let n = failures.entry(key.to_string()).or_default();
-        *n = n.saturating_add(1);
-        backoff(&self.config, *n)
+        self.failures.failed(&self.config, key)
     }
 }
 
 /// `DrSite/namespace/name`.
 pub fn key_of(drs: &DrSite) -> String {
     format!("DrSite/{}/{}", drs.namespace().unwrap_or_default(), drs.name_any())
-}
-
-/// A status as the API server hands it back (times in whole seconds).
-fn as_stored(status: DrSiteStatus) -> DrSiteStatus {
-    serde_json::to_value(&status)
-        .and_then(serde_json::from_value)
-        .unwrap_or(status)
 }
 
 /// One reconcile of one DrSite at time `now`.
@@ -76,10 +64,9 @@ pub async fn reconcile<P: DrPort, S: Sites>(
     now: Timestamp,
 ) -> Result<Requeue, Error> {
     let key = key_of(drs);
-    let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
-    let result = reconcile_inner(drs, ctx, now).await;
+    let result = reconcile_inner(drs, ctx, whole_seconds(now)).await;
     if result.is_ok() {
-        crate::sync::lock(&ctx.failures).remove(&key);
+        ctx.failures.succeeded(&key);
     }
     result
 }

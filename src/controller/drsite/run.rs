@@ -8,8 +8,8 @@ use crate::api::availability_group::AvailabilityGroup;
 use crate::api::dr_site::{DrSite, WorkloadKind};
 use crate::components::kube::KubeSites;
 use crate::components::{LABEL_DRSITE, hook::label_value};
-use crate::controller::Config;
 use crate::controller::kube::KubePort;
+use crate::controller::{Config, api_in};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
@@ -73,23 +73,13 @@ pub async fn run(
     instance: Option<String>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-    where
-        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
-        <K as kube::Resource>::DynamicType: Default,
-    {
-        match namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
-    }
     let ctx = Arc::new(Context::new(
         KubePort::new(client.clone(), instance),
         KubeSites::new(client.clone()),
         config,
     ));
     let controller = Controller::new(
-        api::<DrSite>(&client, namespace),
+        api_in::<DrSite>(&client, namespace),
         watcher::Config::default().any_semantic(),
     );
     let store = controller.store();
@@ -97,7 +87,7 @@ pub async fn run(
     controller
         // A child's status changed (its primary moved, it asks for a confirmation).
         .watches(
-            api::<AvailabilityGroup>(&client, namespace),
+            api_in::<AvailabilityGroup>(&client, namespace),
             watcher::Config::default(),
             move |ag| {
                 let (ns, name) = (ag.namespace(), ag.name_any());
