@@ -4,16 +4,18 @@
 pub mod availability_group;
 pub mod conditions;
 pub mod dr_site;
+pub mod persistent_chat_pool;
 
 pub use availability_group::{AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, SpecError};
 pub use dr_site::{DrSite, DrSiteSpec, DrSiteStatus};
+pub use persistent_chat_pool::{PersistentChatPool, PersistentChatPoolSpec, PersistentChatPoolStatus};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
 /// Every CRD drover serves, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![AvailabilityGroup::crd(), DrSite::crd()]
+    vec![AvailabilityGroup::crd(), DrSite::crd(), PersistentChatPool::crd()]
 }
 
 /// The file name of a CRD in `crds/`: `<plural>.<group>.yaml`.

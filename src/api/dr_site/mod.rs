@@ -209,7 +209,7 @@ pub struct Hooks {
 
 /// A Job template: metadata and a batch/v1 JobSpec. Not expanded in the CRD (the pod schema is
 /// huge); the API server keeps it as given and drover checks it when it builds the Job.
-fn job_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn job_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "object",
         "description": "A batch/v1 JobTemplateSpec: `metadata` (labels, annotations) and `spec` (a JobSpec).",
