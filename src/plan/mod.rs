@@ -4,6 +4,7 @@
 
 pub mod ag;
 pub mod drsite;
+pub mod pchat;
 
 /// FNV-1a, 64 bits: a stable, dependency-free hash for names and tokens that must come out the
 /// same in every operator replica and every release (std's hashers promise neither). Not a

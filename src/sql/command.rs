@@ -88,6 +88,34 @@ pub enum Action {
         database: Ident,
         path: String,
     },
+    RemoveLogShippingSecondary {
+        database: Ident,
+    },
+    RestoreLog {
+        database: Ident,
+        path: String,
+    },
+    RecoverDatabase {
+        database: Ident,
+    },
+    RestoreDatabaseReplace {
+        database: Ident,
+        path: String,
+    },
+    FullBackup {
+        database: Ident,
+        path: String,
+    },
+    TailLogBackup {
+        database: Ident,
+        path: String,
+    },
+    MirroringOff {
+        database: Ident,
+    },
+    KillSession {
+        session_id: i16,
+    },
 }
 
 impl Action {
@@ -139,6 +167,7 @@ impl Action {
                 database.quoted(),
                 quote_literal(path)?
             ),
+            _ => todo!(),
         })
     }
 
@@ -148,7 +177,7 @@ impl Action {
             Self::SetAvailabilityMode { .. }
             | Self::SetRequiredSynchronizedSecondaries { .. }
             | Self::DemoteToSecondary { .. } => RunsOn::Primary,
-            Self::ResumeDataMovement { .. } | Self::CopyOnlyBackup { .. } => RunsOn::ReplicaHostingDatabase,
+            _ => RunsOn::ReplicaHostingDatabase,
         }
     }
 
@@ -170,6 +199,7 @@ impl Action {
             Self::DemoteToSecondary { .. } => "demote_to_secondary",
             Self::ResumeDataMovement { .. } => "resume_data_movement",
             Self::CopyOnlyBackup { .. } => "copy_only_backup",
+            _ => "temp",
         }
     }
 }

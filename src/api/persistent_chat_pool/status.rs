@@ -262,4 +262,8 @@ pub struct PoolTransitionRecord {
     pub lost_after: Option<Time>,
     /// True when nothing committed can have been lost (switchover with its tail-log backup; failback).
     pub lossless: bool,
+    /// Failover: drover has read the share since, and `unappliedBackups` lists what it found there
+    /// that never reached the recovered database.
+    #[serde(default)]
+    pub share_checked: bool,
 }

@@ -1,0 +1,780 @@
+//! The pool's transitions around the runbook steps: when one begins and of
+//! which kind, the data-loss gate of a failover, the cursor through the steps,
+//! the finish with its record, and the phase, step line and conditions.
+
+use super::files;
+use super::steps::{Context, Judged, Step, runbook};
+use super::{Action, Input, Notice, Observed, Plan};
+use crate::api::availability_group::{CONFIRM_ANNOTATION, ConfirmationRequest, ForcePolicy};
+use crate::api::conditions::{self, Desired};
+use crate::api::dr_site::StepState;
+use crate::api::persistent_chat_pool::{
+    InstanceStatus, LogShippingStatus, PersistentChatPoolSpec, PersistentChatPoolStatus, PoolDatabaseStatus, PoolPhase,
+    PoolState, PoolStepStatus, PoolTransition, PoolTransitionKind, PoolTransitionRecord, validate,
+};
+use crate::components::hook::run_label;
+use crate::plan::fnv1a;
+use crate::sql;
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+/// Whether this reconcile needs the backup instance's folder listings: during a transition, when
+/// one is about to begin, and once after a failover to learn what it could not apply.
+pub fn needs_listings(spec: &PersistentChatPoolSpec, status: &PersistentChatPoolStatus) -> bool {
+    status.transition.is_some()
+        || status.active_site.as_deref() != Some(spec.active_site.as_str())
+        || status
+            .last_transition
+            .as_ref()
+            .is_some_and(|r| r.kind == PoolTransitionKind::Failover && !r.share_checked)
+}
+
+/// Journals what an executed action did that SQL Server cannot show later. `already`: the server
+/// said it was already so (a log backup applied before).
+pub fn record_executed(status: &mut PersistentChatPoolStatus, action: &Action, already: bool, now: Timestamp) {
+    let Some(t) = status.transition.as_mut() else {
+        return;
+    };
+    let Action::Sql { action, .. } = action else {
+        return;
+    };
+    match action {
+        sql::Action::RestoreLog { path, .. } => {
+            t.last_applied_backup = Some(files::file_name(path).to_string());
+            if !already {
+                t.applied_backups += 1;
+            }
+        }
+        sql::Action::FullBackup { .. } | sql::Action::RestoreDatabaseReplace { .. } => {
+            if let Some(step) = t.steps.iter_mut().find(|s| s.state != StepState::Done) {
+                step.state = StepState::Done;
+                step.finished_at = Some(Time(now));
+                step.message = None;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One planning pass: the status to write and the action due now.
+pub fn plan(input: Input<'_>) -> Plan {
+    let mut p = Planner {
+        input,
+        status: input.status.clone(),
+        notices: Vec::new(),
+        action: None,
+    };
+    let phase = p.run();
+    p.finish(phase)
+}
+
+struct Planner<'a> {
+    input: Input<'a>,
+    status: PersistentChatPoolStatus,
+    notices: Vec<Notice>,
+    action: Option<Action>,
+}
+
+/// The outcome of a pass, for phase and conditions.
+enum Outcome {
+    Invalid(String),
+    Steady,
+    Degraded(String),
+    Waiting(String),
+    Confirm(String),
+    InTransition {
+        kind: PoolTransitionKind,
+        blocked: Option<String>,
+        /// A desired-site change that waits for this transition to finish.
+        note: Option<String>,
+    },
+}
+
+impl<'a> Planner<'a> {
+    fn spec(&self) -> &'a PersistentChatPoolSpec {
+        self.input.spec
+    }
+
+    fn observed(&self) -> &'a Observed {
+        self.input.observed
+    }
+
+    fn primary(&self) -> &'a str {
+        &self.spec().primary.sql_instance.server_name
+    }
+
+    fn backup(&self) -> &'a str {
+        &self.spec().backup.sql_instance.server_name
+    }
+
+    fn chat(&self, server: &str) -> Option<&'a super::DbObs> {
+        self.observed()
+            .instance(server)
+            .ok()
+            .and_then(|o| o.database(&self.spec().chat_database))
+    }
+
+    fn run(&mut self) -> Outcome {
+        self.status.observed_generation = self.input.generation;
+        let errors = validate(self.spec());
+        if !errors.is_empty() {
+            let text = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            return Outcome::Invalid(text);
+        }
+        self.observe_into_status();
+        if let Some(t) = self.status.transition.clone() {
+            return self.continue_transition(t);
+        }
+        self.status.confirmation = None;
+        self.learn_unapplied();
+        let desired = self.spec().active_site.clone();
+        let state = self.status.pool_state;
+        let at_primary = desired == self.spec().primary.site;
+        let serving = if at_primary {
+            state == Some(PoolState::Normal) && self.chat(&self.primary().to_string()).is_some_and(|d| d.online())
+        } else {
+            state == Some(PoolState::FailedOver) && self.chat(&self.backup().to_string()).is_some_and(|d| d.online())
+        };
+        if serving {
+            self.status.active_site = Some(desired);
+            return match self.health(at_primary) {
+                Some(problem) => Outcome::Degraded(problem),
+                None => Outcome::Steady,
+            };
+        }
+        self.status.active_site = None;
+        self.begin(at_primary)
+    }
+
+    /// Instances, databases and log shipping as observed; the pool state inferred once.
+    fn observe_into_status(&mut self) {
+        let spec = self.spec();
+        let now = self.input.now;
+        let mut instances = Vec::new();
+        let mut databases = Vec::new();
+        for dc in [&spec.primary, &spec.backup] {
+            let members = std::iter::once((&dc.sql_instance, "sqlInstance"))
+                .chain(dc.mirror_instance.as_ref().map(|m| (m, "mirrorInstance")));
+            for (instance, role) in members {
+                let server = &instance.server_name;
+                let obs = self.observed().instance(server);
+                instances.push(InstanceStatus {
+                    server_name: server.clone(),
+                    site: dc.site.clone(),
+                    role: role.to_string(),
+                    reachable: obs.is_ok(),
+                    message: obs.as_ref().err().cloned(),
+                });
+                if let Ok(obs) = obs {
+                    for name in [&spec.chat_database, &spec.compliance_database] {
+                        let db = obs.database(name);
+                        if db.is_none() && role == "mirrorInstance" {
+                            continue;
+                        }
+                        databases.push(PoolDatabaseStatus {
+                            server_name: server.clone(),
+                            database: name.clone(),
+                            state: db.map(|d| d.state.clone()),
+                            mirroring_role: db.and_then(|d| d.mirroring_role.clone()),
+                            mirroring_state: db.and_then(|d| d.mirroring_state.clone()),
+                            mirroring_partner: db.and_then(|d| d.mirroring_partner.clone()),
+                        });
+                    }
+                }
+            }
+        }
+        self.status.instances = instances;
+        self.status.databases = databases;
+        let backup = self.backup().to_string();
+        if let Ok(obs) = self.observed().instance(&backup) {
+            let previous = self.status.log_shipping.clone().unwrap_or_default();
+            self.status.log_shipping = Some(match &obs.log_shipping {
+                Some(ls) => LogShippingStatus {
+                    configured: ls.configured,
+                    primary_server: Some(ls.primary_server.clone()),
+                    secondary_server: Some(backup.clone()),
+                    last_copied_file: ls.last_copied_file.clone(),
+                    last_copied_at: ls.last_copied_at.map(Time),
+                    last_restored_file: ls.last_restored_file.clone(),
+                    last_restored_at: ls.last_restored_at.map(Time),
+                },
+                // Removed: keep the last files seen (they say where the chain stopped).
+                None => LogShippingStatus {
+                    configured: false,
+                    ..previous
+                },
+            });
+        }
+        let primary = self.primary().to_string();
+        if self.observed().instance(&primary).is_ok() {
+            self.status.primary_unreachable_since = None;
+        } else if self.status.primary_unreachable_since.is_none() {
+            self.status.primary_unreachable_since = Some(Time(now));
+        }
+        if self.status.pool_state.is_none() {
+            let p = self.chat(&primary).map(|d| (d.online(), d.restoring()));
+            let b = self.chat(&backup).map(|d| (d.online(), d.restoring()));
+            self.status.pool_state = match (p, b) {
+                (Some((true, _)), Some((_, true)) | None) => Some(PoolState::Normal),
+                (Some((false, _)) | None, Some((true, _))) => Some(PoolState::FailedOver),
+                _ => None,
+            };
+        }
+    }
+
+    /// What is not as the runbook leaves it at the serving site.
+    fn health(&self, at_primary: bool) -> Option<String> {
+        let spec = self.spec();
+        let mut problems = Vec::new();
+        for dc in [&spec.primary, &spec.backup] {
+            if let Err(why) = self.observed().instance(&dc.sql_instance.server_name) {
+                problems.push(format!("{} cannot be observed: {why}", dc.sql_instance.server_name));
+            }
+        }
+        let serving = if at_primary { &spec.primary } else { &spec.backup };
+        if serving.mirror_instance.is_some()
+            && self.chat(&serving.sql_instance.server_name).is_some_and(|d| {
+                !d.mirroring_role
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case("PRINCIPAL"))
+            })
+        {
+            problems.push(format!("{} is not mirrored at {}", spec.chat_database, serving.site));
+        }
+        if at_primary
+            && let Ok(obs) = self.observed().instance(self.backup())
+            && !obs
+                .log_shipping
+                .as_ref()
+                .is_some_and(|ls| ls.configured && ls.primary_server.eq_ignore_ascii_case(self.primary()))
+        {
+            problems.push(format!(
+                "{} is not log-shipped from {} to {}",
+                spec.chat_database,
+                self.primary(),
+                self.backup()
+            ));
+        }
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+
+    /// After a failover, once the share is readable: the backups it held that never got applied.
+    fn learn_unapplied(&mut self) {
+        let chat = self.spec().chat_database.clone();
+        let super::Listing::Files(share) = &self.observed().share else {
+            return;
+        };
+        let Some(record) = self.status.last_transition.as_mut() else {
+            return;
+        };
+        if record.kind != PoolTransitionKind::Failover || record.share_checked {
+            return;
+        }
+        let started = record.started_at.0;
+        record.unapplied_backups = files::unapplied(&chat, record.last_applied_backup.as_deref(), &[], share)
+            .into_iter()
+            .filter(|(name, _)| files::stamp_of(name, &chat).is_some_and(|at| at <= started))
+            .map(|(name, _)| name.to_string())
+            .collect();
+        record.share_checked = true;
+    }
+
+    fn begin(&mut self, to_primary: bool) -> Outcome {
+        let spec = self.spec();
+        let (primary, backup) = (self.primary().to_string(), self.backup().to_string());
+        let backup_obs = self.observed().instance(&backup);
+        let kind = if to_primary {
+            if let Err(why) = self.observed().instance(&primary) {
+                return Outcome::Waiting(format!(
+                    "failback waits for the primary instance {primary} (rebuild the primary data center): {why}"
+                ));
+            }
+            if let Err(why) = backup_obs {
+                return Outcome::Waiting(format!("the backup instance {backup} cannot be observed: {why}"));
+            }
+            if !self.chat(&backup).is_some_and(|d| d.online()) {
+                return Outcome::Degraded(format!(
+                    "the pool is not served from {} and {} is not ONLINE on {backup}: nothing to fail back from",
+                    spec.primary.site, spec.chat_database
+                ));
+            }
+            PoolTransitionKind::Failback
+        } else {
+            if let Err(why) = backup_obs {
+                return Outcome::Waiting(format!("failover waits for the backup instance {backup}: {why}"));
+            }
+            match self.chat(&backup) {
+                Some(d) if d.restoring() || d.online() => {}
+                Some(d) => {
+                    return Outcome::Waiting(format!("{} on {backup} is {}", spec.chat_database, d.state));
+                }
+                None => {
+                    return Outcome::Degraded(format!("{} does not exist on {backup}", spec.chat_database));
+                }
+            }
+            if self.chat(&primary).is_some_and(|d| d.online()) {
+                PoolTransitionKind::Switchover
+            } else {
+                PoolTransitionKind::Failover
+            }
+        };
+        let (from, to) = if to_primary {
+            (spec.backup.site.clone(), spec.primary.site.clone())
+        } else {
+            (spec.primary.site.clone(), spec.backup.site.clone())
+        };
+        let last_applied = self
+            .observed()
+            .instance(&backup)
+            .ok()
+            .and_then(|o| o.log_shipping.as_ref())
+            .and_then(|ls| ls.last_restored_file.as_deref())
+            .map(|f| files::file_name(f).to_string());
+        let t = PoolTransition {
+            kind,
+            from_site: from.clone(),
+            to_site: to.clone(),
+            started_at: Time(self.input.now),
+            attempt: 1,
+            steps: self.step_rows(kind, &[]),
+            confirmed_token: None,
+            last_applied_backup: last_applied,
+            applied_backups: 0,
+        };
+        self.notices.push(Notice::TransitionStarted {
+            message: format!("{} of the pool from {from} to {to} begins", kind.as_str()),
+        });
+        self.continue_transition(t)
+    }
+
+    /// The runbook of `kind` as status rows, keeping the state of rows already there.
+    fn step_rows(&self, kind: PoolTransitionKind, previous: &[PoolStepStatus]) -> Vec<PoolStepStatus> {
+        let mut rows: Vec<PoolStepStatus> = previous
+            .iter()
+            .filter(|s| s.state == StepState::Done)
+            .cloned()
+            .collect();
+        for step in runbook(self.spec(), kind) {
+            let (name, target, site) = step.key(self.spec());
+            if rows
+                .iter()
+                .any(|r| r.name == name && r.target == target && r.site == site)
+            {
+                continue;
+            }
+            rows.push(PoolStepStatus {
+                name,
+                target,
+                site,
+                state: StepState::Pending,
+                started_at: None,
+                finished_at: None,
+                message: None,
+            });
+        }
+        rows
+    }
+
+    fn continue_transition(&mut self, mut t: PoolTransition) -> Outcome {
+        let spec = self.spec();
+        let primary = self.primary().to_string();
+        let started = t.steps.iter().any(|s| s.state != StepState::Pending);
+        if t.to_site != spec.active_site && !started {
+            // Nothing done yet: the new desired site simply replaces this transition.
+            self.status.transition = None;
+            self.status.confirmation = None;
+            return self.run();
+        }
+        // A switchover whose primary is lost before its tail-log backup can no longer be lossless.
+        let tail_done = t
+            .steps
+            .iter()
+            .any(|s| s.name == "tail-log-backup" && s.state == StepState::Done);
+        if t.kind == PoolTransitionKind::Switchover && !tail_done && self.observed().instance(&primary).is_err() {
+            t.kind = PoolTransitionKind::Failover;
+            t.steps = self.step_rows(PoolTransitionKind::Failover, &t.steps);
+            self.notices.push(Notice::TransitionStarted {
+                message: format!(
+                    "the primary instance {primary} became unreachable before the tail-log backup: the switchover continues as a failover"
+                ),
+            });
+        }
+        let pending_flip = (t.to_site != spec.active_site).then(|| {
+            format!(
+                "spec.activeSite changed to {} mid-{}: steps already run cannot be undone safely, so this transition finishes first",
+                spec.active_site,
+                t.kind.as_str().to_lowercase()
+            )
+        });
+        if t.kind == PoolTransitionKind::Failover && t.confirmed_token.is_none() {
+            match self.gate(&t) {
+                Ok(token) => t.confirmed_token = Some(token),
+                Err(outcome) => {
+                    self.status.transition = Some(t);
+                    return outcome;
+                }
+            }
+        }
+        self.status.confirmation = None;
+        let kind = t.kind;
+        let run = run_label(t.started_at.0, t.attempt);
+        let keys: Vec<(Step, (String, String, String))> = runbook(spec, kind)
+            .into_iter()
+            .map(|s| {
+                let k = s.key(spec);
+                (s, k)
+            })
+            .collect();
+        let now = Time(self.input.now);
+        let mut blocked = None;
+        for i in 0..t.steps.len() {
+            if t.steps[i].state == StepState::Done {
+                continue;
+            }
+            let row = &t.steps[i];
+            let Some((step, _)) = keys
+                .iter()
+                .find(|(_, (n, tg, s))| *n == row.name && *tg == row.target && *s == row.site)
+            else {
+                // A row from an earlier runbook shape that is no longer part of it.
+                t.steps[i].state = StepState::Done;
+                t.steps[i].message = Some("no longer part of the runbook".into());
+                continue;
+            };
+            let ctx = Context {
+                spec,
+                observed: self.observed(),
+                kind,
+                started_at: t.started_at.0,
+                run: &run,
+                last_applied: t.last_applied_backup.as_deref(),
+            };
+            let judged = if step.journaled() && t.steps[i].state == StepState::Done {
+                Judged::Done(None)
+            } else {
+                ctx.judge(step)
+            };
+            let row = &mut t.steps[i];
+            match judged {
+                Judged::Done(message) => {
+                    row.state = StepState::Done;
+                    row.started_at.get_or_insert_with(|| now.clone());
+                    row.finished_at = Some(now.clone());
+                    row.message = message;
+                    self.journal_effect(step);
+                    continue;
+                }
+                Judged::Due(action, message) => {
+                    row.state = StepState::Running;
+                    row.started_at.get_or_insert_with(|| now.clone());
+                    row.message = Some(message);
+                    self.action = Some(action);
+                }
+                Judged::Running(message) => {
+                    row.state = StepState::Running;
+                    row.started_at.get_or_insert_with(|| now.clone());
+                    row.message = Some(message);
+                }
+                Judged::Blocked(message) => {
+                    row.state = StepState::Blocked;
+                    row.message = Some(message.clone());
+                    blocked = Some(message);
+                }
+                Judged::Failed(message) => {
+                    if row.state != StepState::Failed || row.message.as_deref() != Some(message.as_str()) {
+                        self.notices.push(Notice::StepFailed {
+                            step: format!("{}@{}", row.name, row.site),
+                            message: message.clone(),
+                        });
+                    }
+                    row.state = StepState::Failed;
+                    row.message = Some(message.clone());
+                    blocked = Some(message);
+                }
+            }
+            break;
+        }
+        if t.steps.iter().all(|s| s.state == StepState::Done) {
+            self.finish_transition(t);
+            // Steady now, or the next transition (the desired site changed meanwhile).
+            return self.run();
+        }
+        self.status.transition = Some(t);
+        Outcome::InTransition {
+            kind,
+            blocked,
+            note: pending_flip,
+        }
+    }
+
+    /// What a finished hook step told the pool, kept because SQL Server cannot show it.
+    fn journal_effect(&mut self, step: &Step) {
+        match step {
+            Step::SetPoolState(state) => self.status.pool_state = Some(*state),
+            Step::ClearActiveServers { .. } => self.status.active_servers = Some(Vec::new()),
+            Step::SetActiveServers { site } => {
+                self.status.active_servers = self.spec().data_center(site).map(|dc| dc.active_servers.clone());
+            }
+            _ => {}
+        }
+    }
+
+    fn finish_transition(&mut self, t: PoolTransition) {
+        let now = Time(self.input.now);
+        let lossless = t.kind != PoolTransitionKind::Failover;
+        let lost_after = (!lossless)
+            .then(|| {
+                t.last_applied_backup
+                    .as_deref()
+                    .and_then(|n| files::stamp_of(n, &self.spec().chat_database))
+                    .map(Time)
+            })
+            .flatten();
+        self.notices.push(Notice::TransitionFinished {
+            message: format!(
+                "{} from {} to {} finished: {} log backup(s) applied{}",
+                t.kind.as_str(),
+                t.from_site,
+                t.to_site,
+                t.applied_backups,
+                if lossless {
+                    ", nothing lost".to_string()
+                } else {
+                    match &lost_after {
+                        Some(at) => format!("; commits after {} at the old primary are lost", at.0),
+                        None => "; commits after the last applied log backup at the old primary are lost".to_string(),
+                    }
+                }
+            ),
+        });
+        self.status.last_transition = Some(PoolTransitionRecord {
+            kind: t.kind,
+            from_site: t.from_site,
+            to_site: t.to_site,
+            started_at: t.started_at,
+            finished_at: now,
+            applied_backups: t.applied_backups,
+            last_applied_backup: t.last_applied_backup,
+            unapplied_backups: Vec::new(),
+            lost_after,
+            lossless,
+            share_checked: lossless,
+        });
+        self.status.transition = None;
+    }
+
+    /// A failover with the primary unreachable: allowed by policy, confirmed, or waiting.
+    fn gate(&mut self, t: &PoolTransition) -> Result<String, Outcome> {
+        let spec = self.spec();
+        let chat = &spec.chat_database;
+        let newest = [&self.observed().destination, &self.observed().share]
+            .into_iter()
+            .filter_map(|l| match l {
+                super::Listing::Files(names) => Some(names),
+                _ => None,
+            })
+            .flatten()
+            .filter(|n| files::is_shipped_log(n, chat))
+            .max_by_key(|n| n.to_lowercase())
+            .cloned()
+            .or_else(|| t.last_applied_backup.clone());
+        let since = newest.as_deref().and_then(|n| files::stamp_of(n, chat));
+        let loss_seconds = since.map(|at| (self.input.now.as_second() - at.as_second()).max(0));
+        let what = match (&newest, since) {
+            (Some(name), Some(at)) => format!(
+                "commits at {} after {at} (the end of the newest log backup drover can read, {name}) would be lost",
+                self.primary()
+            ),
+            _ => format!(
+                "every commit at {} since an unknown time would be lost (no log backup readable)",
+                self.primary()
+            ),
+        };
+        let policy = &spec.forced_failover;
+        match policy.policy {
+            ForcePolicy::Never => Err(Outcome::Waiting(format!(
+                "the primary instance {} is unreachable and forcedFailover.policy is Never: waiting for it to return ({what})",
+                self.primary()
+            ))),
+            ForcePolicy::Automatic => {
+                let down = self
+                    .status
+                    .primary_unreachable_since
+                    .as_ref()
+                    .map(|s| self.input.now.as_second() - s.0.as_second());
+                let min = i64::from(policy.min_unreachable_seconds.unwrap_or(u32::MAX));
+                let max = i64::from(policy.max_data_loss_seconds.unwrap_or(0));
+                match (down, loss_seconds) {
+                    (Some(d), Some(l)) if d >= min && l <= max => Ok("automatic".into()),
+                    _ => Err(Outcome::Waiting(format!(
+                        "automatic failover waits: primary unreachable for {}s (needs {min}s), known loss {} (at most {max}s allowed); {what}",
+                        down.unwrap_or(0),
+                        loss_seconds.map_or_else(|| "unknown".to_string(), |l| format!("{l}s"))
+                    ))),
+                }
+            }
+            ForcePolicy::Confirm => {
+                let binding = format!(
+                    "{}/{}/{}/{}/{}",
+                    self.input.namespace,
+                    self.input.name,
+                    t.to_site,
+                    t.started_at.0.as_second(),
+                    newest.as_deref().unwrap_or("")
+                );
+                let token = format!("{:08x}", fnv1a(binding.as_bytes()) & 0xffff_ffff);
+                let request = ConfirmationRequest {
+                    token: token.clone(),
+                    target: self.backup().to_string(),
+                    known_loss_seconds: loss_seconds,
+                    unknown_since: since.map(Time),
+                    command: format!(
+                        "kubectl annotate pchat {} -n {} {CONFIRM_ANNOTATION}={token} --overwrite",
+                        self.input.name, self.input.namespace
+                    ),
+                };
+                if self.input.confirmation == Some(token.as_str()) {
+                    self.status.confirmation = None;
+                    return Ok(token);
+                }
+                let message = match self.input.confirmation {
+                    Some(given) => format!(
+                        "the confirmation {given:?} is not the current token; failing over to {} means {what}; confirm with: {}",
+                        self.backup(),
+                        request.command
+                    ),
+                    None => format!(
+                        "failing over to {} means {what}; confirm with: {}",
+                        self.backup(),
+                        request.command
+                    ),
+                };
+                if self.status.confirmation.as_ref() != Some(&request) {
+                    self.notices.push(Notice::ConfirmationRequested {
+                        message: message.clone(),
+                    });
+                }
+                self.status.confirmation = Some(request);
+                Err(Outcome::Confirm(message))
+            }
+        }
+    }
+
+    fn finish(mut self, outcome: Outcome) -> Plan {
+        let spec = self.input.spec;
+        let (phase, step, desired): (PoolPhase, Option<String>, Vec<Desired<'_>>) = match &outcome {
+            Outcome::Invalid(text) => (
+                PoolPhase::Invalid,
+                Some("invalid spec".into()),
+                vec![
+                    cond(conditions::READY, false, "Invalid", text),
+                    cond(conditions::INVALID, true, "InvalidSpec", text),
+                ],
+            ),
+            Outcome::Steady => (
+                PoolPhase::Steady,
+                None,
+                vec![
+                    cond(
+                        conditions::READY,
+                        true,
+                        "Steady",
+                        &format!("served from {}", spec.active_site),
+                    ),
+                    cond(conditions::PROGRESSING, false, "Steady", ""),
+                    cond(conditions::DEGRADED, false, "Healthy", ""),
+                ],
+            ),
+            Outcome::Degraded(why) => (
+                PoolPhase::Degraded,
+                Some(why.clone()),
+                vec![
+                    cond(conditions::READY, false, "Degraded", why),
+                    cond(conditions::PROGRESSING, false, "Degraded", ""),
+                    cond(conditions::DEGRADED, true, "Degraded", why),
+                ],
+            ),
+            Outcome::Waiting(why) => (
+                PoolPhase::Waiting,
+                Some(why.clone()),
+                vec![
+                    cond(conditions::READY, false, "Waiting", why),
+                    cond(conditions::PROGRESSING, false, "Waiting", why),
+                    cond(conditions::DEGRADED, true, "Waiting", why),
+                ],
+            ),
+            Outcome::Confirm(why) => (
+                PoolPhase::AwaitingConfirmation,
+                Some("waiting for data-loss confirmation".into()),
+                vec![
+                    cond(conditions::READY, false, "AwaitingConfirmation", why),
+                    cond(conditions::PROGRESSING, false, "AwaitingConfirmation", why),
+                    cond(conditions::CONFIRMATION_REQUIRED, true, "PrimaryUnreachable", why),
+                ],
+            ),
+            Outcome::InTransition { kind, blocked, note } => {
+                let t = self.status.transition.as_ref();
+                let line = t.and_then(|t| {
+                    let total = t.steps.len();
+                    t.steps
+                        .iter()
+                        .position(|s| s.state != StepState::Done)
+                        .map(|i| format!("{}/{total} {}@{}", i + 1, t.steps[i].name, t.steps[i].site))
+                });
+                let phase = match kind {
+                    PoolTransitionKind::Switchover => PoolPhase::Switchover,
+                    PoolTransitionKind::Failover => PoolPhase::Failover,
+                    PoolTransitionKind::Failback => PoolPhase::Failback,
+                };
+                let mut progressing = format!("{} to {}", kind.as_str(), t.map_or("", |t| t.to_site.as_str()));
+                if let Some(note) = note {
+                    progressing = format!("{progressing}; {note}");
+                }
+                let mut d = vec![
+                    cond(conditions::READY, false, "InTransition", &progressing),
+                    cond(conditions::PROGRESSING, true, kind.as_str(), &progressing),
+                ];
+                match blocked {
+                    Some(why) => {
+                        d.push(cond(conditions::DEGRADED, true, "StepBlocked", why));
+                        (PoolPhase::Waiting, line, d)
+                    }
+                    None => {
+                        d.push(cond(conditions::DEGRADED, false, "Healthy", ""));
+                        (phase, line, d)
+                    }
+                }
+            }
+        };
+        let (phase, action) = if spec.suspend && !matches!(outcome, Outcome::Invalid(_)) {
+            (PoolPhase::Suspended, None)
+        } else {
+            (phase, self.action.take())
+        };
+        let conditions_now = conditions::merge(
+            &self.input.status.conditions,
+            &desired,
+            self.input.generation,
+            &Time(self.input.now),
+        );
+        self.status.phase = Some(phase);
+        self.status.step = step;
+        self.status.conditions = conditions_now;
+        let busy = self.status.transition.is_some();
+        Plan {
+            status: self.status,
+            action,
+            notices: self.notices,
+            busy,
+        }
+    }
+}
+
+fn cond<'a>(type_: &'a str, status: bool, reason: &'a str, message: &str) -> Desired<'a> {
+    Desired {
+        type_,
+        status,
+        reason,
+        message: message.to_string(),
+    }
+}
