@@ -4,7 +4,9 @@
 //! operator replica) builds the same Job and a create that already happened
 //! is recognised by its name.
 
-use super::{HookAction, HookJob, JobPhase, LABEL_ACTION, LABEL_COMPONENT, LABEL_DRSITE, LABEL_RUN, LABEL_SITE};
+use super::{
+    HookAction, HookJob, JobPhase, LABEL_ACTION, LABEL_COMPONENT, LABEL_DRSITE, LABEL_POOL, LABEL_RUN, LABEL_SITE,
+};
 use crate::plan::fnv1a;
 use k8s_openapi::api::batch::v1::{Job, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{Container, EnvVar};
@@ -39,6 +41,86 @@ pub struct HookContext<'a> {
 /// the `DROVER_*` environment in every container. `Err` when the template has no pod to run.
 pub fn hook_job(template: &JobTemplateSpec, namespace: &str, ctx: &HookContext<'_>) -> Result<Job, String> {
     let what = format!("the {} hook of {} at {}", ctx.action.as_str(), ctx.component, ctx.site);
+    let labels = [
+        (LABEL_DRSITE, label_value(ctx.drsite)),
+        (LABEL_COMPONENT, label_value(ctx.component)),
+        (LABEL_SITE, label_value(ctx.site)),
+        (LABEL_ACTION, ctx.action.as_str().to_string()),
+        (LABEL_RUN, label_value(ctx.run)),
+    ];
+    build_job(template, namespace, &what, job_name(ctx), &labels, &hook_env(ctx))
+}
+
+/// What a pool cmdlet's hook Job is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolHookContext<'a> {
+    /// The PersistentChatPool's name.
+    pub pool: &'a str,
+    /// The pool identity the cmdlets take.
+    pub identity: &'a str,
+    /// The runbook step (`set-pool-state`, `clear-active-servers`, …).
+    pub step: &'a str,
+    /// `DROVER_ACTION`: which cmdlet.
+    pub hook_action: &'a str,
+    pub site: &'a str,
+    pub run: &'a str,
+}
+
+/// A pool cmdlet's hook Job: named `<pool>-<step>-<hash>`, labelled with the pool, the step and
+/// the run, with `DROVER_POOL`, `DROVER_ACTION`, `DROVER_SITE`, `DROVER_RUN` and the step's arguments.
+pub fn pool_hook_job(
+    template: &JobTemplateSpec,
+    namespace: &str,
+    ctx: &PoolHookContext<'_>,
+    args: &[(&'static str, String)],
+) -> Result<Job, String> {
+    let what = format!("the {} hook of pool {}", ctx.step, ctx.pool);
+    let labels = [
+        (LABEL_POOL, label_value(ctx.pool)),
+        (LABEL_ACTION, label_value(ctx.step)),
+        (LABEL_SITE, label_value(ctx.site)),
+        (LABEL_RUN, label_value(ctx.run)),
+    ];
+    let mut env = vec![
+        ("DROVER_POOL", ctx.identity.to_string()),
+        ("DROVER_ACTION", ctx.hook_action.to_string()),
+        ("DROVER_SITE", ctx.site.to_string()),
+        ("DROVER_RUN", ctx.run.to_string()),
+    ];
+    env.extend(args.iter().cloned());
+    let key = [ctx.pool, ctx.step, ctx.site, ctx.run].join("\0");
+    let prefix = [
+        dns_part(ctx.pool, MAX_DRSITE_PART),
+        dns_part(ctx.step, MAX_COMPONENT_PART),
+    ]
+    .into_iter()
+    .filter(|p| !p.is_empty())
+    .collect::<Vec<_>>()
+    .join("-");
+    let name = format!("{prefix}-{:08x}", fnv1a(key.as_bytes()) as u32);
+    build_job(template, namespace, &what, name, &labels, &env)
+}
+
+/// A pool hook Job drover created, from its labels and status.
+pub fn parse_pool_job(job: &Job) -> Option<crate::plan::pchat::PoolJob> {
+    let labels = job.metadata.labels.as_ref()?;
+    Some(crate::plan::pchat::PoolJob {
+        name: job.metadata.name.clone()?,
+        step: labels.get(LABEL_ACTION)?.clone(),
+        run: labels.get(LABEL_RUN)?.clone(),
+        phase: job_phase(job),
+    })
+}
+
+/// The template's metadata and spec, named and labelled by drover, with `env` in every container.
+fn build_job(
+    template: &JobTemplateSpec,
+    namespace: &str,
+    what: &str,
+    name: String,
+    drover_labels: &[(&str, String)],
+    env: &[(&'static str, String)],
+) -> Result<Job, String> {
     let mut spec = template
         .spec
         .clone()
@@ -51,29 +133,21 @@ pub fn hook_job(template: &JobTemplateSpec, namespace: &str, ctx: &HookContext<'
     if pod.containers.is_empty() {
         return Err(format!("{what} has no container"));
     }
-    let env = hook_env(ctx);
     for container in pod
         .containers
         .iter_mut()
         .chain(pod.init_containers.iter_mut().flatten())
     {
-        set_env(container, &env);
+        set_env(container, env);
     }
-
     let given = template.metadata.clone().unwrap_or_default();
     let mut labels = given.labels.unwrap_or_default();
-    for (key, value) in [
-        (LABEL_DRSITE, label_value(ctx.drsite)),
-        (LABEL_COMPONENT, label_value(ctx.component)),
-        (LABEL_SITE, label_value(ctx.site)),
-        (LABEL_ACTION, ctx.action.as_str().to_string()),
-        (LABEL_RUN, label_value(ctx.run)),
-    ] {
-        labels.insert(key.to_string(), value);
+    for (key, value) in drover_labels {
+        labels.insert((*key).to_string(), value.clone());
     }
     Ok(Job {
         metadata: ObjectMeta {
-            name: Some(job_name(ctx)),
+            name: Some(name),
             namespace: Some(namespace.to_string()),
             labels: Some(labels),
             annotations: given.annotations,
@@ -222,7 +296,7 @@ pub fn parse_hook_job(job: &Job) -> Option<HookJob> {
 
 /// Succeeded on the `Complete` condition or once the wanted completions succeeded; Failed on the
 /// `Failed` condition (backoff limit or deadline: the Job controller will not retry); else Running.
-fn job_phase(job: &Job) -> JobPhase {
+pub fn job_phase(job: &Job) -> JobPhase {
     let status = job.status.as_ref();
     let conditions = status.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
     let holds = |type_: &str| conditions.iter().find(|c| c.type_ == type_ && c.status == "True");

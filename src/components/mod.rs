@@ -19,6 +19,8 @@ pub const LABEL_COMPONENT: &str = "drover.dev/component";
 pub const LABEL_SITE: &str = "drover.dev/site";
 pub const LABEL_ACTION: &str = "drover.dev/action";
 pub const LABEL_RUN: &str = "drover.dev/run";
+/// On a PersistentChatPool's hook Jobs: the pool's name.
+pub const LABEL_POOL: &str = "drover.dev/pchat";
 
 /// How to reach one site's Kubernetes objects.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,11 +4,13 @@
 //! deduplicated into series). [`port_error`] is the one mapping of kube's
 //! errors, shared with the sites' adapter ([`crate::components::kube`]).
 
-use super::{DRSITE_FIELD_MANAGER, DrPort, Event, FIELD_MANAGER, Port, PortError};
+use super::{DRSITE_FIELD_MANAGER, DrPort, Event, FIELD_MANAGER, PoolPort, Port, PortError};
 use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus};
 use crate::api::dr_site::{DrSite, DrSiteStatus};
-use k8s_openapi::api::core::v1::{ObjectReference, Secret};
-use kube::api::{Patch, PatchParams};
+use crate::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolStatus};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Secret};
+use kube::api::{ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -232,3 +234,72 @@ impl DrPort for KubePort {
         self.publish_about(event, &drs.object_ref(&())).await
     }
 }
+
+impl PoolPort for KubePort {
+    async fn patch_pool_status(
+        &self,
+        pool: &PersistentChatPool,
+        status: &PersistentChatPoolStatus,
+    ) -> Result<(), PortError> {
+        let api: Api<PersistentChatPool> = Api::namespaced(self.client.clone(), &pool.namespace().unwrap_or_default());
+        let body = serde_json::json!({
+            "apiVersion": PersistentChatPool::api_version(&()),
+            "kind": PersistentChatPool::kind(&()),
+            "status": status,
+        });
+        api.patch_status(
+            &pool.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .map(|_| ())
+        .map_err(port_error)
+    }
+
+    async fn publish_pool(&self, pool: &PersistentChatPool, event: &Event) -> Result<(), PortError> {
+        self.publish_about(event, &pool.object_ref(&())).await
+    }
+
+    async fn jobs(&self, namespace: &str, key: &str, value: &str) -> Result<Vec<Job>, PortError> {
+        let api: Api<Job> = Api::namespaced(self.client.clone(), namespace);
+        let list = api
+            .list(&ListParams::default().labels(&format!("{key}={value}")))
+            .await
+            .map_err(port_error)?;
+        Ok(list.items)
+    }
+
+    async fn create_job(&self, namespace: &str, job: &Job) -> Result<(), PortError> {
+        let api: Api<Job> = Api::namespaced(self.client.clone(), namespace);
+        match api.create(&PostParams::default(), job).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_already_exists(&e) => Ok(()),
+            Err(e) => Err(port_error(e)),
+        }
+    }
+
+    async fn job_log(&self, namespace: &str, job: &str) -> Result<String, PortError> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let list = pods
+            .list(&ListParams::default().labels(&format!("job-name={job}")))
+            .await
+            .map_err(port_error)?;
+        // The newest pod ran last: its log says why the Job gave up.
+        let Some(pod) = list
+            .items
+            .iter()
+            .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        else {
+            return Ok(String::new());
+        };
+        let params = LogParams {
+            tail_lines: Some(JOB_LOG_LINES),
+            ..LogParams::default()
+        };
+        pods.logs(&pod.name_any(), &params).await.map_err(port_error)
+    }
+}
+
+/// How many lines of a failed hook's log go into its Event.
+const JOB_LOG_LINES: i64 = 20;

@@ -9,9 +9,10 @@ pub mod ag;
 pub mod drsite;
 pub mod kube;
 pub mod memory;
+pub mod pchat;
 pub mod port;
 
-pub use port::{DrPort, Event, Port, PortError};
+pub use port::{DrPort, Event, PoolPort, Port, PortError};
 
 use std::time::Duration;
 

@@ -4,6 +4,8 @@
 
 use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus};
 use crate::api::dr_site::{DrSite, DrSiteStatus};
+use crate::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolStatus};
+use k8s_openapi::api::batch::v1::Job;
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -166,5 +168,68 @@ impl<T: DrPort> DrPort for std::sync::Arc<T> {
 
     fn publish_drsite(&self, drs: &DrSite, event: &Event) -> impl Future<Output = Result<(), PortError>> + Send {
         (**self).publish_drsite(drs, event)
+    }
+}
+
+/// The Kubernetes side of the PersistentChatPool controller (Secrets come through [`Port`]): its
+/// status, its Events and its hook Jobs, which run in the pool's own namespace.
+pub trait PoolPort: Send + Sync {
+    /// Server-side apply of the pool's status subresource.
+    fn patch_pool_status(
+        &self,
+        pool: &PersistentChatPool,
+        status: &PersistentChatPoolStatus,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Publishes an Event about `pool`.
+    fn publish_pool(
+        &self,
+        pool: &PersistentChatPool,
+        event: &Event,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The Jobs in `namespace` labelled `key=value`.
+    fn jobs(&self, namespace: &str, key: &str, value: &str)
+    -> impl Future<Output = Result<Vec<Job>, PortError>> + Send;
+
+    /// Creates a Job; one of that name that already exists is not an error.
+    fn create_job(&self, namespace: &str, job: &Job) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The last lines its pods logged, for the Event of a failed hook.
+    fn job_log(&self, namespace: &str, job: &str) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+impl<T: PoolPort> PoolPort for std::sync::Arc<T> {
+    fn patch_pool_status(
+        &self,
+        pool: &PersistentChatPool,
+        status: &PersistentChatPoolStatus,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).patch_pool_status(pool, status)
+    }
+
+    fn publish_pool(
+        &self,
+        pool: &PersistentChatPool,
+        event: &Event,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).publish_pool(pool, event)
+    }
+
+    fn jobs(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<Vec<Job>, PortError>> + Send {
+        (**self).jobs(namespace, key, value)
+    }
+
+    fn create_job(&self, namespace: &str, job: &Job) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).create_job(namespace, job)
+    }
+
+    fn job_log(&self, namespace: &str, job: &str) -> impl Future<Output = Result<String, PortError>> + Send {
+        (**self).job_log(namespace, job)
     }
 }

@@ -9,10 +9,12 @@
 //! controller reads, and the status that one writes is what the other sees.
 
 mod dr;
+mod pool;
 #[cfg(test)]
 mod tests;
 
 pub use dr::drsite_event_key;
+pub use pool::{JobRunner, MemoryJob, pool_event_key};
 
 use super::{Event, Port, PortError};
 use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus};
@@ -23,7 +25,7 @@ use std::sync::Mutex;
 
 /// The names of the calls [`MemoryPort::fail_next`] can fail: the methods of
 /// [`Port`] and [`DrPort`](super::DrPort).
-pub const CALLS: [&str; 7] = [
+pub const CALLS: [&str; 12] = [
     "secret",
     "patch_status",
     "publish",
@@ -31,11 +33,26 @@ pub const CALLS: [&str; 7] = [
     "apply_primary_site",
     "patch_drsite_status",
     "publish_drsite",
+    "patch_pool_status",
+    "publish_pool",
+    "jobs",
+    "create_job",
+    "job_log",
 ];
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct MemoryPort {
     state: Mutex<MemoryState>,
+    /// What hook Jobs do when they run, and how long they take.
+    runner: Mutex<Option<(std::time::Duration, JobRunner)>>,
+}
+
+impl std::fmt::Debug for MemoryPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryPort")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -62,6 +79,14 @@ pub struct MemoryState {
     pub drsite_status_writes: u64,
     /// Calls made, by method name (failed ones included): the API requests a controller makes.
     pub calls: BTreeMap<&'static str, u64>,
+    /// Stored PersistentChatPools by `namespace/name` (their `status` kept current).
+    pub pools: BTreeMap<String, crate::api::PersistentChatPool>,
+    /// PersistentChatPool statuses by `namespace/name`.
+    pub pool_statuses: BTreeMap<String, crate::api::PersistentChatPoolStatus>,
+    /// How many PersistentChatPool status writes were made.
+    pub pool_status_writes: u64,
+    /// Jobs by (namespace, name).
+    pub jobs: BTreeMap<(String, String), MemoryJob>,
     /// Injected failures: the next calls of a method that fail, with the error each returns.
     pub faults: BTreeMap<&'static str, (u32, PortError)>,
 }
