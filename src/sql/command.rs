@@ -88,16 +88,20 @@ pub enum Action {
         database: Ident,
         path: String,
     },
+    /// `sp_delete_log_shipping_secondary_database`, in master on the log-shipping secondary.
     RemoveLogShippingSecondary {
         database: Ident,
     },
+    /// One log backup onto a RESTORING database, leaving it RESTORING.
     RestoreLog {
         database: Ident,
         path: String,
     },
+    /// Ends the restore sequence: RESTORING → ONLINE.
     RecoverDatabase {
         database: Ident,
     },
+    /// Overwrites the database with a full backup and brings it ONLINE.
     RestoreDatabaseReplace {
         database: Ident,
         path: String,
@@ -106,10 +110,12 @@ pub enum Action {
         database: Ident,
         path: String,
     },
+    /// A tail-log backup that leaves the database RESTORING.
     TailLogBackup {
         database: Ident,
         path: String,
     },
+    /// `SET PARTNER OFF`: removes database mirroring (on either partner).
     MirroringOff {
         database: Ident,
     },
@@ -167,7 +173,43 @@ impl Action {
                 database.quoted(),
                 quote_literal(path)?
             ),
-            _ => todo!(),
+            // The procedure takes the name as a string, not an identifier.
+            Self::RemoveLogShippingSecondary { database } => format!(
+                "EXEC master.dbo.sp_delete_log_shipping_secondary_database @secondary_database = {};",
+                quote_literal(database.as_str())?
+            ),
+            Self::RestoreLog { database, path } => format!(
+                "RESTORE LOG {} FROM DISK = {} WITH NORECOVERY;",
+                database.quoted(),
+                quote_literal(path)?
+            ),
+            Self::RecoverDatabase { database } => {
+                format!("RESTORE DATABASE {} WITH RECOVERY;", database.quoted())
+            }
+            Self::RestoreDatabaseReplace { database, path } => format!(
+                "RESTORE DATABASE {} FROM DISK = {} WITH REPLACE, RECOVERY;",
+                database.quoted(),
+                quote_literal(path)?
+            ),
+            Self::FullBackup { database, path } => format!(
+                "BACKUP DATABASE {} TO DISK = {} WITH INIT, CHECKSUM;",
+                database.quoted(),
+                quote_literal(path)?
+            ),
+            Self::TailLogBackup { database, path } => format!(
+                "BACKUP LOG {} TO DISK = {} WITH NORECOVERY, CHECKSUM;",
+                database.quoted(),
+                quote_literal(path)?
+            ),
+            Self::MirroringOff { database } => {
+                format!("ALTER DATABASE {} SET PARTNER OFF;", database.quoted())
+            }
+            Self::KillSession { session_id } => {
+                if *session_id < 1 {
+                    return Err(QuoteError::InvalidSessionId(*session_id));
+                }
+                format!("KILL {session_id};")
+            }
         })
     }
 
@@ -177,15 +219,31 @@ impl Action {
             Self::SetAvailabilityMode { .. }
             | Self::SetRequiredSynchronizedSecondaries { .. }
             | Self::DemoteToSecondary { .. } => RunsOn::Primary,
-            _ => RunsOn::ReplicaHostingDatabase,
+            Self::ResumeDataMovement { .. }
+            | Self::CopyOnlyBackup { .. }
+            | Self::RemoveLogShippingSecondary { .. }
+            | Self::RestoreLog { .. }
+            | Self::RecoverDatabase { .. }
+            | Self::RestoreDatabaseReplace { .. }
+            | Self::FullBackup { .. }
+            | Self::TailLogBackup { .. }
+            | Self::MirroringOff { .. }
+            | Self::KillSession { .. } => RunsOn::ReplicaHostingDatabase,
         }
     }
 
-    /// Failovers and backups can legitimately take minutes: use the long timeout.
+    /// Failovers, backups and restores can legitimately take minutes: use the long timeout.
     pub fn is_long_running(&self) -> bool {
         matches!(
             self,
-            Self::PlannedFailover { .. } | Self::ForcedFailover { .. } | Self::CopyOnlyBackup { .. }
+            Self::PlannedFailover { .. }
+                | Self::ForcedFailover { .. }
+                | Self::CopyOnlyBackup { .. }
+                | Self::RestoreLog { .. }
+                | Self::RecoverDatabase { .. }
+                | Self::RestoreDatabaseReplace { .. }
+                | Self::FullBackup { .. }
+                | Self::TailLogBackup { .. }
         )
     }
 
@@ -199,7 +257,14 @@ impl Action {
             Self::DemoteToSecondary { .. } => "demote_to_secondary",
             Self::ResumeDataMovement { .. } => "resume_data_movement",
             Self::CopyOnlyBackup { .. } => "copy_only_backup",
-            _ => "temp",
+            Self::RemoveLogShippingSecondary { .. } => "remove_log_shipping_secondary",
+            Self::RestoreLog { .. } => "restore_log",
+            Self::RecoverDatabase { .. } => "recover_database",
+            Self::RestoreDatabaseReplace { .. } => "restore_database",
+            Self::FullBackup { .. } => "full_backup",
+            Self::TailLogBackup { .. } => "tail_log_backup",
+            Self::MirroringOff { .. } => "mirroring_off",
+            Self::KillSession { .. } => "kill_session",
         }
     }
 }
@@ -313,6 +378,117 @@ mod tests {
             sql,
             "BACKUP DATABASE [o'db]]] TO DISK = N'C:\\b\\it''s]; DROP--.bak' WITH COPY_ONLY, CHECKSUM;"
         );
+    }
+
+    /// The Persistent Chat runbook's statements, plain and with hostile names.
+    fn pool_actions(db: &str, path: &str) -> Vec<Action> {
+        let d = || id(db);
+        let p = || path.to_string();
+        vec![
+            Action::RemoveLogShippingSecondary { database: d() },
+            Action::RestoreLog {
+                database: d(),
+                path: p(),
+            },
+            Action::RecoverDatabase { database: d() },
+            Action::RestoreDatabaseReplace {
+                database: d(),
+                path: p(),
+            },
+            Action::FullBackup {
+                database: d(),
+                path: p(),
+            },
+            Action::TailLogBackup {
+                database: d(),
+                path: p(),
+            },
+            Action::MirroringOff { database: d() },
+            Action::KillSession { session_id: 57 },
+        ]
+    }
+
+    #[test]
+    fn exact_text_for_the_pool_runbook() {
+        let texts: Vec<String> = pool_actions("mgc", "\\\\fs-a\\pchat-logship\\mgc_20261121030002.trn")
+            .iter()
+            .map(|a| a.to_sql().unwrap())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "EXEC master.dbo.sp_delete_log_shipping_secondary_database @secondary_database = N'mgc';",
+                "RESTORE LOG [mgc] FROM DISK = N'\\\\fs-a\\pchat-logship\\mgc_20261121030002.trn' WITH NORECOVERY;",
+                "RESTORE DATABASE [mgc] WITH RECOVERY;",
+                "RESTORE DATABASE [mgc] FROM DISK = N'\\\\fs-a\\pchat-logship\\mgc_20261121030002.trn' WITH REPLACE, RECOVERY;",
+                "BACKUP DATABASE [mgc] TO DISK = N'\\\\fs-a\\pchat-logship\\mgc_20261121030002.trn' WITH INIT, CHECKSUM;",
+                "BACKUP LOG [mgc] TO DISK = N'\\\\fs-a\\pchat-logship\\mgc_20261121030002.trn' WITH NORECOVERY, CHECKSUM;",
+                "ALTER DATABASE [mgc] SET PARTNER OFF;",
+                "KILL 57;",
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_pool_names_stay_quoted() {
+        let texts: Vec<String> = pool_actions("m]g'c; DROP DATABASE [x", "D:\\it's]; --.trn")
+            .iter()
+            .map(|a| a.to_sql().unwrap())
+            .collect();
+        assert_eq!(
+            texts[..7],
+            [
+                "EXEC master.dbo.sp_delete_log_shipping_secondary_database @secondary_database = N'm]g''c; DROP DATABASE [x';",
+                "RESTORE LOG [m]]g'c; DROP DATABASE [x] FROM DISK = N'D:\\it''s]; --.trn' WITH NORECOVERY;",
+                "RESTORE DATABASE [m]]g'c; DROP DATABASE [x] WITH RECOVERY;",
+                "RESTORE DATABASE [m]]g'c; DROP DATABASE [x] FROM DISK = N'D:\\it''s]; --.trn' WITH REPLACE, RECOVERY;",
+                "BACKUP DATABASE [m]]g'c; DROP DATABASE [x] TO DISK = N'D:\\it''s]; --.trn' WITH INIT, CHECKSUM;",
+                "BACKUP LOG [m]]g'c; DROP DATABASE [x] TO DISK = N'D:\\it''s]; --.trn' WITH NORECOVERY, CHECKSUM;",
+                "ALTER DATABASE [m]]g'c; DROP DATABASE [x] SET PARTNER OFF;",
+            ]
+        );
+        for action in pool_actions("db", "a\0b").into_iter().filter(|a| {
+            matches!(
+                a,
+                Action::RestoreLog { .. }
+                    | Action::RestoreDatabaseReplace { .. }
+                    | Action::FullBackup { .. }
+                    | Action::TailLogBackup { .. }
+            )
+        }) {
+            assert_eq!(action.to_sql(), Err(QuoteError::NulInLiteral), "{}", action.kind());
+        }
+        for bad in [0, -1, i16::MIN] {
+            assert_eq!(
+                Action::KillSession { session_id: bad }.to_sql(),
+                Err(QuoteError::InvalidSessionId(bad))
+            );
+        }
+        assert_eq!(
+            Action::KillSession { session_id: i16::MAX }.to_sql().unwrap(),
+            "KILL 32767;"
+        );
+    }
+
+    #[test]
+    fn pool_routing_and_duration() {
+        let expected = [
+            ("remove_log_shipping_secondary", false),
+            ("restore_log", true),
+            ("recover_database", true),
+            ("restore_database", true),
+            ("full_backup", true),
+            ("tail_log_backup", true),
+            ("mirroring_off", false),
+            ("kill_session", false),
+        ];
+        let actions = pool_actions("mgc", "p");
+        assert_eq!(actions.len(), expected.len());
+        for (action, (kind, long)) in actions.iter().zip(expected) {
+            assert_eq!(action.kind(), kind);
+            assert_eq!(action.is_long_running(), long, "{kind}");
+            assert_eq!(action.runs_on(), RunsOn::ReplicaHostingDatabase, "{kind}");
+        }
     }
 
     #[test]

@@ -13,7 +13,9 @@ use tracing::debug;
 
 use super::command::Action;
 use super::error::{ErrorCategory, SqlError};
-use super::observe::{OBSERVATION_BATCH, ReplicaObservation, parse_observation};
+use super::observe::{OBSERVATION_BATCH, ReplicaObservation, RowReader, parse_observation};
+use super::pool::{POOL_OBSERVATION_BATCH, PoolInstanceObservation, parse_pool_observation};
+use super::quote::quote_literal;
 
 /// How much of the conversation is encrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,7 +112,8 @@ impl Default for Timeouts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Executed {
     Done,
-    /// The server said it was already so (41122): success, nothing changed.
+    /// The server said it was already so (see [`ErrorCategory::AlreadyDone`]):
+    /// success, nothing changed.
     AlreadyDone,
 }
 
@@ -173,7 +176,7 @@ impl ReplicaClient {
         parse_observation(results)
     }
 
-    /// Runs one action. 41122 ("already primary") counts as success.
+    /// Runs one action. An already-done answer (41122, 4326, 1416, …) counts as success.
     pub async fn execute(&mut self, action: &Action) -> Result<Executed, SqlError> {
         let sql = action.to_sql()?;
         let limit = if action.is_long_running() {
@@ -189,6 +192,44 @@ impl ReplicaClient {
             }) => Ok(Executed::AlreadyDone),
             Err(e) => Err(e),
         }
+    }
+
+    /// Runs the Persistent Chat pool observation batch and parses it.
+    pub async fn observe_pool(&mut self) -> Result<PoolInstanceObservation, SqlError> {
+        let results = self
+            .run("observe_pool", POOL_OBSERVATION_BATCH, self.timeouts.command)
+            .await?;
+        parse_pool_observation(results)
+    }
+
+    /// The names of the files (not folders) in `path`, as `xp_dirtree` lists them.
+    /// A missing or unreachable folder lists nothing, as on SQL Server.
+    pub async fn list_directory(&mut self, path: &str) -> Result<Vec<String>, SqlError> {
+        let sql = format!("EXEC master.sys.xp_dirtree {}, 1, 1;", quote_literal(path)?);
+        let results = self.run("list_directory", &sql, self.timeouts.command).await?;
+        let mut names = Vec::new();
+        for row in results.iter().flatten() {
+            let r = RowReader::new("xp_dirtree", row);
+            let name: String = r.req("subdirectory")?;
+            let _depth: i32 = r.req("depth")?;
+            if r.req::<i32>("file")? == 1 {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// Whether `path` is a folder this instance can see (`xp_fileexist`). An
+    /// unreachable share is reported as missing, not as an error.
+    pub async fn directory_exists(&mut self, path: &str) -> Result<bool, SqlError> {
+        let sql = format!("EXEC master.sys.xp_fileexist {};", quote_literal(path)?);
+        let results = self.run("directory_exists", &sql, self.timeouts.command).await?;
+        let row = results.iter().flatten().next().ok_or_else(|| SqlError::Decode {
+            view: "xp_fileexist",
+            column: "*",
+            detail: "no row returned".into(),
+        })?;
+        Ok(RowReader::new("xp_fileexist", row).req::<i32>("File is a Directory")? == 1)
     }
 
     /// A read-only batch, with the ordinary command timeout.

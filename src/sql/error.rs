@@ -8,7 +8,10 @@ use super::quote::QuoteError;
 /// What drover should do about a server error number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCategory {
-    /// 41122: the replica already is what we asked for; treat as success.
+    /// The server already is what we asked for; treat as success: 41122 (already
+    /// primary), 4326 (log backup already applied), 3153 (database already
+    /// recovered), 1416 (not mirrored), 6106 (no such session), 32014 (not a
+    /// log-shipping secondary).
     AlreadyDone,
     /// 41142: the target is not ready for a planned failover; wait, or force if allowed.
     NotReady,
@@ -23,10 +26,11 @@ pub enum ErrorCategory {
 /// Classifies a SQL Server error number.
 pub fn classify(number: u32) -> ErrorCategory {
     match number {
-        41122 => ErrorCategory::AlreadyDone,
+        41122 | 4326 | 3153 | 1416 | 6106 | 32014 => ErrorCategory::AlreadyDone,
         41142 => ErrorCategory::NotReady,
         41113 => ErrorCategory::Pending,
-        35250 | 1205 | 41131 | 41165 | 41138 | 983 => ErrorCategory::Transient,
+        // 3101: a session holds the database RESTORE/BACKUP LOG needs exclusively.
+        35250 | 1205 | 41131 | 41165 | 41138 | 983 | 3101 => ErrorCategory::Transient,
         _ => ErrorCategory::Fatal,
     }
 }
@@ -138,11 +142,18 @@ mod tests {
 
     #[test]
     fn classify_every_listed_number() {
-        assert_eq!(classify(41122), ErrorCategory::AlreadyDone);
+        for n in [41122, 4326, 3153, 1416, 6106, 32014] {
+            assert_eq!(classify(n), ErrorCategory::AlreadyDone, "{n}");
+        }
         assert_eq!(classify(41142), ErrorCategory::NotReady);
         assert_eq!(classify(41113), ErrorCategory::Pending);
-        for n in [35250, 1205, 41131, 41165, 41138, 983] {
+        for n in [35250, 1205, 41131, 41165, 41138, 983, 3101] {
             assert_eq!(classify(n), ErrorCategory::Transient, "{n}");
+        }
+        // Log chain gap, not restoring, no device, second error of a failed
+        // BACKUP/RESTORE, unknown database, mirrored, own session, own KILL.
+        for n in [4305, 3117, 3201, 3013, 911, 3104, 3102, 6104, 4330, 3159, 3154] {
+            assert_eq!(classify(n), ErrorCategory::Fatal, "{n}");
         }
         for n in [0, 18456, 41104, 41125, 41140, 35253, 976, 50000] {
             assert_eq!(classify(n), ErrorCategory::Fatal, "{n}");

@@ -3,6 +3,7 @@
 //! - [`quote`]: the only place names from specs become T-SQL.
 //! - [`types`]: observed values as enums that keep what they do not know.
 //! - [`observe`]: the per-poll observation batch and its typed result.
+//! - [`pool`]: the same for a Persistent Chat pool's instances (log shipping, mirroring).
 //! - [`command`]: actions as typed commands that know where they must run.
 //! - [`error`]: errors and classification of server error numbers.
 //! - [`connect`]: one lazily opened, time-bounded connection per replica.
@@ -11,6 +12,7 @@ pub mod command;
 pub mod connect;
 pub mod error;
 pub mod observe;
+pub mod pool;
 pub mod quote;
 pub mod types;
 
@@ -21,8 +23,12 @@ pub use observe::{
     DatabaseReplicaState, GroupObservation, LocalDatabase, OBSERVATION_BATCH, ReplicaObservation, ReplicaRuntime,
     ReplicaState, RowReader, parse_observation,
 };
+pub use pool::{
+    LogShippingSecondary, Mirroring, POOL_OBSERVATION_BATCH, PoolDatabase, PoolInstanceObservation, Session,
+    parse_pool_observation,
+};
 pub use quote::{Ident, QuoteError};
 pub use types::{
-    AvailabilityMode, ClusterType, ConnectedState, DatabaseState, FailoverMode, Lsn, OperationalState, Role,
-    SuspendReason, SyncHealth, SyncState,
+    AvailabilityMode, ClusterType, ConnectedState, DatabaseState, FailoverMode, Lsn, MirroringRole, MirroringState,
+    OperationalState, Role, SuspendReason, SyncHealth, SyncState,
 };

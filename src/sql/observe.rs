@@ -370,7 +370,7 @@ macro_rules! int_from_cell {
         }
     )+};
 }
-int_from_cell!(u8 => "tinyint", i32 => "int", i64 => "bigint");
+int_from_cell!(u8 => "tinyint", i16 => "smallint", i32 => "int", i64 => "bigint");
 
 impl FromCell for Lsn {
     fn from_cell(cell: &ColumnData<'static>) -> Result<Option<Self>, String> {

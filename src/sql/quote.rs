@@ -14,6 +14,8 @@ pub enum QuoteError {
     ControlCharacter { name: String, code: u32 },
     #[error("string literal contains a NUL character")]
     NulInLiteral,
+    #[error("session id {0} is not a valid process id; SQL Server session ids are 1 to 32767")]
+    InvalidSessionId(i16),
 }
 
 /// A validated SQL Server identifier (`sysname`: 1–128 characters, no control characters).

@@ -142,6 +142,26 @@ desc_enum!(
     }
 );
 
+desc_enum!(
+    /// `sys.database_mirroring.mirroring_role_desc` (NULL when not mirrored).
+    MirroringRole {
+        Principal => "PRINCIPAL",
+        Mirror => "MIRROR",
+    }
+);
+
+desc_enum!(
+    /// `sys.database_mirroring.mirroring_state_desc` (NULL when not mirrored).
+    MirroringState {
+        Suspended => "SUSPENDED",
+        /// The partner cannot be reached.
+        Disconnected => "DISCONNECTED",
+        Synchronizing => "SYNCHRONIZING",
+        PendingFailover => "PENDING_FAILOVER",
+        Synchronized => "SYNCHRONIZED",
+    }
+);
+
 /// `sys.availability_groups.cluster_type`. The `_desc` strings are not
 /// documented, so drover switches on the number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -237,6 +257,16 @@ mod tests {
         assert_eq!(
             OperationalState::parse("FAILED_NO_QUORUM"),
             OperationalState::FailedNoQuorum
+        );
+        assert_eq!(MirroringRole::parse("PRINCIPAL"), MirroringRole::Principal);
+        assert_eq!(MirroringRole::Mirror.as_str(), "MIRROR");
+        assert_eq!(
+            MirroringState::parse("PENDING_FAILOVER"),
+            MirroringState::PendingFailover
+        );
+        assert_eq!(
+            MirroringState::parse("disconnected"),
+            MirroringState::Unknown("disconnected".into())
         );
     }
 

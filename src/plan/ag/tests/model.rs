@@ -123,6 +123,8 @@ impl World {
                 }
             }
             Action::CopyOnlyBackup { .. } => {}
+            // Persistent Chat pool actions never target an availability group.
+            other => return Err(format!("{} is not an availability-group action", other.kind())),
         }
         Ok(())
     }

@@ -579,6 +579,7 @@ pub(super) fn check_plan(
             });
             prop_assert!(!unmeasured, "resumed the old primary before its loss was measured");
         }
+        other => prop_assert!(false, "the AG planner issued a pool action: {:?}", other),
     }
     Ok(())
 }
