@@ -153,7 +153,7 @@ async fn run_operator(namespace: Option<String>) -> Result<(), String> {
         let _ = ctrl_c.await;
     };
     let instance = std::env::var("POD_NAME").ok();
-    // One signal stops both controllers.
+    // One signal stops every controller.
     let stop = tokio_util::sync::CancellationToken::new();
     let trigger = stop.clone();
     tokio::spawn(async move {
@@ -169,7 +169,14 @@ async fn run_operator(namespace: Option<String>) -> Result<(), String> {
             instance.clone(),
             stop.clone().cancelled_owned(),
         ),
-        drover::controller::drsite::run::run(client, config, namespace.as_deref(), instance, stop.cancelled_owned(),),
+        drover::controller::drsite::run::run(
+            client.clone(),
+            config,
+            namespace.as_deref(),
+            instance.clone(),
+            stop.clone().cancelled_owned(),
+        ),
+        drover::controller::pchat::run::run(client, config, namespace.as_deref(), instance, stop.cancelled_owned()),
     );
     Ok(())
 }

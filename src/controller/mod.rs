@@ -8,6 +8,7 @@
 pub mod ag;
 pub mod drsite;
 pub mod kube;
+pub mod login;
 pub mod memory;
 pub mod pchat;
 pub mod port;

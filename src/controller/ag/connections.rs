@@ -22,7 +22,7 @@ pub struct Target {
 impl Pool {
     /// Takes the object's clients out (they are used without the lock held), making new ones
     /// where the endpoint or the login changed.
-    fn take(&self, key: &str, targets: &[Target], timeouts: Timeouts) -> Vec<ReplicaClient> {
+    pub(crate) fn take(&self, key: &str, targets: &[Target], timeouts: Timeouts) -> Vec<ReplicaClient> {
         let mut kept = crate::sync::lock(&self.clients).remove(key).unwrap_or_default();
         kept.resize_with(targets.len(), || None);
         kept.into_iter()
@@ -34,7 +34,7 @@ impl Pool {
             .collect()
     }
 
-    fn put_back(&self, key: &str, clients: Vec<ReplicaClient>) {
+    pub(crate) fn put_back(&self, key: &str, clients: Vec<ReplicaClient>) {
         crate::sync::lock(&self.clients).insert(key.to_string(), clients.into_iter().map(Some).collect());
     }
 

@@ -8,17 +8,18 @@ pub mod connections;
 pub mod run;
 pub mod status;
 
+use super::login::{LoginError, login};
 use super::{Config, Event, Failures, Port, PortError, as_stored, whole_seconds};
 use crate::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, CONFIRM_ANNOTATION, Phase, PrimarySnapshot, validate,
 };
 use crate::plan::ag::{self, Input, Next, Notice};
-use crate::sql::{Credentials, Endpoint, ErrorCategory, Executed, SqlError, Tls};
+use crate::sql::{Endpoint, ErrorCategory, Executed, SqlError};
 use connections::{Pool, Target};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -296,50 +297,16 @@ fn is_retryable(e: &SqlError) -> bool {
     e.is_transient() || matches!(e.category(), Some(ErrorCategory::Transient))
 }
 
-/// A Secret's data; a missing Secret is a credentials problem, not an API error.
-async fn secret_data<P: Port>(ctx: &Context<P>, ns: &str, name: &str) -> Result<BTreeMap<String, Vec<u8>>, Error> {
-    ctx.port.secret(ns, name).await.map_err(|e| match e {
-        PortError::NotFound { .. } => Error::Credentials(e.to_string()),
-        other => Error::Kubernetes(other),
-    })
-}
-
-/// One key of a Secret's data.
-fn secret_key(data: &BTreeMap<String, Vec<u8>>, ns: &str, name: &str, key: &str) -> Result<Vec<u8>, Error> {
-    data.get(key)
-        .cloned()
-        .ok_or_else(|| Error::Credentials(format!("Secret {ns}/{name} has no key {key:?}")))
-}
-
 /// Endpoints and login for every replica, from the spec and its Secrets.
 async fn targets<P: Port>(ctx: &Context<P>, ag: &AvailabilityGroup) -> Result<Vec<Target>, Error> {
     let spec: &AvailabilityGroupSpec = &ag.spec;
     let ns = ag.namespace().unwrap_or_default();
-    let secret = &spec.credentials.secret_name;
-    let data = secret_data(ctx, &ns, secret).await?;
-    let text = |key: &str| {
-        String::from_utf8(secret_key(&data, &ns, secret, key)?)
-            .map_err(|_| Error::Credentials(format!("Secret {ns}/{secret} key {key:?} is not UTF-8")))
-    };
-    let credentials = Credentials {
-        user: text(&spec.credentials.username_key)?,
-        password: text(&spec.credentials.password_key)?,
-    };
-    let ca_bundle_pem = match &spec.tls.ca_secret {
-        None => None,
-        Some(r) => Some(secret_key(
-            &secret_data(ctx, &ns, &r.name).await?,
-            &ns,
-            &r.name,
-            &r.key,
-        )?),
-    };
-    let tls = Tls {
-        encryption: spec.tls.encryption.into(),
-        trust_server_certificate: spec.tls.trust_server_certificate,
-        ca_bundle_pem,
-        host_name_in_certificate: spec.tls.host_name_in_certificate.clone(),
-    };
+    let (credentials, tls) = login(&ctx.port, &ns, &spec.credentials, &spec.tls)
+        .await
+        .map_err(|e| match e {
+            LoginError::Kubernetes(e) => Error::Kubernetes(e),
+            LoginError::Credentials(why) => Error::Credentials(why),
+        })?;
     Ok(spec
         .replicas
         .iter()

@@ -1,1 +1,435 @@
-//! placeholder
+//! The PersistentChatPool controller, one pass as a pipeline: login → observe
+//! the four instances (and, when a runbook needs them, the log-shipping
+//! folders and hook Jobs) → plan → write status → run the one due action →
+//! journal it → write status again. SQL goes through [`ReplicaClient`]s kept
+//! per instance; Kubernetes through the [`PoolPort`].
+
+pub mod run;
+
+use super::login::{LoginError, login};
+use super::{Config, Event, Failures, PoolPort, Port, PortError, as_stored, whole_seconds};
+use crate::api::availability_group::CONFIRM_ANNOTATION;
+use crate::api::dr_site::StepState;
+use crate::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolSpec, PoolHooks};
+use crate::components::LABEL_POOL;
+use crate::components::hook::{PoolHookContext, label_value, parse_pool_job, pool_hook_job};
+use crate::plan::pchat::{self, Action, Cmdlet, DbObs, Input, InstanceObs, Listing, LogShippingObs, Notice, Observed};
+use crate::sql::{Credentials, Endpoint, ErrorCategory, Executed, PoolInstanceObservation, ReplicaClient, Tls};
+use jiff::Timestamp;
+use kube::ResourceExt;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Why a reconcile failed; the controller backs off and tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kubernetes(#[from] PortError),
+    #[error("credentials: {0}")]
+    Credentials(String),
+    #[error("{0}")]
+    Step(String),
+}
+
+/// Shared by every reconcile of the controller.
+pub struct Context<P> {
+    pub port: P,
+    pub config: Config,
+    /// One connection per (pool, server), kept across reconciles.
+    clients: Mutex<HashMap<(String, String), ReplicaClient>>,
+    failures: Failures,
+}
+
+impl<P: Port + PoolPort> Context<P> {
+    pub fn new(port: P, config: Config) -> Self {
+        Self {
+            port,
+            config,
+            clients: Mutex::default(),
+            failures: Failures::default(),
+        }
+    }
+
+    /// The delay before retrying `key` after one more failure.
+    pub fn failed(&self, key: &str) -> Duration {
+        self.failures.failed(&self.config, key)
+    }
+
+    /// The pool's client for `server`, taken out of the map (used without the lock held).
+    fn take_client(&self, key: &str, server: &str, endpoint: &Endpoint, login: &Credentials) -> ReplicaClient {
+        let id = (key.to_string(), server.to_lowercase());
+        match crate::sync::lock(&self.clients).remove(&id) {
+            Some(c) if c.endpoint() == endpoint && c.credentials() == login => c,
+            _ => ReplicaClient::new(endpoint.clone(), login.clone(), self.config.sql),
+        }
+    }
+
+    fn put_client(&self, key: &str, server: &str, client: ReplicaClient) {
+        crate::sync::lock(&self.clients).insert((key.to_string(), server.to_lowercase()), client);
+    }
+}
+
+/// What a reconcile asks for next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    After(Duration),
+    /// Only a change to the object can help.
+    OnChange,
+}
+
+/// `namespace/name`.
+pub fn key_of(pool: &PersistentChatPool) -> String {
+    format!("{}/{}", pool.namespace().unwrap_or_default(), pool.name_any())
+}
+
+/// Every declared instance: (server name, endpoint host, port).
+fn instances(spec: &PersistentChatPoolSpec) -> Vec<(&str, &str, u16)> {
+    [&spec.primary, &spec.backup]
+        .into_iter()
+        .flat_map(|dc| std::iter::once(&dc.sql_instance).chain(dc.mirror_instance.as_ref()))
+        .map(|i| (i.server_name.as_str(), i.endpoint.host.as_str(), i.endpoint.port))
+        .collect()
+}
+
+fn endpoint(host: &str, port: u16, tls: &Tls) -> Endpoint {
+    Endpoint {
+        host: host.to_string(),
+        port,
+        tls: tls.clone(),
+    }
+}
+
+/// One reconcile of one pool at time `now`.
+pub async fn reconcile<P: Port + PoolPort>(
+    pool: &PersistentChatPool,
+    ctx: &Context<P>,
+    now: Timestamp,
+) -> Result<Requeue, Error> {
+    let key = key_of(pool);
+    let result = reconcile_inner(pool, ctx, whole_seconds(now), &key).await;
+    if result.is_ok() {
+        ctx.failures.succeeded(&key);
+    }
+    result
+}
+
+async fn reconcile_inner<P: Port + PoolPort>(
+    pool: &PersistentChatPool,
+    ctx: &Context<P>,
+    now: Timestamp,
+    key: &str,
+) -> Result<Requeue, Error> {
+    let spec = &pool.spec;
+    let ns = pool.namespace().unwrap_or_default();
+    let name = pool.name_any();
+    let previous = pool.status.clone().unwrap_or_default();
+    let valid = pchat_valid(spec);
+
+    let mut observed = Observed::default();
+    let mut target = None;
+    if valid {
+        let (login, tls) = match login(&ctx.port, &ns, &spec.credentials, &spec.tls).await {
+            Ok(l) => l,
+            Err(e) => {
+                let (label, error) = match e {
+                    LoginError::Kubernetes(e) => ("KubernetesError", Error::Kubernetes(e)),
+                    LoginError::Credentials(why) => ("CredentialsUnavailable", Error::Credentials(why)),
+                };
+                let mut status = previous.clone();
+                status.conditions = crate::api::conditions::merge(
+                    &previous.conditions,
+                    &[crate::api::conditions::Desired {
+                        type_: crate::api::conditions::DEGRADED,
+                        status: true,
+                        reason: label,
+                        message: error.to_string(),
+                    }],
+                    pool.metadata.generation,
+                    &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now),
+                );
+                let status = as_stored(status);
+                if status != previous {
+                    ctx.port
+                        .publish_pool(pool, &Event::warning(label, error.to_string()))
+                        .await?;
+                    ctx.port.patch_pool_status(pool, &status).await?;
+                }
+                return Err(error);
+            }
+        };
+        observed = observe(ctx, pool, key, &login, &tls).await?;
+        target = Some((login, tls));
+    }
+
+    let plan = pchat::plan(Input {
+        spec,
+        name: &name,
+        namespace: &ns,
+        generation: pool.metadata.generation,
+        status: &previous,
+        observed: &observed,
+        now,
+        confirmation: pool.annotations().get(CONFIRM_ANNOTATION).map(String::as_str),
+    });
+    let mut status = as_stored(plan.status.clone());
+    if status != previous {
+        ctx.port.patch_pool_status(pool, &status).await?;
+    }
+    for notice in &plan.notices {
+        let event = event_for(ctx, &ns, &observed, notice).await;
+        ctx.port.publish_pool(pool, &event).await?;
+    }
+    let poll = if plan.busy || matches!(status.phase, Some(crate::api::persistent_chat_pool::PoolPhase::Waiting)) {
+        ctx.config.transition_poll
+    } else {
+        ctx.config.steady_poll
+    };
+    let (Some(action), Some((login, tls))) = (&plan.action, &target) else {
+        return Ok(if valid { Requeue::After(poll) } else { Requeue::OnChange });
+    };
+
+    let outcome = match action {
+        Action::Sql { server, action: sql } => {
+            let Some(&(_, host, port)) = instances(spec).iter().find(|(s, _, _)| s.eq_ignore_ascii_case(server)) else {
+                return Err(Error::Step(format!(
+                    "the plan names instance {server:?}, which is not in the spec"
+                )));
+            };
+            let mut client = ctx.take_client(key, server, &endpoint(host, port, tls), login);
+            let result = client.execute(sql).await;
+            ctx.put_client(key, server, client);
+            let text = sql.to_sql().unwrap_or_else(|e| format!("<{e}>"));
+            result
+                .map(|executed| {
+                    let already = executed == Executed::AlreadyDone;
+                    let note = format!(
+                        "ran `{text}` on {server}{}",
+                        if already {
+                            " (SQL Server reports it was already so)"
+                        } else {
+                            ""
+                        }
+                    );
+                    (already, Event::normal(reason(sql.kind()), note))
+                })
+                .map_err(|e| (format!("`{text}` on {server} did not run: {e}"), Some(e)))
+        }
+        Action::Hook { cmdlet, site, run } => {
+            let ctx_hook = PoolHookContext {
+                pool: &name,
+                identity: &spec.pool_identity,
+                step: cmdlet.step_name(),
+                hook_action: cmdlet.hook_action(),
+                site,
+                run,
+            };
+            match pool_hook_job(template(&spec.hooks, cmdlet), &ns, &ctx_hook, &cmdlet.env()) {
+                Ok(job) => {
+                    let job_name = job.metadata.name.clone().unwrap_or_default();
+                    ctx.port
+                        .create_job(&ns, &job)
+                        .await
+                        .map(|()| {
+                            (
+                                false,
+                                Event::normal(
+                                    "RunHook",
+                                    format!("created hook Job {job_name} ({})", action.describe()),
+                                ),
+                            )
+                        })
+                        .map_err(|e| (format!("cannot create hook Job {job_name}: {e}"), None))
+                }
+                Err(why) => Err((why, None)),
+            }
+        }
+    };
+    match outcome {
+        Ok((already, event)) => {
+            ctx.port.publish_pool(pool, &event).await?;
+            pchat::record_executed(&mut status, action, already, now);
+            let after = as_stored(status.clone());
+            ctx.port.patch_pool_status(pool, &after).await?;
+            Ok(Requeue::After(ctx.config.transition_poll))
+        }
+        Err((note, error)) => {
+            ctx.port
+                .publish_pool(pool, &Event::warning("StepFailed", note.clone()))
+                .await?;
+            if let Some(t) = status.transition.as_mut()
+                && let Some(step) = t.steps.iter_mut().find(|s| s.state != StepState::Done)
+            {
+                step.state = StepState::Failed;
+                step.message = Some(note.clone());
+            }
+            let failed = as_stored(status);
+            ctx.port.patch_pool_status(pool, &failed).await?;
+            let retryable = error
+                .as_ref()
+                .is_none_or(|e| e.is_transient() || matches!(e.category(), Some(ErrorCategory::Transient)));
+            if retryable {
+                Ok(Requeue::After(ctx.failed(key)))
+            } else {
+                Err(Error::Step(note))
+            }
+        }
+    }
+}
+
+fn pchat_valid(spec: &PersistentChatPoolSpec) -> bool {
+    crate::api::persistent_chat_pool::validate(spec).is_empty()
+}
+
+fn template<'a>(hooks: &'a PoolHooks, cmdlet: &Cmdlet) -> &'a k8s_openapi::api::batch::v1::JobTemplateSpec {
+    match cmdlet {
+        Cmdlet::SetPoolState(_) => &hooks.set_pool_state,
+        Cmdlet::SetActiveServers(_) => &hooks.set_active_servers,
+        Cmdlet::InstallMirror { .. } => &hooks.install_mirror,
+        Cmdlet::EstablishLogShipping { .. } => &hooks.establish_log_shipping,
+    }
+}
+
+/// Every instance concurrently; the folders (from the backup instance) and the Jobs when needed.
+async fn observe<P: Port + PoolPort>(
+    ctx: &Context<P>,
+    pool: &PersistentChatPool,
+    key: &str,
+    login: &Credentials,
+    tls: &Tls,
+) -> Result<Observed, Error> {
+    let spec = &pool.spec;
+    let list = instances(spec);
+    let mut clients: Vec<ReplicaClient> = list
+        .iter()
+        .map(|(server, host, port)| ctx.take_client(key, server, &endpoint(host, *port, tls), login))
+        .collect();
+    let results = futures::future::join_all(clients.iter_mut().map(|c| c.observe_pool())).await;
+    let mut observed = Observed::default();
+    for ((server, _, _), result) in list.iter().zip(results) {
+        observed.instances.insert(
+            server.to_string(),
+            result
+                .map(|o| instance_obs(&o, &spec.chat_database))
+                .map_err(|e| e.to_string()),
+        );
+    }
+    let backup = spec.backup.sql_instance.server_name.as_str();
+    if pchat::needs_listings(spec, &pool.status.clone().unwrap_or_default()) {
+        if let Some(i) = list.iter().position(|(s, _, _)| *s == backup) {
+            let client = &mut clients[i];
+            observed.destination = listing(client, &spec.log_shipping.copy_destination, false).await;
+            observed.share = listing(client, &spec.log_shipping.backup_share, true).await;
+        }
+    }
+    for ((server, _, _), client) in list.iter().zip(clients) {
+        ctx.put_client(key, server, client);
+    }
+    let ns = pool.namespace().unwrap_or_default();
+    observed.jobs = ctx
+        .port
+        .jobs(&ns, LABEL_POOL, &label_value(&pool.name_any()))
+        .await?
+        .iter()
+        .filter_map(parse_pool_job)
+        .collect();
+    Ok(observed)
+}
+
+/// A folder as the backup instance sees it; a share is checked for reachability first, because
+/// `xp_dirtree` lists an unreachable share as empty.
+async fn listing(client: &mut ReplicaClient, path: &str, check: bool) -> Listing {
+    if check {
+        match client.directory_exists(path).await {
+            Ok(true) => {}
+            Ok(false) => return Listing::Unreachable(format!("{path} is not reachable from the backup instance")),
+            Err(e) => return Listing::Unreachable(e.to_string()),
+        }
+    }
+    match client.list_directory(path).await {
+        Ok(names) => Listing::Files(names),
+        Err(e) => Listing::Unreachable(e.to_string()),
+    }
+}
+
+/// The SQL layer's observation read into what the planner needs: the databases, their mirroring
+/// and user sessions, and the chat database's log-shipping secondary rows.
+fn instance_obs(obs: &PoolInstanceObservation, chat_database: &str) -> InstanceObs {
+    let mut databases = BTreeMap::new();
+    for db in &obs.databases {
+        let sessions = obs
+            .sessions
+            .iter()
+            .filter(|s| s.database_id == db.database_id)
+            .map(|s| s.session_id)
+            .collect();
+        databases.insert(
+            db.name.to_lowercase(),
+            DbObs {
+                state: db.state.as_str().to_string(),
+                mirroring_role: db.mirroring.as_ref().map(|m| m.role.as_str().to_string()),
+                mirroring_state: db.mirroring.as_ref().map(|m| m.state.as_str().to_string()),
+                mirroring_partner: db.mirroring.as_ref().and_then(|m| m.partner_instance.clone()),
+                sessions,
+            },
+        );
+    }
+    let log_shipping = obs
+        .log_shipping
+        .iter()
+        .find(|ls| ls.secondary_database.eq_ignore_ascii_case(chat_database))
+        .map(|ls| LogShippingObs {
+            primary_server: ls.primary_server.clone(),
+            configured: ls.configured,
+            last_copied_file: ls.last_copied_file.clone(),
+            last_copied_at: ls.last_copied_at,
+            last_restored_file: ls.last_restored_file.clone(),
+            last_restored_at: ls.last_restored_at,
+        });
+    InstanceObs {
+        databases,
+        log_shipping,
+    }
+}
+
+/// The Event for a notice; a failed hook's carries the last lines its pod logged.
+async fn event_for<P: PoolPort>(ctx: &Context<P>, ns: &str, observed: &Observed, notice: &Notice) -> Event {
+    match notice {
+        Notice::TransitionStarted { message } => Event::normal("TransitionStarted", message.clone()),
+        Notice::TransitionFinished { message } => Event::normal("TransitionFinished", message.clone()),
+        Notice::ConfirmationRequested { message } => Event::warning("DataLossConfirmationRequired", message.clone()),
+        Notice::StepFailed { step, message } => {
+            let step_name = step.split('@').next().unwrap_or_default();
+            let failed_job = observed
+                .jobs
+                .iter()
+                .find(|j| j.step == step_name && matches!(j.phase, crate::components::JobPhase::Failed(_)));
+            let log = match failed_job {
+                Some(job) => match ctx.port.job_log(ns, &job.name).await {
+                    Ok(log) if !log.trim().is_empty() => {
+                        format!("; last log lines of {}:\n{}", job.name, log.trim_end())
+                    }
+                    Ok(_) => String::new(),
+                    Err(e) => format!("; its log could not be read: {e}"),
+                },
+                None => String::new(),
+            };
+            Event::warning("StepFailed", format!("{step}: {message}{log}"))
+        }
+    }
+}
+
+/// The Event reason for an action kind: `restore_log` → `RestoreLog`.
+fn reason(kind: &str) -> &'static str {
+    match kind {
+        "remove_log_shipping_secondary" => "RemoveLogShipping",
+        "restore_log" => "RestoreLog",
+        "recover_database" => "RecoverDatabase",
+        "restore_database" => "RestoreDatabase",
+        "full_backup" => "FullBackup",
+        "tail_log_backup" => "TailLogBackup",
+        "mirroring_off" => "MirroringOff",
+        "kill_session" => "EndSession",
+        _ => "Step",
+    }
+}
