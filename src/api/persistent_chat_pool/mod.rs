@@ -3,6 +3,8 @@
 //! mirrored inside each. Users flip `spec.activeSite`; drover runs runbook B:
 //! failover to the backup data center's database, or failback to the primary's.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod status;
 pub mod validate;
 
