@@ -91,14 +91,100 @@ fn the_drsite_crd_has_the_names_columns_and_rules_users_rely_on() {
     }
 }
 
+#[test]
+fn the_persistent_chat_pool_crd_has_the_names_columns_and_rules_users_rely_on() {
+    let crd = crds()
+        .into_iter()
+        .find(|c| c.spec.names.kind == "PersistentChatPool")
+        .expect("PersistentChatPool is served");
+    let json = serde_json::to_string(&crd).unwrap();
+    assert_eq!(crd.metadata.name.as_deref(), Some("persistentchatpools.drover.dev"));
+    assert_eq!(crd.spec.group, "drover.dev");
+    assert_eq!(crd.spec.names.plural, "persistentchatpools");
+    assert_eq!(crd.spec.names.short_names.as_deref(), Some(&["pchat".to_string()][..]));
+    assert_eq!(crd.spec.names.categories.as_deref(), Some(&["drover".to_string()][..]));
+    assert_eq!(crd.spec.scope, "Namespaced");
+    let version = &crd.spec.versions[0];
+    assert_eq!(version.name, "v1alpha1");
+    let columns: Vec<(&str, &str)> = version
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| (c.name.as_str(), c.json_path.as_str()))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("Active", ".status.activeSite"),
+            ("Desired", ".spec.activeSite"),
+            ("Pool-State", ".status.poolState"),
+            ("Phase", ".status.phase"),
+            ("Step", ".status.step"),
+            ("Last-Restore", ".status.logShipping.lastRestoredAt"),
+            ("Age", ".metadata.creationTimestamp"),
+        ]
+    );
+    assert!(version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
+    for rule in [
+        // spec-level rules
+        "self.activeSite == self.primary.site || self.activeSite == self.backup.site",
+        "self.primary.site != self.backup.site",
+        "self.chatDatabase.lowerAscii() != self.complianceDatabase.lowerAscii()",
+        "an instance cannot serve both data centers",
+        // per data center
+        "the mirror instance must be another server than the SQL instance",
+        "each active server is listed once",
+        // the shared forced-failover policy
+        "self.policy != 'Automatic'",
+        // bounds and shapes the validator also checks
+        r#""pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$""#,
+        r#""pattern":"^\\\\\\\\[^\\\\]+\\\\[^\\\\]+""#,
+        r#""maxItems":32"#,
+        r#""maxLength":128"#,
+        // hook templates are kept as given, not pruned
+        "x-kubernetes-preserve-unknown-fields",
+        // conditions merge by type
+        "x-kubernetes-list-map-keys",
+    ] {
+        assert!(json.contains(rule), "the CRD lacks {rule:?}");
+    }
+    // The defaults a user may leave out, as runbook B names the databases.
+    let spec =
+        &serde_json::to_value(version.schema.as_ref().unwrap()).unwrap()["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(spec["properties"]["chatDatabase"]["default"], "mgc");
+    assert_eq!(spec["properties"]["complianceDatabase"]["default"], "mgccomp");
+    let required: Vec<&str> = spec["required"]
+        .as_array()
+        .expect("required fields")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    for field in [
+        "poolIdentity",
+        "activeSite",
+        "primary",
+        "backup",
+        "logShipping",
+        "credentials",
+        "hooks",
+    ] {
+        assert!(required.contains(&field), "{field} is not required: {required:?}");
+    }
+}
+
 /// Every property carries a description for `kubectl explain`: what the user writes (spec) and,
-/// for a DrSite, what drover reports (status). The AvailabilityGroup's status is not covered yet.
+/// for a DrSite and a PersistentChatPool, what drover reports (status). The AvailabilityGroup's
+/// status is not covered yet.
 #[test]
 fn every_field_is_documented() {
     let mut missing = Vec::new();
+    let kinds: Vec<String> = crds().iter().map(|c| c.spec.names.kind.clone()).collect();
+    for kind in ["AvailabilityGroup", "DrSite", "PersistentChatPool"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} is not served: {kinds:?}");
+    }
     for crd in crds() {
         let kind = &crd.spec.names.kind;
-        let parts: &[&str] = if kind == "DrSite" {
+        let parts: &[&str] = if kind == "DrSite" || kind == "PersistentChatPool" {
             &["spec", "status"]
         } else {
             &["spec"]

@@ -8,6 +8,7 @@ mod validate;
 
 pub use status::*;
 pub use validate::{SpecError, validate};
+pub(crate) use validate::{forced_failover, problem};
 
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;

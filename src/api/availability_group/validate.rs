@@ -2,7 +2,7 @@
 //! cluster, `drover drill` reading files): everything drover relies on before
 //! it sends a single statement.
 
-use super::{AvailabilityGroupSpec, ClusterType, ForcePolicy, MAX_REPLICAS};
+use super::{AvailabilityGroupSpec, ClusterType, ForcePolicy, ForcedFailoverPolicy, MAX_REPLICAS};
 use crate::sql::Ident;
 use std::collections::HashSet;
 use std::fmt;
@@ -20,7 +20,8 @@ impl fmt::Display for SpecError {
     }
 }
 
-fn problem(errors: &mut Vec<SpecError>, field: impl Into<String>, message: impl Into<String>) {
+/// Records one problem at `field`.
+pub(crate) fn problem(errors: &mut Vec<SpecError>, field: impl Into<String>, message: impl Into<String>) {
     errors.push(SpecError {
         field: field.into(),
         message: message.into(),
@@ -109,22 +110,7 @@ pub fn validate(spec: &AvailabilityGroupSpec) -> Vec<SpecError> {
         );
     }
     let policy = &spec.forced_failover;
-    if policy.policy == ForcePolicy::Automatic
-        && (policy.min_unreachable_seconds.is_none() || policy.max_data_loss_seconds.is_none())
-    {
-        problem(
-            &mut errors,
-            "spec.forcedFailover",
-            "policy Automatic needs minUnreachableSeconds and maxDataLossSeconds",
-        );
-    }
-    if policy.min_unreachable_seconds == Some(0) {
-        problem(
-            &mut errors,
-            "spec.forcedFailover.minUnreachableSeconds",
-            "must be at least 1",
-        );
-    }
+    forced_failover(policy, "spec.forcedFailover", &mut errors);
     if let Some(b) = &spec.backup_before_failback
         && (b.directory.is_empty() || b.directory.contains('\0'))
     {
@@ -145,6 +131,23 @@ pub fn validate(spec: &AvailabilityGroupSpec) -> Vec<SpecError> {
         );
     }
     errors
+}
+
+/// The checks of a forced-failover policy at `field` (shared by every resource that has one):
+/// `Automatic` needs both bounds, and the unreachable time is at least a second.
+pub(crate) fn forced_failover(policy: &ForcedFailoverPolicy, field: &str, errors: &mut Vec<SpecError>) {
+    if policy.policy == ForcePolicy::Automatic
+        && (policy.min_unreachable_seconds.is_none() || policy.max_data_loss_seconds.is_none())
+    {
+        problem(
+            errors,
+            field,
+            "policy Automatic needs minUnreachableSeconds and maxDataLossSeconds",
+        );
+    }
+    if policy.min_unreachable_seconds == Some(0) {
+        problem(errors, format!("{field}.minUnreachableSeconds"), "must be at least 1");
+    }
 }
 
 #[cfg(test)]

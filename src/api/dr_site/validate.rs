@@ -4,6 +4,7 @@
 
 use super::{DrSiteSpec, Placement};
 use crate::api::availability_group::SpecError;
+use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn problem(errors: &mut Vec<SpecError>, field: impl Into<String>, message: impl Into<String>) {
@@ -14,7 +15,7 @@ fn problem(errors: &mut Vec<SpecError>, field: impl Into<String>, message: impl 
 }
 
 /// RFC 1123 label: what site and component names become in Job names and label values.
-fn is_dns_label(s: &str, max: usize) -> bool {
+pub(crate) fn is_dns_label(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
         && s.bytes()
@@ -264,26 +265,7 @@ fn components(spec: &DrSiteSpec, sites: &BTreeSet<&str>, errors: &mut Vec<SpecEr
 
 fn hooks(h: &super::Hooks, field: &str, errors: &mut Vec<SpecError>) {
     for (which, template) in [("start", &h.start), ("stop", &h.stop)] {
-        let pod = template.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-        if pod.is_none_or(|p| p.containers.is_empty()) {
-            problem(
-                errors,
-                format!("{field}.{which}.spec.template.spec.containers"),
-                "the Job template needs at least one container",
-            );
-        }
-        // The API server refuses a Job whose pods restart Always: drover would only learn it
-        // when the Job is created, in the middle of a transition.
-        if let Some(policy) = pod.and_then(|p| p.restart_policy.as_deref())
-            && policy != "Never"
-            && policy != "OnFailure"
-        {
-            problem(
-                errors,
-                format!("{field}.{which}.spec.template.spec.restartPolicy"),
-                format!("a Job's pods restart Never or OnFailure, not {policy:?}"),
-            );
-        }
+        job_template(template, &format!("{field}.{which}"), errors);
     }
     let probe = &h.probe;
     match (&probe.tcp, &probe.http) {
@@ -305,6 +287,31 @@ fn hooks(h: &super::Hooks, field: &str, errors: &mut Vec<SpecError>) {
             errors,
             format!("{field}.probe.timeoutSeconds"),
             format!("must be 1 to 60 seconds, not {}", probe.timeout_seconds),
+        );
+    }
+}
+
+/// The checks of a hook's Job template at `field` (shared by every resource with hook Jobs): a pod
+/// with at least one container, whose restart policy a Job accepts.
+pub(crate) fn job_template(template: &JobTemplateSpec, field: &str, errors: &mut Vec<SpecError>) {
+    let pod = template.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+    if pod.is_none_or(|p| p.containers.is_empty()) {
+        problem(
+            errors,
+            format!("{field}.spec.template.spec.containers"),
+            "the Job template needs at least one container",
+        );
+    }
+    // The API server refuses a Job whose pods restart Always: drover would only learn it
+    // when the Job is created, in the middle of a transition.
+    if let Some(policy) = pod.and_then(|p| p.restart_policy.as_deref())
+        && policy != "Never"
+        && policy != "OnFailure"
+    {
+        problem(
+            errors,
+            format!("{field}.spec.template.spec.restartPolicy"),
+            format!("a Job's pods restart Never or OnFailure, not {policy:?}"),
         );
     }
 }

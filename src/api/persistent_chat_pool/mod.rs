@@ -3,6 +3,8 @@
 //! mirrored inside each. Users flip `spec.activeSite`; drover runs runbook B:
 //! failover to the backup data center's database, or failback to the primary's.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod status;
 pub mod validate;
 
@@ -38,7 +40,8 @@ use serde::{Deserialize, Serialize};
 )]
 #[x_kube(validation = Rule::new("self.activeSite == self.primary.site || self.activeSite == self.backup.site").message("activeSite must be primary.site or backup.site").field_path(".activeSite"))]
 #[x_kube(validation = Rule::new("self.primary.site != self.backup.site").message("the primary and backup data centers must be different sites").field_path(".backup.site"))]
-#[x_kube(validation = Rule::new("self.chatDatabase != self.complianceDatabase").message("the chat and compliance databases must differ").field_path(".complianceDatabase"))]
+#[x_kube(validation = Rule::new("self.chatDatabase.lowerAscii() != self.complianceDatabase.lowerAscii()").message("the chat and compliance databases must differ (SQL Server compares names case-insensitively)").field_path(".complianceDatabase"))]
+#[x_kube(validation = Rule::new("(has(self.primary.mirrorInstance) ? [self.primary.sqlInstance.serverName, self.primary.mirrorInstance.serverName] : [self.primary.sqlInstance.serverName]).all(a, (has(self.backup.mirrorInstance) ? [self.backup.sqlInstance.serverName, self.backup.mirrorInstance.serverName] : [self.backup.sqlInstance.serverName]).all(b, a.lowerAscii() != b.lowerAscii()))").message("an instance cannot serve both data centers: every serverName must be different (SQL Server compares them case-insensitively)").field_path(".backup"))]
 #[serde(rename_all = "camelCase")]
 pub struct PersistentChatPoolSpec {
     /// The pool's identity as the cmdlets take it (`-Identity`), e.g. `PersistentChatServer:pchat.contoso.com`.
@@ -46,7 +49,7 @@ pub struct PersistentChatPoolSpec {
     pub pool_identity: String,
     /// The site whose data center should serve the pool: `primary.site` (pool state Normal) or
     /// `backup.site` (pool state FailedOver). Change it to fail over or fail back.
-    #[schemars(length(min = 1, max = 63))]
+    #[schemars(length(min = 1, max = 63), pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
     pub active_site: String,
     /// The chat database (log-shipped and failed over), as named in SQL Server.
     #[serde(default = "default_chat_database")]
@@ -90,11 +93,13 @@ fn default_compliance_database() -> String {
 }
 
 /// One data center of the pool.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("!has(self.mirrorInstance) || self.mirrorInstance.serverName.lowerAscii() != self.sqlInstance.serverName.lowerAscii()").message("the mirror instance must be another server than the SQL instance").field_path(".mirrorInstance.serverName"))]
+#[x_kube(validation = Rule::new("self.activeServers.all(a, self.activeServers.filter(b, b.lowerAscii() == a.lowerAscii()).size() == 1)").message("each active server is listed once (FQDNs compare case-insensitively)").field_path(".activeServers"))]
 #[serde(rename_all = "camelCase")]
 pub struct DataCenter {
     /// The site's name (a DNS label), as a DrSite listing the pool names it.
-    #[schemars(length(min = 1, max = 63))]
+    #[schemars(length(min = 1, max = 63), pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
     pub site: String,
     /// The SQL Server instance holding the pool's databases here.
     pub sql_instance: SqlInstance,
@@ -102,8 +107,15 @@ pub struct DataCenter {
     /// for the chat database here once it serves from this data center.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror_instance: Option<SqlInstance>,
-    /// The Persistent Chat servers (FQDNs) that should be active while this data center serves.
-    #[schemars(length(min = 1, max = 32), inner(length(min = 1, max = 253)))]
+    /// The Persistent Chat servers (FQDNs, e.g. `pchat-a1.contoso.com`) that should be active while
+    /// this data center serves. drover passes them to the set-active-servers hook comma-separated.
+    #[schemars(
+        length(min = 1, max = 32),
+        inner(
+            length(min = 1, max = 253),
+            pattern(r"^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?\.)+[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
+        )
+    )]
     pub active_servers: Vec<String>,
 }
 
@@ -125,7 +137,7 @@ pub struct LogShippingSpec {
     /// The UNC share the primary's backup job writes log backups to (`\\server\share`). drover reads
     /// uncopied backups from it during failover when it is reachable, and writes the failback's
     /// full backup and a planned failover's tail-log backup to it.
-    #[schemars(length(min = 3, max = 400))]
+    #[schemars(length(min = 3, max = 400), pattern(r"^\\\\[^\\]+\\[^\\]+"))]
     pub backup_share: String,
     /// The folder on the backup instance the copy job copies log backups to (e.g. `D:\LogShip`).
     #[schemars(length(min = 1, max = 400))]

@@ -143,9 +143,13 @@ impl PoolTransitionKind {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolTransition {
+    /// `Switchover`, `Failover` or `Failback`.
     pub kind: PoolTransitionKind,
+    /// The site the pool is leaving.
     pub from_site: String,
+    /// The site the pool is moving to (`spec.activeSite` when the transition began).
     pub to_site: String,
+    /// When drover began the transition.
     pub started_at: Time,
     /// 1 for the first try; a new attempt (after `spec.activeSite` changed back and forth) gets new hook Jobs.
     pub attempt: u32,
@@ -174,8 +178,10 @@ pub struct PoolStepStatus {
     pub site: String,
     /// `Pending`, `Running`, `Done`, `Blocked` or `Failed`.
     pub state: StepState,
+    /// When drover began the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
+    /// When the step was done or failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
     /// What it waits for, what it did, or why it failed.
@@ -189,16 +195,22 @@ pub struct PoolStepStatus {
 pub struct LogShippingStatus {
     /// A log-shipping secondary configuration exists for the chat database on the backup instance.
     pub configured: bool,
+    /// The instance the log backups come from (`primary_server` of the monitor table).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_server: Option<String>,
+    /// The instance restoring them (`secondary_server` of the monitor table).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secondary_server: Option<String>,
+    /// The last log backup the copy job copied to `spec.logShipping.copyDestination` (full path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_copied_file: Option<String>,
+    /// When the copy job copied it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_copied_at: Option<Time>,
+    /// The last log backup the restore job restored (full path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_restored_file: Option<String>,
+    /// When the restore job restored it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_restored_at: Option<Time>,
 }
@@ -207,10 +219,13 @@ pub struct LogShippingStatus {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceStatus {
+    /// The instance's `serverName` in the spec.
     pub server_name: String,
+    /// The site of its data center.
     pub site: String,
     /// `sqlInstance` or `mirrorInstance`.
     pub role: String,
+    /// drover could log in and read its state at the last observation.
     pub reachable: bool,
     /// Why it could not be observed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,7 +236,9 @@ pub struct InstanceStatus {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolDatabaseStatus {
+    /// The instance holding this copy.
     pub server_name: String,
+    /// The chat or compliance database's name.
     pub database: String,
     /// `sys.databases.state_desc` (ONLINE, RESTORING, …); absent when the database does not exist there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,6 +249,7 @@ pub struct PoolDatabaseStatus {
     /// SYNCHRONIZED, SYNCHRONIZING, SUSPENDED, DISCONNECTED, … when mirrored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirroring_state: Option<String>,
+    /// The mirroring partner instance (`sys.database_mirroring.mirroring_partner_instance`) when mirrored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirroring_partner: Option<String>,
 }
@@ -240,10 +258,15 @@ pub struct PoolDatabaseStatus {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolTransitionRecord {
+    /// `Switchover`, `Failover` or `Failback`.
     pub kind: PoolTransitionKind,
+    /// The site the pool left.
     pub from_site: String,
+    /// The site the pool moved to.
     pub to_site: String,
+    /// When drover began the transition.
     pub started_at: Time,
+    /// When its last step was done: the measured duration is `finishedAt - startedAt`.
     pub finished_at: Time,
     /// Log backups drover restored.
     #[serde(default)]
