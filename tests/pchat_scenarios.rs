@@ -1,0 +1,499 @@
+//! The PersistentChatPool controller for real: SQL on the TDS simulator over
+//! loopback (log shipping, mirroring, RESTORE, sessions), the pool's hook Jobs
+//! in memory run by a runner that does what the cmdlets would to the simulated
+//! pool, time paused. After every reconcile the safety invariant is checked
+//! against the simulator's truth.
+
+use drover::api::availability_group::CONFIRM_ANNOTATION;
+use drover::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolStatus, PoolPhase, PoolState};
+use drover::controller::memory::{MemoryPort, pool_event_key};
+use drover::controller::{Config, pchat};
+use drover::sim::Sim;
+use drover::sim::model::config::{ShareConfig, WorldConfig};
+use drover::sim::model::{ChatPoolState, StandaloneState};
+use drover::sim::spec::persistent_chat_pool_spec;
+use drover::sql::Timeouts;
+use k8s_openapi::api::batch::v1::Job;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const NS: &str = "persistent-chat";
+const POOL: &str = "pchat";
+const SECRET: &str = "pchat-sql";
+
+fn config() -> Config {
+    Config {
+        transition_poll: Duration::from_millis(200),
+        steady_poll: Duration::from_secs(1),
+        base_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(1),
+        sql: Timeouts {
+            connect: Duration::from_secs(2),
+            handshake: Duration::from_secs(2),
+            command: Duration::from_secs(5),
+            long_command: Duration::from_secs(30),
+        },
+    }
+}
+
+/// The runbook-B world with a backlog: log backups every second, copied every 6 s and restored
+/// 3 s after copying, so a failover finds uncopied and unapplied backups. The share is on a
+/// file server of its own at site-a (`FS-A`), so an instance can be lost without its share.
+fn world() -> WorldConfig {
+    let mut cfg = WorldConfig::persistent_chat();
+    cfg.instances.push(drover::sim::model::config::InstanceConfig {
+        name: "FS-A".into(),
+        site: "site-a".into(),
+        port: 0,
+    });
+    cfg.shares = vec![ShareConfig {
+        path: r"\\fs-a\pchat-logship".into(),
+        host: "FS-A".into(),
+    }];
+    for ls in &mut cfg.log_shipping {
+        ls.backup_share = r"\\fs-a\pchat-logship".into();
+        ls.backup_interval_ms = 1000;
+        ls.copy_interval_ms = 6000;
+        ls.restore_interval_ms = 1000;
+        ls.restore_delay_ms = 3000;
+    }
+    cfg.latencies.replication = Duration::from_millis(20);
+    cfg.latencies.restore = Duration::from_millis(50);
+    cfg.latencies.backup = Duration::from_millis(50);
+    cfg.latencies.restart = Duration::from_millis(100);
+    cfg.workload.commits_per_second = 50;
+    cfg
+}
+
+/// The hook Jobs' effect: what each cmdlet does to the simulated pool, read from the Job's
+/// `DROVER_*` variables exactly as a script in the Job would. `failures` makes the next N runs
+/// of a step fail.
+fn runner(sim: Arc<Sim>, failures: Arc<Mutex<BTreeMap<String, u32>>>) -> drover::controller::memory::JobRunner {
+    Arc::new(move |job: &Job| {
+        let env: BTreeMap<String, String> = job
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|p| p.containers.first())
+            .and_then(|c| c.env.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.name, e.value.unwrap_or_default()))
+            .collect();
+        let var = |k: &str| env.get(k).cloned().unwrap_or_default();
+        let step = job
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("drover.dev/action"))
+            .cloned()
+            .unwrap_or_default();
+        {
+            let mut f = failures.lock().unwrap();
+            if let Some(left) = f.get_mut(&step)
+                && *left > 0
+            {
+                *left -= 1;
+                return Err(format!("Set-CsPersistentChatState : Cannot connect to the pool ({step})"));
+            }
+        }
+        let pool = "pchat";
+        sim.with_world(|w, now| match var("DROVER_ACTION").as_str() {
+            "set-pool-state" => {
+                let state = match var("DROVER_POOL_STATE").as_str() {
+                    "Normal" => ChatPoolState::Normal,
+                    "FailedOver" => ChatPoolState::FailedOver,
+                    other => return Err(format!("unknown pool state {other:?}")),
+                };
+                w.chat_set_state(now, pool, state)
+            }
+            "set-active-servers" => {
+                let servers = var("DROVER_ACTIVE_SERVERS");
+                let list = servers.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
+                w.chat_set_active_servers(now, pool, list)
+            }
+            "install-mirror" => {
+                let dbs: Vec<String> = var("DROVER_DATABASES").split(',').map(String::from).collect();
+                w.install_mirror(now, &var("DROVER_SQL_SERVER"), &var("DROVER_MIRROR_SERVER"), &dbs)
+            }
+            "establish-log-shipping" => w.establish_log_shipping(
+                now,
+                &var("DROVER_DATABASE"),
+                &var("DROVER_PRIMARY_SERVER"),
+                &var("DROVER_SECONDARY_SERVER"),
+                &var("DROVER_BACKUP_SHARE"),
+                &var("DROVER_COPY_DESTINATION"),
+            ),
+            other => Err(format!("unknown hook action {other:?}")),
+        })
+    })
+}
+
+struct Rig {
+    sim: Arc<Sim>,
+    port: Arc<MemoryPort>,
+    ctx: pchat::Context<Arc<MemoryPort>>,
+    failures: Arc<Mutex<BTreeMap<String, u32>>>,
+    epoch: jiff::Timestamp,
+    start: tokio::time::Instant,
+    restart_every_tick: bool,
+    /// A person confirmed the data loss of a failover (split brain is then accepted).
+    confirmed: bool,
+}
+
+impl Rig {
+    async fn new() -> Self {
+        let civil = jiff::civil::date(2026, 11, 22).at(3, 0, 0, 0);
+        let start = tokio::time::Instant::now();
+        let sim = Sim::start_at(world(), civil, IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .await
+            .expect("simulator starts");
+        let spec = persistent_chat_pool_spec(&sim, POOL, SECRET).expect("the simulator has the pool");
+        let mut pool = PersistentChatPool::new(POOL, spec);
+        pool.metadata.namespace = Some(NS.into());
+        pool.metadata.generation = Some(1);
+        let port = Arc::new(MemoryPort::default());
+        let (user, password) = sim.login();
+        port.put_secret(NS, SECRET, &[("username", user), ("password", password)]);
+        port.put_pool(pool);
+        let failures = Arc::new(Mutex::new(BTreeMap::new()));
+        port.set_job_runner(Duration::from_secs(1), runner(sim.clone(), failures.clone()));
+        Rig {
+            ctx: pchat::Context::new(port.clone(), config()),
+            sim,
+            port,
+            failures,
+            epoch: civil.to_zoned(jiff::tz::TimeZone::UTC).expect("utc").timestamp(),
+            start,
+            restart_every_tick: false,
+            confirmed: false,
+        }
+    }
+
+    fn now(&self) -> jiff::Timestamp {
+        self.epoch + jiff::SignedDuration::try_from(self.start.elapsed()).expect("fits")
+    }
+
+    fn pool(&self) -> PersistentChatPool {
+        self.port.stored_pool(NS, POOL).expect("stored")
+    }
+
+    fn status(&self) -> PersistentChatPoolStatus {
+        self.pool().status.unwrap_or_default()
+    }
+
+    fn chat_state(&self, instance: &str) -> Option<StandaloneState> {
+        self.sim
+            .with_world(|w, _| w.standalone_database(instance, "mgc").map(|d| d.state))
+    }
+
+    async fn tick(&mut self) {
+        if self.restart_every_tick {
+            self.ctx = pchat::Context::new(self.port.clone(), config());
+        }
+        let pool = self.pool();
+        let _ = pchat::reconcile(&pool, &self.ctx, self.now()).await;
+        self.invariant();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    /// No split brain: while the pool has active servers, only one chat database copy is ONLINE
+    /// on an instance that is up — unless a person confirmed a failover's data loss.
+    fn invariant(&self) {
+        if self.confirmed {
+            return;
+        }
+        let (online, servers) = self.sim.with_world(|w, _| {
+            let online: Vec<String> = ["SQL-CHAT-A", "SQL-CHAT-B"]
+                .into_iter()
+                .filter(|i| {
+                    w.is_instance_up(i)
+                        && w.standalone_database(i, "mgc")
+                            .is_some_and(|d| d.state == StandaloneState::Online)
+                })
+                .map(String::from)
+                .collect();
+            (online, w.chat_pool(POOL).map(|p| p.active_servers).unwrap_or_default())
+        });
+        assert!(
+            online.len() < 2 || servers.is_empty(),
+            "two writable chat databases {online:?} while servers {servers:?} are active"
+        );
+    }
+
+    async fn until(&mut self, what: &str, limit: u32, done: impl Fn(&Rig) -> bool) {
+        for _ in 0..limit {
+            if done(self) {
+                return;
+            }
+            self.tick().await;
+        }
+        panic!("{what}: not reached; status: {:#?}", self.status());
+    }
+
+    async fn steady_at(&mut self, site: &str) {
+        let site = site.to_string();
+        self.until(&format!("steady at {site}"), 400, move |r| {
+            let s = r.status();
+            s.phase == Some(PoolPhase::Steady) && s.active_site.as_deref() == Some(site.as_str())
+        })
+        .await;
+    }
+
+    fn events(&self) -> Vec<drover::controller::Event> {
+        let key = pool_event_key(&self.pool());
+        self.port
+            .snapshot()
+            .events
+            .into_iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// Log backups restored on `instance`, in order.
+    fn restored(&self, instance: &str) -> Vec<String> {
+        self.sim.with_world(|w, _| {
+            w.restore_history(instance)
+                .into_iter()
+                .filter(|r| r.restore_type == 'L' && r.destination_database_name.eq_ignore_ascii_case("mgc"))
+                .filter_map(|r| r.file)
+                .map(|f| drover::plan::pchat::files::file_name(&f).to_string())
+                .collect()
+        })
+    }
+
+    fn share_files(&self) -> Vec<String> {
+        self.sim.with_world(|w, _| {
+            let mut files: Vec<String> = w
+                .files(r"\\fs-a\pchat-logship", "SQL-CHAT-B")
+                .into_iter()
+                .filter(|f| drover::plan::pchat::files::is_shipped_log(f, "mgc"))
+                .collect();
+            files.sort();
+            files
+        })
+    }
+
+    /// Flips the desired site, confirms the failover's data loss when asked.
+    async fn flip_to(&mut self, site: &str, confirm: bool) {
+        assert!(self.port.edit_pool_active_site(NS, POOL, site));
+        if confirm {
+            self.until("a confirmation request", 100, |r| r.status().confirmation.is_some())
+                .await;
+            let token = self.status().confirmation.expect("requested").token;
+            self.confirmed = true;
+            assert!(self.port.annotate_pool(NS, POOL, CONFIRM_ANNOTATION, &token));
+        }
+    }
+}
+
+fn sorted_unique(v: &[String]) -> bool {
+    v.windows(2).all(|w| w[0].to_lowercase() < w[1].to_lowercase())
+}
+
+#[tokio::test(start_paused = true)]
+async fn failover_with_the_primary_instance_lost_applies_every_backup_in_order_and_reports_the_loss() {
+    let mut rig = Rig::new().await;
+    rig.steady_at("site-a").await;
+    // A backlog builds: backups every second, copies every 6 s, restores 3 s later.
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let copied = rig.sim.with_world(|w, _| w.files(r"D:\pchat-logship", "SQL-CHAT-B"));
+    let on_share = rig.share_files();
+    assert!(on_share.len() > copied.len(), "uncopied backups on the share: {on_share:?} vs {copied:?}");
+    assert!(
+        rig.restored("SQL-CHAT-B").len() < copied.len(),
+        "unapplied backups in the copy destination"
+    );
+    rig.sim.stop_instance("SQL-CHAT-A").await.expect("stop");
+    rig.sim.stop_instance("SQL-CHAT-A-MIR").await.expect("stop");
+    let acked_at_loss = rig.sim.with_world(|w, _| w.chat_pool(POOL).expect("pool").acked);
+    rig.flip_to("site-b", true).await;
+    rig.steady_at("site-b").await;
+
+    let restored = rig.restored("SQL-CHAT-B");
+    assert!(sorted_unique(&restored), "restored in chain order, each once: {restored:?}");
+    let share = rig.share_files();
+    assert_eq!(
+        restored.last(),
+        share.last(),
+        "every backup the share holds was applied, the newest last"
+    );
+    let s = rig.status();
+    assert_eq!(s.pool_state, Some(PoolState::FailedOver));
+    assert_eq!(rig.chat_state("SQL-CHAT-B"), Some(StandaloneState::Online));
+    let record = s.last_transition.expect("recorded");
+    assert!(!record.lossless);
+    assert_eq!(record.last_applied_backup.as_deref(), share.last().map(String::as_str));
+    assert_eq!(
+        record.lost_after.map(|t| t.0),
+        drover::plan::pchat::files::stamp_of(share.last().unwrap(), "mgc"),
+        "the loss window starts at the end of the last applied backup"
+    );
+    assert!(record.unapplied_backups.is_empty(), "the share was readable: nothing left unapplied");
+    // The model's count: acknowledged commits the recovered database lacks, all after the last backup.
+    let lost = rig.sim.with_world(|w, _| w.chat_lost(POOL)).expect("serving");
+    let in_backups = rig
+        .sim
+        .with_world(|w, _| w.standalone_database("SQL-CHAT-B", "mgc").expect("exists").log_length);
+    assert!(lost > 0, "the tail after the last log backup is lost");
+    assert!(lost < acked_at_loss, "most commits survived");
+    assert!(in_backups > 0);
+    // The new primary is mirrored and served by site-b's servers.
+    let view = rig.sim.with_world(|w, _| w.standalone_database("SQL-CHAT-B", "mgc")).unwrap();
+    assert_eq!(view.mirroring_principal, Some(true));
+    let pool = rig.sim.with_world(|w, _| w.chat_pool(POOL)).unwrap();
+    assert_eq!(pool.state, ChatPoolState::FailedOver);
+    assert_eq!(pool.active_servers, rig.pool().spec.backup.active_servers);
+    assert!(rig.events().iter().any(|e| e.reason == "RecoverDatabase"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_whole_data_center_lost_the_backups_never_applied_are_reported_once_the_share_returns() {
+    let mut rig = Rig::new().await;
+    rig.steady_at("site-a").await;
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    for i in ["SQL-CHAT-A", "SQL-CHAT-A-MIR", "FS-A"] {
+        rig.sim.stop_instance(i).await.expect("stop");
+    }
+    rig.flip_to("site-b", true).await;
+    rig.steady_at("site-b").await;
+    let restored = rig.restored("SQL-CHAT-B");
+    assert!(sorted_unique(&restored));
+    let record = rig.status().last_transition.expect("recorded");
+    assert!(!record.share_checked, "the share is still unreachable");
+    // The file server comes back: drover reads the share and names what never made it.
+    rig.sim.start_instance("FS-A").expect("start");
+    rig.until("share checked", 100, |r| {
+        r.status().last_transition.is_some_and(|t| t.share_checked)
+    })
+    .await;
+    let record = rig.status().last_transition.expect("recorded");
+    let started = record.started_at.0;
+    let never_applied: Vec<String> = rig
+        .share_files()
+        .into_iter()
+        .filter(|f| !restored.iter().any(|r| r.eq_ignore_ascii_case(f)))
+        .filter(|f| drover::plan::pchat::files::stamp_of(f, "mgc").is_some_and(|at| at <= started))
+        .collect();
+    assert!(!never_applied.is_empty(), "the uncopied backups were lost with the share");
+    assert_eq!(record.unapplied_backups, never_applied, "the reported loss is the model's");
+}
+
+#[tokio::test(start_paused = true)]
+async fn failback_restores_normal_state_with_log_shipping_and_leaves_compliance_untouched() {
+    let mut rig = Rig::new().await;
+    rig.steady_at("site-a").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    rig.sim.stop_instance("SQL-CHAT-A").await.expect("stop");
+    rig.sim.stop_instance("SQL-CHAT-A-MIR").await.expect("stop");
+    rig.flip_to("site-b", true).await;
+    rig.steady_at("site-b").await;
+    let lost_in_failover = rig.sim.with_world(|w, _| w.chat_lost(POOL)).expect("serving");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The primary data center is rebuilt.
+    rig.sim.start_instance("SQL-CHAT-A").expect("start");
+    rig.sim.start_instance("SQL-CHAT-A-MIR").expect("start");
+    let compliance_before = rig
+        .sim
+        .with_world(|w, _| w.standalone_database("SQL-CHAT-A", "mgccomp"))
+        .expect("exists");
+    rig.confirmed = false;
+    rig.flip_to("site-a", false).await;
+    rig.steady_at("site-a").await;
+
+    let s = rig.status();
+    assert_eq!(s.pool_state, Some(PoolState::Normal));
+    let record = s.last_transition.expect("recorded");
+    assert!(record.lossless);
+    assert_eq!(rig.chat_state("SQL-CHAT-A"), Some(StandaloneState::Online));
+    assert_eq!(rig.chat_state("SQL-CHAT-B"), Some(StandaloneState::Restoring));
+    let b = rig.sim.with_world(|w, _| w.standalone_database("SQL-CHAT-B", "mgc")).unwrap();
+    assert!(b.log_shipping_secondary, "log shipping re-established to the backup");
+    let pool = rig.sim.with_world(|w, _| w.chat_pool(POOL)).unwrap();
+    assert_eq!(pool.state, ChatPoolState::Normal);
+    assert_eq!(pool.active_servers, rig.pool().spec.primary.active_servers);
+    assert_eq!(
+        rig.sim.with_world(|w, _| w.chat_lost(POOL)),
+        Some(lost_in_failover),
+        "failback loses nothing more"
+    );
+    let compliance_after = rig
+        .sim
+        .with_world(|w, _| w.standalone_database("SQL-CHAT-A", "mgccomp"))
+        .expect("exists");
+    assert_eq!(compliance_after.state, compliance_before.state);
+    assert_eq!(compliance_after.log_length, compliance_before.log_length);
+    assert!(
+        rig.sim.with_world(|w, _| w.restore_history("SQL-CHAT-A"))
+            .iter()
+            .all(|r| !r.destination_database_name.eq_ignore_ascii_case("mgccomp")),
+        "the compliance database is never restored"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_hook_stops_the_runbook_and_resumes_from_that_step_once_its_job_is_deleted() {
+    let mut rig = Rig::new().await;
+    rig.steady_at("site-a").await;
+    rig.failures.lock().unwrap().insert("set-pool-state".into(), 1);
+    rig.flip_to("site-b", false).await;
+    rig.until("the hook failed", 200, |r| {
+        r.status()
+            .transition
+            .is_some_and(|t| t.steps.iter().any(|s| s.name == "set-pool-state" && s.state == drover::api::dr_site::StepState::Failed))
+    })
+    .await;
+    let failed = rig
+        .events()
+        .into_iter()
+        .find(|e| e.reason == "StepFailed")
+        .expect("an Event");
+    assert!(failed.note.contains("Cannot connect to the pool"), "the Job's log is in the Event: {}", failed.note);
+    // Nothing after the failed step ran.
+    assert_eq!(rig.sim.with_world(|w, _| w.chat_pool(POOL)).unwrap().state, ChatPoolState::Normal);
+    for _ in 0..10 {
+        rig.tick().await;
+    }
+    assert_eq!(rig.status().phase, Some(PoolPhase::Waiting));
+    let job = rig
+        .port
+        .all_jobs()
+        .into_iter()
+        .find(|j| j.outcome.as_ref().is_some_and(|o| o.is_err()))
+        .expect("the failed Job");
+    let name = job.job.metadata.name.clone().expect("named");
+    assert!(rig.port.delete_job(NS, &name));
+    rig.steady_at("site-b").await;
+    let s = rig.status();
+    assert_eq!(s.pool_state, Some(PoolState::FailedOver));
+    let record = s.last_transition.expect("recorded");
+    assert!(record.lossless, "a switchover with the primary reachable loses nothing");
+    assert_eq!(rig.sim.with_world(|w, _| w.chat_lost(POOL)), Some(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_switchover_and_failback_with_the_operator_restarted_every_pass_converge_without_repeating_steps() {
+    let mut rig = Rig::new().await;
+    rig.restart_every_tick = true;
+    rig.steady_at("site-a").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    rig.flip_to("site-b", false).await;
+    rig.steady_at("site-b").await;
+    let restored = rig.restored("SQL-CHAT-B");
+    assert!(sorted_unique(&restored), "each log backup restored once, in order: {restored:?}");
+    assert!(restored.last().is_some_and(|f| f.ends_with("_tail.trn")), "the tail-log backup last");
+    assert_eq!(rig.sim.with_world(|w, _| w.chat_lost(POOL)), Some(0), "a switchover loses nothing");
+    rig.flip_to("site-a", false).await;
+    rig.steady_at("site-a").await;
+    assert_eq!(rig.sim.with_world(|w, _| w.chat_lost(POOL)), Some(0));
+    let full_backups = rig
+        .sim
+        .with_world(|w, _| w.restore_history("SQL-CHAT-A"))
+        .into_iter()
+        .filter(|r| r.restore_type == 'D' && r.file.is_some())
+        .count();
+    assert_eq!(full_backups, 1, "the failback's restore over the primary ran once");
+}
