@@ -77,3 +77,25 @@ pub(crate) fn instance(name: &str) -> SqlInstance {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`pool_spec`] is the example's pool but for the hook templates (minimal here) and TLS
+    /// (the example names a CA Secret).
+    #[test]
+    fn the_fixture_is_the_example_pool() {
+        let text = include_str!("../../../examples/persistent-chat.yaml");
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).expect("the example parses");
+        let doc = docs
+            .into_iter()
+            .find(|d| d["kind"] == "PersistentChatPool")
+            .expect("the example has a PersistentChatPool");
+        let example: PersistentChatPool = serde_json::from_value(doc).expect("the example is a PersistentChatPool");
+        let mut fixture = pool_spec();
+        fixture.hooks = example.spec.hooks.clone();
+        fixture.tls = example.spec.tls.clone();
+        assert_eq!(fixture, example.spec);
+    }
+}
