@@ -115,6 +115,7 @@ pub fn persistent_chat_pool_spec(sim: &Sim, pool: &str, secret: &str) -> Option<
                 let other = sites.iter().find(|(n, s)| *s == site && n != sql)?;
                 instance(&other.0)
             }),
+            mirror_file_share: None,
             active_servers: servers,
         })
     };

@@ -63,6 +63,7 @@ pub(crate) fn data_center(site: &str, sql: &str, mirror: &str, servers: &[&str])
         site: site.into(),
         sql_instance: instance(sql),
         mirror_instance: Some(instance(mirror)),
+        mirror_file_share: None,
         active_servers: servers.iter().map(|s| (*s).into()).collect(),
     }
 }

@@ -107,6 +107,12 @@ pub struct DataCenter {
     /// for the chat database here once it serves from this data center.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror_instance: Option<SqlInstance>,
+    /// The UNC share `Install-CsMirrorDatabase` stages the mirror's backups through when drover has
+    /// a mirror installed here (`DROVER_FILE_SHARE`). Default: `logShipping.backupShare`; give one
+    /// in this data center, or a failover with the primary data center lost cannot install it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 400))]
+    pub mirror_file_share: Option<String>,
     /// The Persistent Chat servers (FQDNs, e.g. `pchat-a1.contoso.com`) that should be active while
     /// this data center serves. drover passes them to the set-active-servers hook comma-separated.
     #[schemars(

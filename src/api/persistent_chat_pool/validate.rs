@@ -29,7 +29,12 @@ pub fn validate(spec: &PersistentChatPoolSpec) -> Vec<SpecError> {
     for (field, dc) in data_centers(spec) {
         active_servers(dc, &format!("{field}.activeServers"), &mut errors);
     }
-    backup_share(&spec.log_shipping.backup_share, &mut errors);
+    backup_share(&spec.log_shipping.backup_share, "spec.logShipping.backupShare", &mut errors);
+    for (field, dc) in data_centers(spec) {
+        if let Some(share) = &dc.mirror_file_share {
+            backup_share(share, &format!("{field}.mirrorFileShare"), &mut errors);
+        }
+    }
     copy_destination(&spec.log_shipping.copy_destination, &mut errors);
     if spec.credentials.secret_name.is_empty() {
         problem(&mut errors, "spec.credentials.secretName", "a Secret name is required");
@@ -254,10 +259,9 @@ fn is_fqdn(s: &str) -> bool {
         })
 }
 
-/// The log-shipping share: `\\server\share[\folder…]`, read and written by SQL Server (drover
-/// passes it as an `N'…'` literal, so quotes are fine; control characters, NUL among them, are not).
-fn backup_share(path: &str, errors: &mut Vec<SpecError>) {
-    let field = "spec.logShipping.backupShare";
+/// A share: `\\server\share[\folder…]`, read and written by SQL Server (drover passes it as an
+/// `N'…'` literal, so quotes are fine; control characters, NUL among them, are not).
+fn backup_share(path: &str, field: &str, errors: &mut Vec<SpecError>) {
     if path.chars().any(char::is_control) {
         problem(errors, field, "a path cannot contain control characters");
         return;

@@ -295,7 +295,10 @@ impl Context<'_> {
                     principal: principal.to_string(),
                     mirror: mirror.server_name.clone(),
                     databases: vec![chat.to_string(), spec.compliance_database.clone()],
-                    file_share: spec.log_shipping.backup_share.clone(),
+                    file_share: dc
+                        .mirror_file_share
+                        .clone()
+                        .unwrap_or_else(|| spec.log_shipping.backup_share.clone()),
                 };
                 self.hook(cmdlet, site, Some(shown))
             }
