@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 
 pub const HELP: &str = "\
 commands:
-  status                     roles, synchronization and data loss per availability group
+  status                     roles, synchronization and data loss per availability group and chat pool
   stop INSTANCE              stop a SQL Server instance (connections refused)
   start INSTANCE             start it again (answers after the restart latency)
   hang INSTANCE              accept connections but never answer
@@ -154,6 +154,19 @@ pub fn status(sim: &Arc<Sim>) -> String {
                     w.acknowledged(&a, &db)
                 );
             }
+        }
+        for pool in w.chat_pools() {
+            let Some(p) = w.chat_pool(&pool) else { continue };
+            // Loss is measured against the serving copy while it is ONLINE.
+            let lost = w.chat_lost(&pool).map_or("-".to_string(), |n| n.to_string());
+            let _ = writeln!(
+                out,
+                "chat pool {pool}: {:?}, serving {}, active [{}]  acknowledged {:>6}  lost {lost}",
+                p.state,
+                p.serving_instance,
+                p.active_servers.join(", "),
+                p.acked
+            );
         }
         if !w.split_brain_moments().is_empty() {
             let _ = writeln!(out, "SPLIT BRAIN seen {} time(s)", w.split_brain_moments().len());

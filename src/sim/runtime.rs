@@ -11,7 +11,6 @@ use crate::sim::tds::{self, Availability, LoginRequest};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -65,7 +64,6 @@ impl Sim {
                 world: world.clone(),
                 clock,
                 login: login.clone(),
-                next_spid: AtomicU16::new(51),
             });
             let (addr, task) = tds::spawn_endpoint_reporting(SocketAddr::new(ip, port), backend, rx, applied_tx)
                 .await
@@ -194,7 +192,8 @@ impl Sim {
         self.with_world(|w, now| w.set_replication_paused(now, instance, paused))
     }
 
-    /// Starts committing transactions on every AG database's primary.
+    /// Starts committing transactions on every AG database's primary and into
+    /// every chat pool's serving database.
     pub fn start_workload(&self) {
         let mut slot = lock(&self.workload);
         if slot.as_ref().is_some_and(|t| !t.is_finished()) {
@@ -218,6 +217,9 @@ impl Sim {
                 let mut w = lock(&world);
                 for (ag, db) in w.databases() {
                     w.commit(now, &ag, &db);
+                }
+                for pool in w.chat_pools() {
+                    w.chat_commit(now, &pool);
                 }
             }
         }));
@@ -253,7 +255,6 @@ struct InstanceBackend {
     world: Arc<Mutex<World>>,
     clock: SimClock,
     login: LoginConfig,
-    next_spid: AtomicU16,
 }
 
 impl tds::Backend for InstanceBackend {
@@ -289,7 +290,8 @@ impl tds::Backend for InstanceBackend {
                 message,
             });
         }
-        let spid = self.next_spid.fetch_add(1, Ordering::Relaxed);
+        // The world hands out session ids, so simulated sessions never collide with connections.
+        let spid = lock(&self.world).allocate_spid(&self.instance);
         Ok(Engine {
             instance: self.instance.clone(),
             database,

@@ -6,6 +6,8 @@
 pub enum SqlType {
     /// `nvarchar(n)`; `n` in characters (1..=4000). `sysname` is `NVarChar(128)`.
     NVarChar(u16),
+    /// `char(n)` (1..=8000), single-byte; values are ASCII, padded with spaces.
+    Char(u16),
     TinyInt,
     SmallInt,
     Int,

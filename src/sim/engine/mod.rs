@@ -1,6 +1,7 @@
 //! The SQL engine of one simulated instance: runs a parsed batch against the
 //! shared world model and turns the results into TDS outcomes.
 
+mod pool;
 mod select;
 
 use crate::sim::clock::SimClock;
@@ -25,11 +26,16 @@ pub struct Engine {
 }
 
 /// What a statement does once the model has been consulted: most finish at
-/// once; a backup runs for a while before it is recorded.
+/// once; a backup runs for a while before it is recorded; a BACKUP or RESTORE
+/// of a standalone database runs for a while and then takes effect.
 enum Step {
     Now(Vec<Outcome>),
     Backup {
         record: crate::sim::model::BackupRecord,
+        takes: std::time::Duration,
+    },
+    Media {
+        op: crate::sim::model::MediaOp,
         takes: std::time::Duration,
     },
 }
@@ -37,7 +43,7 @@ enum Step {
 /// Errors that abort the rest of the batch (name-resolution errors), as
 /// opposed to statement-level errors after which the batch goes on.
 fn aborts_batch(e: &ServerError) -> bool {
-    matches!(e.number, 207 | 208 | 137 | 911 | 945 | 976)
+    matches!(e.number, 207 | 208 | 137 | 911 | 927 | 945 | 976)
 }
 
 impl Engine {
@@ -74,6 +80,10 @@ impl Engine {
                     });
                     out.push(Outcome::Done { rows_affected: None });
                 }
+                Ok(Step::Media { op, takes }) => {
+                    tokio::time::sleep(takes).await;
+                    out.extend(self.finish_media(&op, takes));
+                }
                 Err(e) => {
                     let abort = aborts_batch(&e);
                     out.push(Outcome::Error(e));
@@ -95,6 +105,11 @@ impl Engine {
             Statement::BackupDatabase { .. } => "backup",
             Statement::SetOption { .. } => "set",
             Statement::Use { .. } => "use",
+            Statement::Restore { .. } => "restore",
+            Statement::BackupLog { .. } => "backup",
+            Statement::Exec { .. } => "exec",
+            Statement::Kill { .. } => "kill",
+            Statement::SetPartnerOff { .. } => "alter_database",
         };
         let instance = self.instance.clone();
         self.world().count_statement(&instance, kind);
@@ -157,6 +172,18 @@ impl Engine {
                 database,
                 disk,
                 options,
+            } if self.world().is_standalone(&instance, database) => {
+                let op = crate::sim::model::MediaOp::BackupDatabase {
+                    database: database.clone(),
+                    path: string_arg(disk, params)?,
+                    init: options.contains(&BackupOption::Init),
+                };
+                Ok(self.start_media(op))
+            }
+            Statement::BackupDatabase {
+                database,
+                disk,
+                options,
             } => {
                 let path = string_arg(disk, params)?;
                 let copy_only = options.contains(&BackupOption::CopyOnly);
@@ -172,6 +199,11 @@ impl Engine {
                 self.database = database.clone();
                 done()
             }
+            Statement::Restore { .. }
+            | Statement::BackupLog { .. }
+            | Statement::Exec { .. }
+            | Statement::Kill { .. }
+            | Statement::SetPartnerOff { .. } => self.pool_step(st, params),
         }
     }
 
@@ -180,10 +212,16 @@ impl Engine {
             return self.select_globals(&sel.items);
         };
         let view = self.resolve_view(from)?;
-        let full = self
-            .world()
-            .view(self.clock.now(), &self.instance, &view)
-            .ok_or_else(|| invalid_object(from))?;
+        let now = self.clock.now();
+        let full = if view == "sys.dm_exec_sessions" {
+            // The only view that depends on who asks.
+            let own = self.spid as i16;
+            self.world().exec_sessions(now, &self.instance, own, &self.database)
+        } else {
+            self.world()
+                .view(now, &self.instance, &view)
+                .ok_or_else(|| invalid_object(from))?
+        };
         let filter = sel
             .filter
             .iter()
@@ -192,18 +230,23 @@ impl Engine {
         select::select(full, &sel.items, &filter)
     }
 
-    /// `sys.x`, `[sys].[x]` or `db.sys.x` (db must exist here) → `"sys.x"`.
+    /// `sys.x`, `[sys].[x]` or `db.sys.x` (db must exist here) → `"sys.x"`;
+    /// msdb's tables (`msdb.dbo.x`, or `dbo.x` while in msdb) → `"msdb.dbo.x"`.
     fn resolve_view(&self, name: &ast::ObjectName) -> Result<String, ServerError> {
         let parts = &name.0;
-        let (schema, object) = match parts.as_slice() {
-            [schema, object] => (schema, object),
+        let (db, schema, object) = match parts.as_slice() {
+            [schema, object] => (self.database.as_str(), schema, object),
             [db, schema, object] => {
                 self.world().database_access(&self.instance, db)?;
-                (schema, object)
+                (db.as_str(), schema, object)
             }
             _ => return Err(invalid_object(name)),
         };
-        Ok(format!("{}.{}", schema.to_lowercase(), object.to_lowercase()))
+        let (schema, object) = (schema.to_lowercase(), object.to_lowercase());
+        if schema == "dbo" && db.eq_ignore_ascii_case("msdb") {
+            return Ok(format!("msdb.dbo.{object}"));
+        }
+        Ok(format!("{schema}.{object}"))
     }
 
     fn select_globals(&self, items: &[ast::SelectItem]) -> Result<ResultSet, ServerError> {

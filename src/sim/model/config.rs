@@ -3,13 +3,33 @@
 use serde::Deserialize;
 use std::time::Duration;
 
+mod pool;
+
+pub use pool::{
+    ChatPoolConfig, ChatPoolState, DatabaseConfig, DatabaseStateConfig, LogShippingConfig, MirroringConfig, ShareConfig,
+};
+
 /// A whole simulated world: SQL Server instances, the availability groups on
-/// them, latencies, the workload and the login every instance accepts.
-#[derive(Debug, Clone, Deserialize)]
+/// them, standalone databases with log shipping and mirroring, Persistent Chat
+/// pools, latencies, the workload and the login every instance accepts.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorldConfig {
     pub instances: Vec<InstanceConfig>,
+    #[serde(default)]
     pub availability_groups: Vec<AgConfig>,
+    /// Databases outside any availability group (log shipping, mirroring).
+    #[serde(default)]
+    pub databases: Vec<DatabaseConfig>,
+    /// UNC file shares, for backups.
+    #[serde(default)]
+    pub shares: Vec<ShareConfig>,
+    #[serde(default)]
+    pub log_shipping: Vec<LogShippingConfig>,
+    #[serde(default)]
+    pub mirroring: Vec<MirroringConfig>,
+    #[serde(default)]
+    pub chat_pools: Vec<ChatPoolConfig>,
     #[serde(default)]
     pub latencies: Latencies,
     #[serde(default)]
@@ -26,7 +46,7 @@ fn default_seed() -> u64 {
 }
 
 /// One SQL Server instance (one TDS endpoint).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InstanceConfig {
     /// The server name (`@@SERVERNAME`, `replica_server_name`), e.g. `SQL-A`.
@@ -86,7 +106,7 @@ impl AvailabilityMode {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgConfig {
     pub name: String,
@@ -100,7 +120,7 @@ fn default_cluster_type() -> ClusterType {
     ClusterType::Wsfc
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplicaConfig {
     /// Name of the instance hosting this replica.
@@ -112,7 +132,7 @@ pub struct ReplicaConfig {
 }
 
 /// How long things take in the simulated world.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Latencies {
     /// Log send + harden time from a primary to a connected secondary.
@@ -134,6 +154,9 @@ pub struct Latencies {
     /// partner before it is dropped (SQL Server's default is 10 s).
     #[serde(with = "millis")]
     pub session_timeout: Duration,
+    /// How long one RESTORE statement runs.
+    #[serde(with = "millis")]
+    pub restore: Duration,
 }
 
 impl Default for Latencies {
@@ -145,12 +168,13 @@ impl Default for Latencies {
             backup: Duration::from_millis(300),
             restart: Duration::from_millis(1000),
             session_timeout: Duration::from_secs(10),
+            restore: Duration::from_millis(200),
         }
     }
 }
 
 /// Transactions committed on every AG database's current primary.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct WorkloadConfig {
     pub enabled: bool,
@@ -171,7 +195,7 @@ impl Default for WorkloadConfig {
 }
 
 /// The SQL login every simulated instance accepts.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct LoginConfig {
     pub user: String,
@@ -230,6 +254,11 @@ impl WorldConfig {
                     },
                 ],
             }],
+            databases: Vec::new(),
+            shares: Vec::new(),
+            log_shipping: Vec::new(),
+            mirroring: Vec::new(),
+            chat_pools: Vec::new(),
             latencies: Latencies::default(),
             workload: WorkloadConfig::default(),
             login: LoginConfig::default(),
@@ -302,6 +331,6 @@ impl WorldConfig {
                 }
             }
         }
-        Ok(())
+        self.validate_pool()
     }
 }

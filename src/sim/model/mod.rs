@@ -5,12 +5,24 @@
 //! since the world started) and first brings the world up to that time, so it is
 //! deterministic under tokio's paused clock. [`crate::sim::Sim`] owns the clock.
 
+mod chat;
 pub mod config;
 mod facts;
 mod faults;
+mod files;
+mod logship;
+mod media;
+mod mirroring;
+mod pool_views;
 mod replication;
 mod rules;
+mod standalone;
 mod views;
+
+pub use chat::ChatPoolView;
+pub use media::{Caller, MediaOp, MediaVerb};
+pub use rules::SIM_UNVERIFIED;
+pub use standalone::{RestoreHistoryRow, StandaloneState, StandaloneView};
 
 use config::{AvailabilityMode, ClusterType, WorldConfig};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -174,8 +186,20 @@ pub(crate) struct Instance {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum EventKind {
-    CompleteRoleChange { ag: usize },
-    FinishRevert { ag: usize, replica: usize, db: usize },
+    CompleteRoleChange {
+        ag: usize,
+    },
+    FinishRevert {
+        ag: usize,
+        replica: usize,
+        db: usize,
+    },
+    /// A run of a log-shipping job; stale once the configuration's generation moved on.
+    LogShipping {
+        job: logship::Job,
+        index: usize,
+        generation: u64,
+    },
 }
 
 /// A line of the world's history, for timelines and debugging.
@@ -221,6 +245,9 @@ pub struct World {
     pub(crate) split_active: BTreeSet<usize>,
     /// Wall-clock time of the world's start, for `datetime` columns.
     pub(crate) epoch: jiff::civil::DateTime,
+    /// Databases outside availability groups, mirroring, files, log shipping,
+    /// chat pools and user sessions.
+    pub(crate) pool: standalone::PoolWorld,
 }
 
 /// Deterministic GUIDs from a name, so worlds are reproducible.
@@ -320,8 +347,10 @@ impl World {
             split_brain: Vec::new(),
             split_active: BTreeSet::new(),
             epoch,
+            pool: standalone::PoolWorld::default(),
         };
         world.bootstrap();
+        world.init_pool(next_database_id);
         world.refresh(Duration::ZERO);
         Ok(world)
     }
@@ -432,5 +461,7 @@ impl World {
     }
 }
 
+#[cfg(test)]
+mod pool_tests;
 #[cfg(test)]
 mod tests;

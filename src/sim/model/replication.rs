@@ -29,6 +29,7 @@ impl World {
         match kind {
             EventKind::CompleteRoleChange { ag } => self.complete_role_change(at, ag),
             EventKind::FinishRevert { ag, replica, db } => self.finish_revert(at, ag, replica, db),
+            EventKind::LogShipping { job, index, generation } => self.run_log_shipping_job(at, job, index, generation),
         }
     }
 
@@ -171,6 +172,7 @@ impl World {
             }
             self.track_split_brain(a, now);
         }
+        self.refresh_pool(now);
         self.replicate(now);
     }
 
@@ -279,6 +281,7 @@ impl World {
             }
             self.acknowledge(a, t);
         }
+        self.replicate_mirrors(t);
     }
 
     /// Acknowledges, on every primary that is up, the commits each current

@@ -67,12 +67,13 @@ impl World {
         })
     }
 
-    /// Whether `instance` knows a database called `db` (system or AG database).
+    /// Whether `instance` knows a database called `db` (system, AG or standalone database).
     pub fn has_database(&self, instance: &str, db: &str) -> bool {
         ["master", "tempdb", "model", "msdb"]
             .iter()
             .any(|s| s.eq_ignore_ascii_case(db))
             || self.database_on(instance, db).is_some()
+            || self.is_standalone(instance, db)
     }
 
     /// Whether a session on `instance` may use `db` (USE, login database,
@@ -84,6 +85,9 @@ impl World {
                 911,
                 format!("Database '{db}' does not exist. Make sure that the name is entered correctly."),
             ));
+        }
+        if let Some(access) = self.standalone_access(instance, db) {
+            return access;
         }
         let Some((a, r, d)) = self.database_on(instance, db) else {
             return Ok(());

@@ -47,7 +47,7 @@ impl World {
             "sys.dm_hadr_availability_replica_states" => self.replica_states(instance),
             "sys.dm_hadr_database_replica_states" => self.database_replica_states(instance),
             "sys.databases" => self.sys_databases(instance),
-            _ => return None,
+            other => return self.pool_view(instance, other),
         };
         Some(rs)
     }
@@ -470,6 +470,17 @@ impl World {
                     ids,
                 ));
             }
+        }
+        for d in self
+            .pool
+            .dbs
+            .iter()
+            .filter(|d| d.instance.eq_ignore_ascii_case(instance))
+        {
+            let mut r = row(&d.name, d.database_id, "FULL", false, None);
+            r[6] = int(d.state.code());
+            r[7] = s(d.state.desc());
+            rows.push(r);
         }
         ResultSet { columns, rows }
     }

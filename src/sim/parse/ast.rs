@@ -78,7 +78,7 @@ pub enum AgAction {
     SetRoleSecondary,
 }
 
-/// Options of `BACKUP DATABASE … WITH …`.
+/// Options of `BACKUP DATABASE|LOG … WITH …`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackupOption {
     CopyOnly,
@@ -86,6 +86,32 @@ pub enum BackupOption {
     Init,
     Format,
     Compression,
+    /// `BACKUP LOG` only: a tail-log backup that leaves the database RESTORING.
+    NoRecovery,
+}
+
+/// What a `RESTORE` restores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreKind {
+    Database,
+    Log,
+}
+
+/// Options of `RESTORE … WITH …`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreOption {
+    Recovery,
+    NoRecovery,
+    Replace,
+    Checksum,
+}
+
+/// One argument of `EXEC proc …`: `@name = value` or a bare value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecArg {
+    /// The parameter name with its `@`, when given.
+    pub name: Option<String>,
+    pub value: Literal,
 }
 
 /// A session `SET` option, e.g. `SET NOCOUNT ON`, `SET TEXTSIZE 2147483647`.
@@ -126,5 +152,31 @@ pub enum Statement {
     /// `USE [db]`
     Use {
         database: String,
+    },
+    /// `BACKUP LOG [db] TO DISK = N'…' [WITH opt, …]`
+    BackupLog {
+        database: String,
+        disk: Literal,
+        options: Vec<BackupOption>,
+    },
+    /// `RESTORE DATABASE|LOG [db] [FROM DISK = N'…'] [WITH opt, …]` (LOG needs FROM).
+    Restore {
+        kind: RestoreKind,
+        database: String,
+        disk: Option<Literal>,
+        options: Vec<RestoreOption>,
+    },
+    /// `ALTER DATABASE [db] SET PARTNER OFF`
+    SetPartnerOff {
+        database: String,
+    },
+    /// `KILL n`
+    Kill {
+        session: i128,
+    },
+    /// `EXEC[UTE] [db.][schema.]proc [arg, …]`; the procedure is resolved when it runs.
+    Exec {
+        procedure: ObjectName,
+        args: Vec<ExecArg>,
     },
 }

@@ -6,6 +6,9 @@ pub mod ast;
 mod keywords;
 mod lexer;
 mod parser;
+mod pool;
+#[cfg(test)]
+mod pool_tests;
 mod set;
 mod terms;
 #[cfg(test)]

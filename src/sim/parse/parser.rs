@@ -34,6 +34,12 @@ impl<'a> Parser<'a> {
             out.push(self.alter()?);
         } else if self.eat_kw("BACKUP") {
             out.push(self.backup()?);
+        } else if self.eat_kw("RESTORE") {
+            out.push(self.restore()?);
+        } else if self.eat_kw("KILL") {
+            out.push(self.kill()?);
+        } else if self.eat_kw("EXEC") || self.eat_kw("EXECUTE") {
+            out.push(self.exec()?);
         } else if self.eat_kw("SET") {
             self.set(out)?;
         } else if self.eat_kw("USE") {
@@ -101,7 +107,7 @@ impl<'a> Parser<'a> {
         Ok(self.try_name())
     }
 
-    fn object_name(&mut self) -> Result<ObjectName> {
+    pub(super) fn object_name(&mut self) -> Result<ObjectName> {
         let mut parts = vec![self.name()?];
         while parts.len() < 3 && self.eat_punct('.') {
             parts.push(self.name()?);
@@ -112,7 +118,12 @@ impl<'a> Parser<'a> {
     fn alter(&mut self) -> Result<Statement> {
         if self.eat_kw("DATABASE") {
             let database = self.name()?;
-            self.expect_kws(&["SET", "HADR"])?;
+            self.expect_kws(&["SET"])?;
+            if self.eat_kw("PARTNER") {
+                self.expect_kws(&["OFF"])?;
+                return Ok(Statement::SetPartnerOff { database });
+            }
+            self.expect_kws(&["HADR"])?;
             if self.eat_kw("RESUME") {
                 return Ok(Statement::ResumeDatabase { database });
             }
@@ -175,7 +186,10 @@ impl<'a> Parser<'a> {
     }
 
     fn backup(&mut self) -> Result<Statement> {
-        self.expect_kws(&["DATABASE"])?;
+        let log = self.eat_kw("LOG");
+        if !log {
+            self.expect_kws(&["DATABASE"])?;
+        }
         let database = self.name()?;
         self.expect_kws(&["TO", "DISK"])?;
         self.expect_punct('=')?;
@@ -183,16 +197,29 @@ impl<'a> Parser<'a> {
         let mut options = Vec::new();
         if self.eat_kw("WITH") {
             loop {
-                options.push(self.backup_option()?);
+                // NORECOVERY is a BACKUP LOG option only.
+                if log && self.eat_kw("NORECOVERY") {
+                    options.push(BackupOption::NoRecovery);
+                } else {
+                    options.push(self.backup_option()?);
+                }
                 if !self.eat_punct(',') {
                     break;
                 }
             }
         }
-        Ok(Statement::BackupDatabase {
-            database,
-            disk,
-            options,
+        Ok(if log {
+            Statement::BackupLog {
+                database,
+                disk,
+                options,
+            }
+        } else {
+            Statement::BackupDatabase {
+                database,
+                disk,
+                options,
+            }
         })
     }
 

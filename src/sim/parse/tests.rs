@@ -247,7 +247,8 @@ fn database_forms() {
     );
     near("BACKUP DATABASE db TO DISK = N'x' WITH STATS = 10", "STATS");
     near("BACKUP DATABASE db TO DISK = N'x' WITH", "WITH");
-    near("BACKUP LOG db TO DISK = N'x'", "LOG");
+    near("BACKUP LOG db TO TAPE = N'x'", "TAPE");
+    near("BACKUP DATABASE db TO DISK = N'x' WITH NORECOVERY", "NORECOVERY");
     assert_eq!(
         one("USE [master]"),
         Statement::Use {
@@ -384,6 +385,14 @@ fn soup() -> impl Strategy<Value = String> {
         "NOCOUNT",
         "TRANSACTION",
         "READ",
+        "RESTORE",
+        "LOG",
+        "RECOVERY",
+        "NORECOVERY",
+        "REPLACE",
+        "PARTNER",
+        "KILL",
+        "EXEC",
         "(",
         ")",
         ",",

@@ -15,6 +15,7 @@ const NUMERICN: u8 = 0x6C;
 const DATETIMN: u8 = 0x6F;
 const GUIDTYPE: u8 = 0x24;
 const NVARCHAR: u8 = 0xE7;
+const BIGCHAR: u8 = 0xAF;
 
 const FLAG_NULLABLE: u16 = 0x0001;
 /// usUpdateable = "unknown", which SQL Server reports for expression columns.
@@ -90,13 +91,18 @@ fn type_info(buf: &mut Vec<u8>, ty: SqlType) {
             buf.extend_from_slice(&nvarchar_max_bytes(n).to_le_bytes());
             buf.extend_from_slice(&COLLATION);
         }
+        SqlType::Char(n) => {
+            buf.push(BIGCHAR);
+            buf.extend_from_slice(&n.clamp(1, 8000).to_le_bytes());
+            buf.extend_from_slice(&COLLATION);
+        }
     }
 }
 
 fn put_value(buf: &mut Vec<u8>, col: &Column, value: &Value) -> Result<(), ServerError> {
     let bad = || mismatch(&format!("{value:?} in column '{}' ({:?})", col.name, col.ty));
     match (col.ty, value) {
-        (SqlType::NVarChar(_), Value::Null) => buf.extend_from_slice(&[0xFF, 0xFF]),
+        (SqlType::NVarChar(_) | SqlType::Char(_), Value::Null) => buf.extend_from_slice(&[0xFF, 0xFF]),
         (_, Value::Null) => buf.push(0),
         (SqlType::TinyInt, Value::Int(v)) => put_sized(buf, &u8::try_from(*v).map_err(|_| bad())?.to_le_bytes()),
         (SqlType::SmallInt, Value::Int(v)) => put_sized(buf, &i16::try_from(*v).map_err(|_| bad())?.to_le_bytes()),
@@ -128,6 +134,16 @@ fn put_value(buf: &mut Vec<u8>, col: &Column, value: &Value) -> Result<(), Serve
             }
             buf.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
             buf.extend_from_slice(&bytes);
+        }
+        (SqlType::Char(n), Value::Str(s)) => {
+            let n = usize::from(n.clamp(1, 8000));
+            if !s.is_ascii() || s.len() > n {
+                return Err(bad());
+            }
+            // char(n) is fixed-length: padded with spaces.
+            buf.extend_from_slice(&(n as u16).to_le_bytes());
+            buf.extend_from_slice(s.as_bytes());
+            buf.extend(std::iter::repeat_n(b' ', n - s.len()));
         }
         _ => return Err(bad()),
     }
