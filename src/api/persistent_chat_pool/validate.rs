@@ -29,7 +29,11 @@ pub fn validate(spec: &PersistentChatPoolSpec) -> Vec<SpecError> {
     for (field, dc) in data_centers(spec) {
         active_servers(dc, &format!("{field}.activeServers"), &mut errors);
     }
-    backup_share(&spec.log_shipping.backup_share, "spec.logShipping.backupShare", &mut errors);
+    backup_share(
+        &spec.log_shipping.backup_share,
+        "spec.logShipping.backupShare",
+        &mut errors,
+    );
     for (field, dc) in data_centers(spec) {
         if let Some(share) = &dc.mirror_file_share {
             backup_share(share, &format!("{field}.mirrorFileShare"), &mut errors);
