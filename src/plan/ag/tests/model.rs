@@ -123,6 +123,8 @@ impl World {
                 }
             }
             Action::CopyOnlyBackup { .. } => {}
+            // Log shipping and mirroring belong to the pool runbook: an AG plan must never issue them.
+            other => return Err(format!("{other:?} is not an availability-group command")),
         }
         Ok(())
     }

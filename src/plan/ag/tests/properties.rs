@@ -579,6 +579,11 @@ pub(super) fn check_plan(
             });
             prop_assert!(!unmeasured, "resumed the old primary before its loss was measured");
         }
+        other => {
+            return Err(TestCaseError::fail(format!(
+                "the AG planner issued a pool command: {other:?}"
+            )));
+        }
     }
     Ok(())
 }
