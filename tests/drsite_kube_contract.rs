@@ -1,7 +1,7 @@
 //! Contract tests of the DrSite controller's Kubernetes adapters — the sites
 //! ([`KubeSites`]: workloads, scaling, hook Jobs, clusters reached through a
-//! kubeconfig Secret) and [`KubePort`] as a [`DrPort`] (child AGs, DrSite
-//! status and Events) — against mocked API servers (tower-test). Every request
+//! kubeconfig Secret) and [`KubePort`] as a [`DrPort`] (child AGs and
+//! PersistentChatPools, DrSite status and Events) — against mocked API servers (tower-test). Every request
 //! is checked (method, path and query, content type, JSON body) and answered
 //! with a canned response; a request that never comes fails by timeout, a
 //! surplus one fails against the closed mock.
@@ -9,6 +9,7 @@
 mod common;
 
 use common::mock_api::*;
+use drover::api::PersistentChatPool;
 use drover::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityMode, ClusterType, CredentialsRef, Encryption, EndpointSpec,
     ForcedFailoverPolicy, ReplicaSpec, TlsSpec,
@@ -187,6 +188,27 @@ fn ag() -> AvailabilityGroup {
     ag.metadata.namespace = Some("dr".into());
     ag.metadata.resource_version = Some("88".into());
     ag
+}
+
+/// PersistentChatPool dr/pchat: primary data center site-a, backup site-b, active site-a.
+fn pool() -> PersistentChatPool {
+    let instance = |host: &str| json!({"serverName": host, "endpoint": {"host": host, "port": 1433}});
+    serde_json::from_value(json!({
+        "apiVersion": "drover.dev/v1alpha1",
+        "kind": "PersistentChatPool",
+        "metadata": {"name": "pchat", "namespace": "dr", "resourceVersion": "91", "generation": 4},
+        "spec": {
+            "poolIdentity": "PersistentChatServer:pchat.contoso.com",
+            "activeSite": "site-a",
+            "primary": {"site": "site-a", "sqlInstance": instance("sql-a"), "activeServers": ["pc-a.contoso.com"]},
+            "backup": {"site": "site-b", "sqlInstance": instance("sql-b"), "activeServers": ["pc-b.contoso.com"]},
+            "logShipping": {"backupShare": "\\\\fs\\logs", "copyDestination": "D:\\LogShip"},
+            "credentials": {"secretName": "pchat-login"},
+            "hooks": {"setPoolState": {}, "setActiveServers": {}, "installMirror": {}, "establishLogShipping": {}}
+        },
+        "status": {"observedGeneration": 4, "activeSite": "site-a", "phase": "Steady", "poolState": "Normal"}
+    }))
+    .expect("a valid PersistentChatPool")
 }
 
 fn drsite() -> DrSite {
@@ -865,6 +887,115 @@ async fn a_child_availability_group_follows_by_a_forced_apply_of_its_primary_sit
 }
 
 #[tokio::test]
+async fn a_child_persistent_chat_pool_is_read_with_get() {
+    let (client, handle) = mock_client();
+    let port = KubePort::new(client, None);
+    let child = pool();
+    let answer = serde_json::to_value(&child).expect("serializes");
+    let (found, missing) = verify(
+        handle,
+        move |mut api| async move {
+            api.get("/apis/drover.dev/v1alpha1/namespaces/dr/persistentchatpools/pchat")
+                .await
+                .ok(&answer);
+            api.get("/apis/drover.dev/v1alpha1/namespaces/dr/persistentchatpools/pchat2")
+                .await
+                .fail(404, "NotFound", "persistentchatpools.drover.dev \"pchat2\" not found");
+        },
+        async {
+            (
+                port.persistent_chat_pool("dr", "pchat").await,
+                port.persistent_chat_pool("dr", "pchat2").await,
+            )
+        },
+    )
+    .await;
+    let found = found.expect("read").expect("exists");
+    assert_eq!(
+        serde_json::to_value(&found).expect("serializes"),
+        serde_json::to_value(&child).expect("serializes")
+    );
+    assert_eq!(found.status.and_then(|s| s.active_site).as_deref(), Some("site-a"));
+    assert!(matches!(missing, Ok(None)), "{missing:?}");
+}
+
+#[tokio::test]
+async fn a_child_persistent_chat_pool_follows_by_a_forced_apply_of_its_active_site_only() {
+    let (client, handle) = mock_client();
+    let port = KubePort::new(client, None);
+    let mut moved = pool();
+    moved.spec.active_site = "site-b".into();
+    let answer = serde_json::to_value(&moved).expect("serializes");
+    let result = verify(
+        handle,
+        move |mut api| async move {
+            api.apply(
+                "/apis/drover.dev/v1alpha1/namespaces/dr/persistentchatpools/pchat?&force=true&fieldManager=drover-drsite",
+                &json!({
+                    "apiVersion": "drover.dev/v1alpha1",
+                    "kind": "PersistentChatPool",
+                    "metadata": {"name": "pchat"},
+                    "spec": {"activeSite": "site-b"}
+                }),
+            )
+            .await
+            .ok(&answer);
+        },
+        port.apply_pool_active_site("dr", "pchat", "site-b"),
+    )
+    .await;
+    assert_eq!(result, Ok(()));
+}
+
+#[tokio::test]
+async fn applying_to_a_missing_pool_is_not_found_and_a_refused_site_is_an_api_error() {
+    let (client, handle) = mock_client();
+    let port = KubePort::new(client, None);
+    let body = |site: &str| {
+        json!({
+            "apiVersion": "drover.dev/v1alpha1",
+            "kind": "PersistentChatPool",
+            "metadata": {"name": "pchat"},
+            "spec": {"activeSite": site}
+        })
+    };
+    let uri =
+        "/apis/drover.dev/v1alpha1/namespaces/dr/persistentchatpools/pchat?&force=true&fieldManager=drover-drsite";
+    let (missing, refused) = verify(
+        handle,
+        move |mut api| async move {
+            api.apply(uri, &body("site-b"))
+                .await
+                .fail(404, "NotFound", "persistentchatpools.drover.dev \"pchat\" not found");
+            api.apply(uri, &body("site-z")).await.fail(
+                422,
+                "Invalid",
+                "PersistentChatPool.drover.dev \"pchat\" is invalid: spec.activeSite: Invalid value: \"site-z\": activeSite must be primary.site or backup.site",
+            );
+        },
+        async {
+            (
+                port.apply_pool_active_site("dr", "pchat", "site-b").await,
+                port.apply_pool_active_site("dr", "pchat", "site-z").await,
+            )
+        },
+    )
+    .await;
+    assert_eq!(
+        missing,
+        Err(PortError::NotFound {
+            kind: "PersistentChatPool",
+            namespace: "dr".into(),
+            name: "pchat".into(),
+        })
+    );
+    assert!(
+        matches!(&refused, Err(PortError::Api(m)) if m.contains("activeSite must be primary.site or backup.site") && m.contains("HTTP 422")),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
 async fn drsite_status_is_a_forced_server_side_apply_of_the_status_subresource() {
     let (client, handle) = mock_client();
     let port = KubePort::new(client, None);
@@ -982,6 +1113,11 @@ async fn every_call_to_an_api_server_that_is_gone_is_unreachable() {
     assert_unreachable(
         "apply_primary_site",
         port.apply_primary_site("dr", "ag1", "site-b").await,
+    );
+    assert_unreachable("persistent_chat_pool", port.persistent_chat_pool("dr", "pchat").await);
+    assert_unreachable(
+        "apply_pool_active_site",
+        port.apply_pool_active_site("dr", "pchat", "site-b").await,
     );
     assert_unreachable(
         "patch_drsite_status",

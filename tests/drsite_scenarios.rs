@@ -359,7 +359,7 @@ async fn cold_start_failover_with_site_a_lost_and_failback_follow_runbook_a() {
                 .is_some_and(|t| t.kind == TransitionKind::Failover)
     })
     .await;
-    let mut expected = vec!["move cc-ag@site-b".to_string()];
+    let mut expected = vec!["move AvailabilityGroup/cc-ag@site-b".to_string()];
     expected.extend(starts("site-b", &MASTERS));
     assert_eq!(rig.script()[before..], expected);
     assert_eq!(rig.status().last_transition.expect("recorded").lost_sites, ["site-a"]);
@@ -385,7 +385,7 @@ async fn cold_start_failover_with_site_a_lost_and_failback_follow_runbook_a() {
     })
     .await;
     let mut expected = stops("site-b", &reversed);
-    expected.push("move cc-ag@site-a".into());
+    expected.push("move AvailabilityGroup/cc-ag@site-a".into());
     expected.extend(starts("site-a", &MASTERS));
     assert_eq!(rig.script()[before..], expected);
     assert_eq!(
@@ -420,7 +420,7 @@ async fn a_restarted_operator_converges_without_repeating_a_hook() {
         "site-a",
         &["sip-server", "message-server", "master-scs", "master-confserv"],
     );
-    expected.push("move cc-ag@site-b".into());
+    expected.push("move AvailabilityGroup/cc-ag@site-b".into());
     expected.extend(starts(
         "site-b",
         &["master-confserv", "master-scs", "message-server", "sip-server"],
@@ -488,7 +488,7 @@ async fn an_unreachable_old_site_is_not_assumed_stopped() {
         Some("site-b"),
         "the group moved by itself"
     );
-    assert_eq!(rig.script()[before..], ["move cc-ag@site-b"]);
+    assert_eq!(rig.script()[before..], ["move AvailabilityGroup/cc-ag@site-b"]);
     let s = rig.status();
     assert_eq!(s.phase, Some(DrPhase::AwaitingConfirmation));
     assert!(
@@ -502,7 +502,7 @@ async fn an_unreachable_old_site_is_not_assumed_stopped() {
         .await;
     let mut reversed = MASTERS;
     reversed.reverse();
-    let mut expected = vec!["move cc-ag@site-b".to_string()];
+    let mut expected = vec!["move AvailabilityGroup/cc-ag@site-b".to_string()];
     expected.extend(stops("site-a", &reversed));
     expected.extend(starts("site-b", &MASTERS));
     assert_eq!(rig.script()[before..], expected);

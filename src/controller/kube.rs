@@ -213,6 +213,38 @@ impl DrPort for KubePort {
         }
     }
 
+    async fn persistent_chat_pool(&self, namespace: &str, name: &str) -> Result<Option<PersistentChatPool>, PortError> {
+        let api: Api<PersistentChatPool> = Api::namespaced(self.client.clone(), namespace);
+        get_opt(&api, name).await
+    }
+
+    async fn apply_pool_active_site(&self, namespace: &str, name: &str, site: &str) -> Result<(), PortError> {
+        let api: Api<PersistentChatPool> = Api::namespaced(self.client.clone(), namespace);
+        // Only the field the DrSite owns, as for a group's primarySite.
+        let body = serde_json::json!({
+            "apiVersion": PersistentChatPool::api_version(&()),
+            "kind": PersistentChatPool::kind(&()),
+            "metadata": {"name": name},
+            "spec": {"activeSite": site},
+        });
+        match api
+            .patch(
+                name,
+                &PatchParams::apply(DRSITE_FIELD_MANAGER).force(),
+                &Patch::Apply(body),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Err(PortError::NotFound {
+                kind: "PersistentChatPool",
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            }),
+            Err(e) => Err(port_error(e)),
+        }
+    }
+
     async fn patch_drsite_status(&self, drs: &DrSite, status: &DrSiteStatus) -> Result<(), PortError> {
         let api: Api<DrSite> = Api::namespaced(self.client.clone(), &drs.namespace().unwrap_or_default());
         let body = serde_json::json!({

@@ -87,7 +87,8 @@ pub trait Port: Send + Sync {
 }
 
 /// The Kubernetes side of the DrSite controller besides the sites' workloads
-/// ([`crate::components::Sites`]): its children, its status, its Events.
+/// ([`crate::components::Sites`]): its children (AvailabilityGroups, PersistentChatPools), its
+/// status, its Events.
 pub trait DrPort: Send + Sync {
     /// An AvailabilityGroup in `namespace`; `None` when it does not exist.
     fn availability_group(
@@ -99,6 +100,22 @@ pub trait DrPort: Send + Sync {
     /// Sets an AvailabilityGroup's `spec.primarySite` by server-side apply with the DrSite field
     /// manager ([`super::DRSITE_FIELD_MANAGER`]), forced: the DrSite owns that field from then on.
     fn apply_primary_site(
+        &self,
+        namespace: &str,
+        name: &str,
+        site: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// A PersistentChatPool in `namespace`; `None` when it does not exist.
+    fn persistent_chat_pool(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<PersistentChatPool>, PortError>> + Send;
+
+    /// Sets a PersistentChatPool's `spec.activeSite` by server-side apply with the DrSite field
+    /// manager, forced, as [`DrPort::apply_primary_site`] does for a group.
+    fn apply_pool_active_site(
         &self,
         namespace: &str,
         name: &str,
@@ -156,6 +173,23 @@ impl<T: DrPort> DrPort for std::sync::Arc<T> {
         site: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send {
         (**self).apply_primary_site(namespace, name, site)
+    }
+
+    fn persistent_chat_pool(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<PersistentChatPool>, PortError>> + Send {
+        (**self).persistent_chat_pool(namespace, name)
+    }
+
+    fn apply_pool_active_site(
+        &self,
+        namespace: &str,
+        name: &str,
+        site: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).apply_pool_active_site(namespace, name, site)
     }
 
     fn patch_drsite_status(

@@ -121,3 +121,27 @@ pub(crate) fn job_template(command: &str) -> JobTemplateSpec {
         }),
     }
 }
+
+/// A PersistentChatPool `namespace/name` a DrSite over [`SITES`] can list: primary data center
+/// `site-a`, backup `site-b`, asking for `active`. No status, no generation.
+pub(crate) fn chat_pool(namespace: &str, name: &str, active: &str) -> crate::api::PersistentChatPool {
+    let instance = |host: &str| serde_json::json!({"serverName": host, "endpoint": {"host": host}});
+    let pool = serde_json::json!({
+        "apiVersion": "drover.dev/v1alpha1",
+        "kind": "PersistentChatPool",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "poolIdentity": "PersistentChatServer:pchat.contoso.com",
+            "activeSite": active,
+            "primary": {"site": SITES[0].0, "sqlInstance": instance("sql-a"), "activeServers": ["pc-a.contoso.com"]},
+            "backup": {"site": SITES[1].0, "sqlInstance": instance("sql-b"), "activeServers": ["pc-b.contoso.com"]},
+            "logShipping": {"backupShare": "\\\\fs\\logs", "copyDestination": "D:\\LogShip"},
+            "credentials": {"secretName": "pchat-login"},
+            "hooks": {"setPoolState": {}, "setActiveServers": {}, "installMirror": {}, "establishLogShipping": {}}
+        }
+    });
+    match serde_json::from_value(pool) {
+        Ok(pool) => pool,
+        Err(e) => panic!("the pool fixture no longer matches the PersistentChatPool type: {e}"),
+    }
+}

@@ -1,6 +1,7 @@
 //! The `DrSite` custom resource: one DR-protected system spanning sites. Users
 //! flip `spec.activeSite`; drover stops the old site's components, moves the
-//! child availability groups, and starts the new site's components in order.
+//! child availability groups and Persistent Chat pools, and starts the new
+//! site's components in order.
 
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -23,7 +24,7 @@ pub const CONFIRM_SITE_LOST_ANNOTATION: &str = "drover.dev/confirm-site-lost";
 pub const DEFAULT_STEP_TIMEOUT_SECONDS: u32 = 600;
 
 /// A system spanning sites whose active site drover moves as one: components stopped and started in
-/// dependency order around the availability groups that follow `spec.activeSite`.
+/// dependency order around the availability groups and Persistent Chat pools that follow `spec.activeSite`.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "drover.dev",
@@ -33,7 +34,7 @@ pub const DEFAULT_STEP_TIMEOUT_SECONDS: u32 = 600;
     shortname = "drs",
     category = "drover",
     status = "DrSiteStatus",
-    doc = "A DR-protected system spanning sites: drover keeps its components and availability groups at spec.activeSite, stopping and starting components in dependency order around the databases.",
+    doc = "A DR-protected system spanning sites: drover keeps its components, availability groups and Persistent Chat pools at spec.activeSite, stopping and starting components in dependency order around the databases.",
     printcolumn = r#"{"name":"Active", "type":"string", "description":"The site observed active", "jsonPath":".status.activeSite"}"#,
     printcolumn = r#"{"name":"Desired", "type":"string", "description":"The site that should be active", "jsonPath":".spec.activeSite"}"#,
     printcolumn = r#"{"name":"Phase", "type":"string", "description":"What drover is doing", "jsonPath":".status.phase"}"#,
@@ -57,7 +58,8 @@ pub struct DrSiteSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub availability_groups: Vec<ChildRef>,
-    /// PersistentChatPools (in this namespace) whose `spec.activeSite` follows `activeSite`.
+    /// PersistentChatPools (in this namespace) whose `spec.activeSite` follows `activeSite`, moved at
+    /// the same point of the runbook as the availability groups and with the same field manager.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub persistent_chat_pools: Vec<ChildRef>,
@@ -74,7 +76,7 @@ pub struct DrSiteSpec {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteSpec {
-    /// The site's name, as the availability groups' replicas name it (a DNS label).
+    /// The site's name, as the availability groups' replicas and the pools' data centers name it (a DNS label).
     #[schemars(length(min = 1, max = 63))]
     pub name: String,
     /// The namespace holding the site's workloads and hook Jobs.
@@ -124,8 +126,9 @@ pub struct ComponentSpec {
     /// Components that must be running before this one starts (and that stop after it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
-    /// Availability groups (names from `spec.availabilityGroups`) that must be writable at the active
-    /// site before this component starts there (for an `ActiveSite` component: at its own site).
+    /// Children (names from `spec.availabilityGroups` or `spec.persistentChatPools`; a name listed in
+    /// both means both) that must be writable at the active site before this component starts.
+    /// `ActiveSite` components also wait for every child to be writable there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires_writable: Vec<String>,
     /// How long one start or stop of this component may take before the step is reported failed.

@@ -13,8 +13,9 @@ pub struct DrSiteStatus {
     /// The `metadata.generation` this status was computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// The site observed active: where the availability groups' primaries are (or, without
-    /// children, where the `ActiveSite` components run). Absent when they disagree or nothing runs.
+    /// The site observed active: where the children are writable (the availability groups'
+    /// primaries, the pools' active sites) or, without children, where the `ActiveSite` components
+    /// run. Absent when they disagree or nothing runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_site: Option<String>,
     /// `Steady`, `Starting`, `SwitchingOver`, `FailingOver`, `FailingBack`, `AwaitingConfirmation`,
@@ -220,7 +221,7 @@ pub struct ChildStatus {
     /// The site its spec asks for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired_site: Option<String>,
-    /// The site it reports active (an AG's observed primary).
+    /// The site it reports active (an AG's observed primary, a pool's `status.activeSite`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_site: Option<String>,
     /// Its phase.

@@ -118,6 +118,7 @@ pub fn validate(spec: &DrSiteSpec) -> Vec<SpecError> {
             format!("{:?} is not one of spec.sites", spec.active_site),
         );
     }
+    // Unique per kind: an AvailabilityGroup and a PersistentChatPool may share a name.
     for (field, children) in [
         ("spec.availabilityGroups", &spec.availability_groups),
         ("spec.persistentChatPools", &spec.persistent_chat_pools),
@@ -139,13 +140,6 @@ pub fn validate(spec: &DrSiteSpec) -> Vec<SpecError> {
             }
         }
     }
-    for (i, _) in spec.persistent_chat_pools.iter().enumerate() {
-        problem(
-            &mut errors,
-            format!("spec.persistentChatPools[{i}]"),
-            "PersistentChatPool children are not supported by this drover version yet",
-        );
-    }
     components(spec, &sites, &mut errors);
     if let Err(cycle) = start_order(spec) {
         problem(
@@ -159,7 +153,12 @@ pub fn validate(spec: &DrSiteSpec) -> Vec<SpecError> {
 
 fn components(spec: &DrSiteSpec, sites: &BTreeSet<&str>, errors: &mut Vec<SpecError>) {
     let names: BTreeSet<&str> = spec.components.iter().map(|c| c.name.as_str()).collect();
-    let groups: BTreeSet<&str> = spec.availability_groups.iter().map(|c| c.name.as_str()).collect();
+    let children: BTreeSet<&str> = spec
+        .availability_groups
+        .iter()
+        .chain(&spec.persistent_chat_pools)
+        .map(|c| c.name.as_str())
+        .collect();
     let mut seen = BTreeSet::new();
     for (i, c) in spec.components.iter().enumerate() {
         let at = format!("spec.components[{i}]");
@@ -202,12 +201,12 @@ fn components(spec: &DrSiteSpec, sites: &BTreeSet<&str>, errors: &mut Vec<SpecEr
                 );
             }
         }
-        for (j, ag) in c.requires_writable.iter().enumerate() {
-            if !groups.contains(ag.as_str()) {
+        for (j, child) in c.requires_writable.iter().enumerate() {
+            if !children.contains(child.as_str()) {
                 problem(
                     errors,
                     format!("{at}.requiresWritable[{j}]"),
-                    format!("{ag:?} is not in spec.availabilityGroups"),
+                    format!("{child:?} is not in spec.availabilityGroups or spec.persistentChatPools"),
                 );
             }
         }
@@ -596,11 +595,37 @@ mod tests {
     }
 
     #[test]
-    fn persistent_chat_pool_children_are_refused_until_supported() {
+    fn a_pool_child_is_a_resource_name_listed_once() {
+        let pool = |name: &str| ChildRef { name: name.into() };
+        assert_eq!(
+            fields_after(|s| s.persistent_chat_pools.push(pool("pchat.dc-1"))),
+            Vec::<String>::new()
+        );
+        for bad in ["", "pc]1", "pc'1", "pc;1", "PChat", "pc\u{0}1"] {
+            refused(
+                |s| s.persistent_chat_pools.push(pool(bad)),
+                "spec.persistentChatPools[0].name",
+                "not a resource name",
+            );
+        }
         refused(
-            |s| s.persistent_chat_pools.push(ChildRef { name: "pchat".into() }),
-            "spec.persistentChatPools[0]",
-            "not supported",
+            |s| s.persistent_chat_pools.push(pool(&"p".repeat(254))),
+            "spec.persistentChatPools[0].name",
+            "253",
+        );
+        refused(
+            |s| s.persistent_chat_pools.extend([pool("pchat"), pool("pchat")]),
+            "spec.persistentChatPools[1].name",
+            "listed twice",
+        );
+    }
+
+    #[test]
+    fn a_pool_may_share_its_name_with_an_availability_group() {
+        // Different kinds are different objects; the runbook keys them by kind and name.
+        assert_eq!(
+            fields_after(|s| s.persistent_chat_pools.push(ChildRef { name: "ag1".into() })),
+            Vec::<String>::new()
         );
     }
 
@@ -737,7 +762,15 @@ mod tests {
         refused(
             |s| s.components[0].requires_writable.push("ag2".into()),
             "spec.components[0].requiresWritable[1]",
-            "not in spec.availabilityGroups",
+            "not in spec.availabilityGroups or spec.persistentChatPools",
+        );
+        // A pool the DrSite moves may be required writable too.
+        assert_eq!(
+            fields_after(|s| {
+                s.persistent_chat_pools.push(ChildRef { name: "pchat".into() });
+                s.components[0].requires_writable.push("pchat".into());
+            }),
+            Vec::<String>::new()
         );
     }
 

@@ -7,13 +7,15 @@
 pub mod observe;
 pub mod run;
 pub mod status;
+#[cfg(test)]
+mod tests;
 
 use super::{Config, DrPort, Event, Failures, PortError, as_stored, whole_seconds};
 use crate::api::conditions;
 use crate::api::dr_site::{CONFIRM_SITE_LOST_ANNOTATION, DrSite, DrSiteStatus, validate};
 use crate::components::hook::{HookContext, hook_job};
 use crate::components::{HookAction, Sites};
-use crate::plan::drsite::{self, Action, Input, Notice, record_executed};
+use crate::plan::drsite::{self, Action, ChildKind, Input, Notice, record_executed};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -222,14 +224,17 @@ async fn execute<P: DrPort, S: Sites>(drs: &DrSite, ctx: &Context<P, S>, action:
                 job.metadata.name.unwrap_or_default()
             ))
         }
-        Action::MoveChild { name, site } => {
+        Action::MoveChild { kind, name, site } => {
             let ns = drs.namespace().unwrap_or_default();
-            ctx.port
-                .apply_primary_site(&ns, name, site)
-                .await
-                .map_err(|e| e.to_string())?;
+            let applied = match kind {
+                ChildKind::AvailabilityGroup => ctx.port.apply_primary_site(&ns, name, site).await,
+                ChildKind::PersistentChatPool => ctx.port.apply_pool_active_site(&ns, name, site).await,
+            };
+            applied.map_err(|e| e.to_string())?;
             Ok(format!(
-                "move {name}@{site}: set AvailabilityGroup {ns}/{name} spec.primarySite to {site}"
+                "move {}@{site}: set {kind} {ns}/{name} {} to {site}",
+                kind.key(name),
+                kind.desired_field()
             ))
         }
     }

@@ -1,13 +1,13 @@
 //! What the DrSite controller reads each reconcile: every site's hook Jobs
 //! (which also says whether the site answers), every component's workload or
-//! probe, every child. Sites are read concurrently, so one dead site costs one
-//! timeout, not one per component.
+//! probe, every child (AvailabilityGroups and PersistentChatPools). Sites are
+//! read concurrently, so one dead site costs one timeout, not one per component.
 
 use super::Error;
 use crate::api::dr_site::{DrSite, DrSiteSpec};
 use crate::components::{SiteAccess, Sites};
 use crate::controller::DrPort;
-use crate::plan::drsite::{Instance, Observed, child};
+use crate::plan::drsite::{ChildKind, Instance, Observed, child};
 use futures::future::join_all;
 use kube::ResourceExt;
 
@@ -83,11 +83,16 @@ pub async fn observe<P: DrPort, S: Sites>(drs: &DrSite, port: &P, sites: &S) -> 
     observed.instances.extend(instances);
 
     let ns = drs.namespace().unwrap_or_default();
-    for c in &spec.availability_groups {
-        let ag = port.availability_group(&ns, &c.name).await?;
-        observed
-            .children
-            .insert(c.name.clone(), child::from_availability_group(ag.as_ref()));
+    for (kind, c) in child::listed(spec) {
+        let obs = match kind {
+            ChildKind::AvailabilityGroup => {
+                child::from_availability_group(port.availability_group(&ns, &c.name).await?.as_ref())
+            }
+            ChildKind::PersistentChatPool => {
+                child::from_persistent_chat_pool(port.persistent_chat_pool(&ns, &c.name).await?.as_ref())
+            }
+        };
+        observed.children.insert(kind.key(&c.name), obs);
     }
     Ok(observed)
 }

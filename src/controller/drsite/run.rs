@@ -1,11 +1,13 @@
-//! The kube-runtime wiring: watch DrSites, the AvailabilityGroups they list,
-//! and — in the operator's own cluster — the workloads and hook Jobs of their
-//! sites, mapping each change back to the DrSites concerned. Sites in other
+//! The kube-runtime wiring: watch DrSites, the AvailabilityGroups and
+//! PersistentChatPools they list, and — in the operator's own cluster — the
+//! workloads and hook Jobs of their sites, mapping each change back to the
+//! DrSites concerned. Sites in other
 //! clusters are not watched: they are polled (fast while a transition runs).
 
 use super::{Context, Error, Requeue, key_of, reconcile};
 use crate::api::availability_group::AvailabilityGroup;
-use crate::api::dr_site::{DrSite, WorkloadKind};
+use crate::api::dr_site::{ChildRef, DrSite, WorkloadKind};
+use crate::api::persistent_chat_pool::PersistentChatPool;
 use crate::components::kube::KubeSites;
 use crate::components::{LABEL_DRSITE, hook::label_value};
 use crate::controller::kube::KubePort;
@@ -65,6 +67,21 @@ fn by_workload(
         .collect()
 }
 
+/// The DrSites in `namespace` whose `list` (their AGs or their pools) names `name`.
+fn by_child(
+    store: &Store<DrSite>,
+    list: fn(&DrSite) -> &[ChildRef],
+    namespace: Option<String>,
+    name: &str,
+) -> Vec<ObjectRef<DrSite>> {
+    store
+        .state()
+        .into_iter()
+        .filter(|drs| drs.namespace() == namespace && list(drs).iter().any(|c| c.name == name))
+        .map(|drs| ObjectRef::from_obj(&*drs))
+        .collect()
+}
+
 /// Runs the controller until `shutdown` completes. `namespace`: watch only that one (default: all).
 pub async fn run(
     client: Client,
@@ -83,19 +100,30 @@ pub async fn run(
         watcher::Config::default().any_semantic(),
     );
     let store = controller.store();
-    let (ags, deployments, statefulsets, jobs) = (store.clone(), store.clone(), store.clone(), store.clone());
+    let (ags, pools, deployments, statefulsets, jobs) = (
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+    );
     controller
-        // A child's status changed (its primary moved, it asks for a confirmation).
+        // A child's status changed (its primary or active site moved, it asks for a confirmation).
         .watches(
             api_in::<AvailabilityGroup>(&client, namespace),
             watcher::Config::default(),
-            move |ag| {
-                let (ns, name) = (ag.namespace(), ag.name_any());
-                ags.state()
-                    .into_iter()
-                    .filter(|drs| drs.namespace() == ns && drs.spec.availability_groups.iter().any(|c| c.name == name))
-                    .map(|drs| ObjectRef::from_obj(&*drs))
-                    .collect::<Vec<_>>()
+            move |ag| by_child(&ags, |d| &d.spec.availability_groups, ag.namespace(), &ag.name_any()),
+        )
+        .watches(
+            api_in::<PersistentChatPool>(&client, namespace),
+            watcher::Config::default(),
+            move |pool| {
+                by_child(
+                    &pools,
+                    |d| &d.spec.persistent_chat_pools,
+                    pool.namespace(),
+                    &pool.name_any(),
+                )
             },
         )
         // Workloads and hook Jobs in every namespace: a site's namespace need not be the DrSite's.

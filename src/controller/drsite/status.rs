@@ -6,7 +6,7 @@ use crate::api::conditions::{self, Desired};
 use crate::api::dr_site::{
     ChildStatus, ComponentState, ComponentStatus, DrPhase, DrSiteSpec, DrSiteStatus, Placement, SiteStatus,
 };
-use crate::plan::drsite::{Instance, Journal, Observed, Plan};
+use crate::plan::drsite::{ChildKind, Instance, Journal, Observed, Plan, child};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// The journal kept in `status`.
@@ -14,10 +14,14 @@ pub fn journal_of(status: &DrSiteStatus) -> Journal {
     Journal {
         transition: status.transition.clone(),
         steps: status.plan.clone(),
+        // Rows name kind and name apart; the journal keys them `Kind/name` as the planner does.
         applied: status
             .children
             .iter()
-            .filter_map(|c| Some((c.name.clone(), c.applied_site.clone()?)))
+            .filter_map(|c| {
+                let kind = ChildKind::parse(&c.kind)?;
+                Some((kind.key(&c.name), c.applied_site.clone()?))
+            })
             .collect(),
         site_lost: status.site_lost_confirmation.clone(),
         lost_sites: status.lost_sites.clone(),
@@ -73,18 +77,17 @@ pub fn planned(
                 }
             })
             .collect(),
-        children: spec
-            .availability_groups
-            .iter()
-            .map(|c| {
-                let obs = observed.children.get(&c.name);
+        children: child::listed(spec)
+            .map(|(kind, c)| {
+                let key = kind.key(&c.name);
+                let obs = observed.children.get(&key);
                 ChildStatus {
-                    kind: "AvailabilityGroup".into(),
+                    kind: kind.as_str().into(),
                     name: c.name.clone(),
                     desired_site: obs.and_then(|o| o.desired_site.clone()),
                     active_site: obs.and_then(|o| o.active_site.clone()),
                     phase: obs.and_then(|o| o.phase.clone()),
-                    applied_site: journal.applied.get(&c.name).cloned(),
+                    applied_site: journal.applied.get(&key).cloned(),
                     confirmation: obs.and_then(|o| o.confirmation.clone()),
                     message: match obs {
                         Some(o) if !o.found => Some("not found".into()),

@@ -1,15 +1,17 @@
 //! The DrSite controller's side of the in-memory port: stored AvailabilityGroups
-//! whose `spec.primarySite` it applies (with the field manager recorded, as
-//! `managedFields` would show it), its status and its Events.
+//! whose `spec.primarySite` and PersistentChatPools whose `spec.activeSite` it
+//! applies (with the field manager recorded, as `managedFields` would show it),
+//! its status and its Events.
 
 use super::{MemoryPort, MemoryState, key, round_trip};
 use crate::api::availability_group::AvailabilityGroup;
 use crate::api::dr_site::{DrSite, DrSiteStatus};
+use crate::api::persistent_chat_pool::PersistentChatPool;
 use crate::controller::{DRSITE_FIELD_MANAGER, DrPort, Event, PortError};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry, ObjectMeta};
 use kube::ResourceExt;
 
-fn ag_key(namespace: &str, name: &str) -> String {
+fn object_key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
 
@@ -23,11 +25,12 @@ pub fn drsite_event_key(drs: &DrSite) -> String {
 }
 
 const PRIMARY_SITE_FIELD: &str = "f:primarySite";
+const ACTIVE_SITE_FIELD: &str = "f:activeSite";
 
-/// Moves ownership of `spec.primarySite` to `manager` in `managedFields`, as a forced apply (or an
-/// update) by that manager does: no other entry keeps the field.
-fn take_ownership(ag: &mut AvailabilityGroup, manager: &str, operation: &str) {
-    let entries = ag.metadata.managed_fields.get_or_insert_with(Vec::new);
+/// Moves ownership of the spec field `field` (e.g. `f:primarySite`) to `manager` in
+/// `managedFields`, as a forced apply (or an update) by that manager does: no other entry keeps it.
+fn take_ownership(meta: &mut ObjectMeta, field: &str, manager: &str, operation: &str) {
+    let entries = meta.managed_fields.get_or_insert_with(Vec::new);
     for entry in entries.iter_mut() {
         if let Some(spec) = entry
             .fields_v1
@@ -35,7 +38,7 @@ fn take_ownership(ag: &mut AvailabilityGroup, manager: &str, operation: &str) {
             .and_then(|f| f.0.get_mut("f:spec"))
             .and_then(|s| s.as_object_mut())
         {
-            spec.remove(PRIMARY_SITE_FIELD);
+            spec.remove(field);
         }
     }
     entries.retain(|e| {
@@ -55,14 +58,14 @@ fn take_ownership(ag: &mut AvailabilityGroup, manager: &str, operation: &str) {
                     .entry("f:spec")
                     .or_insert_with(|| serde_json::Value::Object(Default::default()));
                 if let Some(spec) = spec.as_object_mut() {
-                    spec.insert(PRIMARY_SITE_FIELD.into(), serde_json::json!({}));
+                    spec.insert(field.into(), serde_json::json!({}));
                 }
             }
         }
         None => entries.push(ManagedFieldsEntry {
             api_version: Some("drover.dev/v1alpha1".into()),
             fields_type: Some("FieldsV1".into()),
-            fields_v1: Some(FieldsV1(serde_json::json!({ "f:spec": { PRIMARY_SITE_FIELD: {} } }))),
+            fields_v1: Some(FieldsV1(serde_json::json!({ "f:spec": { field: {} } }))),
             manager: Some(manager.into()),
             operation: Some(operation.into()),
             subresource: None,
@@ -83,7 +86,7 @@ impl MemoryState {
         manager: &str,
         operation: &str,
     ) -> Result<(), PortError> {
-        let key = ag_key(namespace, name);
+        let key = object_key(namespace, name);
         let Some(ag) = self.availability_groups.get_mut(&key) else {
             return Err(PortError::NotFound {
                 kind: "AvailabilityGroup",
@@ -101,8 +104,42 @@ impl MemoryState {
             ag.spec.primary_site = site.into();
             ag.metadata.generation = Some(ag.metadata.generation.unwrap_or(1) + 1);
         }
-        take_ownership(ag, manager, operation);
+        take_ownership(&mut ag.metadata, PRIMARY_SITE_FIELD, manager, operation);
         self.primary_site_managers.insert(key, manager.into());
+        Ok(())
+    }
+
+    /// Sets a stored pool's `spec.activeSite` as the API server would: the CRD's rule that it is
+    /// one of the pool's two sites, `metadata.generation` bumped when the spec changes, ownership
+    /// of the field to `manager`.
+    fn set_pool_active_site(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        site: &str,
+        manager: &str,
+        operation: &str,
+    ) -> Result<(), PortError> {
+        let key = object_key(namespace, name);
+        let Some(pool) = self.pools.get_mut(&key) else {
+            return Err(PortError::NotFound {
+                kind: "PersistentChatPool",
+                namespace: namespace.into(),
+                name: name.into(),
+            });
+        };
+        if site != pool.spec.primary.site && site != pool.spec.backup.site {
+            return Err(PortError::Api(format!(
+                "PersistentChatPool.drover.dev {name:?} is invalid: spec.activeSite: Invalid value: {site:?}: \
+                 activeSite must be primary.site or backup.site"
+            )));
+        }
+        if pool.spec.active_site != site {
+            pool.spec.active_site = site.into();
+            pool.metadata.generation = Some(pool.metadata.generation.unwrap_or(1) + 1);
+        }
+        take_ownership(&mut pool.metadata, ACTIVE_SITE_FIELD, manager, operation);
+        self.pool_active_site_managers.insert(key, manager.into());
         Ok(())
     }
 }
@@ -123,7 +160,7 @@ impl MemoryPort {
 
     /// Deletes a stored AvailabilityGroup (its status goes with it); whether it existed.
     pub fn remove_availability_group(&self, namespace: &str, name: &str) -> bool {
-        let key = ag_key(namespace, name);
+        let key = object_key(namespace, name);
         let mut state = crate::sync::lock(&self.state);
         state.statuses.remove(&key);
         state.primary_site_managers.remove(&key);
@@ -132,7 +169,7 @@ impl MemoryPort {
 
     /// A stored AvailabilityGroup with its latest status, without counting an API call.
     pub fn stored_availability_group(&self, namespace: &str, name: &str) -> Option<AvailabilityGroup> {
-        let key = ag_key(namespace, name);
+        let key = object_key(namespace, name);
         let state = crate::sync::lock(&self.state);
         let mut ag = state.availability_groups.get(&key)?.clone();
         ag.status = state.statuses.get(&key).cloned();
@@ -149,7 +186,7 @@ impl MemoryPort {
     pub fn primary_site_manager(&self, namespace: &str, name: &str) -> Option<String> {
         crate::sync::lock(&self.state)
             .primary_site_managers
-            .get(&ag_key(namespace, name))
+            .get(&object_key(namespace, name))
             .cloned()
     }
 
@@ -157,7 +194,36 @@ impl MemoryPort {
     pub fn primary_site_writes(&self, namespace: &str, name: &str) -> u64 {
         crate::sync::lock(&self.state)
             .primary_site_writes
-            .get(&ag_key(namespace, name))
+            .get(&object_key(namespace, name))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// A person (or another tool) sets a pool's `spec.activeSite` with field manager `manager`:
+    /// what a DrSite must notice as a Conflict.
+    pub fn edit_pool_active_site_as(
+        &self,
+        namespace: &str,
+        name: &str,
+        site: &str,
+        manager: &str,
+    ) -> Result<(), PortError> {
+        crate::sync::lock(&self.state).set_pool_active_site(namespace, name, site, manager, "Update")
+    }
+
+    /// The field manager that last set the pool's `spec.activeSite` through this port.
+    pub fn pool_active_site_manager(&self, namespace: &str, name: &str) -> Option<String> {
+        crate::sync::lock(&self.state)
+            .pool_active_site_managers
+            .get(&object_key(namespace, name))
+            .cloned()
+    }
+
+    /// How many `apply_pool_active_site` calls succeeded for the pool.
+    pub fn pool_active_site_writes(&self, namespace: &str, name: &str) -> u64 {
+        crate::sync::lock(&self.state)
+            .pool_active_site_writes
+            .get(&object_key(namespace, name))
             .copied()
             .unwrap_or(0)
     }
@@ -192,7 +258,26 @@ impl DrPort for MemoryPort {
         let mut state = crate::sync::lock(&self.state);
         state.call("apply_primary_site")?;
         state.set_primary_site(namespace, name, site, DRSITE_FIELD_MANAGER, "Apply")?;
-        *state.primary_site_writes.entry(ag_key(namespace, name)).or_default() += 1;
+        *state
+            .primary_site_writes
+            .entry(object_key(namespace, name))
+            .or_default() += 1;
+        Ok(())
+    }
+
+    async fn persistent_chat_pool(&self, namespace: &str, name: &str) -> Result<Option<PersistentChatPool>, PortError> {
+        crate::sync::lock(&self.state).call("persistent_chat_pool")?;
+        Ok(self.stored_pool(namespace, name))
+    }
+
+    async fn apply_pool_active_site(&self, namespace: &str, name: &str, site: &str) -> Result<(), PortError> {
+        let mut state = crate::sync::lock(&self.state);
+        state.call("apply_pool_active_site")?;
+        state.set_pool_active_site(namespace, name, site, DRSITE_FIELD_MANAGER, "Apply")?;
+        *state
+            .pool_active_site_writes
+            .entry(object_key(namespace, name))
+            .or_default() += 1;
         Ok(())
     }
 

@@ -25,12 +25,14 @@ use std::sync::Mutex;
 
 /// The names of the calls [`MemoryPort::fail_next`] can fail: the methods of
 /// [`Port`] and [`DrPort`](super::DrPort).
-pub const CALLS: [&str; 12] = [
+pub const CALLS: [&str; 14] = [
     "secret",
     "patch_status",
     "publish",
     "availability_group",
     "apply_primary_site",
+    "persistent_chat_pool",
+    "apply_pool_active_site",
     "patch_drsite_status",
     "publish_drsite",
     "patch_pool_status",
@@ -81,6 +83,10 @@ pub struct MemoryState {
     pub calls: BTreeMap<&'static str, u64>,
     /// Stored PersistentChatPools by `namespace/name` (their `status` kept current).
     pub pools: BTreeMap<String, crate::api::PersistentChatPool>,
+    /// Who last set each stored pool's `spec.activeSite` through the DrSite side, by `namespace/name`.
+    pub pool_active_site_managers: BTreeMap<String, String>,
+    /// How many `apply_pool_active_site` calls succeeded, by `namespace/name`.
+    pub pool_active_site_writes: BTreeMap<String, u64>,
     /// PersistentChatPool statuses by `namespace/name`.
     pub pool_statuses: BTreeMap<String, crate::api::PersistentChatPoolStatus>,
     /// How many PersistentChatPool status writes were made.

@@ -206,3 +206,105 @@ async fn drsite_status_round_trips_and_its_events_have_their_own_key() {
     assert_eq!(events[0].reason, "SiteUnreachable");
     assert!(events[0].warning);
 }
+
+fn chat_pool() -> crate::api::PersistentChatPool {
+    crate::api::dr_site::fixtures::chat_pool("dr", "pchat", "site-a")
+}
+
+#[tokio::test]
+async fn a_stored_pool_is_read_back_through_the_drsite_side_with_its_status() {
+    let port = MemoryPort::default();
+    assert!(port.persistent_chat_pool("dr", "pchat").await.unwrap().is_none());
+    port.put_pool(chat_pool());
+    let status = crate::api::PersistentChatPoolStatus {
+        active_site: Some("site-a".into()),
+        ..Default::default()
+    };
+    crate::controller::PoolPort::patch_pool_status(&port, &chat_pool(), &status)
+        .await
+        .unwrap();
+    let stored = port.persistent_chat_pool("dr", "pchat").await.unwrap().unwrap();
+    assert_eq!(stored.spec.active_site, "site-a");
+    assert_eq!(stored.status, Some(status));
+    assert_eq!(port.calls("persistent_chat_pool"), 2);
+}
+
+#[tokio::test]
+async fn applying_a_pool_active_site_records_drovers_field_manager() {
+    let port = MemoryPort::default();
+    port.put_pool(chat_pool());
+
+    port.apply_pool_active_site("dr", "pchat", "site-a").await.unwrap();
+    let pool = port.stored_pool("dr", "pchat").unwrap();
+    assert_eq!(pool.metadata.generation, None, "same value: no spec change");
+    assert_eq!(
+        port.pool_active_site_manager("dr", "pchat").as_deref(),
+        Some(DRSITE_FIELD_MANAGER)
+    );
+
+    port.apply_pool_active_site("dr", "pchat", "site-b").await.unwrap();
+    let pool = port.stored_pool("dr", "pchat").unwrap();
+    assert_eq!(pool.spec.active_site, "site-b");
+    assert_eq!(pool.metadata.generation, Some(2));
+    assert_eq!(port.pool_active_site_writes("dr", "pchat"), 2);
+    assert_eq!(port.calls("apply_pool_active_site"), 2);
+    let owners: Vec<(Option<String>, Option<String>)> = pool
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.manager, e.operation))
+        .collect();
+    assert_eq!(
+        owners,
+        [(Some(DRSITE_FIELD_MANAGER.to_string()), Some("Apply".to_string()))]
+    );
+
+    // A hand edit takes the field over, and is not counted as drover's write.
+    port.edit_pool_active_site_as("dr", "pchat", "site-a", "kubectl-edit")
+        .unwrap();
+    assert_eq!(
+        port.pool_active_site_manager("dr", "pchat").as_deref(),
+        Some("kubectl-edit")
+    );
+    let pool = port.stored_pool("dr", "pchat").unwrap();
+    let managers: Vec<Option<String>> = pool
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.manager)
+        .collect();
+    assert_eq!(managers, [Some("kubectl-edit".to_string())]);
+    assert_eq!(port.pool_active_site_writes("dr", "pchat"), 2);
+}
+
+#[tokio::test]
+async fn applying_to_a_missing_pool_or_a_site_it_does_not_have_fails_and_changes_nothing() {
+    let port = MemoryPort::default();
+    assert_eq!(
+        port.apply_pool_active_site("dr", "nope", "site-b").await,
+        Err(PortError::NotFound {
+            kind: "PersistentChatPool",
+            namespace: "dr".into(),
+            name: "nope".into(),
+        })
+    );
+    port.put_pool(chat_pool());
+    let refused = port.apply_pool_active_site("dr", "pchat", "site-z").await;
+    assert!(
+        matches!(&refused, Err(PortError::Api(m)) if m.contains("activeSite must be primary.site or backup.site")),
+        "{refused:?}"
+    );
+    let pool = port.stored_pool("dr", "pchat").unwrap();
+    assert_eq!(
+        (pool.spec.active_site.as_str(), pool.metadata.generation),
+        ("site-a", None)
+    );
+    assert_eq!(port.pool_active_site_manager("dr", "pchat"), None);
+    assert_eq!(port.pool_active_site_writes("dr", "pchat"), 0);
+
+    port.fail_next("apply_pool_active_site", 1, PortError::Unreachable("timeout".into()));
+    assert!(port.apply_pool_active_site("dr", "pchat", "site-b").await.is_err());
+    assert_eq!(port.stored_pool("dr", "pchat").unwrap().spec.active_site, "site-a");
+}

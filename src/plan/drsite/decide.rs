@@ -2,6 +2,7 @@
 //! ask for and take the site-lost confirmation, carry step times over from the
 //! journal, apply timeouts, and say the phase and conditions.
 
+use super::child::{ChildKind, listed};
 use super::steps::{Block, State, Step, runbook, wanted_sites};
 use super::{Action, Condition, Input, Instance, Journal, Notice, Plan};
 use crate::api::conditions as c;
@@ -50,12 +51,13 @@ pub fn plan(input: &Input<'_>) -> Plan {
         !back
     });
     // A child already asking for the DrSite's site is adopted: what is found there is ours.
-    for child in &spec.availability_groups {
-        if let Some(obs) = input.observed.children.get(&child.name)
+    for (kind, child) in listed(spec) {
+        let key = kind.key(&child.name);
+        if let Some(obs) = input.observed.children.get(&key)
             && obs.found
             && obs.desired_site.as_deref() == Some(target)
         {
-            journal.applied.insert(child.name.clone(), target.to_string());
+            journal.applied.insert(key, target.to_string());
         }
     }
     let scoped = Input {
@@ -296,14 +298,18 @@ pub fn plan(input: &Input<'_>) -> Plan {
 /// Problems the spec validation cannot see: children that do not cover the DrSite's sites.
 fn invalid(input: &Input<'_>) -> Vec<String> {
     let mut problems: Vec<String> = validate(input.spec).iter().map(ToString::to_string).collect();
-    for child in &input.spec.availability_groups {
-        let Some(obs) = input.observed.children.get(&child.name).filter(|c| c.found) else {
+    for (kind, child) in listed(input.spec) {
+        let Some(obs) = observed_child(input, kind, &child.name) else {
             continue;
+        };
+        let (field, what) = match kind {
+            ChildKind::AvailabilityGroup => ("spec.availabilityGroups", "no replica"),
+            ChildKind::PersistentChatPool => ("spec.persistentChatPools", "no data center"),
         };
         for site in &input.spec.sites {
             if !obs.sites.contains(&site.name) {
                 problems.push(format!(
-                    "spec.availabilityGroups: AvailabilityGroup {} has no replica at site {:?}",
+                    "{field}: {kind} {} has {what} at site {:?}",
                     child.name, site.name
                 ));
             }
@@ -312,19 +318,19 @@ fn invalid(input: &Input<'_>) -> Vec<String> {
     problems
 }
 
+/// A listed child that exists, as observed.
+fn observed_child<'a>(input: &Input<'a>, kind: ChildKind, name: &str) -> Option<&'a super::ChildObs> {
+    input.observed.children.get(&kind.key(name)).filter(|c| c.found)
+}
+
 /// Where the children are writable (all at one site), or without children the one site where
 /// `ActiveSite` components run.
 fn active_site(input: &Input<'_>) -> Option<String> {
     let spec = input.spec;
-    if !spec.availability_groups.is_empty() {
-        let mut sites = spec.availability_groups.iter().map(|child| {
-            input
-                .observed
-                .children
-                .get(&child.name)
-                .filter(|c| c.found)
-                .and_then(|c| c.active_site.clone())
-        });
+    let mut sites = listed(spec)
+        .map(|(kind, child)| observed_child(input, kind, &child.name).and_then(|c| c.active_site.clone()))
+        .peekable();
+    if sites.peek().is_some() {
         let first = sites.next().flatten()?;
         return sites.all(|s| s.as_deref() == Some(first.as_str())).then_some(first);
     }
@@ -367,11 +373,11 @@ fn kind_of(input: &Input<'_>, from: Option<&str>) -> TransitionKind {
         return TransitionKind::Failback;
     }
     let site_down = input.observed.sites.get(from).is_none_or(Result::is_err);
-    let primary_gone = input.spec.availability_groups.iter().any(|child| {
+    let primary_gone = listed(input.spec).any(|(kind, child)| {
         input
             .observed
             .children
-            .get(&child.name)
+            .get(&kind.key(&child.name))
             .is_none_or(|c| c.active_site.is_none())
     });
     if site_down || primary_gone {
@@ -479,11 +485,11 @@ fn healthy(input: &Input<'_>, steps: &[Step]) -> bool {
         .iter()
         .all(|s| input.observed.sites.get(&s.name).is_some_and(Result::is_ok))
         && steps.iter().all(Step::done)
-        && input.spec.availability_groups.iter().all(|child| {
+        && listed(input.spec).all(|(kind, child)| {
             input
                 .observed
                 .children
-                .get(&child.name)
+                .get(&kind.key(&child.name))
                 .is_some_and(|c| c.settled && c.phase.as_deref() != Some("Degraded"))
         })
 }
@@ -509,12 +515,9 @@ fn conditions_of(input: &Input<'_>, journal: &Journal, steps: &[Step], phase: Dr
             State::Failed(_) | State::Blocked(Block::Other | Block::Unreachable(_), _)
         )
     });
-    for child in &input.spec.availability_groups {
-        match input.observed.children.get(&child.name) {
-            Some(c) if c.found && c.phase.as_deref() == Some("Degraded") => {
-                trouble.push(format!("AvailabilityGroup {} is Degraded", child.name));
-            }
-            _ => {}
+    for (kind, child) in listed(input.spec) {
+        if observed_child(input, kind, &child.name).is_some_and(|c| c.phase.as_deref() == Some("Degraded")) {
+            trouble.push(format!("{kind} {} is Degraded", child.name));
         }
     }
     let in_transition = journal.transition.as_ref();

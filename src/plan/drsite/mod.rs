@@ -2,7 +2,8 @@
 //! resources report, and drover's journal, decide the whole runbook — every
 //! step with its state — and the actions that are due now.
 //!
-//! - [`child`]: a child resource's status read into what the runbook needs.
+//! - [`child`]: a child's status (AvailabilityGroup, PersistentChatPool) read
+//!   into what the runbook needs; children are keyed `Kind/name`.
 //! - [`steps`]: the runbook as steps (stop the old site's `ActiveSite`
 //!   components in reverse dependency order → move the children → start the
 //!   components in dependency order), each judged from observation.
@@ -19,7 +20,7 @@ mod steps;
 #[cfg(test)]
 mod tests;
 
-pub use child::ChildObs;
+pub use child::{ChildKind, ChildObs};
 pub use decide::plan;
 
 use crate::api::dr_site::{
@@ -50,7 +51,7 @@ pub struct Observed {
     pub instances: BTreeMap<(String, String), Instance>,
     /// The DrSite's hook Jobs at every reachable site.
     pub jobs: Vec<HookJob>,
-    /// The child resources by name (AvailabilityGroups).
+    /// The child resources by `Kind/name` ([`ChildKind::key`]).
     pub children: BTreeMap<String, ChildObs>,
 }
 
@@ -60,7 +61,7 @@ pub struct Journal {
     pub transition: Option<Transition>,
     /// The previous plan: when each step started and finished.
     pub steps: Vec<PlanStep>,
-    /// The site drover last saw (or wrote) in each child's spec, by child name.
+    /// The site drover last saw (or wrote) in each child's spec, by `Kind/name`.
     pub applied: BTreeMap<String, String>,
     pub site_lost: Option<SiteLostRequest>,
     pub lost_sites: Vec<LostSite>,
@@ -103,13 +104,18 @@ pub enum Action {
         /// The transition's run label (part of the Job's name and labels).
         run: String,
     },
-    /// Set a child AvailabilityGroup's `spec.primarySite`.
-    MoveChild { name: String, site: String },
+    /// Set a child's desired site: an AvailabilityGroup's `spec.primarySite`, a
+    /// PersistentChatPool's `spec.activeSite`.
+    MoveChild {
+        kind: ChildKind,
+        name: String,
+        site: String,
+    },
 }
 
 impl Action {
-    /// The step it belongs to: (action, target, site).
-    pub fn step_key(&self) -> (StepAction, &str, &str) {
+    /// The step it belongs to: (action, target, site); a move's target is the child's `Kind/name`.
+    pub fn step_key(&self) -> (StepAction, String, &str) {
         match self {
             Self::Scale {
                 component,
@@ -122,7 +128,7 @@ impl Action {
                 } else {
                     StepAction::Start
                 },
-                component,
+                component.clone(),
                 site,
             ),
             Self::RunHook {
@@ -135,10 +141,10 @@ impl Action {
                     HookAction::Start => StepAction::Start,
                     HookAction::Stop => StepAction::Stop,
                 },
-                component,
+                component.clone(),
                 site,
             ),
-            Self::MoveChild { name, site } => (StepAction::Move, name, site),
+            Self::MoveChild { kind, name, site } => (StepAction::Move, kind.key(name), site),
         }
     }
 }
@@ -146,8 +152,8 @@ impl Action {
 /// Records in `journal` what an action that succeeded wrote: a child's desired site is then
 /// drover's, so finding it there later is no conflict.
 pub fn record_executed(journal: &mut Journal, action: &Action) {
-    if let Action::MoveChild { name, site } = action {
-        journal.applied.insert(name.clone(), site.clone());
+    if let Action::MoveChild { kind, name, site } = action {
+        journal.applied.insert(kind.key(name), site.clone());
     }
 }
 

@@ -3,6 +3,7 @@
 //! children, start what should run (dependency order). A step is due only when
 //! its ordering constraints hold; otherwise it says what it waits for.
 
+use super::child::{ChildKind, listed};
 use super::{Action, Input, Instance};
 use crate::api::dr_site::{ComponentSpec, Placement, StepAction, start_order};
 use crate::components::{HookAction, JobPhase};
@@ -118,12 +119,12 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
     });
     let old_stopped = steps.iter().all(Step::done);
 
-    // 2. The children.
-    for child in &spec.availability_groups {
-        let state = judge.move_child(&child.name, stops_settled);
+    // 2. The children: every kind at the same point, so no database moves while the old site runs.
+    for (kind, child) in listed(spec) {
+        let state = judge.move_child(kind, &child.name, stops_settled);
         steps.push(Step {
             action: StepAction::Move,
-            target: child.name.clone(),
+            target: kind.key(&child.name),
             site: target.to_string(),
             state,
             timeout_seconds: None,
@@ -145,7 +146,7 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
                 if let Some(why) = gate {
                     state = State::Pending(why);
                 } else if c.placement == Placement::ActiveSite && !moves_done {
-                    state = State::Pending("waiting for the availability groups to move".into());
+                    state = State::Pending("waiting for the children to move".into());
                 } else if c.placement == Placement::ActiveSite && !old_stopped {
                     state = match &unstopped_site {
                         Some(site) => State::Blocked(
@@ -297,7 +298,7 @@ impl Judge<'_, '_> {
     }
 
     /// What a start of `c` at `site` still waits for: its dependencies running (at `site` when they
-    /// run there, else at the active site) and its availability groups writable at the active site.
+    /// run there, else at the active site) and the children it requires writable at the active site.
     fn start_gate(&self, c: &ComponentSpec, site: &str, started: &BTreeMap<(&str, &str), bool>) -> Option<String> {
         let spec = self.input.spec;
         let target = spec.active_site.as_str();
@@ -311,36 +312,42 @@ impl Judge<'_, '_> {
                 return Some(format!("waiting for {dep}@{at}"));
             }
         }
-        for ag in &c.requires_writable {
-            let writable = self
-                .input
-                .observed
-                .children
-                .get(ag)
-                .is_some_and(|child| child.writable_at(target));
-            if !writable {
-                return Some(format!("waiting for {ag} to be writable at {target}"));
+        // A name listed under both kinds requires both: the safe reading of an ambiguous name.
+        for required in &c.requires_writable {
+            for (kind, _) in listed(spec).filter(|(_, child)| &child.name == required) {
+                let key = kind.key(required);
+                let writable = self
+                    .input
+                    .observed
+                    .children
+                    .get(&key)
+                    .is_some_and(|child| child.writable_at(target));
+                if !writable {
+                    return Some(format!("waiting for {key} to be writable at {target}"));
+                }
             }
         }
         None
     }
 
-    fn move_child(&self, name: &str, stops_settled: bool) -> State {
+    fn move_child(&self, kind: ChildKind, name: &str, stops_settled: bool) -> State {
         let target = self.input.spec.active_site.as_str();
-        let Some(child) = self.input.observed.children.get(name).filter(|c| c.found) else {
-            return State::Blocked(Block::Other, format!("AvailabilityGroup {name} not found"));
+        let key = kind.key(name);
+        let Some(child) = self.input.observed.children.get(&key).filter(|c| c.found) else {
+            return State::Blocked(Block::Other, format!("{kind} {name} not found"));
         };
         if let Some(problem) = &child.problem {
             return State::Blocked(Block::Other, problem.clone());
         }
         let desired = child.desired_site.as_deref().unwrap_or_default();
         if desired != target {
-            let ours = self.input.journal.applied.get(name).map(String::as_str);
+            let ours = self.input.journal.applied.get(&key).map(String::as_str);
             if ours != Some(desired) {
                 return State::Blocked(
                     Block::Conflict,
                     format!(
-                        "its spec.primarySite is {desired:?}, set by someone other than this DrSite (which wants {target:?}{}): make them agree",
+                        "its {} is {desired:?}, set by someone other than this DrSite (which wants {target:?}{}): make them agree",
+                        kind.desired_field(),
                         ours.map(|o| format!(" and last set {o:?}")).unwrap_or_default()
                     ),
                 );
@@ -349,6 +356,7 @@ impl Judge<'_, '_> {
                 return State::Pending("waiting for the other sites' ActiveSite components to stop".into());
             }
             return State::Due(Action::MoveChild {
+                kind,
                 name: name.to_string(),
                 site: target.to_string(),
             });
@@ -359,11 +367,11 @@ impl Judge<'_, '_> {
         if let Some(command) = &child.confirmation {
             return State::Blocked(
                 Block::Confirmation,
-                format!("a forced failover needs its data loss confirmed: {command}"),
+                format!("a failover needs its data loss confirmed: {command}"),
             );
         }
         State::Running(format!(
-            "waiting for it to settle at {target} (phase {}, primary at {})",
+            "waiting for it to settle at {target} (phase {}, writable at {})",
             child.phase.as_deref().unwrap_or("unknown"),
             child.active_site.as_deref().unwrap_or("no site")
         ))

@@ -1,12 +1,14 @@
 //! Planner tests against a tiny pure world: workloads that become ready one
 //! tick after they are scaled, servers that start one tick after their hook
-//! Job, and one availability group per child that moves one tick after its
-//! desired site changes (unless its primary's site is down).
+//! Job, one availability group that moves one tick after its desired site
+//! changes (unless its primary's site is down), and optionally one Persistent
+//! Chat pool whose runbook takes a few ticks.
 
+mod pools;
 mod properties;
 mod scenarios;
 
-use super::{Action, ChildObs, Input, Instance, Journal, Observed, Plan, plan};
+use super::{Action, ChildKind, ChildObs, Input, Instance, Journal, Observed, Plan, plan};
 use crate::api::dr_site::{
     ChildRef, ComponentAtSite, ComponentSpec, DrSiteSpec, Hooks, HttpProbe, Placement, Probe, SiteSpec, WorkloadKind,
     WorkloadRef,
@@ -119,6 +121,35 @@ pub(super) fn spec(comps: &[Comp], with_ag: bool, active: &str) -> DrSiteSpec {
     }
 }
 
+/// Lists the pool `name` in `spec`, required writable by the components `required_by`.
+pub(super) fn with_pool(mut spec: DrSiteSpec, name: &str, required_by: &[&str]) -> DrSiteSpec {
+    spec.persistent_chat_pools.push(ChildRef { name: name.into() });
+    for c in spec
+        .components
+        .iter_mut()
+        .filter(|c| required_by.contains(&c.name.as_str()))
+    {
+        c.requires_writable.push(name.into());
+    }
+    spec
+}
+
+/// The ground truth of the pool: where its chat database is writable, what its spec asks for, and
+/// its runbook in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct PoolTruth {
+    pub name: String,
+    pub desired: String,
+    pub at: String,
+    /// Ticks left of the runbook in flight.
+    pub left: Option<u32>,
+    /// How many ticks a runbook takes.
+    pub ticks: u32,
+    pub confirmation: Option<String>,
+    /// The tick at which it last became writable at a new site.
+    pub moved_at: Option<u32>,
+}
+
 /// The ground truth of one component at one site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct Truth {
@@ -144,6 +175,8 @@ pub(super) struct World {
     pub ag_desired: String,
     pub ag_primary: Option<String>,
     pub ag_confirmation: Option<String>,
+    /// The spec's first pool, if it lists one.
+    pub pool: Option<PoolTruth>,
     pub down: BTreeSet<String>,
     pub journal: Journal,
     pub tick: u32,
@@ -155,7 +188,7 @@ pub(super) struct World {
 }
 
 impl World {
-    /// Nothing running; the AG's primary at `ag_at`.
+    /// Nothing running; the AG's primary (and the pool's database) at `ag_at`.
     pub fn new(spec: DrSiteSpec, ag_at: &str) -> Self {
         let mut truth = BTreeMap::new();
         for c in &spec.components {
@@ -163,9 +196,19 @@ impl World {
                 truth.insert((c.name.clone(), s.to_string()), Truth::default());
             }
         }
+        let pool = spec.persistent_chat_pools.first().map(|p| PoolTruth {
+            name: p.name.clone(),
+            desired: ag_at.into(),
+            at: ag_at.into(),
+            left: None,
+            ticks: 3,
+            confirmation: None,
+            moved_at: None,
+        });
         Self {
             spec,
             truth,
+            pool,
             jobs: BTreeMap::new(),
             ag_desired: ag_at.into(),
             ag_primary: Some(ag_at.into()),
@@ -267,15 +310,42 @@ impl World {
         if !self.spec.availability_groups.is_empty() {
             let primary = self.ag_primary.clone().filter(|p| !self.down.contains(p));
             o.children.insert(
-                "ag1".into(),
+                ChildKind::AvailabilityGroup.key("ag1"),
                 ChildObs {
-                    kind: "AvailabilityGroup",
+                    kind: ChildKind::AvailabilityGroup,
                     found: true,
                     desired_site: Some(self.ag_desired.clone()),
                     settled: primary.as_deref() == Some(self.ag_desired.as_str()),
                     active_site: primary,
                     phase: Some("Steady".into()),
                     confirmation: self.ag_confirmation.clone(),
+                    sites: SITES.iter().map(|s| s.to_string()).collect(),
+                    problem: None,
+                },
+            );
+        }
+        if let Some(p) = &self.pool {
+            let moving = p.left.is_some() || p.confirmation.is_some();
+            o.children.insert(
+                ChildKind::PersistentChatPool.key(&p.name),
+                ChildObs {
+                    kind: ChildKind::PersistentChatPool,
+                    found: true,
+                    desired_site: Some(p.desired.clone()),
+                    // The pool reports no active site mid-runbook or when its database's site is down.
+                    active_site: (!moving && !self.down.contains(&p.at)).then(|| p.at.clone()),
+                    settled: !moving && p.at == p.desired,
+                    phase: Some(
+                        if p.confirmation.is_some() {
+                            "AwaitingConfirmation"
+                        } else if moving {
+                            "Switchover"
+                        } else {
+                            "Steady"
+                        }
+                        .into(),
+                    ),
+                    confirmation: p.confirmation.clone(),
                     sites: SITES.iter().map(|s| s.to_string()).collect(),
                     problem: None,
                 },
@@ -339,7 +409,20 @@ impl World {
                     .entry((component.clone(), site.clone(), *action, run.clone()))
                     .or_insert((1, fails));
             }
-            Action::MoveChild { site, .. } => self.ag_desired = site.clone(),
+            Action::MoveChild {
+                kind: ChildKind::AvailabilityGroup,
+                site,
+                ..
+            } => self.ag_desired = site.clone(),
+            Action::MoveChild {
+                kind: ChildKind::PersistentChatPool,
+                name,
+                site,
+            } => {
+                let pool = self.pool.as_mut().expect("the spec lists a pool");
+                assert_eq!(&pool.name, name);
+                pool.desired = site.clone();
+            }
         }
     }
 
@@ -379,6 +462,40 @@ impl World {
                 self.ag_primary = Some(self.ag_desired.clone());
             }
         }
+        // The pool runs its own runbook over `ticks`; with its old site down it asks for a
+        // confirmation first (given by `confirm_pool_loss`).
+        let tick = self.tick;
+        if let Some(p) = &mut self.pool {
+            if p.at == p.desired {
+                p.left = None;
+            } else if !self.down.contains(&p.desired) {
+                if self.down.contains(&p.at) {
+                    if p.confirmation.is_none() {
+                        p.confirmation = Some(format!(
+                            "kubectl annotate pchat {} drover.dev/confirm-data-loss=t",
+                            p.name
+                        ));
+                    }
+                } else {
+                    let left = p.left.unwrap_or(p.ticks).saturating_sub(1);
+                    if left == 0 {
+                        p.at = p.desired.clone();
+                        p.left = None;
+                        p.moved_at = Some(tick);
+                    } else {
+                        p.left = Some(left);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A person confirms the pool's data loss; its failover finishes.
+    pub fn confirm_pool_loss(&mut self) {
+        let p = self.pool.as_mut().expect("the spec lists a pool");
+        assert!(p.confirmation.take().is_some(), "no confirmation was asked for");
+        p.at = p.desired.clone();
+        p.moved_at = Some(self.tick);
     }
 
     /// A person confirms the AG's data loss; the forced failover happens.
@@ -401,7 +518,7 @@ impl World {
         );
     }
 
-    /// The actions run, as `verb component@site` / `move ag1@site`.
+    /// The actions run, as `verb component@site` / `move Kind/name@site`.
     pub fn script(&self) -> Vec<String> {
         self.log
             .iter()
@@ -418,7 +535,7 @@ impl World {
                     action,
                     ..
                 } => format!("{} {component}@{site}", action.as_str()),
-                Action::MoveChild { name, site } => format!("move {name}@{site}"),
+                Action::MoveChild { kind, name, site } => format!("move {}@{site}", kind.key(name)),
             })
             .collect()
     }

@@ -69,7 +69,7 @@ fn switchover_stops_in_reverse_moves_the_group_then_starts() {
             "stop message-server@site-a",
             "stop master-scs@site-a",
             "stop master-confserv@site-a",
-            "move ag1@site-b",
+            "move AvailabilityGroup/ag1@site-b",
             "start master-confserv@site-b",
             "start master-scs@site-b",
             "start message-server@site-b",
@@ -98,7 +98,7 @@ fn failover_with_site_a_lost_needs_both_confirmations_then_fails_back() {
         Some(TransitionKind::Failover)
     );
     // The stops cannot happen; the group is moved anyway (its own policy guards the data).
-    assert_eq!(w.script(), ["move ag1@site-b"]);
+    assert_eq!(w.script(), ["move AvailabilityGroup/ag1@site-b"]);
     let p = w.step();
     assert_eq!(p.phase, DrPhase::AwaitingConfirmation);
     assert!(
@@ -131,7 +131,7 @@ fn failover_with_site_a_lost_needs_both_confirmations_then_fails_back() {
     );
     assert_eq!(
         w.script(),
-        ["move ag1@site-b"],
+        ["move AvailabilityGroup/ag1@site-b"],
         "nothing started before the confirmation"
     );
 
@@ -182,7 +182,7 @@ fn failover_with_site_a_lost_needs_both_confirmations_then_fails_back() {
             "stop message-server@site-b",
             "stop master-scs@site-b",
             "stop master-confserv@site-b",
-            "move ag1@site-a",
+            "move AvailabilityGroup/ag1@site-a",
             "start master-confserv@site-a",
             "start master-scs@site-a",
             "start message-server@site-a",
@@ -208,7 +208,7 @@ fn an_unreachable_old_site_that_returns_needs_no_confirmation() {
         let p = w.step();
         assert!(p.journal.site_lost.is_some());
     }
-    assert_eq!(w.script(), ["move ag1@site-b"]);
+    assert_eq!(w.script(), ["move AvailabilityGroup/ag1@site-b"]);
     w.down.clear();
     w.settle(50);
     let script = w.script();

@@ -1,0 +1,170 @@
+//! One reconcile at a time over the in-memory API: a DrSite with a group and a
+//! pool writes the pool's `spec.activeSite` as it writes the group's
+//! `spec.primarySite`, and leaves a pool set elsewhere by hand alone.
+
+use super::*;
+use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus, Phase};
+use crate::api::dr_site::{ChildRef, DrPhase, StepAction, StepState, fixtures};
+use crate::api::persistent_chat_pool::{PersistentChatPoolStatus, PoolPhase};
+use crate::components::memory::{Latencies, MemorySites};
+use crate::controller::memory::MemoryPort;
+use crate::controller::{DRSITE_FIELD_MANAGER, PoolPort};
+use std::sync::Arc;
+
+const NS: &str = "dr";
+
+struct Rig {
+    port: Arc<MemoryPort>,
+    ctx: Context<Arc<MemoryPort>, Arc<MemorySites>>,
+    drs: DrSite,
+    now: Timestamp,
+}
+
+impl Rig {
+    /// Group `ag1` and pool `pchat` at site-a, both settled; a DrSite over them, no components.
+    async fn new() -> Self {
+        let port = Arc::new(MemoryPort::default());
+        let mut ag = AvailabilityGroup::new("ag1", crate::api::availability_group::fixtures::spec());
+        ag.metadata.namespace = Some(NS.into());
+        port.put_availability_group(ag);
+        port.put_pool(fixtures::chat_pool(NS, "pchat", "site-a"));
+        let mut spec = fixtures::spec();
+        spec.components.clear();
+        spec.persistent_chat_pools.push(ChildRef { name: "pchat".into() });
+        let mut drs = DrSite::new("cc", spec);
+        drs.metadata.namespace = Some(NS.into());
+        drs.metadata.generation = Some(1);
+        let sites = Arc::new(MemorySites::for_spec(&drs.spec, &Latencies::default()));
+        let rig = Self {
+            ctx: Context::new(port.clone(), sites, Config::default()),
+            port,
+            drs,
+            now: Timestamp::from_second(1_800_000_000).unwrap_or(Timestamp::UNIX_EPOCH),
+        };
+        rig.settle_children("site-a").await;
+        rig
+    }
+
+    /// The children's controllers report them writable at `site` for their current spec.
+    async fn settle_children(&self, site: &str) {
+        let ag = self.port.stored_availability_group(NS, "ag1").expect("stored");
+        let ag_status = AvailabilityGroupStatus {
+            observed_generation: ag.metadata.generation,
+            phase: Some(Phase::Steady),
+            primary_site: Some(site.into()),
+            ..AvailabilityGroupStatus::default()
+        };
+        crate::controller::Port::patch_status(&*self.port, &ag, &ag_status)
+            .await
+            .expect("stored");
+        let pool = self.port.stored_pool(NS, "pchat").expect("stored");
+        let pool_status = PersistentChatPoolStatus {
+            observed_generation: pool.metadata.generation,
+            phase: Some(PoolPhase::Steady),
+            active_site: Some(site.into()),
+            ..PersistentChatPoolStatus::default()
+        };
+        self.port.patch_pool_status(&pool, &pool_status).await.expect("stored");
+    }
+
+    async fn reconcile(&mut self) -> DrSiteStatus {
+        self.drs.status = self.port.drsite_status(&self.drs);
+        self.now += jiff::SignedDuration::from_secs(5);
+        let result = reconcile(&self.drs, &self.ctx, self.now).await;
+        assert!(result.is_ok(), "{result:?}");
+        self.port.drsite_status(&self.drs).expect("written")
+    }
+
+    fn flip(&mut self, site: &str) {
+        self.drs.spec.active_site = site.into();
+        self.drs.metadata.generation = self.drs.metadata.generation.map(|g| g + 1);
+    }
+}
+
+#[tokio::test]
+async fn a_flip_applies_the_pools_active_site_with_the_drsite_field_manager() {
+    let mut rig = Rig::new().await;
+    let status = rig.reconcile().await;
+    assert_eq!(status.phase, Some(DrPhase::Steady), "{status:#?}");
+    assert_eq!(status.active_site.as_deref(), Some("site-a"));
+
+    rig.flip("site-b");
+    let status = rig.reconcile().await;
+    let pool = rig.port.stored_pool(NS, "pchat").expect("stored");
+    assert_eq!(pool.spec.active_site, "site-b");
+    assert_eq!(
+        rig.port.pool_active_site_manager(NS, "pchat").as_deref(),
+        Some(DRSITE_FIELD_MANAGER)
+    );
+    assert_eq!(rig.port.pool_active_site_writes(NS, "pchat"), 1);
+    assert_eq!(rig.port.primary_site_writes(NS, "ag1"), 1);
+    let moves: Vec<String> = rig
+        .port
+        .drsite_events(&rig.drs)
+        .into_iter()
+        .filter(|e| e.reason == "MoveChild")
+        .map(|e| e.note)
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            "move AvailabilityGroup/ag1@site-b: set AvailabilityGroup dr/ag1 spec.primarySite to site-b",
+            "move PersistentChatPool/pchat@site-b: set PersistentChatPool dr/pchat spec.activeSite to site-b",
+        ]
+    );
+    let row = status
+        .plan
+        .iter()
+        .find(|s| s.action == StepAction::Move && s.target == "PersistentChatPool/pchat")
+        .expect("in the plan");
+    assert_eq!((row.site.as_str(), row.state), ("site-b", StepState::Running));
+    let child = status
+        .children
+        .iter()
+        .find(|c| c.kind == "PersistentChatPool")
+        .expect("a row");
+    assert_eq!(
+        (child.name.as_str(), child.applied_site.as_deref()),
+        ("pchat", Some("site-b"))
+    );
+
+    // Waiting for the pool's controller: nothing is written again.
+    rig.reconcile().await;
+    assert_eq!(rig.port.pool_active_site_writes(NS, "pchat"), 1);
+
+    rig.settle_children("site-b").await;
+    let status = rig.reconcile().await;
+    assert_eq!(status.phase, Some(DrPhase::Steady), "{status:#?}");
+    assert_eq!(status.active_site.as_deref(), Some("site-b"));
+    assert_eq!(rig.port.calls("persistent_chat_pool"), 4, "read once per reconcile");
+}
+
+#[tokio::test]
+async fn a_pool_moved_by_hand_is_a_conflict_and_nothing_is_applied() {
+    let mut rig = Rig::new().await;
+    rig.reconcile().await;
+    rig.port
+        .edit_pool_active_site_as(NS, "pchat", "site-b", "kubectl-edit")
+        .expect("stored");
+    let status = rig.reconcile().await;
+    assert!(
+        conditions::is_true(&status.conditions, conditions::CONFLICT),
+        "{status:#?}"
+    );
+    assert_eq!(rig.port.calls("apply_pool_active_site"), 0);
+    assert_eq!(rig.port.calls("apply_primary_site"), 0);
+    assert_eq!(
+        rig.port.pool_active_site_manager(NS, "pchat").as_deref(),
+        Some("kubectl-edit")
+    );
+    let warned = rig
+        .port
+        .drsite_events(&rig.drs)
+        .into_iter()
+        .find(|e| e.reason == "Conflict")
+        .expect("an Event");
+    assert!(
+        warned.warning && warned.note.contains("PersistentChatPool/pchat"),
+        "{warned:?}"
+    );
+}
