@@ -170,7 +170,7 @@ pub fn runbook(spec: &PersistentChatPoolSpec, kind: PoolTransitionKind) -> Vec<S
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Judged {
     Done(Option<String>),
-    Due(Action, String),
+    Due(Box<Action>, String),
     Running(String),
     /// Waits for something outside drover (an instance, a file).
     Blocked(String),
@@ -202,10 +202,10 @@ impl Context<'_> {
 
     fn sql(&self, server: &str, action: sql::Action, message: String) -> Judged {
         Judged::Due(
-            Action::Sql {
+            Box::new(Action::Sql {
                 server: server.to_string(),
                 action,
-            },
+            }),
             message,
         )
     }
@@ -223,11 +223,11 @@ impl Context<'_> {
         let step = cmdlet.step_name();
         match self.job(step) {
             None => Judged::Due(
-                Action::Hook {
+                Box::new(Action::Hook {
                     cmdlet,
                     site: site.to_string(),
                     run: self.run.to_string(),
-                },
+                }),
                 format!("creating the {step} hook Job"),
             ),
             Some(job) => match &job.phase {
