@@ -26,12 +26,15 @@ pub(crate) fn pool_spec() -> PersistentChatPoolSpec {
             "SQL-CHAT-A-MIR",
             &["pchat-a1.contoso.com", "pchat-a2.contoso.com"],
         ),
-        backup: data_center(
-            "dc2",
-            "SQL-CHAT-B",
-            "SQL-CHAT-B-MIR",
-            &["pchat-b1.contoso.com", "pchat-b2.contoso.com"],
-        ),
+        backup: DataCenter {
+            mirror_file_share: Some(r"\\fs-dc2.contoso.com\pchat-mirror".into()),
+            ..data_center(
+                "dc2",
+                "SQL-CHAT-B",
+                "SQL-CHAT-B-MIR",
+                &["pchat-b1.contoso.com", "pchat-b2.contoso.com"],
+            )
+        },
         log_shipping: LogShippingSpec {
             backup_share: r"\\fs-dc1.contoso.com\pchat-logship".into(),
             copy_destination: r"D:\PChatLogShip".into(),
