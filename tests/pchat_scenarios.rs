@@ -553,3 +553,84 @@ async fn a_switchover_and_failback_with_the_operator_restarted_every_pass_conver
         .count();
     assert_eq!(full_backups, 1, "the failback's restore over the primary ran once");
 }
+
+/// A DrSite listing the pool: flipping the DrSite's active site moves the pool with it, through
+/// the pool's own controller, and the DrSite settles once the pool is served from the new site.
+#[tokio::test(start_paused = true)]
+async fn the_pool_inside_a_drsite_moves_with_it() {
+    use drover::api::dr_site::{ChildRef, DrPhase, DrSite, DrSiteSpec, SiteSpec};
+    use drover::components::memory::MemorySites;
+    use drover::controller::drsite;
+
+    let mut rig = Rig::new().await;
+    rig.steady_at("site-a").await;
+    let mut drs = DrSite::new(
+        "chat",
+        DrSiteSpec {
+            sites: ["site-a", "site-b"]
+                .into_iter()
+                .map(|s| SiteSpec {
+                    name: s.into(),
+                    namespace: format!("chat-{s}"),
+                    kubeconfig: None,
+                })
+                .collect(),
+            active_site: "site-a".into(),
+            availability_groups: vec![],
+            persistent_chat_pools: vec![ChildRef { name: POOL.into() }],
+            components: vec![],
+            suspend: false,
+        },
+    );
+    drs.metadata.namespace = Some(NS.into());
+    drs.metadata.generation = Some(1);
+    let sites = Arc::new(MemorySites::new(Duration::from_secs(1)));
+    sites.add_site("site-a", "chat-site-a");
+    sites.add_site("site-b", "chat-site-b");
+    let dr_ctx = drsite::Context::new(rig.port.clone(), sites, config());
+    let port = rig.port.clone();
+    let dr_tick = |drs: &mut DrSite| {
+        drs.status = port.drsite_status(drs);
+    };
+    for _ in 0..5 {
+        dr_tick(&mut drs);
+        let _ = drsite::reconcile(&drs, &dr_ctx, rig.now()).await;
+        rig.tick().await;
+    }
+    assert_eq!(
+        rig.port.drsite_status(&drs).and_then(|s| s.phase),
+        Some(DrPhase::Steady)
+    );
+
+    drs.spec.active_site = "site-b".into();
+    drs.metadata.generation = Some(2);
+    let mut settled = false;
+    for _ in 0..400 {
+        dr_tick(&mut drs);
+        let _ = drsite::reconcile(&drs, &dr_ctx, rig.now()).await;
+        rig.tick().await;
+        let s = rig.port.drsite_status(&drs).unwrap_or_default();
+        if s.phase == Some(DrPhase::Steady) && s.active_site.as_deref() == Some("site-b") {
+            settled = true;
+            break;
+        }
+    }
+    assert!(
+        settled,
+        "the DrSite settles at site-b: {:#?}",
+        rig.port.drsite_status(&drs)
+    );
+    let pool = rig.pool();
+    assert_eq!(
+        pool.spec.active_site, "site-b",
+        "the DrSite applied the pool's desired site"
+    );
+    let s = rig.status();
+    assert_eq!(s.active_site.as_deref(), Some("site-b"));
+    assert_eq!(s.pool_state, Some(PoolState::FailedOver));
+    assert!(
+        s.last_transition.is_some_and(|t| t.lossless),
+        "a switchover: the primary was reachable"
+    );
+    assert_eq!(rig.sim.with_world(|w, _| w.chat_lost(POOL)), Some(0));
+}
