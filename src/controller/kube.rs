@@ -141,20 +141,7 @@ impl Port for KubePort {
     }
 
     async fn patch_status(&self, ag: &AvailabilityGroup, status: &AvailabilityGroupStatus) -> Result<(), PortError> {
-        let api: Api<AvailabilityGroup> = Api::namespaced(self.client.clone(), &ag.namespace().unwrap_or_default());
-        let body = serde_json::json!({
-            "apiVersion": AvailabilityGroup::api_version(&()),
-            "kind": AvailabilityGroup::kind(&()),
-            "status": status,
-        });
-        api.patch_status(
-            &ag.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .map(|_| ())
-        .map_err(port_error)
+        self.apply_status(ag, status).await
     }
 
     async fn publish(&self, ag: &AvailabilityGroup, event: &Event) -> Result<(), PortError> {
@@ -180,20 +167,48 @@ impl KubePort {
     }
 }
 
-impl DrPort for KubePort {
-    async fn availability_group(&self, namespace: &str, name: &str) -> Result<Option<AvailabilityGroup>, PortError> {
-        let api: Api<AvailabilityGroup> = Api::namespaced(self.client.clone(), namespace);
-        get_opt(&api, name).await
+impl KubePort {
+    /// Server-side apply of `object`'s status subresource with drover's field manager, forced: the
+    /// status is drover's alone.
+    async fn apply_status<K>(&self, object: &K, status: &impl serde::Serialize) -> Result<(), PortError>
+    where
+        K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &object.namespace().unwrap_or_default());
+        let body = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "status": status,
+        });
+        api.patch_status(
+            &object.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .map(|_| ())
+        .map_err(port_error)
     }
 
-    async fn apply_primary_site(&self, namespace: &str, name: &str, site: &str) -> Result<(), PortError> {
-        let api: Api<AvailabilityGroup> = Api::namespaced(self.client.clone(), namespace);
-        // Only the field the DrSite owns: SSA then leaves every other field to its manager.
+    /// Sets one child's desired-site field by server-side apply with the DrSite's field manager,
+    /// forced, and only that field: every other field stays with its manager.
+    async fn apply_desired_site<K>(
+        &self,
+        kind: &'static str,
+        namespace: &str,
+        name: &str,
+        field: &str,
+        site: &str,
+    ) -> Result<(), PortError>
+    where
+        K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
         let body = serde_json::json!({
-            "apiVersion": AvailabilityGroup::api_version(&()),
-            "kind": AvailabilityGroup::kind(&()),
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
             "metadata": {"name": name},
-            "spec": {"primarySite": site},
+            "spec": {field: site},
         });
         match api
             .patch(
@@ -205,12 +220,24 @@ impl DrPort for KubePort {
         {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Err(PortError::NotFound {
-                kind: "AvailabilityGroup",
+                kind,
                 namespace: namespace.to_string(),
                 name: name.to_string(),
             }),
             Err(e) => Err(port_error(e)),
         }
+    }
+}
+
+impl DrPort for KubePort {
+    async fn availability_group(&self, namespace: &str, name: &str) -> Result<Option<AvailabilityGroup>, PortError> {
+        let api: Api<AvailabilityGroup> = Api::namespaced(self.client.clone(), namespace);
+        get_opt(&api, name).await
+    }
+
+    async fn apply_primary_site(&self, namespace: &str, name: &str, site: &str) -> Result<(), PortError> {
+        self.apply_desired_site::<AvailabilityGroup>("AvailabilityGroup", namespace, name, "primarySite", site)
+            .await
     }
 
     async fn persistent_chat_pool(&self, namespace: &str, name: &str) -> Result<Option<PersistentChatPool>, PortError> {
@@ -219,47 +246,12 @@ impl DrPort for KubePort {
     }
 
     async fn apply_pool_active_site(&self, namespace: &str, name: &str, site: &str) -> Result<(), PortError> {
-        let api: Api<PersistentChatPool> = Api::namespaced(self.client.clone(), namespace);
-        // Only the field the DrSite owns, as for a group's primarySite.
-        let body = serde_json::json!({
-            "apiVersion": PersistentChatPool::api_version(&()),
-            "kind": PersistentChatPool::kind(&()),
-            "metadata": {"name": name},
-            "spec": {"activeSite": site},
-        });
-        match api
-            .patch(
-                name,
-                &PatchParams::apply(DRSITE_FIELD_MANAGER).force(),
-                &Patch::Apply(body),
-            )
+        self.apply_desired_site::<PersistentChatPool>("PersistentChatPool", namespace, name, "activeSite", site)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Err(PortError::NotFound {
-                kind: "PersistentChatPool",
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-            }),
-            Err(e) => Err(port_error(e)),
-        }
     }
 
     async fn patch_drsite_status(&self, drs: &DrSite, status: &DrSiteStatus) -> Result<(), PortError> {
-        let api: Api<DrSite> = Api::namespaced(self.client.clone(), &drs.namespace().unwrap_or_default());
-        let body = serde_json::json!({
-            "apiVersion": DrSite::api_version(&()),
-            "kind": DrSite::kind(&()),
-            "status": status,
-        });
-        api.patch_status(
-            &drs.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .map(|_| ())
-        .map_err(port_error)
+        self.apply_status(drs, status).await
     }
 
     async fn publish_drsite(&self, drs: &DrSite, event: &Event) -> Result<(), PortError> {
@@ -273,20 +265,7 @@ impl PoolPort for KubePort {
         pool: &PersistentChatPool,
         status: &PersistentChatPoolStatus,
     ) -> Result<(), PortError> {
-        let api: Api<PersistentChatPool> = Api::namespaced(self.client.clone(), &pool.namespace().unwrap_or_default());
-        let body = serde_json::json!({
-            "apiVersion": PersistentChatPool::api_version(&()),
-            "kind": PersistentChatPool::kind(&()),
-            "status": status,
-        });
-        api.patch_status(
-            &pool.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .map(|_| ())
-        .map_err(port_error)
+        self.apply_status(pool, status).await
     }
 
     async fn publish_pool(&self, pool: &PersistentChatPool, event: &Event) -> Result<(), PortError> {
