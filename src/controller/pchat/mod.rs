@@ -315,12 +315,12 @@ async fn observe<P: Port + PoolPort>(
         );
     }
     let backup = spec.backup.sql_instance.server_name.as_str();
-    if pchat::needs_listings(spec, &pool.status.clone().unwrap_or_default()) {
-        if let Some(i) = list.iter().position(|(s, _, _)| *s == backup) {
-            let client = &mut clients[i];
-            observed.destination = listing(client, &spec.log_shipping.copy_destination, false).await;
-            observed.share = listing(client, &spec.log_shipping.backup_share, true).await;
-        }
+    if pchat::needs_listings(spec, &pool.status.clone().unwrap_or_default())
+        && let Some(i) = list.iter().position(|(s, _, _)| *s == backup)
+    {
+        let client = &mut clients[i];
+        observed.destination = listing(client, &spec.log_shipping.copy_destination, false).await;
+        observed.share = listing(client, &spec.log_shipping.backup_share, true).await;
     }
     for ((server, _, _), client) in list.iter().zip(clients) {
         ctx.put_client(key, server, client);

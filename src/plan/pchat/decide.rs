@@ -131,9 +131,9 @@ impl<'a> Planner<'a> {
         let state = self.status.pool_state;
         let at_primary = desired == self.spec().primary.site;
         let serving = if at_primary {
-            state == Some(PoolState::Normal) && self.chat(&self.primary().to_string()).is_some_and(|d| d.online())
+            state == Some(PoolState::Normal) && self.chat(self.primary()).is_some_and(|d| d.online())
         } else {
-            state == Some(PoolState::FailedOver) && self.chat(&self.backup().to_string()).is_some_and(|d| d.online())
+            state == Some(PoolState::FailedOver) && self.chat(self.backup()).is_some_and(|d| d.online())
         };
         if serving {
             self.status.active_site = Some(desired);

@@ -188,6 +188,8 @@ pub struct Context<'a> {
     pub last_applied: Option<&'a str>,
 }
 
+// `Err` carries a verdict too (the early return of `?`), as large as `Ok`'s by design.
+#[allow(clippy::result_large_err)]
 impl Context<'_> {
     fn ident(&self, name: &str) -> Result<Ident, Judged> {
         Ident::new(name).map_err(|e| Judged::Failed(format!("database name {name:?}: {e}")))
