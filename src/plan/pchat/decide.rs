@@ -3,7 +3,7 @@
 //! the finish with its record, and the phase, step line and conditions.
 
 use super::files;
-use super::steps::{Context, Judged, Step, runbook};
+use super::steps::{Context, Judged, Step, runbook, tail_on_share};
 use super::{Action, Input, Notice, Observed, Plan};
 use crate::api::availability_group::{CONFIRM_ANNOTATION, ConfirmationRequest, ForcePolicy};
 use crate::api::conditions::{self, Desired};
@@ -385,11 +385,13 @@ impl<'a> Planner<'a> {
             self.status.confirmation = None;
             return self.run();
         }
-        // A switchover whose primary is lost before its tail-log backup can no longer be lossless.
+        // A switchover whose primary is lost before its tail-log backup can no longer be lossless;
+        // one lost just after it (before a pass saw it done) still is: the share has the tail.
         let tail_done = t
             .steps
             .iter()
-            .any(|s| s.name == "tail-log-backup" && s.state == StepState::Done);
+            .any(|s| s.name == "tail-log-backup" && s.state == StepState::Done)
+            || tail_on_share(spec, self.observed(), t.started_at.0);
         if t.kind == PoolTransitionKind::Switchover && !tail_done && self.observed().instance(&primary).is_err() {
             t.kind = PoolTransitionKind::Failover;
             t.steps = self.step_rows(PoolTransitionKind::Failover, &t.steps);

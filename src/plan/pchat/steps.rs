@@ -166,6 +166,13 @@ pub fn runbook(spec: &PersistentChatPoolSpec, kind: PoolTransitionKind) -> Vec<S
     steps
 }
 
+/// Whether the backup share lists the tail-log backup of the transition begun at `started_at`:
+/// then it was taken, whatever the primary can still show.
+pub fn tail_on_share(spec: &PersistentChatPoolSpec, observed: &Observed, started_at: Timestamp) -> bool {
+    let tail = files::tail_name(&spec.chat_database, started_at);
+    matches!(&observed.share, Listing::Files(names) if names.iter().any(|n| files::same(n, &tail)))
+}
+
 /// A step as judged now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Judged {
@@ -339,9 +346,15 @@ impl Context<'_> {
                 ),
                 _ => Judged::Done(None),
             },
-            Step::TailLogBackup => match self.database(primary, chat)? {
-                Some(db) if db.restoring() => Judged::Done(None),
-                Some(db) if db.online() => {
+            Step::TailLogBackup => match self.database(primary, chat) {
+                // Taken before the primary was lost: the share still has it.
+                Err(_) if tail_on_share(spec, self.observed, self.started_at) => Judged::Done(Some(format!(
+                    "{} is on the share",
+                    files::tail_name(chat, self.started_at)
+                ))),
+                Err(blocked) => return Err(blocked),
+                Ok(Some(db)) if db.restoring() => Judged::Done(None),
+                Ok(Some(db)) if db.online() => {
                     let path = self.share_path(&files::tail_name(chat, self.started_at));
                     self.sql(
                         primary,
@@ -352,8 +365,8 @@ impl Context<'_> {
                         format!("tail-log backup to {path}"),
                     )
                 }
-                Some(db) => Judged::Failed(format!("{chat} on {primary} is {}", db.state)),
-                None => Judged::Failed(format!("{chat} does not exist on {primary}")),
+                Ok(Some(db)) => Judged::Failed(format!("{chat} on {primary} is {}", db.state)),
+                Ok(None) => Judged::Failed(format!("{chat} does not exist on {primary}")),
             },
             Step::RemoveLogShipping => {
                 let obs = self

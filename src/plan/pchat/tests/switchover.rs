@@ -232,3 +232,22 @@ fn a_primary_lost_before_the_tail_log_backup_turns_the_switchover_into_a_failove
     // The commit after the third log backup was only on A.
     assert_eq!(w.sql.lost().len(), 1);
 }
+
+#[test]
+fn a_primary_lost_just_after_its_tail_log_backup_keeps_the_switchover_lossless() {
+    let mut w = World::steady();
+    let start = w.tick;
+    w.flip("dc2");
+    while !w.script().iter().any(|l| l.starts_with("tail-log-backup")) {
+        w.pass();
+    }
+    // Gone before drover saw the tail-log backup done: the tail is on the share all the same.
+    w.sql.down.insert(A.into());
+    w.settle(40);
+    assert_eq!(w.script(), switchover_script(&w, start));
+    assert_at_dc2(&w);
+    assert!(w.sql.lost().is_empty());
+    let record = w.status.last_transition.as_ref().expect("recorded");
+    assert_eq!(record.kind, PoolTransitionKind::Switchover);
+    assert!(record.lossless);
+}
