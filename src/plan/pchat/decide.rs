@@ -581,7 +581,14 @@ impl<'a> Planner<'a> {
             .cloned()
             .or_else(|| t.last_applied_backup.clone());
         let since = newest.as_deref().and_then(|n| files::stamp_of(n, chat));
-        let loss_seconds = since.map(|at| (self.input.now.as_second() - at.as_second()).max(0));
+        // The primary committed until it was last seen (first missed); after that drover cannot
+        // know. Measured to then, not to now, the estimate holds still while the outage lasts.
+        let last_seen = self
+            .status
+            .primary_unreachable_since
+            .as_ref()
+            .map_or(t.started_at.0, |s| s.0);
+        let loss_seconds = since.map(|at| (last_seen.as_second() - at.as_second()).max(0));
         let what = match (&newest, since) {
             (Some(name), Some(at)) => format!(
                 "commits at {} after {at} (the end of the newest log backup drover can read, {name}) would be lost",
@@ -609,8 +616,7 @@ impl<'a> Planner<'a> {
                 match (down, loss_seconds) {
                     (Some(d), Some(l)) if d >= min && l <= max => Ok("automatic".into()),
                     _ => Err(Outcome::Waiting(format!(
-                        "automatic failover waits: primary unreachable for {}s (needs {min}s), known loss {} (at most {max}s allowed); {what}",
-                        down.unwrap_or(0),
+                        "automatic failover waits: primary unreachable since {last_seen} (needs {min}s), known loss {} (at most {max}s allowed); {what}",
                         loss_seconds.map_or_else(|| "unknown".to_string(), |l| format!("{l}s"))
                     ))),
                 }
@@ -629,7 +635,7 @@ impl<'a> Planner<'a> {
                     token: token.clone(),
                     target: self.backup().to_string(),
                     known_loss_seconds: loss_seconds,
-                    unknown_since: since.map(Time),
+                    unknown_since: Some(Time(last_seen)),
                     command: format!(
                         "kubectl annotate pchat {} -n {} {CONFIRM_ANNOTATION}={token} --overwrite",
                         self.input.name, self.input.namespace
