@@ -385,6 +385,26 @@ impl<'a> Planner<'a> {
             self.status.confirmation = None;
             return self.run();
         }
+        // A failover whose primary answers again with its chat database ONLINE (or whose tail-log
+        // backup turns out to be on the share) before the backup is recovered: recovering would
+        // leave the pool Normal on a writable primary beside a second writable copy, and lose what
+        // the primary holds. It continues as a switchover, whose tail-log backup carries every
+        // commit: the restore step runs again for the tail, and a new outage needs a new consent.
+        let backup_restoring = self.chat(self.backup()).is_some_and(|d| d.restoring());
+        let primary_back =
+            self.chat(&primary).is_some_and(|d| d.online()) || tail_on_share(spec, self.observed(), t.started_at.0);
+        if t.kind == PoolTransitionKind::Failover && backup_restoring && primary_back {
+            let kept: Vec<_> = t.steps.iter().filter(|s| s.name != "restore-log").cloned().collect();
+            t.kind = PoolTransitionKind::Switchover;
+            t.steps = self.step_rows(PoolTransitionKind::Switchover, &kept);
+            t.confirmed_token = None;
+            self.notices.push(Notice::TransitionStarted {
+                message: format!(
+                    "the primary instance {primary} answers again before {} is recovered: the failover continues as a switchover",
+                    self.backup()
+                ),
+            });
+        }
         // A switchover whose primary is lost before its tail-log backup can no longer be lossless;
         // one lost just after it (before a pass saw it done) still is: the share has the tail.
         let tail_done = t
@@ -622,13 +642,15 @@ impl<'a> Planner<'a> {
                 }
             }
             ForcePolicy::Confirm => {
+                // Bound to the outage too: a confirmation is good for one outage only.
                 let binding = format!(
-                    "{}/{}/{}/{}/{}",
+                    "{}/{}/{}/{}/{}/{}",
                     self.input.namespace,
                     self.input.name,
                     t.to_site,
                     t.started_at.0.as_second(),
-                    newest.as_deref().unwrap_or("")
+                    newest.as_deref().unwrap_or(""),
+                    last_seen.as_second()
                 );
                 let token = format!("{:08x}", fnv1a(binding.as_bytes()) & 0xffff_ffff);
                 let request = ConfirmationRequest {

@@ -1,7 +1,7 @@
 //! Failover with the primary data center lost: the data-loss gate (Never, Confirm, Automatic),
 //! what is applied from the copy destination and the share, and what the record says was lost.
 
-use super::switchover::assert_at_dc2;
+use super::switchover::{assert_at_dc2, switchover_script};
 use super::*;
 use crate::api::availability_group::ForcePolicy;
 use crate::api::persistent_chat_pool::{PoolPhase, PoolTransitionKind};
@@ -198,4 +198,99 @@ fn automatic_beyond_the_loss_bound_waits() {
     assert!(why.starts_with("automatic failover waits") && why.contains("known loss 20s (at most 5s allowed)"));
     assert!(w.log.is_empty());
     assert_eq!(first.status, p.status, "nothing changes while it waits");
+}
+
+#[test]
+fn a_primary_back_before_the_failover_was_allowed_makes_it_a_switchover() {
+    let mut w = World::steady();
+    lose_dc1(&mut w);
+    let start = w.tick;
+    w.flip("dc2");
+    w.passes(3);
+    assert_eq!(w.status.phase, Some(PoolPhase::AwaitingConfirmation));
+    w.sql.down.clear();
+    let p = w.pass();
+    assert_eq!(
+        p.status.transition.as_ref().expect("in flight").kind,
+        PoolTransitionKind::Switchover
+    );
+    assert!(p.status.confirmation.is_none());
+    w.settle(40);
+    assert_eq!(w.script(), switchover_script(&w, start));
+    assert_at_dc2(&w);
+    assert_eq!(w.status.phase, Some(PoolPhase::Steady));
+    let record = w.status.last_transition.as_ref().expect("recorded");
+    assert_eq!(record.kind, PoolTransitionKind::Switchover);
+    assert!(record.lossless && w.sql.lost().is_empty());
+    assert!(w.status.confirmation.is_none());
+}
+
+#[test]
+fn a_primary_back_after_the_confirmation_still_gets_its_tail_log_backup() {
+    let mut w = World::steady();
+    lose_dc1(&mut w);
+    let start = w.tick;
+    w.flip("dc2");
+    let token = w.pass().status.confirmation.expect("asked").token;
+    w.confirmation = Some(token);
+    // Log shipping removed, the second backup restored; then dc1 answers again (a network
+    // partition heals) and the pool, still Normal there, goes on writing at A.
+    while w.script().len() < 2 {
+        w.pass();
+    }
+    w.sql.down.clear();
+    w.sql.commit(2);
+    let p = w.pass();
+    assert_eq!(p.status.phase, Some(PoolPhase::Switchover));
+    assert!(
+        p.notices.iter().any(
+            |n| matches!(n, Notice::TransitionStarted { message } if message.contains("continues as a switchover"))
+        )
+    );
+    w.settle(40);
+    let mut expected = failover_script(&[format!("dest/{}", w.stamp(1))])[..2].to_vec();
+    let switchover = switchover_script(&w, start);
+    expected.extend_from_slice(&switchover[..5]);
+    expected.extend_from_slice(&switchover[7..]);
+    assert_eq!(w.script(), expected);
+    assert_at_dc2(&w);
+    assert!(
+        w.sql.lost().is_empty(),
+        "every commit at A, before and after its return, is at B"
+    );
+    let record = w.status.last_transition.as_ref().expect("recorded");
+    assert_eq!(record.kind, PoolTransitionKind::Switchover);
+    assert!(record.lossless);
+}
+
+#[test]
+fn a_primary_back_and_lost_again_needs_a_new_confirmation() {
+    let mut w = World::steady();
+    lose_dc1(&mut w);
+    w.flip("dc2");
+    let first = w.pass().status.confirmation.expect("asked").token;
+    w.confirmation = Some(first.clone());
+    while w.script().len() < 2 {
+        w.pass();
+    }
+    w.sql.down.clear();
+    w.pass();
+    assert_eq!(
+        w.status.transition.as_ref().expect("in flight").kind,
+        PoolTransitionKind::Switchover
+    );
+    lose_dc1(&mut w);
+    let p = w.passes(3);
+    assert_eq!(p.status.phase, Some(PoolPhase::AwaitingConfirmation));
+    let second = p.status.confirmation.expect("asked again").token;
+    assert_ne!(second, first, "the first consent was for the first outage");
+    let ran = w.log.len();
+    w.confirmation = Some(second);
+    w.settle(40);
+    assert!(w.log.len() > ran);
+    assert_at_dc2(&w);
+    assert_eq!(
+        w.status.last_transition.as_ref().expect("recorded").kind,
+        PoolTransitionKind::Failover
+    );
 }
