@@ -329,7 +329,17 @@ impl<'a> Planner<'a> {
             .ok()
             .and_then(|o| o.log_shipping.as_ref())
             .and_then(|ls| ls.last_restored_file.as_deref())
-            .map(|f| files::file_name(f).to_string());
+            .map(|f| files::file_name(f).to_string())
+            // Log shipping a failback re-established that has restored nothing yet: the backup
+            // copy holds what the share had then; older log backups there may be of the chain
+            // the failback replaced (a lossy failover leaves some never applied) and do not fit.
+            .or_else(|| {
+                self.status
+                    .last_transition
+                    .as_ref()
+                    .filter(|r| r.kind == PoolTransitionKind::Failback)
+                    .and_then(|r| r.last_applied_backup.clone())
+            });
         let t = PoolTransition {
             kind,
             from_site: from.clone(),
@@ -484,6 +494,17 @@ impl<'a> Planner<'a> {
                     row.finished_at = Some(now.clone());
                     row.message = message;
                     self.journal_effect(step);
+                    if *step == Step::EstablishLogShipping
+                        && let super::Listing::Files(names) = &self.observed().share
+                        && let Some(newest) = names
+                            .iter()
+                            .filter(|n| files::is_shipped_log(n, &spec.chat_database))
+                            .max_by_key(|n| n.to_lowercase())
+                    {
+                        // The backup copy was just initialised from the primary: the chain it
+                        // continues starts after the newest log backup on the share.
+                        t.last_applied_backup = Some(newest.clone());
+                    }
                     continue;
                 }
                 Judged::Due(action, message) => {

@@ -164,3 +164,33 @@ fn failback_after_a_switchover_restores_over_the_restoring_primary() {
     assert_at_dc1(&w);
     assert!(w.sql.lost().is_empty());
 }
+
+#[test]
+fn a_switchover_after_a_lossy_failover_and_its_failback_ignores_the_old_backups() {
+    let mut w = failed_over(false);
+    w.flip("dc1");
+    w.settle(40);
+    assert_at_dc1(&w);
+    // The backup copy was initialised when the share held the three old backups.
+    let failback = w.status.last_transition.as_ref().expect("recorded");
+    assert_eq!(failback.last_applied_backup.as_deref(), Some(w.stamp(2).as_str()));
+    let lost = w.sql.lost();
+    w.log.clear();
+    // Straight back out, before log shipping restored anything: the third backup of the old
+    // chain, never applied, is still on the share.
+    let start = w.tick;
+    w.flip("dc2");
+    w.sql.commit(1);
+    w.settle(40);
+    assert!(w.script().iter().all(|l| !l.contains("error")), "{:#?}", w.script());
+    let restores: Vec<_> = w
+        .script()
+        .into_iter()
+        .filter(|l| l.starts_with("restore-log"))
+        .collect();
+    let tail = w.stamp(start).replace(".trn", "_tail.trn");
+    assert_eq!(restores, [format!("restore-log share/{tail}@SQL-CHAT-B")]);
+    assert_eq!(w.status.active_site.as_deref(), Some("dc2"));
+    assert_eq!(w.sql.lost(), lost, "nothing more lost");
+    assert!(w.status.last_transition.as_ref().expect("recorded").lossless);
+}

@@ -325,7 +325,9 @@ impl Sql {
         Ok(())
     }
 
-    /// Set-CsPersistentChatActiveServer: each server opens a session in the serving database.
+    /// Set-CsPersistentChatActiveServer: each server opens a session in the database the pool
+    /// points at (if ONLINE); they stay until KILLed or the instance restarts, as the cmdlet
+    /// clearing the list does not close them.
     pub fn set_active(&mut self, servers: Vec<String>) {
         let server = self.serving();
         let up = self.up(server);
