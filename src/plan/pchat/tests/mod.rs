@@ -5,6 +5,7 @@
 mod execute;
 mod failback;
 mod failover;
+mod restart;
 mod steady;
 mod switchover;
 mod world;
@@ -35,6 +36,8 @@ pub(super) enum Pass {
     Blind,
     /// The status is written, then the operator dies before executing the action.
     NoExecute,
+    /// The action runs, then the operator dies before journaling it.
+    NoRecord,
 }
 
 /// An executed action and what it came to.
@@ -157,6 +160,7 @@ impl World {
                 );
             }
             match (&outcome, how) {
+                (_, Pass::NoRecord) => {}
                 (Ok(already), _) => record_executed(&mut status, &action, *already, self.now()),
                 // What the controller does with a failed action.
                 (Err(e), _) => {
