@@ -508,8 +508,11 @@ impl<'a> Planner<'a> {
                     continue;
                 }
                 Judged::Due(action, message) => {
-                    row.state = StepState::Running;
-                    row.started_at.get_or_insert_with(|| now.clone());
+                    // Suspended, the action will not run: the step has not started.
+                    if !spec.suspend {
+                        row.state = StepState::Running;
+                        row.started_at.get_or_insert_with(|| now.clone());
+                    }
                     row.message = Some(message);
                     self.action = Some(action);
                 }

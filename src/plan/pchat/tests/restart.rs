@@ -173,6 +173,21 @@ fn flipped_back_before_any_step_started_the_transition_is_dropped() {
 }
 
 #[test]
+fn flipped_back_while_suspended_nothing_ever_ran() {
+    let mut w = World::steady();
+    w.spec.suspend = true;
+    w.flip("dc2");
+    w.passes(2);
+    w.flip("dc1");
+    w.passes(2);
+    w.spec.suspend = false;
+    let p = w.settle(5);
+    assert!(w.log.is_empty(), "{:?}", w.script());
+    assert_eq!(p.status.phase, Some(PoolPhase::Steady));
+    assert!(p.status.last_transition.is_none());
+}
+
+#[test]
 fn flipped_back_after_a_step_started_the_transition_finishes_then_the_reverse_runs() {
     let mut w = World::steady();
     let start = w.tick;
