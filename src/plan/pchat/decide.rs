@@ -3,7 +3,7 @@
 //! the finish with its record, and the phase, step line and conditions.
 
 use super::files;
-use super::steps::{Context, Judged, Step, runbook};
+use super::steps::{Context, Judged, Step, runbook, tail_on_share};
 use super::{Action, Input, Notice, Observed, Plan};
 use crate::api::availability_group::{CONFIRM_ANNOTATION, ConfirmationRequest, ForcePolicy};
 use crate::api::conditions::{self, Desired};
@@ -17,6 +17,9 @@ use crate::plan::fnv1a;
 use crate::sql;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+/// What a step row says once the transition's kind changed and its runbook no longer has it.
+const PASSED_OVER: &str = "no longer part of the runbook";
 
 /// Whether this reconcile needs the backup instance's folder listings: during a transition, when
 /// one is about to begin, and once after a failover to learn what it could not apply.
@@ -329,7 +332,17 @@ impl<'a> Planner<'a> {
             .ok()
             .and_then(|o| o.log_shipping.as_ref())
             .and_then(|ls| ls.last_restored_file.as_deref())
-            .map(|f| files::file_name(f).to_string());
+            .map(|f| files::file_name(f).to_string())
+            // Log shipping a failback re-established that has restored nothing yet: the backup
+            // copy holds what the share had then; older log backups there may be of the chain
+            // the failback replaced (a lossy failover leaves some never applied) and do not fit.
+            .or_else(|| {
+                self.status
+                    .last_transition
+                    .as_ref()
+                    .filter(|r| r.kind == PoolTransitionKind::Failback)
+                    .and_then(|r| r.last_applied_backup.clone())
+            });
         let t = PoolTransition {
             kind,
             from_site: from.clone(),
@@ -347,30 +360,36 @@ impl<'a> Planner<'a> {
         self.continue_transition(t)
     }
 
-    /// The runbook of `kind` as status rows, keeping the state of rows already there.
+    /// The runbook of `kind` as status rows, in its order, keeping the state of the rows already
+    /// started (done, or running a hook Job whose effect is still to come). A row an earlier shape
+    /// of the transition passed over is not done in this one: it is judged again. Started rows
+    /// this runbook has not are kept first (the loop passes over them): the transition has begun.
     fn step_rows(&self, kind: PoolTransitionKind, previous: &[PoolStepStatus]) -> Vec<PoolStepStatus> {
+        let key = |r: &PoolStepStatus| (r.name.clone(), r.target.clone(), r.site.clone());
+        let steps: Vec<_> = runbook(self.spec(), kind).iter().map(|s| s.key(self.spec())).collect();
+        let started = |r: &&PoolStepStatus| r.state != StepState::Pending && r.message.as_deref() != Some(PASSED_OVER);
         let mut rows: Vec<PoolStepStatus> = previous
             .iter()
-            .filter(|s| s.state == StepState::Done)
+            .filter(|r| r.state != StepState::Pending && !steps.contains(&key(r)))
             .cloned()
             .collect();
-        for step in runbook(self.spec(), kind) {
-            let (name, target, site) = step.key(self.spec());
-            if rows
+        for (name, target, site) in steps {
+            match previous
                 .iter()
-                .any(|r| r.name == name && r.target == target && r.site == site)
+                .filter(started)
+                .find(|r| r.name == name && r.target == target && r.site == site)
             {
-                continue;
+                Some(row) => rows.push(row.clone()),
+                None => rows.push(PoolStepStatus {
+                    name,
+                    target,
+                    site,
+                    state: StepState::Pending,
+                    started_at: None,
+                    finished_at: None,
+                    message: None,
+                }),
             }
-            rows.push(PoolStepStatus {
-                name,
-                target,
-                site,
-                state: StepState::Pending,
-                started_at: None,
-                finished_at: None,
-                message: None,
-            });
         }
         rows
     }
@@ -385,11 +404,40 @@ impl<'a> Planner<'a> {
             self.status.confirmation = None;
             return self.run();
         }
-        // A switchover whose primary is lost before its tail-log backup can no longer be lossless.
+        // A failover whose primary answers again with its chat database ONLINE, or whose tail-log
+        // backup turns out to have been taken (on the share, or the primary RESTORING after this
+        // transition sent it), before the backup is recovered: recovering would leave the pool
+        // Normal on a writable primary beside a second writable copy, or drop the commits the tail
+        // holds. It continues as a switchover, whose tail-log backup carries every commit: the
+        // restore step runs again for the tail, and a new outage needs a new consent.
+        let backup_restoring = self.chat(self.backup()).is_some_and(|d| d.restoring());
+        let tail_sent = t
+            .steps
+            .iter()
+            .any(|s| s.name == "tail-log-backup" && s.state != StepState::Pending);
+        let primary_back = self
+            .chat(&primary)
+            .is_some_and(|d| d.online() || (d.restoring() && tail_sent))
+            || tail_on_share(spec, self.observed(), t.started_at.0);
+        if t.kind == PoolTransitionKind::Failover && backup_restoring && primary_back {
+            let kept: Vec<_> = t.steps.iter().filter(|s| s.name != "restore-log").cloned().collect();
+            t.kind = PoolTransitionKind::Switchover;
+            t.steps = self.step_rows(PoolTransitionKind::Switchover, &kept);
+            t.confirmed_token = None;
+            self.notices.push(Notice::TransitionStarted {
+                message: format!(
+                    "the primary instance {primary} answers again before {} is recovered: the failover continues as a switchover",
+                    self.backup()
+                ),
+            });
+        }
+        // A switchover whose primary is lost before its tail-log backup can no longer be lossless;
+        // one lost just after it (before a pass saw it done) still is: the share has the tail.
         let tail_done = t
             .steps
             .iter()
-            .any(|s| s.name == "tail-log-backup" && s.state == StepState::Done);
+            .any(|s| s.name == "tail-log-backup" && s.state == StepState::Done)
+            || tail_on_share(spec, self.observed(), t.started_at.0);
         if t.kind == PoolTransitionKind::Switchover && !tail_done && self.observed().instance(&primary).is_err() {
             t.kind = PoolTransitionKind::Failover;
             t.steps = self.step_rows(PoolTransitionKind::Failover, &t.steps);
@@ -438,7 +486,7 @@ impl<'a> Planner<'a> {
             else {
                 // A row from an earlier runbook shape that is no longer part of it.
                 t.steps[i].state = StepState::Done;
-                t.steps[i].message = Some("no longer part of the runbook".into());
+                t.steps[i].message = Some(PASSED_OVER.into());
                 continue;
             };
             let ctx = Context {
@@ -462,11 +510,30 @@ impl<'a> Planner<'a> {
                     row.finished_at = Some(now.clone());
                     row.message = message;
                     self.journal_effect(step);
+                    if *step == Step::EstablishLogShipping {
+                        // The backup copy was just initialised from the primary: the chain it
+                        // continues starts after the newest log backup on the share (or, unread,
+                        // after any taken by now; none since holds a commit, the pool is not
+                        // Normal yet).
+                        let chat = &spec.chat_database;
+                        let newest = match &self.observed().share {
+                            super::Listing::Files(names) => names
+                                .iter()
+                                .filter(|n| files::is_shipped_log(n, chat))
+                                .max_by_key(|n| n.to_lowercase())
+                                .cloned(),
+                            _ => None,
+                        };
+                        t.last_applied_backup = Some(newest.unwrap_or_else(|| files::log_name(chat, self.input.now)));
+                    }
                     continue;
                 }
                 Judged::Due(action, message) => {
-                    row.state = StepState::Running;
-                    row.started_at.get_or_insert_with(|| now.clone());
+                    // Suspended, the action will not run: the step has not started.
+                    if !spec.suspend {
+                        row.state = StepState::Running;
+                        row.started_at.get_or_insert_with(|| now.clone());
+                    }
                     row.message = Some(message);
                     self.action = Some(*action);
                 }
@@ -579,7 +646,14 @@ impl<'a> Planner<'a> {
             .cloned()
             .or_else(|| t.last_applied_backup.clone());
         let since = newest.as_deref().and_then(|n| files::stamp_of(n, chat));
-        let loss_seconds = since.map(|at| (self.input.now.as_second() - at.as_second()).max(0));
+        // The primary committed until it was last seen (first missed); after that drover cannot
+        // know. Measured to then, not to now, the estimate holds still while the outage lasts.
+        let last_seen = self
+            .status
+            .primary_unreachable_since
+            .as_ref()
+            .map_or(t.started_at.0, |s| s.0);
+        let loss_seconds = since.map(|at| (last_seen.as_second() - at.as_second()).max(0));
         let what = match (&newest, since) {
             (Some(name), Some(at)) => format!(
                 "commits at {} after {at} (the end of the newest log backup drover can read, {name}) would be lost",
@@ -607,27 +681,28 @@ impl<'a> Planner<'a> {
                 match (down, loss_seconds) {
                     (Some(d), Some(l)) if d >= min && l <= max => Ok("automatic".into()),
                     _ => Err(Outcome::Waiting(format!(
-                        "automatic failover waits: primary unreachable for {}s (needs {min}s), known loss {} (at most {max}s allowed); {what}",
-                        down.unwrap_or(0),
+                        "automatic failover waits: primary unreachable since {last_seen} (needs {min}s), known loss {} (at most {max}s allowed); {what}",
                         loss_seconds.map_or_else(|| "unknown".to_string(), |l| format!("{l}s"))
                     ))),
                 }
             }
             ForcePolicy::Confirm => {
+                // Bound to the outage too: a confirmation is good for one outage only.
                 let binding = format!(
-                    "{}/{}/{}/{}/{}",
+                    "{}/{}/{}/{}/{}/{}",
                     self.input.namespace,
                     self.input.name,
                     t.to_site,
                     t.started_at.0.as_second(),
-                    newest.as_deref().unwrap_or("")
+                    newest.as_deref().unwrap_or(""),
+                    last_seen.as_second()
                 );
                 let token = format!("{:08x}", fnv1a(binding.as_bytes()) & 0xffff_ffff);
                 let request = ConfirmationRequest {
                     token: token.clone(),
                     target: self.backup().to_string(),
                     known_loss_seconds: loss_seconds,
-                    unknown_since: since.map(Time),
+                    unknown_since: Some(Time(last_seen)),
                     command: format!(
                         "kubectl annotate pchat {} -n {} {CONFIRM_ANNOTATION}={token} --overwrite",
                         self.input.name, self.input.namespace

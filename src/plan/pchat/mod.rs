@@ -15,6 +15,8 @@
 mod decide;
 pub mod files;
 mod steps;
+#[cfg(test)]
+mod tests;
 
 pub use decide::{needs_listings, plan, record_executed};
 

@@ -166,6 +166,13 @@ pub fn runbook(spec: &PersistentChatPoolSpec, kind: PoolTransitionKind) -> Vec<S
     steps
 }
 
+/// Whether the backup share lists the tail-log backup of the transition begun at `started_at`:
+/// then it was taken, whatever the primary can still show.
+pub fn tail_on_share(spec: &PersistentChatPoolSpec, observed: &Observed, started_at: Timestamp) -> bool {
+    let tail = files::tail_name(&spec.chat_database, started_at);
+    matches!(&observed.share, Listing::Files(names) if names.iter().any(|n| files::same(n, &tail)))
+}
+
 /// A step as judged now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Judged {
@@ -188,6 +195,8 @@ pub struct Context<'a> {
     pub last_applied: Option<&'a str>,
 }
 
+// `Err` carries a verdict too (the early return of `?`), as large as `Ok`'s by design.
+#[allow(clippy::result_large_err)]
 impl Context<'_> {
     fn ident(&self, name: &str) -> Result<Ident, Judged> {
         Ident::new(name).map_err(|e| Judged::Failed(format!("database name {name:?}: {e}")))
@@ -340,9 +349,15 @@ impl Context<'_> {
                 ),
                 _ => Judged::Done(None),
             },
-            Step::TailLogBackup => match self.database(primary, chat)? {
-                Some(db) if db.restoring() => Judged::Done(None),
-                Some(db) if db.online() => {
+            Step::TailLogBackup => match self.database(primary, chat) {
+                // Taken before the primary was lost: the share still has it.
+                Err(_) if tail_on_share(spec, self.observed, self.started_at) => Judged::Done(Some(format!(
+                    "{} is on the share",
+                    files::tail_name(chat, self.started_at)
+                ))),
+                Err(blocked) => return Err(blocked),
+                Ok(Some(db)) if db.restoring() => Judged::Done(None),
+                Ok(Some(db)) if db.online() => {
                     let path = self.share_path(&files::tail_name(chat, self.started_at));
                     self.sql(
                         primary,
@@ -353,8 +368,8 @@ impl Context<'_> {
                         format!("tail-log backup to {path}"),
                     )
                 }
-                Some(db) => Judged::Failed(format!("{chat} on {primary} is {}", db.state)),
-                None => Judged::Failed(format!("{chat} does not exist on {primary}")),
+                Ok(Some(db)) => Judged::Failed(format!("{chat} on {primary} is {}", db.state)),
+                Ok(None) => Judged::Failed(format!("{chat} does not exist on {primary}")),
             },
             Step::RemoveLogShipping => {
                 let obs = self
