@@ -634,3 +634,40 @@ async fn the_pool_inside_a_drsite_moves_with_it() {
     );
     assert_eq!(rig.sim.with_world(|w, _| w.chat_lost(POOL)), Some(0));
 }
+
+/// A spec drover cannot act on: an Invalid condition and one Event, and not a single statement
+/// sent to any instance.
+#[tokio::test(start_paused = true)]
+async fn an_invalid_spec_is_reported_and_nothing_is_sent() {
+    let rig = Rig::new().await;
+    let mut pool = rig.pool();
+    pool.spec.active_site = "nowhere".into();
+    pool.spec.backup.active_servers = vec!["chat,b1.sim.local".into()];
+    rig.port.put_pool(pool);
+    let before = rig.sim.with_world(|w, _| w.statement_counts().clone());
+    for _ in 0..3 {
+        let pool = rig.pool();
+        let _ = pchat::reconcile(&pool, &rig.ctx, rig.now()).await;
+    }
+    let s = rig.status();
+    assert_eq!(s.phase, Some(PoolPhase::Invalid));
+    let invalid = s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Invalid")
+        .expect("an Invalid condition");
+    assert_eq!(invalid.status, "True");
+    assert!(invalid.message.contains("spec.activeSite"), "{}", invalid.message);
+    assert!(
+        invalid.message.contains("spec.backup.activeServers[0]"),
+        "{}",
+        invalid.message
+    );
+    let events: Vec<_> = rig.events().into_iter().filter(|e| e.reason == "InvalidSpec").collect();
+    assert_eq!(events.len(), 1, "announced once: {events:?}");
+    assert_eq!(
+        rig.sim.with_world(|w, _| w.statement_counts().clone()),
+        before,
+        "no statement reached any instance"
+    );
+}

@@ -94,6 +94,28 @@ where
     }
 }
 
+/// A warning Event (reason from `types`) for each condition of `types` that is True `now` and was
+/// not before, with the condition's message: problems are announced once, when they appear.
+pub fn newly_true_events(
+    previous: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    now: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    types: &[(&str, &str)],
+) -> Vec<Event> {
+    use crate::api::conditions::is_true;
+    types
+        .iter()
+        .filter(|(type_, _)| is_true(now, type_) && !is_true(previous, type_))
+        .map(|(type_, reason)| {
+            let message = now
+                .iter()
+                .find(|c| c.type_ == *type_)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            Event::warning(reason, message)
+        })
+        .collect()
+}
+
 /// Exponential backoff for the `failures`-th consecutive failure (1-based).
 pub fn backoff(config: &Config, failures: u32) -> Duration {
     let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));

@@ -10,7 +10,7 @@ pub mod status;
 #[cfg(test)]
 mod tests;
 
-use super::{Config, DrPort, Event, Failures, PortError, as_stored, whole_seconds};
+use super::{Config, DrPort, Event, Failures, PortError, as_stored, newly_true_events, whole_seconds};
 use crate::api::conditions;
 use crate::api::dr_site::{CONFIRM_SITE_LOST_ANNOTATION, DrSite, DrSiteStatus, validate};
 use crate::components::hook::{HookContext, hook_job};
@@ -301,23 +301,13 @@ fn event_for(notice: &Notice, name: &str) -> Event {
 
 /// An Event for each problem condition that newly became True.
 fn condition_events(previous: &DrSiteStatus, now: &DrSiteStatus) -> Vec<Event> {
-    [
-        (conditions::DEGRADED, "Degraded"),
-        (conditions::CONFLICT, "Conflict"),
-        (conditions::CONFIRMATION_REQUIRED, "DataLossConfirmationRequired"),
-    ]
-    .into_iter()
-    .filter(|(type_, _)| {
-        conditions::is_true(&now.conditions, type_) && !conditions::is_true(&previous.conditions, type_)
-    })
-    .map(|(type_, reason)| {
-        let message = now
-            .conditions
-            .iter()
-            .find(|c| c.type_ == type_)
-            .map(|c| c.message.clone())
-            .unwrap_or_default();
-        Event::warning(reason, message)
-    })
-    .collect()
+    newly_true_events(
+        &previous.conditions,
+        &now.conditions,
+        &[
+            (conditions::DEGRADED, "Degraded"),
+            (conditions::CONFLICT, "Conflict"),
+            (conditions::CONFIRMATION_REQUIRED, "DataLossConfirmationRequired"),
+        ],
+    )
 }

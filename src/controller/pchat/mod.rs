@@ -180,6 +180,15 @@ async fn reconcile_inner<P: Port + PoolPort>(
         let event = event_for(ctx, &ns, &observed, notice).await;
         ctx.port.publish_pool(pool, &event).await?;
     }
+    // Problems are announced when they appear (an invalid spec, an unreachable instance); the
+    // confirmation request has its own notice.
+    let problems = [
+        (crate::api::conditions::INVALID, "InvalidSpec"),
+        (crate::api::conditions::DEGRADED, "Degraded"),
+    ];
+    for event in super::newly_true_events(&previous.conditions, &status.conditions, &problems) {
+        ctx.port.publish_pool(pool, &event).await?;
+    }
     let poll = if plan.busy || matches!(status.phase, Some(crate::api::persistent_chat_pool::PoolPhase::Waiting)) {
         ctx.config.transition_poll
     } else {
