@@ -18,6 +18,9 @@ use crate::sql;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+/// What a step row says once the transition's kind changed and its runbook no longer has it.
+const PASSED_OVER: &str = "no longer part of the runbook";
+
 /// Whether this reconcile needs the backup instance's folder listings: during a transition, when
 /// one is about to begin, and once after a failover to learn what it could not apply.
 pub fn needs_listings(spec: &PersistentChatPoolSpec, status: &PersistentChatPoolStatus) -> bool {
@@ -357,30 +360,36 @@ impl<'a> Planner<'a> {
         self.continue_transition(t)
     }
 
-    /// The runbook of `kind` as status rows, keeping the state of rows already there.
+    /// The runbook of `kind` as status rows, in its order, keeping the state of the rows already
+    /// started (done, or running a hook Job whose effect is still to come). A row an earlier shape
+    /// of the transition passed over is not done in this one: it is judged again. Started rows
+    /// this runbook has not are kept first (the loop passes over them): the transition has begun.
     fn step_rows(&self, kind: PoolTransitionKind, previous: &[PoolStepStatus]) -> Vec<PoolStepStatus> {
+        let key = |r: &PoolStepStatus| (r.name.clone(), r.target.clone(), r.site.clone());
+        let steps: Vec<_> = runbook(self.spec(), kind).iter().map(|s| s.key(self.spec())).collect();
+        let started = |r: &&PoolStepStatus| r.state != StepState::Pending && r.message.as_deref() != Some(PASSED_OVER);
         let mut rows: Vec<PoolStepStatus> = previous
             .iter()
-            .filter(|s| s.state == StepState::Done)
+            .filter(|r| r.state != StepState::Pending && !steps.contains(&key(r)))
             .cloned()
             .collect();
-        for step in runbook(self.spec(), kind) {
-            let (name, target, site) = step.key(self.spec());
-            if rows
+        for (name, target, site) in steps {
+            match previous
                 .iter()
-                .any(|r| r.name == name && r.target == target && r.site == site)
+                .filter(started)
+                .find(|r| r.name == name && r.target == target && r.site == site)
             {
-                continue;
+                Some(row) => rows.push(row.clone()),
+                None => rows.push(PoolStepStatus {
+                    name,
+                    target,
+                    site,
+                    state: StepState::Pending,
+                    started_at: None,
+                    finished_at: None,
+                    message: None,
+                }),
             }
-            rows.push(PoolStepStatus {
-                name,
-                target,
-                site,
-                state: StepState::Pending,
-                started_at: None,
-                finished_at: None,
-                message: None,
-            });
         }
         rows
     }
@@ -470,7 +479,7 @@ impl<'a> Planner<'a> {
             else {
                 // A row from an earlier runbook shape that is no longer part of it.
                 t.steps[i].state = StepState::Done;
-                t.steps[i].message = Some("no longer part of the runbook".into());
+                t.steps[i].message = Some(PASSED_OVER.into());
                 continue;
             };
             let ctx = Context {

@@ -294,3 +294,34 @@ fn a_primary_back_and_lost_again_needs_a_new_confirmation() {
         PoolTransitionKind::Failover
     );
 }
+
+#[test]
+fn a_recovery_planned_but_not_run_waits_for_the_tail_when_the_primary_returns() {
+    let mut w = World::steady();
+    lose_dc1(&mut w);
+    let start = w.tick;
+    w.flip("dc2");
+    let token = w.pass().status.confirmation.expect("asked").token;
+    w.confirmation = Some(token);
+    while w.script().len() < 3 {
+        w.pass();
+    }
+    // RECOVERY journaled as running, then the operator stops before sending it; dc1 returns.
+    let p = w.pass_as(Pass::NoExecute);
+    assert_eq!(p.action.as_ref().map(describe).as_deref(), Some("recover@SQL-CHAT-B"));
+    w.sql.restart(A);
+    w.sql.restart(A_MIR);
+    w.settle(40);
+    let mut expected =
+        failover_script(&[format!("dest/{}", w.stamp(1)), format!("share/{}", w.stamp(2))])[..3].to_vec();
+    let switchover = switchover_script(&w, start);
+    // The servers cleared, mirroring off, the tail (A restarted: no session left), then restored.
+    for i in [0, 3, 4, 8] {
+        expected.push(switchover[i].clone());
+    }
+    expected.extend_from_slice(&switchover[9..]);
+    assert_eq!(w.script(), expected);
+    assert_at_dc2(&w);
+    assert!(w.sql.lost().is_empty());
+    assert!(w.status.last_transition.as_ref().expect("recorded").lossless);
+}

@@ -1,6 +1,7 @@
 //! Planner tests against a small model of the pool's world ([`world`]): the driver plans,
 //! checks the safety invariants against the model, applies the one action, journals it with
 //! [`record_executed`], stores the status as the API server would and lets time move on.
+//! `PCHAT_TRACE=1` prints each pass (phase, step line, action) to follow a failing case.
 
 mod execute;
 mod failback;
@@ -145,7 +146,6 @@ impl World {
             now: self.now(),
             confirmation: self.confirmation.as_deref(),
         });
-        let before = self.two_writable();
         let mut status = as_stored(p.status.clone());
         if let Some(action) = p.action.clone().filter(|_| how != Pass::NoExecute) {
             if let Err(why) = self.check(&action) {
@@ -183,11 +183,18 @@ impl World {
         self.status = as_stored(status);
         self.notices.extend(p.notices.iter().cloned());
         self.advance();
-        assert!(
-            before || !self.two_writable(),
-            "tick {}: drover made a second chat database writable while the pool has active servers",
-            self.tick
-        );
+        if std::env::var_os("PCHAT_TRACE").is_some() {
+            eprintln!(
+                "tick {} {:?} {:?}: {:?}",
+                self.tick - 1,
+                p.status.phase,
+                p.status.step,
+                self.log
+                    .last()
+                    .filter(|r| r.tick + 1 == self.tick)
+                    .map(|r| describe(&r.action))
+            );
+        }
         self.last = Some(p.clone());
         p
     }
@@ -221,12 +228,6 @@ impl World {
         (0..n).map(|_| self.pass()).last().expect("at least one pass")
     }
 
-    /// Both chat databases writable at reachable instances while the pool has active servers.
-    pub fn two_writable(&self) -> bool {
-        let online = |s: &str| self.sql.up(s) && self.sql.db(s, CHAT).is_some_and(|d| d.online);
-        !self.sql.active_servers.is_empty() && online(A) && online(B)
-    }
-
     /// The safety rules an action must keep, against the world just before it runs.
     fn check(&self, action: &Action) -> Result<(), String> {
         let chat = |s: &str| self.sql.db(s, CHAT);
@@ -236,6 +237,17 @@ impl World {
                     return Err(format!("{} sent to the unobservable {server}", action.kind()));
                 }
                 match action {
+                    sql::Action::RecoverDatabase { .. } | sql::Action::RestoreDatabaseReplace { .. }
+                        if !self.sql.active_servers.is_empty()
+                            && [A, B]
+                                .iter()
+                                .any(|s| s != server && self.sql.up(s) && chat(s).is_some_and(|d| d.online)) =>
+                    {
+                        return Err(format!(
+                            "{} made a second chat database writable while the pool has active servers",
+                            action.kind()
+                        ));
+                    }
                     sql::Action::RecoverDatabase { .. } => {
                         if self.sql.shipping.is_some() {
                             return Err("RECOVERY while log shipping is configured".into());
@@ -264,7 +276,9 @@ impl World {
                 if !chat(to).is_some_and(|d| d.online) {
                     return Err(format!("pool state {state:?} while {CHAT} on {to} is not ONLINE"));
                 }
-                if self.sql.up(from) && chat(from).is_some_and(|d| d.online) {
+                // A failover's old primary may come back ONLINE after the backup was recovered: a
+                // split drover did not make and cannot undo. A failback re-initialised B itself.
+                if *state == PoolState::Normal && self.sql.up(from) && chat(from).is_some_and(|d| d.online) {
                     return Err(format!("pool state {state:?} while {CHAT} on {from} is still ONLINE"));
                 }
             }

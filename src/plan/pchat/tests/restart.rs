@@ -226,3 +226,55 @@ fn flipped_back_after_a_step_started_the_transition_finishes_then_the_reverse_ru
     );
     assert!(w.sql.lost().is_empty());
 }
+
+#[test]
+fn a_switchover_whose_primary_is_lost_then_flipped_back_still_finishes_first() {
+    let mut w = World::steady();
+    w.flip("dc2");
+    w.pass(); // the active servers are being cleared
+    w.sql.down.insert(A.into());
+    w.flip("dc1");
+    let p = w.pass();
+    // Turned into a failover, which has begun (the servers were cleared): not dropped.
+    let t = p.status.transition.as_ref().expect("kept");
+    assert_eq!(t.kind, PoolTransitionKind::Failover);
+    assert!(t.steps.iter().any(|s| s.name == "clear-active-servers"));
+    w.sql.restart(A);
+    w.settle(80);
+    assert_eq!(w.status.phase, Some(PoolPhase::Steady));
+    assert_eq!(w.status.active_site.as_deref(), Some("dc1"));
+    assert_eq!(
+        w.sql.active_servers, w.spec.primary.active_servers,
+        "the pool serves again"
+    );
+    assert!(w.sql.lost().is_empty());
+}
+
+#[test]
+fn a_step_a_failover_passed_over_runs_again_when_it_becomes_a_switchover() {
+    let mut w = World::steady();
+    w.sql.failing.insert("clear-active-servers".into());
+    w.flip("dc2");
+    w.pass();
+    w.sql.down.insert(A.into());
+    let token = w.pass().status.confirmation.expect("asked").token;
+    w.confirmation = Some(token);
+    while w.script().len() < 3 {
+        w.pass();
+    }
+    // A is back and the hook fixed: the switchover clears the servers before its tail.
+    w.sql.restart(A);
+    w.sql.failing.clear();
+    w.sql.jobs.clear();
+    w.settle(40);
+    let clears = w
+        .script()
+        .iter()
+        .filter(|l| *l == "hook clear-active-servers@dc1")
+        .count();
+    assert_eq!(clears, 2, "{:#?}", w.script());
+    assert_at_dc2(&w);
+    let record = w.status.last_transition.as_ref().expect("recorded");
+    assert_eq!(record.kind, PoolTransitionKind::Switchover);
+    assert!(record.lossless && w.sql.lost().is_empty());
+}
