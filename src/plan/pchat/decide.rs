@@ -503,16 +503,21 @@ impl<'a> Planner<'a> {
                     row.finished_at = Some(now.clone());
                     row.message = message;
                     self.journal_effect(step);
-                    if *step == Step::EstablishLogShipping
-                        && let super::Listing::Files(names) = &self.observed().share
-                        && let Some(newest) = names
-                            .iter()
-                            .filter(|n| files::is_shipped_log(n, &spec.chat_database))
-                            .max_by_key(|n| n.to_lowercase())
-                    {
+                    if *step == Step::EstablishLogShipping {
                         // The backup copy was just initialised from the primary: the chain it
-                        // continues starts after the newest log backup on the share.
-                        t.last_applied_backup = Some(newest.clone());
+                        // continues starts after the newest log backup on the share (or, unread,
+                        // after any taken by now; none since holds a commit, the pool is not
+                        // Normal yet).
+                        let chat = &spec.chat_database;
+                        let newest = match &self.observed().share {
+                            super::Listing::Files(names) => names
+                                .iter()
+                                .filter(|n| files::is_shipped_log(n, chat))
+                                .max_by_key(|n| n.to_lowercase())
+                                .cloned(),
+                            _ => None,
+                        };
+                        t.last_applied_backup = Some(newest.unwrap_or_else(|| files::log_name(chat, self.input.now)));
                     }
                     continue;
                 }

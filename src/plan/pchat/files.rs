@@ -43,6 +43,11 @@ fn stamp(at: Timestamp) -> String {
     at.strftime("%Y%m%d%H%M%S").to_string()
 }
 
+/// The name log shipping gives a log backup of `database` taken at `at`.
+pub fn log_name(database: &str, at: Timestamp) -> String {
+    format!("{database}_{}.trn", stamp(at))
+}
+
 /// The tail-log backup a switchover takes: named after the transition's start, so every
 /// reconcile (and a restarted operator) computes the same path.
 pub fn tail_name(database: &str, started_at: Timestamp) -> String {
@@ -118,6 +123,7 @@ mod tests {
         assert!(is_shipped_log("mgc_20261122101500_1.trn", "mgc"));
         let start: Timestamp = "2026-11-22T10:15:00Z".parse().unwrap();
         assert_eq!(tail_name("mgc", start), "mgc_20261122101500_tail.trn");
+        assert_eq!(log_name("mgc", start), "mgc_20261122101500.trn");
         assert_eq!(failback_name("mgc", start), "mgc_20261122101500_failback.bak");
     }
 

@@ -194,3 +194,32 @@ fn a_switchover_after_a_lossy_failover_and_its_failback_ignores_the_old_backups(
     assert_eq!(w.sql.lost(), lost, "nothing more lost");
     assert!(w.status.last_transition.as_ref().expect("recorded").lossless);
 }
+
+#[test]
+fn the_old_backups_are_ignored_even_if_the_share_was_unreadable_when_log_shipping_came_back() {
+    let mut w = failed_over(false);
+    w.flip("dc1");
+    while !w.script().iter().any(|l| l.starts_with("hook establish-log-shipping")) {
+        w.pass();
+    }
+    w.sql.share_reachable = false;
+    w.settle(40);
+    assert_at_dc1(&w);
+    let failback = w.status.last_transition.clone().expect("recorded");
+    // No listing to read: the bound is the moment the re-initialised copy was seen.
+    let bound = failback.last_applied_backup.expect("a bound");
+    assert!(bound.as_str() > w.stamp(2).as_str(), "{bound}");
+    w.sql.share_reachable = true;
+    w.log.clear();
+    let start = w.tick;
+    w.flip("dc2");
+    w.settle(40);
+    let restores: Vec<_> = w
+        .script()
+        .into_iter()
+        .filter(|l| l.starts_with("restore-log"))
+        .collect();
+    let tail = w.stamp(start).replace(".trn", "_tail.trn");
+    assert_eq!(restores, [format!("restore-log share/{tail}@SQL-CHAT-B")]);
+    assert_eq!(w.status.active_site.as_deref(), Some("dc2"));
+}
