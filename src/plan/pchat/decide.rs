@@ -404,14 +404,21 @@ impl<'a> Planner<'a> {
             self.status.confirmation = None;
             return self.run();
         }
-        // A failover whose primary answers again with its chat database ONLINE (or whose tail-log
-        // backup turns out to be on the share) before the backup is recovered: recovering would
-        // leave the pool Normal on a writable primary beside a second writable copy, and lose what
-        // the primary holds. It continues as a switchover, whose tail-log backup carries every
-        // commit: the restore step runs again for the tail, and a new outage needs a new consent.
+        // A failover whose primary answers again with its chat database ONLINE, or whose tail-log
+        // backup turns out to have been taken (on the share, or the primary RESTORING after this
+        // transition sent it), before the backup is recovered: recovering would leave the pool
+        // Normal on a writable primary beside a second writable copy, or drop the commits the tail
+        // holds. It continues as a switchover, whose tail-log backup carries every commit: the
+        // restore step runs again for the tail, and a new outage needs a new consent.
         let backup_restoring = self.chat(self.backup()).is_some_and(|d| d.restoring());
-        let primary_back =
-            self.chat(&primary).is_some_and(|d| d.online()) || tail_on_share(spec, self.observed(), t.started_at.0);
+        let tail_sent = t
+            .steps
+            .iter()
+            .any(|s| s.name == "tail-log-backup" && s.state != StepState::Pending);
+        let primary_back = self
+            .chat(&primary)
+            .is_some_and(|d| d.online() || (d.restoring() && tail_sent))
+            || tail_on_share(spec, self.observed(), t.started_at.0);
         if t.kind == PoolTransitionKind::Failover && backup_restoring && primary_back {
             let kept: Vec<_> = t.steps.iter().filter(|s| s.name != "restore-log").cloned().collect();
             t.kind = PoolTransitionKind::Switchover;

@@ -251,3 +251,33 @@ fn a_primary_lost_just_after_its_tail_log_backup_keeps_the_switchover_lossless()
     assert_eq!(record.kind, PoolTransitionKind::Switchover);
     assert!(record.lossless);
 }
+
+#[test]
+fn a_tail_taken_out_of_sight_is_waited_for_once_the_primary_answers_again() {
+    let mut w = World::steady();
+    let start = w.tick;
+    w.flip("dc2");
+    while !w.script().iter().any(|l| l.starts_with("tail-log-backup")) {
+        w.pass();
+    }
+    // A is lost before the tail is seen done, and B cannot read the share: nothing shows the
+    // tail was taken, so this is a failover asking for consent.
+    w.sql.down.insert(A.into());
+    w.sql.share_reachable = false;
+    let p = w.pass();
+    assert_eq!(p.status.phase, Some(PoolPhase::AwaitingConfirmation));
+    w.confirmation = p.status.confirmation.map(|c| c.token);
+    // A answers again, RESTORING: the tail exists. The switchover resumes and waits for it.
+    w.sql.restart(A);
+    let p = w.passes(4);
+    let t = p.status.transition.as_ref().expect("in flight");
+    assert_eq!(t.kind, PoolTransitionKind::Switchover);
+    assert_eq!(p.status.phase, Some(PoolPhase::Waiting));
+    assert!(w.script().iter().all(|l| !l.starts_with("recover")));
+    w.sql.share_reachable = true;
+    w.settle(40);
+    assert_eq!(w.script(), switchover_script(&w, start));
+    assert_at_dc2(&w);
+    assert!(w.sql.lost().is_empty());
+    assert!(w.status.last_transition.as_ref().expect("recorded").lossless);
+}
