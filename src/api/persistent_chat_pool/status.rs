@@ -158,7 +158,9 @@ pub struct PoolTransition {
     /// The confirmation token consumed by this transition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmed_token: Option<String>,
-    /// The last log backup restored on the backup instance (by log shipping or by drover).
+    /// The last log backup restored on the backup instance (by log shipping or by drover). A
+    /// failback sets it when log shipping is re-established: the newest log backup the
+    /// re-initialised backup copy already holds (or that moment, named as a log backup).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_applied_backup: Option<String>,
     /// How many log backups drover restored in this transition.
@@ -271,7 +273,8 @@ pub struct PoolTransitionRecord {
     /// Log backups drover restored.
     #[serde(default)]
     pub applied_backups: u32,
-    /// The last log backup in the recovered chat database.
+    /// The last log backup in the recovered chat database. After a failback: the newest the
+    /// re-initialised backup copy holds, where the next transition's log backups start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_applied_backup: Option<String>,
     /// Failover: log backups that existed but could not be applied (their share was unreachable),

@@ -6,6 +6,7 @@
 mod execute;
 mod failback;
 mod failover;
+mod properties;
 mod restart;
 mod steady;
 mod switchover;
