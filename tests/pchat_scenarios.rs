@@ -286,7 +286,9 @@ impl Rig {
 
     /// Flips the desired site, confirms the failover's data loss when asked.
     async fn flip_to(&mut self, site: &str, confirm: bool) {
-        assert!(self.port.edit_pool_active_site(NS, POOL, site));
+        self.port
+            .edit_pool_active_site_as(NS, POOL, site, "kubectl-client-side-apply")
+            .expect("the pool takes the site");
         if confirm {
             self.until("a confirmation request", 100, |r| r.status().confirmation.is_some())
                 .await;

@@ -54,17 +54,6 @@ impl MemoryPort {
             .cloned()
     }
 
-    /// Sets a stored pool's `spec.activeSite` as a user's `kubectl apply` would (generation + 1).
-    pub fn edit_pool_active_site(&self, namespace: &str, name: &str, site: &str) -> bool {
-        let mut state = crate::sync::lock(&self.state);
-        let Some(pool) = state.pools.get_mut(&format!("{namespace}/{name}")) else {
-            return false;
-        };
-        pool.spec.active_site = site.to_string();
-        pool.metadata.generation = Some(pool.metadata.generation.unwrap_or(1) + 1);
-        true
-    }
-
     /// Sets an annotation on a stored pool (a person confirming data loss).
     pub fn annotate_pool(&self, namespace: &str, name: &str, key: &str, value: &str) -> bool {
         let mut state = crate::sync::lock(&self.state);

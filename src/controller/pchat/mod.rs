@@ -17,7 +17,7 @@ use crate::plan::pchat::{self, Action, Cmdlet, DbObs, Input, InstanceObs, Listin
 use crate::sql::{Credentials, Endpoint, ErrorCategory, Executed, PoolInstanceObservation, ReplicaClient, Tls};
 use jiff::Timestamp;
 use kube::ResourceExt;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -158,7 +158,7 @@ async fn reconcile_inner<P: Port + PoolPort>(
                 return Err(error);
             }
         };
-        observed = observe(ctx, pool, key, &login, &tls).await?;
+        observed = observe(ctx, pool, &previous, key, &login, &tls).await?;
         target = Some((login, tls));
     }
 
@@ -303,6 +303,7 @@ fn template<'a>(hooks: &'a PoolHooks, cmdlet: &Cmdlet) -> &'a k8s_openapi::api::
 async fn observe<P: Port + PoolPort>(
     ctx: &Context<P>,
     pool: &PersistentChatPool,
+    previous: &crate::api::persistent_chat_pool::PersistentChatPoolStatus,
     key: &str,
     login: &Credentials,
     tls: &Tls,
@@ -324,9 +325,8 @@ async fn observe<P: Port + PoolPort>(
         );
     }
     let backup = spec.backup.sql_instance.server_name.as_str();
-    if pchat::needs_listings(spec, &pool.status.clone().unwrap_or_default())
-        && let Some(i) = list.iter().position(|(s, _, _)| *s == backup)
-    {
+    let runbook = pchat::needs_runbook_inputs(spec, previous);
+    if runbook && let Some(i) = list.iter().position(|(s, _, _)| *s == backup) {
         let client = &mut clients[i];
         observed.destination = listing(client, &spec.log_shipping.copy_destination, false).await;
         observed.share = listing(client, &spec.log_shipping.backup_share, true).await;
@@ -334,14 +334,16 @@ async fn observe<P: Port + PoolPort>(
     for ((server, _, _), client) in list.iter().zip(clients) {
         ctx.put_client(key, server, client);
     }
-    let ns = pool.namespace().unwrap_or_default();
-    observed.jobs = ctx
-        .port
-        .jobs(&ns, LABEL_POOL, &label_value(&pool.name_any()))
-        .await?
-        .iter()
-        .filter_map(parse_pool_job)
-        .collect();
+    if runbook {
+        let ns = pool.namespace().unwrap_or_default();
+        observed.jobs = ctx
+            .port
+            .jobs(&ns, LABEL_POOL, &label_value(&pool.name_any()))
+            .await?
+            .iter()
+            .filter_map(parse_pool_job)
+            .collect();
+    }
     Ok(observed)
 }
 
@@ -364,37 +366,30 @@ async fn listing(client: &mut ReplicaClient, path: &str, check: bool) -> Listing
 /// The SQL layer's observation read into what the planner needs: the databases, their mirroring
 /// and user sessions, and the chat database's log-shipping secondary rows.
 fn instance_obs(obs: &PoolInstanceObservation, chat_database: &str) -> InstanceObs {
-    let mut databases = BTreeMap::new();
-    for db in &obs.databases {
-        let sessions = obs
-            .sessions
-            .iter()
-            .filter(|s| s.database_id == db.database_id)
-            .map(|s| s.session_id)
-            .collect();
-        databases.insert(
-            db.name.to_lowercase(),
-            DbObs {
-                state: db.state.as_str().to_string(),
-                mirroring_role: db.mirroring.as_ref().map(|m| m.role.as_str().to_string()),
-                mirroring_state: db.mirroring.as_ref().map(|m| m.state.as_str().to_string()),
-                mirroring_partner: db.mirroring.as_ref().and_then(|m| m.partner_instance.clone()),
-                sessions,
-            },
-        );
-    }
-    let log_shipping = obs
-        .log_shipping
+    let databases = obs
+        .databases
         .iter()
-        .find(|ls| ls.secondary_database.eq_ignore_ascii_case(chat_database))
-        .map(|ls| LogShippingObs {
-            primary_server: ls.primary_server.clone(),
-            configured: ls.configured,
-            last_copied_file: ls.last_copied_file.clone(),
-            last_copied_at: ls.last_copied_at,
-            last_restored_file: ls.last_restored_file.clone(),
-            last_restored_at: ls.last_restored_at,
-        });
+        .map(|db| {
+            let mirroring = db.mirroring.as_ref();
+            let sessions = obs.sessions_in(&db.name).iter().map(|s| s.session_id).collect();
+            let view = DbObs {
+                state: db.state.as_str().to_string(),
+                mirroring_role: mirroring.map(|m| m.role.as_str().to_string()),
+                mirroring_state: mirroring.map(|m| m.state.as_str().to_string()),
+                mirroring_partner: mirroring.and_then(|m| m.partner_instance.clone()),
+                sessions,
+            };
+            (db.name.to_lowercase(), view)
+        })
+        .collect();
+    let log_shipping = obs.log_shipping_of(chat_database).map(|ls| LogShippingObs {
+        primary_server: ls.primary_server.clone(),
+        configured: ls.configured,
+        last_copied_file: ls.last_copied_file.clone(),
+        last_copied_at: ls.last_copied_at,
+        last_restored_file: ls.last_restored_file.clone(),
+        last_restored_at: ls.last_restored_at,
+    });
     InstanceObs {
         databases,
         log_shipping,

@@ -21,9 +21,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 /// What a step row says once the transition's kind changed and its runbook no longer has it.
 const PASSED_OVER: &str = "no longer part of the runbook";
 
-/// Whether this reconcile needs the backup instance's folder listings: during a transition, when
-/// one is about to begin, and once after a failover to learn what it could not apply.
-pub fn needs_listings(spec: &PersistentChatPoolSpec, status: &PersistentChatPoolStatus) -> bool {
+/// Whether this reconcile needs what only a runbook reads — the backup instance's folder
+/// listings and the hook Jobs: during a transition, when one is about to begin, and (listings)
+/// once after a failover to learn what it could not apply. At rest neither is read.
+pub fn needs_runbook_inputs(spec: &PersistentChatPoolSpec, status: &PersistentChatPoolStatus) -> bool {
     status.transition.is_some()
         || status.active_site.as_deref() != Some(spec.active_site.as_str())
         || status

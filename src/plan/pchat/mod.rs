@@ -18,7 +18,7 @@ mod steps;
 #[cfg(test)]
 mod tests;
 
-pub use decide::{needs_listings, plan, record_executed};
+pub use decide::{needs_runbook_inputs, plan, record_executed};
 
 use crate::api::persistent_chat_pool::{PersistentChatPoolSpec, PersistentChatPoolStatus, PoolState};
 use crate::components::JobPhase;

@@ -76,14 +76,14 @@ fn an_unreachable_share_applies_only_the_copied_backups_and_learns_the_rest_late
     // Still unreadable: still unknown, asked again each pass.
     w.passes(3);
     assert!(!w.status.last_transition.as_ref().expect("kept").share_checked);
-    assert!(super::super::needs_listings(&w.spec, &w.status));
+    assert!(super::super::needs_runbook_inputs(&w.spec, &w.status));
     // Readable again: the backup that never reached B is named, once.
     w.sql.share_reachable = true;
     w.pass();
     let record = w.status.last_transition.clone().expect("kept");
     assert!(record.share_checked);
     assert_eq!(record.unapplied_backups, vec![w.stamp(2)]);
-    assert!(!super::super::needs_listings(&w.spec, &w.status));
+    assert!(!super::super::needs_runbook_inputs(&w.spec, &w.status));
     assert!(w.passes(3).action.is_none());
 }
 

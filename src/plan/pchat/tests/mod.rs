@@ -132,7 +132,7 @@ impl World {
 
     /// One reconcile: observe, plan, check, act, journal, store, then one tick passes.
     pub fn pass_as(&mut self, how: Pass) -> Plan {
-        let listings = super::needs_listings(&self.spec, &self.status) && how != Pass::Blind;
+        let listings = super::needs_runbook_inputs(&self.spec, &self.status) && how != Pass::Blind;
         let mut observed = self.sql.observe(listings);
         if how == Pass::Blind {
             observed.jobs.clear();
