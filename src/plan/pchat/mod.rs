@@ -6,8 +6,8 @@
 //!   the deterministic names of the tail-log and failback backups.
 //! - [`steps`]: the runbook of each transition kind as a fixed list of steps,
 //!   and each step judged from observation: done, or the action it needs.
-//! - [`decide`]: the transition journal (begin, cursor, finish), the data-loss
-//!   gate, phase, conditions and the status around the steps.
+//! - [`decide`]: the transition journal (begin, cursor, finish); `decide/gate.rs`
+//!   the data-loss gate; `decide/report.rs` the status rows, phase and conditions.
 //!
 //! Unlike the DrSite runbook, these steps run strictly one at a time: each
 //! changes the databases the next one reads.
