@@ -11,6 +11,7 @@ pub mod api;
 pub mod components;
 pub mod controller;
 pub mod plan;
+pub mod runtime;
 pub mod sim;
 pub mod sql;
 mod sync;

@@ -14,6 +14,7 @@ use crate::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, CONFIRM_ANNOTATION, Phase, PrimarySnapshot, validate,
 };
 use crate::plan::ag::{self, Input, Next, Notice};
+use crate::runtime::Shared;
 use crate::sql::{Endpoint, ErrorCategory, Executed, SqlError};
 use connections::{Pool, Target};
 use jiff::Timestamp;
@@ -53,6 +54,8 @@ pub struct Context<P> {
     /// The primary as last seen, per object: what a forced failover's estimate starts from.
     last_seen: Mutex<HashMap<String, PrimarySnapshot>>,
     failures: Failures,
+    /// The gate and metrics shared with the process's other controllers.
+    pub shared: Shared,
 }
 
 impl<P: Port> Context<P> {
@@ -63,7 +66,14 @@ impl<P: Port> Context<P> {
             pool: Pool::default(),
             last_seen: Mutex::default(),
             failures: Failures::default(),
+            shared: Shared::default(),
         }
+    }
+
+    /// Shares `shared` (the leadership gate, the metrics) with the process's other controllers.
+    pub fn with_shared(mut self, shared: Shared) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// The delay before retrying `key` after one more failure.
@@ -92,6 +102,11 @@ pub fn key_of(ag: &AvailabilityGroup) -> String {
 /// One reconcile of one AvailabilityGroup at time `now`.
 pub async fn reconcile<P: Port>(ag: &AvailabilityGroup, ctx: &Context<P>, now: Timestamp) -> Result<Requeue, Error> {
     let key = key_of(ag);
+    if !ctx.shared.gate.may_act() {
+        // A follower (or a process shutting down) neither writes status nor acts; becoming leader
+        // reconciles every object again.
+        return Ok(Requeue::OnChange);
+    }
     let result = reconcile_inner(ag, ctx, whole_seconds(now), &key).await;
     if result.is_ok() {
         ctx.succeeded(&key);
@@ -202,6 +217,10 @@ async fn reconcile_inner<P: Port>(
             step.command.replica_server_name
         )));
     };
+    if !ctx.shared.gate.may_act() {
+        tracing::info!(step = %step.reason, "not started: this process lost the leader lease or is stopping");
+        return Ok(Requeue::OnChange);
+    }
     let sql = step.command.action.to_sql().unwrap_or_else(|e| format!("<{e}>"));
     let outcome = ctx
         .pool

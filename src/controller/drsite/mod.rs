@@ -16,6 +16,7 @@ use crate::api::dr_site::{CONFIRM_SITE_LOST_ANNOTATION, DrSite, DrSiteStatus, va
 use crate::components::hook::{HookContext, hook_job};
 use crate::components::{HookAction, Sites};
 use crate::plan::drsite::{self, Action, ChildKind, Input, Notice, record_executed};
+use crate::runtime::Shared;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -36,6 +37,8 @@ pub struct Context<P, S> {
     pub sites: S,
     pub config: Config,
     failures: Failures,
+    /// The gate and metrics shared with the process's other controllers.
+    pub shared: Shared,
 }
 
 impl<P: DrPort, S: Sites> Context<P, S> {
@@ -45,7 +48,14 @@ impl<P: DrPort, S: Sites> Context<P, S> {
             sites,
             config,
             failures: Failures::default(),
+            shared: Shared::default(),
         }
+    }
+
+    /// Shares `shared` (the leadership gate, the metrics) with the process's other controllers.
+    pub fn with_shared(mut self, shared: Shared) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// The delay before retrying `key` after one more failure.
@@ -66,6 +76,11 @@ pub async fn reconcile<P: DrPort, S: Sites>(
     now: Timestamp,
 ) -> Result<Requeue, Error> {
     let key = key_of(drs);
+    if !ctx.shared.gate.may_act() {
+        // A follower (or a process shutting down) neither writes status nor acts; becoming leader
+        // reconciles every object again.
+        return Ok(Requeue::OnChange);
+    }
     let result = reconcile_inner(drs, ctx, whole_seconds(now)).await;
     if result.is_ok() {
         ctx.failures.succeeded(&key);
@@ -131,6 +146,10 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
 
     let mut journal = plan.journal.clone();
     let mut failed = 0;
+    if !plan.actions.is_empty() && !ctx.shared.gate.may_act() {
+        tracing::info!("steps not started: this process lost the leader lease or is stopping");
+        return Ok(Requeue::OnChange);
+    }
     for action in &plan.actions {
         match execute(drs, ctx, action).await {
             Ok(note) => {

@@ -14,6 +14,7 @@ use crate::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolSpe
 use crate::components::LABEL_POOL;
 use crate::components::hook::{PoolHookContext, label_value, parse_pool_job, pool_hook_job};
 use crate::plan::pchat::{self, Action, Cmdlet, DbObs, Input, InstanceObs, Listing, LogShippingObs, Notice, Observed};
+use crate::runtime::Shared;
 use crate::sql::{Credentials, Endpoint, ErrorCategory, Executed, PoolInstanceObservation, ReplicaClient, Tls};
 use jiff::Timestamp;
 use kube::ResourceExt;
@@ -39,6 +40,8 @@ pub struct Context<P> {
     /// One connection per (pool, server), kept across reconciles.
     clients: Mutex<HashMap<(String, String), ReplicaClient>>,
     failures: Failures,
+    /// The gate and metrics shared with the process's other controllers.
+    pub shared: Shared,
 }
 
 impl<P: Port + PoolPort> Context<P> {
@@ -48,7 +51,14 @@ impl<P: Port + PoolPort> Context<P> {
             config,
             clients: Mutex::default(),
             failures: Failures::default(),
+            shared: Shared::default(),
         }
+    }
+
+    /// Shares `shared` (the leadership gate, the metrics) with the process's other controllers.
+    pub fn with_shared(mut self, shared: Shared) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// The delay before retrying `key` after one more failure.
@@ -107,6 +117,11 @@ pub async fn reconcile<P: Port + PoolPort>(
     now: Timestamp,
 ) -> Result<Requeue, Error> {
     let key = key_of(pool);
+    if !ctx.shared.gate.may_act() {
+        // A follower (or a process shutting down) neither writes status nor acts; becoming leader
+        // reconciles every object again.
+        return Ok(Requeue::OnChange);
+    }
     let result = reconcile_inner(pool, ctx, whole_seconds(now), &key).await;
     if result.is_ok() {
         ctx.failures.succeeded(&key);
@@ -197,6 +212,10 @@ async fn reconcile_inner<P: Port + PoolPort>(
     let (Some(action), Some((login, tls))) = (&plan.action, &target) else {
         return Ok(if valid { Requeue::After(poll) } else { Requeue::OnChange });
     };
+    if !ctx.shared.gate.may_act() {
+        tracing::info!(step = %action.describe(), "not started: this process lost the leader lease or is stopping");
+        return Ok(Requeue::OnChange);
+    }
 
     let outcome = match action {
         Action::Sql { server, action: sql } => {

@@ -1,0 +1,17 @@
+//! The operator process around the controllers: leader election, the gate
+//! every controller asks before acting, and what the process shares.
+//!
+//! - [`lease`]: leader election on a coordination.k8s.io Lease.
+//! - [`gate`]: "may this process start a step now?" (leader and not stopping).
+
+pub mod gate;
+pub mod lease;
+
+pub use gate::Gate;
+pub use lease::{Leadership, LeaseConfig};
+
+/// What every controller of one process shares.
+#[derive(Clone, Debug, Default)]
+pub struct Shared {
+    pub gate: Gate,
+}
