@@ -1,12 +1,15 @@
 //! The `drover` command line.
 
 use clap::{Parser, Subcommand};
+use drover::runtime::LeaseConfig;
+use drover::runtime::operator::{self, Options};
 use drover::sim::Sim;
 use drover::sim::control;
 use drover::sim::model::config::WorldConfig;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -24,12 +27,8 @@ enum Command {
     /// Print every CustomResourceDefinition drover serves, as YAML (what `crds/` holds).
     Crd,
     /// Run the controllers against the cluster in KUBECONFIG / the pod's service account, until
-    /// Ctrl-C or SIGTERM. (No leader election yet: run one replica.)
-    Run {
-        /// Watch only this namespace (default: all namespaces).
-        #[arg(long)]
-        namespace: Option<String>,
-    },
+    /// Ctrl-C or SIGTERM.
+    Run(RunArgs),
     /// Run the simulated SQL Server world (default: two sites, AG `ag1`) until Ctrl-C.
     Sim {
         /// A world description in YAML (see examples/sim-two-sites.yaml).
@@ -43,6 +42,31 @@ enum Command {
         #[arg(long)]
         no_stdin: bool,
     },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Watch only these namespaces (repeat, or separate with commas; default: all namespaces).
+    #[arg(long = "namespace", value_delimiter = ',', env = "DROVER_WATCH_NAMESPACES")]
+    namespaces: Vec<String>,
+    /// Elect a leader on a Lease so that several replicas can run and only one acts.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// The Lease's namespace (default: $POD_NAMESPACE, else the kubeconfig's namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// The Lease's name.
+    #[arg(long, default_value = "drover-leader")]
+    lease_name: String,
+    /// Seconds a follower waits on an unrenewed lease before taking it.
+    #[arg(long, default_value_t = 15)]
+    lease_duration: u64,
+    /// Seconds after its last renewal at which a leader that cannot renew stops acting.
+    #[arg(long, default_value_t = 10)]
+    renew_deadline: u64,
+    /// Seconds between renewals (and between a follower's looks).
+    #[arg(long, default_value_t = 2)]
+    retry_period: u64,
 }
 
 fn main() -> ExitCode {
@@ -62,7 +86,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Crd => drover::api::all_crds_yaml().map(|yaml| print!("{yaml}")),
-        Command::Run { namespace } => runtime.block_on(run_operator(namespace)),
+        Command::Run(args) => runtime.block_on(run_operator(args)),
         Command::Sim {
             config,
             base_port,
@@ -129,54 +153,60 @@ async fn run_sim(config: Option<PathBuf>, base_port: u16, no_stdin: bool) -> Res
     Ok(())
 }
 
-async fn run_operator(namespace: Option<String>) -> Result<(), String> {
+async fn run_operator(args: RunArgs) -> Result<(), String> {
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
-    let shutdown = async {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-    };
     let instance = std::env::var("POD_NAME").ok();
-    // One signal stops every controller.
-    let stop = tokio_util::sync::CancellationToken::new();
-    let trigger = stop.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        trigger.cancel();
+    let lease = args.leader_election.then(|| {
+        let namespace = args
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        let mut lease = LeaseConfig::new(namespace, args.lease_name.clone(), identity(instance.as_deref()));
+        lease.lease_duration = Duration::from_secs(args.lease_duration);
+        lease.renew_deadline = Duration::from_secs(args.renew_deadline);
+        lease.retry_period = Duration::from_secs(args.retry_period);
+        lease
     });
-    let config = drover::controller::Config::default();
-    tokio::join!(
-        drover::controller::ag::run::run(
-            client.clone(),
-            config,
-            namespace.as_deref(),
-            instance.clone(),
-            stop.clone().cancelled_owned(),
-        ),
-        drover::controller::drsite::run::run(
-            client.clone(),
-            config,
-            namespace.as_deref(),
-            instance.clone(),
-            stop.clone().cancelled_owned(),
-        ),
-        drover::controller::pchat::run::run(client, config, namespace.as_deref(), instance, stop.cancelled_owned()),
-    );
-    Ok(())
+    let options = Options {
+        namespaces: args.namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+        lease,
+        config: drover::controller::Config::default(),
+        instance,
+    };
+    operator::run(client, options, |_| {}, shutdown_signal()).await
+}
+
+/// Unique per process: the pod name (or host name) and a random suffix, so a restarted container
+/// is a new candidate rather than an impostor of the old one.
+fn identity(pod: Option<&str>) -> String {
+    let host = pod
+        .map(str::to_string)
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "drover".to_string());
+    // std's hasher keys are random per process: enough to tell two processes apart.
+    let suffix = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), host.as_str());
+    format!("{host}_{:08x}", suffix as u32)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

@@ -180,8 +180,15 @@ async fn switchover_scenario(client: Client, ns: String, sim: Arc<Sim>) {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            drover::controller::ag::run::run(client, fast_config(), Some(&ns), Some("drover-test".into()), shutdown)
-                .await;
+            let options = drover::runtime::operator::Options {
+                namespaces: vec![ns],
+                lease: None,
+                config: fast_config(),
+                instance: Some("drover-test".into()),
+            };
+            drover::runtime::operator::run(client, options, |_| {}, shutdown)
+                .await
+                .expect("the operator runs");
         })
     };
 

@@ -129,6 +129,21 @@ impl Leadership {
     }
 }
 
+impl Leadership {
+    /// One item each time this process becomes leader; ends when the elector stops.
+    pub fn gains(self) -> impl futures::Stream<Item = ()> + Send {
+        futures::stream::unfold((self, false), |(mut leadership, leading)| async move {
+            if leading && !leadership.lost().await {
+                return None;
+            }
+            if !leadership.acquired().await {
+                return None;
+            }
+            Some(((), (leadership, true)))
+        })
+    }
+}
+
 /// Runs the election loop for one process.
 pub struct Elector {
     api: Api<Lease>,

@@ -3,12 +3,20 @@
 //!
 //! - [`lease`]: leader election on a coordination.k8s.io Lease.
 //! - [`gate`]: "may this process start a step now?" (leader and not stopping).
+//! - [`ready`]: readiness, once every watch has listed once.
+//! - [`operator`]: `drover run` — every controller, per namespace, and shutdown.
+//! - [`wiring`]: what the controllers' kube-runtime wirings share.
 
 pub mod gate;
 pub mod lease;
+pub mod operator;
+pub mod ready;
+pub mod wiring;
 
 pub use gate::Gate;
 pub use lease::{Leadership, LeaseConfig};
+pub use ready::Readiness;
+pub use wiring::Wiring;
 
 /// What every controller of one process shares.
 #[derive(Clone, Debug, Default)]

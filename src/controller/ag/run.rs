@@ -3,15 +3,15 @@
 
 use super::{Context, Error, Requeue, key_of, reconcile};
 use crate::api::availability_group::AvailabilityGroup;
+use crate::controller::api_in;
 use crate::controller::kube::KubePort;
-use crate::controller::{Config, api_in};
-use futures::StreamExt;
+use crate::runtime::Wiring;
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
 use std::future::Future;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -33,39 +33,37 @@ fn error_policy(ag: Arc<AvailabilityGroup>, error: &Error, ctx: Arc<Context<Kube
 }
 
 /// Runs the controller until `shutdown` completes. `namespace`: watch only that one (default: all).
-pub async fn run(
-    client: Client,
-    config: Config,
-    namespace: Option<&str>,
-    instance: Option<String>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let ags: Api<AvailabilityGroup> = api_in(&client, namespace);
-    let secrets: Api<PartialObjectMeta<Secret>> = api_in(&client, namespace);
-    let ctx = Arc::new(Context::new(KubePort::new(client, instance), config));
-    let controller = Controller::new(ags, watcher::Config::default().any_semantic());
+///
+/// The watches are set up (and counted for readiness) when this is called; the returned future runs
+/// them.
+pub fn run<S>(wiring: &Wiring, namespace: Option<&str>, shutdown: S) -> impl Future<Output = ()> + Send + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
+    let client = &wiring.client;
+    let ctx = Arc::new(
+        Context::new(KubePort::new(client.clone(), wiring.instance.clone()), wiring.config)
+            .with_shared(wiring.shared.clone()),
+    );
+    let controller = wiring.controller(api_in::<AvailabilityGroup>(client, namespace));
     let store = controller.store();
-    controller
-        // A Secret that changes (a rotated password, a created Secret) re-runs the groups naming it.
-        .watches(secrets, watcher::Config::default(), move |secret| {
-            let (ns, name) = (secret.namespace(), secret.name_any());
-            store
-                .state()
-                .into_iter()
-                .filter(|ag| {
-                    ag.namespace() == ns
-                        && (ag.spec.credentials.secret_name == name
-                            || ag.spec.tls.ca_secret.as_ref().is_some_and(|c| c.name == name))
-                })
-                .map(|ag| ObjectRef::from_obj(&*ag))
-                .collect::<Vec<_>>()
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile_kube, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "controller event");
-            }
-        })
-        .await;
+    // A Secret that changes (a rotated password, a created Secret) re-runs the groups naming it.
+    let secrets = wiring.watch(
+        api_in::<PartialObjectMeta<Secret>>(client, namespace),
+        watcher::Config::default(),
+    );
+    let controller = controller.watches_stream(secrets, move |secret| {
+        let (ns, name) = (secret.namespace(), secret.name_any());
+        store
+            .state()
+            .into_iter()
+            .filter(|ag| {
+                ag.namespace() == ns
+                    && (ag.spec.credentials.secret_name == name
+                        || ag.spec.tls.ca_secret.as_ref().is_some_and(|c| c.name == name))
+            })
+            .map(|ag| ObjectRef::from_obj(&*ag))
+            .collect::<Vec<_>>()
+    });
+    wiring.drive(controller, reconcile_kube, error_policy, ctx, shutdown)
 }

@@ -10,16 +10,16 @@ use crate::api::dr_site::{ChildRef, DrSite, WorkloadKind};
 use crate::api::persistent_chat_pool::PersistentChatPool;
 use crate::components::kube::KubeSites;
 use crate::components::{LABEL_DRSITE, hook::label_value};
+use crate::controller::api_in;
 use crate::controller::kube::KubePort;
-use crate::controller::{Config, api_in};
-use futures::StreamExt;
+use crate::runtime::Wiring;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
+use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
 use std::future::Future;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -83,22 +83,26 @@ fn by_child(
 }
 
 /// Runs the controller until `shutdown` completes. `namespace`: watch only that one (default: all).
-pub async fn run(
-    client: Client,
-    config: Config,
-    namespace: Option<&str>,
-    instance: Option<String>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let ctx = Arc::new(Context::new(
-        KubePort::new(client.clone(), instance),
-        KubeSites::new(client.clone()),
-        config,
-    ));
-    let controller = Controller::new(
-        api_in::<DrSite>(&client, namespace),
-        watcher::Config::default().any_semantic(),
+///
+/// With a namespace, the workloads and hook Jobs are watched in that namespace only: a local
+/// site in a namespace drover does not watch is still driven, but noticed at the next poll.
+///
+/// The watches are set up (and counted for readiness) when this is called; the returned future runs
+/// them.
+pub fn run<S>(wiring: &Wiring, namespace: Option<&str>, shutdown: S) -> impl Future<Output = ()> + Send + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
+    let client = &wiring.client;
+    let ctx = Arc::new(
+        Context::new(
+            KubePort::new(client.clone(), wiring.instance.clone()),
+            KubeSites::new(client.clone()),
+            wiring.config,
+        )
+        .with_shared(wiring.shared.clone()),
     );
+    let controller = wiring.controller(api_in::<DrSite>(client, namespace));
     let store = controller.store();
     let (ags, pools, deployments, statefulsets, jobs) = (
         store.clone(),
@@ -107,16 +111,15 @@ pub async fn run(
         store.clone(),
         store.clone(),
     );
-    controller
+    let all = watcher::Config::default;
+    let controller = controller
         // A child's status changed (its primary or active site moved, it asks for a confirmation).
-        .watches(
-            api_in::<AvailabilityGroup>(&client, namespace),
-            watcher::Config::default(),
+        .watches_stream(
+            wiring.watch(api_in::<AvailabilityGroup>(client, namespace), all()),
             move |ag| by_child(&ags, |d| &d.spec.availability_groups, ag.namespace(), &ag.name_any()),
         )
-        .watches(
-            api_in::<PersistentChatPool>(&client, namespace),
-            watcher::Config::default(),
+        .watches_stream(
+            wiring.watch(api_in::<PersistentChatPool>(client, namespace), all()),
             move |pool| {
                 by_child(
                     &pools,
@@ -126,20 +129,21 @@ pub async fn run(
                 )
             },
         )
-        // Workloads and hook Jobs in every namespace: a site's namespace need not be the DrSite's.
-        .watches(
-            Api::<PartialObjectMeta<Deployment>>::all(client.clone()),
-            watcher::Config::default(),
+        // Workloads and hook Jobs in every watched namespace: a site's namespace need not be the
+        // DrSite's.
+        .watches_stream(
+            wiring.watch(api_in::<PartialObjectMeta<Deployment>>(client, namespace), all()),
             move |d| by_workload(&deployments, WorkloadKind::Deployment, d.namespace(), &d.name_any()),
         )
-        .watches(
-            Api::<PartialObjectMeta<StatefulSet>>::all(client.clone()),
-            watcher::Config::default(),
+        .watches_stream(
+            wiring.watch(api_in::<PartialObjectMeta<StatefulSet>>(client, namespace), all()),
             move |s| by_workload(&statefulsets, WorkloadKind::StatefulSet, s.namespace(), &s.name_any()),
         )
-        .watches(
-            Api::<PartialObjectMeta<Job>>::all(client.clone()),
-            watcher::Config::default().labels(LABEL_DRSITE),
+        .watches_stream(
+            wiring.watch(
+                api_in::<PartialObjectMeta<Job>>(client, namespace),
+                all().labels(LABEL_DRSITE),
+            ),
             move |job| {
                 let owner = job.labels().get(LABEL_DRSITE).cloned().unwrap_or_default();
                 jobs.state()
@@ -148,13 +152,6 @@ pub async fn run(
                     .map(|drs| ObjectRef::from_obj(&*drs))
                     .collect::<Vec<_>>()
             },
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile_kube, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "controller event");
-            }
-        })
-        .await;
+        );
+    wiring.drive(controller, reconcile_kube, error_policy, ctx, shutdown)
 }

@@ -4,16 +4,16 @@
 use super::{Context, Error, Requeue, key_of, reconcile};
 use crate::api::persistent_chat_pool::PersistentChatPool;
 use crate::components::LABEL_POOL;
+use crate::controller::api_in;
 use crate::controller::kube::KubePort;
-use crate::controller::{Config, api_in};
-use futures::StreamExt;
+use crate::runtime::Wiring;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
 use std::future::Future;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -35,23 +35,33 @@ fn error_policy(pool: Arc<PersistentChatPool>, error: &Error, ctx: Arc<Context<K
 }
 
 /// Runs the controller until `shutdown` completes. `namespace`: watch only that one (default: all).
-pub async fn run(
-    client: Client,
-    config: Config,
-    namespace: Option<&str>,
-    instance: Option<String>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let pools: Api<PersistentChatPool> = api_in(&client, namespace);
-    let jobs: Api<PartialObjectMeta<Job>> = api_in(&client, namespace);
-    let secrets: Api<PartialObjectMeta<Secret>> = api_in(&client, namespace);
-    let ctx = Arc::new(Context::new(KubePort::new(client, instance), config));
-    let controller = Controller::new(pools, watcher::Config::default().any_semantic());
+///
+/// The watches are set up (and counted for readiness) when this is called; the returned future runs
+/// them.
+pub fn run<S>(wiring: &Wiring, namespace: Option<&str>, shutdown: S) -> impl Future<Output = ()> + Send + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
+    let client = &wiring.client;
+    let ctx = Arc::new(
+        Context::new(KubePort::new(client.clone(), wiring.instance.clone()), wiring.config)
+            .with_shared(wiring.shared.clone()),
+    );
+    let controller = wiring.controller(api_in::<PersistentChatPool>(client, namespace));
     let store = controller.store();
     let by_label = store.clone();
-    controller
-        // A hook Job that finishes moves the runbook on at once, not at the next poll.
-        .watches(jobs, watcher::Config::default().labels(LABEL_POOL), move |job| {
+    // A hook Job that finishes moves the runbook on at once, not at the next poll.
+    let jobs = wiring.watch(
+        api_in::<PartialObjectMeta<Job>>(client, namespace),
+        watcher::Config::default().labels(LABEL_POOL),
+    );
+    // A Secret that changes (a rotated password, a created Secret) re-runs the pools naming it.
+    let secrets = wiring.watch(
+        api_in::<PartialObjectMeta<Secret>>(client, namespace),
+        watcher::Config::default(),
+    );
+    let controller = controller
+        .watches_stream(jobs, move |job| {
             let ns = job.namespace();
             let pool = job.labels().get(LABEL_POOL).cloned();
             by_label
@@ -64,8 +74,7 @@ pub async fn run(
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
         })
-        // A Secret that changes (a rotated password, a created Secret) re-runs the pools naming it.
-        .watches(secrets, watcher::Config::default(), move |secret| {
+        .watches_stream(secrets, move |secret| {
             let (ns, name) = (secret.namespace(), secret.name_any());
             store
                 .state()
@@ -77,13 +86,6 @@ pub async fn run(
                 })
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile_kube, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "controller event");
-            }
-        })
-        .await;
+        });
+    wiring.drive(controller, reconcile_kube, error_policy, ctx, shutdown)
 }

@@ -1,0 +1,91 @@
+//! What the three controllers' kube-runtime wirings share: the watches that
+//! count for readiness, reconciling everything again when this process
+//! becomes leader, graceful shutdown, and the stream of results.
+
+use super::{Readiness, Shared};
+use crate::controller::Config;
+use futures::{Stream, StreamExt, TryFuture};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+
+/// What each controller's `run` gets from the process.
+#[derive(Clone)]
+pub struct Wiring {
+    pub client: Client,
+    pub config: Config,
+    /// This process's name in Events (the pod name).
+    pub instance: Option<String>,
+    pub shared: Shared,
+    pub readiness: Readiness,
+}
+
+impl Wiring {
+    /// A controller of `api`'s objects whose watch counts for readiness.
+    pub fn controller<K>(&self, api: Api<K>) -> Controller<K>
+    where
+        K: Clone + Resource + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Eq + Hash + Clone + Default + Debug + Unpin,
+    {
+        let writer = reflector::store::Writer::<K>::default();
+        let reader: Store<K> = writer.as_reader();
+        let events = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+        let objects = self.readiness.track(events).reflect(writer).applied_objects();
+        Controller::for_stream(objects, reader)
+    }
+
+    /// The objects of a watch that triggers reconciles (its changes, through a mapper), counted
+    /// for readiness.
+    pub fn watch<K>(
+        &self,
+        api: Api<K>,
+        config: watcher::Config,
+    ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>
+    where
+        K: Clone + Resource + DeserializeOwned + Debug + Send + 'static,
+    {
+        self.readiness
+            .track(watcher(api, config).default_backoff())
+            .touched_objects()
+    }
+
+    /// Runs `controller` until `shutdown`: each object reconciled at most once at a time; when
+    /// this process becomes leader every object is reconciled again (followers skipped them).
+    pub fn drive<K, R, F, E, C, P, S>(
+        &self,
+        controller: Controller<K>,
+        reconcile: R,
+        error_policy: P,
+        ctx: Arc<C>,
+        shutdown: S,
+    ) -> impl Future<Output = ()> + Send + use<K, R, F, E, C, P, S>
+    where
+        K: Clone + Resource + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Eq + Hash + Clone + Debug + Unpin,
+        R: FnMut(Arc<K>, Arc<C>) -> F + Send + 'static,
+        F: TryFuture<Ok = Action, Error = E> + Send + 'static,
+        E: std::error::Error + Send + 'static,
+        C: Send + Sync + 'static,
+        P: Fn(Arc<K>, &E, Arc<C>) -> Action + Send + Sync + 'static,
+        S: Future<Output = ()> + Send + Sync + 'static,
+    {
+        let controller = match self.shared.gate.leadership() {
+            Some(leadership) => controller.reconcile_all_on(leadership.clone().gains()),
+            None => controller,
+        };
+        controller
+            .graceful_shutdown_on(shutdown)
+            .run(reconcile, error_policy, ctx)
+            .for_each(|result| async move {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "controller event");
+                }
+            })
+    }
+}
