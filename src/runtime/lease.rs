@@ -291,7 +291,8 @@ impl Elector {
             lease_duration_seconds: Some(self.config.duration_seconds()),
             acquire_time: if mine { spec.acquire_time } else { Some(now.clone()) },
             renew_time: Some(now),
-            lease_transitions: Some(spec.lease_transitions.unwrap_or(0) + i32::from(!mine && holder.is_some())),
+            // As client-go counts: every change of holder, a released lease's taking included.
+            lease_transitions: Some(spec.lease_transitions.unwrap_or(0) + i32::from(!mine)),
             ..spec
         });
         match self
