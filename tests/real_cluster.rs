@@ -153,6 +153,13 @@ where
     }
 }
 
+/// The simulator, on 127.0.0.1, its clock starting now.
+async fn start_sim(world: WorldConfig) -> Arc<Sim> {
+    Sim::start_at(world, jiff::Zoned::now().datetime(), IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .expect("simulator starts on 127.0.0.1")
+}
+
 /// Polls the object until `done` holds; panics with its last status after `limit`.
 async fn wait_for<K>(api: &Api<K>, name: &str, limit: Duration, what: &str, done: impl Fn(&K) -> bool) -> K
 where
@@ -328,13 +335,7 @@ async fn switchover_scenario(client: Client, ns: String, sim: Arc<Sim>) {
 async fn planned_switchover_through_the_api_server() {
     let client = Client::try_default().await.expect("a kubeconfig or in-cluster config");
     install_crds(&client).await;
-    let sim = Sim::start_at(
-        WorldConfig::two_sites(),
-        jiff::Zoned::now().datetime(),
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-    )
-    .await
-    .expect("simulator starts on 127.0.0.1");
+    let sim = start_sim(WorldConfig::two_sites()).await;
     let ns = namespace_name();
     with_namespaces_deleted_after(
         &client,
@@ -444,6 +445,14 @@ fn field<'a>(doc: &'a mut Value, path: &str) -> &'a mut Value {
             .unwrap_or_else(|| panic!("the example has no {path}"));
     }
     value
+}
+
+/// This run's name for each of the example's namespaces.
+fn run_namespaces(prefix: &str) -> BTreeMap<String, String> {
+    EXAMPLE_NAMESPACES
+        .iter()
+        .map(|(example, suffix)| (example.to_string(), format!("{prefix}{suffix}")))
+        .collect()
 }
 
 fn renamed(namespaces: &BTreeMap<String, String>, ns: &str) -> String {
@@ -1206,18 +1215,9 @@ async fn contact_center_switches_over_and_back_with_kubectl_apply() {
     drover::sql::install_crypto_provider();
     let client = Client::try_default().await.expect("a kubeconfig or in-cluster config");
     install_crds(&client).await;
-    let sim = Sim::start_at(
-        contact_center_world(),
-        jiff::Zoned::now().datetime(),
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-    )
-    .await
-    .expect("simulator starts on 127.0.0.1");
+    let sim = start_sim(contact_center_world()).await;
     let prefix = namespace_name();
-    let namespaces: BTreeMap<String, String> = EXAMPLE_NAMESPACES
-        .iter()
-        .map(|(example, suffix)| (example.to_string(), format!("{prefix}{suffix}")))
-        .collect();
+    let namespaces = run_namespaces(&prefix);
     let fresh: Vec<String> = namespaces.values().cloned().collect();
     with_namespaces_deleted_after(
         &client,
@@ -1234,18 +1234,9 @@ async fn contact_center_switches_over_and_back_with_kubectl_apply() {
 /// to the example that the scenario cannot follow fails here, in every `cargo test`.
 #[tokio::test]
 async fn the_example_as_the_real_cluster_suite_applies_it() {
-    let sim = Sim::start_at(
-        contact_center_world(),
-        jiff::Zoned::now().datetime(),
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-    )
-    .await
-    .expect("simulator starts on 127.0.0.1");
+    let sim = start_sim(contact_center_world()).await;
     assert_eq!(primary_site(&sim), Some("site-a"), "the world starts at site-a");
-    let namespaces: BTreeMap<String, String> = EXAMPLE_NAMESPACES
-        .iter()
-        .map(|(example, suffix)| (example.to_string(), format!("drover-e2e-0{suffix}")))
-        .collect();
+    let namespaces = run_namespaces("drover-e2e-0");
     let sip_ports = BTreeMap::from([("site-a", 40001), ("site-b", 40002)]);
     let docs = manifests(&sim, &namespaces, &sip_ports);
     let stream = yaml_stream(&docs.iter().collect::<Vec<_>>());
