@@ -121,6 +121,11 @@ impl FakeApi {
             Fault::Refuse => return Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused")),
             Fault::Hang => std::future::pending::<()>().await,
         }
+        let apply = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/apply-patch"));
         let bytes = request.into_body().collect_bytes().await.unwrap_or_default();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let (path, query) = uri.split_once('?').unwrap_or((uri.as_str(), ""));
@@ -129,7 +134,7 @@ impl FakeApi {
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (k, percent_decode(v)))
             .collect();
-        Ok(self.answer(&method, path, &query, body))
+        Ok(self.answer(&method, path, &query, body, apply))
     }
 
     fn answer(
@@ -138,6 +143,7 @@ impl FakeApi {
         path: &str,
         query: &HashMap<&str, String>,
         body: Value,
+        apply: bool,
     ) -> Response<ResponseBody> {
         let target = Target::parse(path);
         let mut state = self.lock();
@@ -210,13 +216,34 @@ impl FakeApi {
                 store(&mut state, &collection, &name, &mut object, "MODIFIED");
                 json_response(StatusCode::OK, &object)
             }
-            (Method::PATCH, Target::Object { collection, name, .. }) => {
+            (
+                Method::PATCH,
+                Target::Object {
+                    collection,
+                    name,
+                    subresource,
+                },
+            ) => {
                 let existing = state.objects.get(&collection).and_then(|c| c.get(&name)).cloned();
                 let mut object = existing.clone().unwrap_or_else(|| json!({"metadata": {"name": name}}));
-                merge(&mut object, &body);
-                let kind = if existing.is_some() { "MODIFIED" } else { "ADDED" };
-                store(&mut state, &collection, &name, &mut object, kind);
-                json_response(StatusCode::OK, &object)
+                if apply && subresource.as_deref() == Some("status") {
+                    // Server-side apply by the status's one manager: what it omits, it no longer owns.
+                    object["status"] = body["status"].clone();
+                } else {
+                    merge(&mut object, &body);
+                }
+                match existing {
+                    // A write that changes nothing keeps its resourceVersion and wakes no watch.
+                    Some(before) if before == object => json_response(StatusCode::OK, &before),
+                    Some(_) => {
+                        store(&mut state, &collection, &name, &mut object, "MODIFIED");
+                        json_response(StatusCode::OK, &object)
+                    }
+                    None => {
+                        store(&mut state, &collection, &name, &mut object, "ADDED");
+                        json_response(StatusCode::OK, &object)
+                    }
+                }
             }
             (Method::DELETE, Target::Object { collection, name, .. }) => {
                 match state.objects.get_mut(&collection).and_then(|c| c.remove(&name)) {

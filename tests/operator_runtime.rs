@@ -1,0 +1,245 @@
+//! Whole operator processes (`runtime::operator::run`, every controller, the
+//! watches, leader election) against one stateful fake API server, with SQL
+//! on the TDS simulator and tokio's paused clock. Two instances: only the
+//! leader writes; the leader is shut down while its failover statement is in
+//! flight; the statement finishes, the lease is handed back, and the other
+//! instance finishes the switchover without repeating it and without loss.
+
+mod common;
+
+use common::fake_api::{FakeApi, Logged};
+use common::rig::world;
+use drover::api::availability_group::AvailabilityGroup;
+use drover::controller::Config;
+use drover::runtime::LeaseConfig;
+use drover::runtime::operator::{self, Handles, Options};
+use drover::sim::Sim;
+use drover::sim::spec::availability_group_spec;
+use drover::sql::Timeouts;
+use http::Method;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use serde_json::{Value, json};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const AGS: &str = "/apis/drover.dev/v1alpha1/namespaces/dr/availabilitygroups";
+const SECRETS: &str = "/api/v1/namespaces/dr/secrets";
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/drover-system/leases";
+
+fn config() -> Config {
+    Config {
+        transition_poll: Duration::from_millis(100),
+        steady_poll: Duration::from_secs(1),
+        base_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(1),
+        sql: Timeouts {
+            connect: Duration::from_secs(2),
+            handshake: Duration::from_secs(2),
+            command: Duration::from_secs(5),
+            long_command: Duration::from_secs(30),
+        },
+    }
+}
+
+/// The simulator with ag1 primary at site-a (the failover statement takes 3 s, long enough to
+/// stop an operator in the middle of it), and the API server holding ag1 and its login.
+async fn world_and_api() -> (Arc<Sim>, FakeApi) {
+    let mut cfg = world();
+    cfg.latencies.failover = Duration::from_secs(3);
+    let civil = jiff::civil::date(2026, 11, 22).at(3, 0, 0, 0);
+    let sim = Sim::start_at(cfg, civil, IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .expect("simulator starts");
+    let spec = availability_group_spec(&sim, "ag1", "site-a", "ag1-login").expect("the simulator has ag1");
+    let mut ag = AvailabilityGroup::new("ag1", spec);
+    ag.metadata.namespace = Some("dr".into());
+    ag.metadata.generation = Some(1);
+    let api = FakeApi::default();
+    api.put(AGS, serde_json::to_value(&ag).expect("ag serializes"));
+    let (user, password) = sim.login();
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("ag1-login".into()),
+            namespace: Some("dr".into()),
+            ..Default::default()
+        },
+        data: Some(
+            [("username", user), ("password", password)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    let mut secret = serde_json::to_value(&secret).expect("secret serializes");
+    secret["apiVersion"] = json!("v1");
+    secret["kind"] = json!("Secret");
+    api.put(SECRETS, secret);
+    (sim, api)
+}
+
+/// One `drover run` process.
+struct Process {
+    name: &'static str,
+    handles: Handles,
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), String>>,
+}
+
+async fn launch(api: &FakeApi, name: &'static str) -> Process {
+    let options = Options {
+        namespaces: vec!["dr".into()],
+        lease: Some(LeaseConfig::new("drover-system", "drover-leader", name)),
+        config: config(),
+        instance: Some(name.into()),
+    };
+    let stop = CancellationToken::new();
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(operator::run(
+        api.client(name),
+        options,
+        move |handles| {
+            let _ = tx.send(handles);
+        },
+        stop.clone().cancelled_owned(),
+    ));
+    let handles = rx.await.expect("the operator starts");
+    Process {
+        name,
+        handles,
+        stop,
+        task,
+    }
+}
+
+/// Waits (virtual time) until `done`, polling every 5 ms.
+async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let end = tokio::time::Instant::now() + limit;
+    while !done() {
+        assert!(tokio::time::Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn ag_status(api: &FakeApi) -> Value {
+    api.get(AGS, "ag1").map(|o| o["status"].clone()).unwrap_or(Value::Null)
+}
+
+fn steady_at(api: &FakeApi, site: &str) -> bool {
+    let s = ag_status(api);
+    s["phase"] == "Steady" && s["primarySite"] == site
+}
+
+/// The writes (anything but GET) a client made, as indexes into the log.
+fn writes(log: &[Logged], client: &str) -> Vec<usize> {
+    log.iter()
+        .enumerate()
+        .filter(|(_, l)| l.client == client && l.method != Method::GET && !l.uri.contains("/leases"))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Failovers of ag1 the simulator completed.
+fn failovers(sim: &Sim) -> usize {
+    sim.with_world(|w, _| {
+        w.history()
+            .iter()
+            .filter(|h| h.text.starts_with("ag1: failover complete"))
+            .count()
+    })
+}
+
+fn lost(sim: &Sim) -> Vec<u64> {
+    sim.with_world(|w, now| {
+        ["confdb", "logdb"]
+            .iter()
+            .map(|db| {
+                w.lost_transactions(now, "ag1", db)
+                    .expect("exactly one writable primary")
+            })
+            .collect()
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_follower_finishes_a_switchover_the_leader_was_stopped_in_the_middle_of() {
+    let (sim, api) = world_and_api().await;
+    let a = launch(&api, "drover-a").await;
+    wait_until("drover-a leads and is ready", Duration::from_secs(10), || {
+        a.handles.shared.gate.may_act() && a.handles.readiness.is_ready()
+    })
+    .await;
+    wait_until("ag1 steady at site-a", Duration::from_secs(30), || {
+        steady_at(&api, "site-a")
+    })
+    .await;
+
+    let b = launch(&api, "drover-b").await;
+    wait_until("drover-b ready as a follower", Duration::from_secs(10), || {
+        b.handles.readiness.is_ready()
+    })
+    .await;
+    assert!(!b.handles.shared.gate.may_act(), "two leaders");
+
+    // The flip.
+    let mut ag = api.get(AGS, "ag1").expect("ag1");
+    ag["spec"]["primarySite"] = json!("site-b");
+    ag["metadata"]["generation"] = json!(2);
+    api.put(AGS, ag);
+
+    // Stop drover-a the moment its FAILOVER reaches SQL-B (the first ALTER AVAILABILITY GROUP
+    // SQL-B receives; the synchronous-commit change before it runs on the primary).
+    let sent = || sim.with_world(|w, _| w.statement_count("SQL-B", "alter_ag"));
+    wait_until("the failover statement in flight", Duration::from_secs(60), || {
+        sent() == 1
+    })
+    .await;
+    assert_eq!(failovers(&sim), 0, "stopped before the failover completed");
+    a.stop.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(60), a.task)
+        .await
+        .expect("drover-a stops once its statement has finished")
+        .expect("drover-a's task does not panic");
+    assert_eq!(stopped, Ok(()));
+    let holder = api.get(LEASES, "drover-leader").expect("the lease")["spec"]["holderIdentity"].clone();
+    assert_ne!(holder, json!(a.name), "drover-a handed the lease back");
+
+    wait_until("drover-b finishes at site-b", Duration::from_secs(60), || {
+        steady_at(&api, "site-b")
+    })
+    .await;
+    assert!(b.handles.shared.gate.may_act(), "drover-b leads");
+    let status = ag_status(&api);
+    assert_eq!(status["lastFailover"]["kind"], "Switchover", "{status:#}");
+    assert_eq!(
+        failovers(&sim),
+        1,
+        "the failover completed once: the next leader did not repeat it"
+    );
+    assert_eq!(lost(&sim), vec![0, 0], "a planned switchover lost transactions");
+    let moments = sim.with_world(|w, _| w.split_brain_moments().to_vec());
+    assert!(moments.is_empty(), "two writable primaries at {moments:?}");
+
+    // Only one writer at a time: every write of drover-b comes after drover-a's last.
+    let log = api.log();
+    let (wa, wb) = (writes(&log, a.name), writes(&log, b.name));
+    assert!(
+        !wa.is_empty() && !wb.is_empty(),
+        "both wrote: a {} b {}",
+        wa.len(),
+        wb.len()
+    );
+    assert!(
+        wa.last() < wb.first(),
+        "drover-b wrote at request {:?} before drover-a's last write at {:?}",
+        wb.first(),
+        wa.last()
+    );
+    b.stop.cancel();
+    b.task.await.expect("no panic").expect("drover-b stops");
+}
