@@ -3,15 +3,20 @@
 //!
 //! - [`lease`]: leader election on a coordination.k8s.io Lease.
 //! - [`gate`]: "may this process start a step now?" (leader and not stopping).
+//! - [`metrics`]: the Prometheus registry the controllers record into.
 
 pub mod gate;
 pub mod lease;
+pub mod metrics;
 
 pub use gate::Gate;
 pub use lease::{Leadership, LeaseConfig};
+pub use metrics::Metrics;
+use std::sync::Arc;
 
 /// What every controller of one process shares.
 #[derive(Clone, Debug, Default)]
 pub struct Shared {
     pub gate: Gate,
+    pub metrics: Arc<Metrics>,
 }
