@@ -4,8 +4,10 @@
 //! - [`lease`]: leader election on a coordination.k8s.io Lease.
 //! - [`gate`]: "may this process start a step now?" (leader and not stopping).
 //! - [`metrics`]: the Prometheus registry the controllers record into.
+//! - [`http`]: `/metrics`, `/healthz` and `/readyz`.
 
 pub mod gate;
+pub mod http;
 pub mod lease;
 pub mod metrics;
 
