@@ -1,6 +1,7 @@
 //! The `drover` command line.
 
 use clap::{Parser, Subcommand};
+use drover::runtime::telemetry::{self, LogFormat};
 use drover::sim::Sim;
 use drover::sim::control;
 use drover::sim::model::config::WorldConfig;
@@ -17,6 +18,9 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written (to standard error; RUST_LOG filters them, default `warn`).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -46,11 +50,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    telemetry::init(cli.log_format, "warn");
     // tiberius (aws-lc-rs) and, later, kube (ring) both use rustls: pick one provider once.
     drover::sql::install_crypto_provider();
     let runtime = match tokio::runtime::Runtime::new() {

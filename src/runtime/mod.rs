@@ -5,11 +5,13 @@
 //! - [`gate`]: "may this process start a step now?" (leader and not stopping).
 //! - [`metrics`]: the Prometheus registry the controllers record into.
 //! - [`http`]: `/metrics`, `/healthz` and `/readyz`.
+//! - [`telemetry`]: logs (text or JSON) and their filter.
 
 pub mod gate;
 pub mod http;
 pub mod lease;
 pub mod metrics;
+pub mod telemetry;
 
 pub use gate::Gate;
 pub use lease::{Leadership, LeaseConfig};
