@@ -8,18 +8,15 @@ mod common {
     pub mod rig;
 }
 
-use common::rig::world;
+use common::rig::{AgStart, ag_start, config, world};
 use drover::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus, Phase};
-use drover::controller::Config;
 use drover::controller::ag::{Context, Requeue, reconcile};
 use drover::controller::memory::MemoryPort;
 use drover::runtime::Shared;
 use drover::runtime::http::{self, Health};
 use drover::sim::Sim;
-use drover::sim::spec::availability_group_spec;
-use drover::sql::Timeouts;
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -37,21 +34,6 @@ const STEP_REASONS: [&str; 7] = [
     "ResumeDataMovement",
     "CopyOnlyBackup",
 ];
-
-fn config() -> Config {
-    Config {
-        transition_poll: Duration::from_millis(100),
-        steady_poll: Duration::from_secs(1),
-        base_backoff: Duration::from_millis(100),
-        max_backoff: Duration::from_secs(1),
-        sql: Timeouts {
-            connect: Duration::from_secs(2),
-            handshake: Duration::from_secs(2),
-            command: Duration::from_secs(5),
-            long_command: Duration::from_secs(30),
-        },
-    }
-}
 
 /// One HTTP/1.1 GET: the status code, the content type and the body.
 async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
@@ -161,22 +143,13 @@ struct Rig {
 
 impl Rig {
     async fn new(shared: Shared) -> Self {
-        let civil = jiff::civil::date(2026, 11, 21).at(3, 0, 0, 0);
-        let sim = Sim::start_at(world(), civil, IpAddr::V4(Ipv4Addr::LOCALHOST))
-            .await
-            .expect("simulator starts");
-        let spec = availability_group_spec(&sim, "ag1", "site-a", "ag1-login").expect("the simulator has ag1");
-        let mut ag = AvailabilityGroup::new("ag1", spec);
-        ag.metadata.namespace = Some("dr".into());
-        ag.metadata.generation = Some(1);
-        let port = MemoryPort::default();
-        let (user, password) = sim.login();
-        port.put_secret("dr", "ag1-login", &[("username", user), ("password", password)]);
+        let start = tokio::time::Instant::now();
+        let AgStart { sim, ag, port, epoch } = ag_start(world()).await;
         Rig {
-            ctx: Context::new(port, config()).with_shared(shared),
+            ctx: Context::new(port, config(Duration::from_millis(100))).with_shared(shared),
             ag,
-            epoch: civil.to_zoned(jiff::tz::TimeZone::UTC).expect("UTC").timestamp(),
-            start: tokio::time::Instant::now(),
+            epoch,
+            start,
             reconciles: 0,
             _sim: sim,
         }

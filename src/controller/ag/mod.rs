@@ -49,6 +49,15 @@ impl Error {
     }
 }
 
+impl From<LoginError> for Error {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Kubernetes(e) => Self::Kubernetes(e),
+            LoginError::Credentials(why) => Self::Credentials(why),
+        }
+    }
+}
+
 /// Shared by every reconcile of the controller.
 pub struct Context<P> {
     pub port: P,
@@ -360,12 +369,7 @@ fn is_retryable(e: &SqlError) -> bool {
 async fn targets<P: Port>(ctx: &Context<P>, ag: &AvailabilityGroup) -> Result<Vec<Target>, Error> {
     let spec: &AvailabilityGroupSpec = &ag.spec;
     let ns = ag.namespace().unwrap_or_default();
-    let (credentials, tls) = login(&ctx.port, &ns, &spec.credentials, &spec.tls)
-        .await
-        .map_err(|e| match e {
-            LoginError::Kubernetes(e) => Error::Kubernetes(e),
-            LoginError::Credentials(why) => Error::Credentials(why),
-        })?;
+    let (credentials, tls) = login(&ctx.port, &ns, &spec.credentials, &spec.tls).await?;
     Ok(spec
         .replicas
         .iter()

@@ -6,7 +6,7 @@
 
 pub mod run;
 
-use super::login::{LoginError, login};
+use super::login::login;
 use super::{Config, Event, Failures, PoolPort, Port, PortError, as_stored, whole_seconds};
 use crate::api::availability_group::CONFIRM_ANNOTATION;
 use crate::api::dr_site::StepState;
@@ -26,27 +26,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Why a reconcile failed; the controller backs off and tries again.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Kubernetes(#[from] PortError),
-    #[error("credentials: {0}")]
-    Credentials(String),
-    #[error("{0}")]
-    Step(String),
-}
-
-impl Error {
-    /// A PascalCase label for metrics and Events.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Kubernetes(_) => "KubernetesError",
-            Self::Credentials(_) => "CredentialsUnavailable",
-            Self::Step(_) => "StepFailed",
-        }
-    }
-}
+/// The AvailabilityGroup controller's: the same failures (the API, the credentials Secret, a
+/// step), with the same labels.
+pub use super::ag::Error;
 
 /// Shared by every reconcile of the controller.
 pub struct Context<P> {
@@ -200,10 +182,7 @@ async fn reconcile_inner<P: Port + PoolPort>(
         let (login, tls) = match login(&ctx.port, &ns, &spec.credentials, &spec.tls).await {
             Ok(l) => l,
             Err(e) => {
-                let error = match e {
-                    LoginError::Kubernetes(e) => Error::Kubernetes(e),
-                    LoginError::Credentials(why) => Error::Credentials(why),
-                };
+                let error = Error::from(e);
                 let label = error.label();
                 let mut status = previous.clone();
                 status.conditions = crate::api::conditions::merge(
