@@ -369,6 +369,27 @@ async fn failover_with_the_primary_instance_lost_applies_every_backup_in_order_a
     assert_eq!(pool.state, ChatPoolState::FailedOver);
     assert_eq!(pool.active_servers, rig.pool().spec.backup.active_servers);
     assert!(rig.events().iter().any(|e| e.reason == "RecoverDatabase"));
+
+    // What Prometheus sees: one forced transition, each log restored one counted step.
+    let metrics = rig.ctx.shared.metrics.encode();
+    let value = |series: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok())
+    };
+    let restores = rig.events().iter().filter(|e| e.reason == "RestoreLog").count();
+    assert!(restores > 0);
+    assert_eq!(
+        value(r#"drover_steps_total{kind="PersistentChatPool",step="restore_log",outcome="ok"}"#),
+        Some(restores as f64)
+    );
+    assert!(value(r#"drover_steps_total{kind="PersistentChatPool",step="run_hook",outcome="ok"}"#).is_some());
+    assert_eq!(
+        value(r#"drover_transitions_total{kind="PersistentChatPool",type="forced"}"#),
+        Some(1.0)
+    );
+    assert!(!metrics.contains("drover_confirmations_pending{"), "{metrics}");
+    assert!(!metrics.contains("outcome=\"failed\""), "{metrics}");
 }
 
 #[tokio::test(start_paused = true)]
