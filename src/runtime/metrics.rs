@@ -239,9 +239,19 @@ impl Metrics {
         out
     }
 
-    /// Whether this process leads (set by the leader election).
+    /// Whether this process leads (set by the leader election). A follower does not reconcile, so
+    /// the per-object gauges it would keep are dropped rather than left to go stale beside the
+    /// leader's.
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
+        if !leading {
+            self.transition_started.clear();
+            self.confirmations.clear();
+            self.ag_data_loss.clear();
+            self.ag_lag.clear();
+            self.ag_synchronizing.clear();
+            crate::sync::lock(&self.seen).clear();
+        }
     }
 
     /// One reconcile that passed the gate: its duration and, if it failed, the error's label.

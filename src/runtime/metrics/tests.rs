@@ -102,6 +102,16 @@ fn every_family_is_exposed_under_its_documented_name() {
     assert_eq!(sample(&m, "drover_leader"), Some(1.0));
     m.set_leader(false);
     assert_eq!(sample(&m, "drover_leader"), Some(0.0));
+    // A follower keeps its counters but no per-object gauges.
+    let text = m.encode();
+    assert!(text.contains("drover_transitions_total{"), "{text}");
+    for family in [
+        "drover_transition_started_timestamp_seconds",
+        "drover_confirmations_pending",
+        "drover_ag_",
+    ] {
+        assert!(!text.contains(family), "{family} in {text}");
+    }
 }
 
 #[test]
