@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use drover::runtime::LeaseConfig;
 use drover::runtime::operator::{self, Options};
+use drover::runtime::telemetry::{self, LogFormat};
 use drover::sim::Sim;
 use drover::sim::control;
 use drover::sim::model::config::WorldConfig;
@@ -20,6 +21,9 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written (to standard error; RUST_LOG filters them, default `warn`).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -67,14 +71,14 @@ struct RunArgs {
     /// Seconds between renewals (and between a follower's looks).
     #[arg(long, default_value_t = 2)]
     retry_period: u64,
+    /// Where to serve /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    telemetry::init(cli.log_format, "warn");
     // tiberius (aws-lc-rs) and, later, kube (ring) both use rustls: pick one provider once.
     drover::sql::install_crypto_provider();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -174,6 +178,7 @@ async fn run_operator(args: RunArgs) -> Result<(), String> {
         lease,
         config: drover::controller::Config::default(),
         instance,
+        metrics_addr: Some(args.metrics_addr),
     };
     operator::run(client, options, |_| {}, shutdown_signal()).await
 }

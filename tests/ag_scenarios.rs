@@ -7,39 +7,20 @@ mod common {
     pub mod rig;
 }
 
-use common::rig::world;
+use common::rig::{AgStart, ag_start, config, world};
 use drover::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, BackupTarget, CONFIRM_ANNOTATION, ClusterType,
     ForcePolicy, ForcedFailoverPolicy, Phase, TransitionKind,
 };
-use drover::controller::Config;
 use drover::controller::ag::{Context, Requeue, reconcile};
 use drover::controller::memory::MemoryPort;
 use drover::sim::Sim;
 use drover::sim::model::Role;
 use drover::sim::model::config::WorldConfig;
-use drover::sim::spec::availability_group_spec;
-use drover::sql::Timeouts;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 const DATABASES: [&str; 2] = ["confdb", "logdb"];
-
-fn config() -> Config {
-    Config {
-        transition_poll: Duration::from_millis(100),
-        steady_poll: Duration::from_secs(1),
-        base_backoff: Duration::from_millis(100),
-        max_backoff: Duration::from_secs(1),
-        sql: Timeouts {
-            connect: Duration::from_secs(2),
-            handshake: Duration::from_secs(2),
-            command: Duration::from_secs(5),
-            long_command: Duration::from_secs(30),
-        },
-    }
-}
 
 struct Rig {
     sim: Arc<Sim>,
@@ -55,24 +36,19 @@ impl Rig {
     }
 
     async fn with_world(cfg: WorldConfig, edit: impl FnOnce(&mut AvailabilityGroupSpec)) -> Self {
-        let civil = jiff::civil::date(2026, 11, 21).at(3, 0, 0, 0);
         let start = tokio::time::Instant::now();
-        let sim = Sim::start_at(cfg, civil, IpAddr::V4(Ipv4Addr::LOCALHOST))
-            .await
-            .expect("simulator starts");
-        let mut spec = availability_group_spec(&sim, "ag1", "site-a", "ag1-login").expect("the simulator has ag1");
-        edit(&mut spec);
-        let mut ag = AvailabilityGroup::new("ag1", spec);
-        ag.metadata.namespace = Some("dr".into());
-        ag.metadata.generation = Some(1);
-        let port = MemoryPort::default();
-        let (user, password) = sim.login();
-        port.put_secret("dr", "ag1-login", &[("username", user), ("password", password)]);
+        let AgStart {
+            sim,
+            mut ag,
+            port,
+            epoch,
+        } = ag_start(cfg).await;
+        edit(&mut ag.spec);
         Rig {
             sim,
-            ctx: Context::new(port, config()),
+            ctx: Context::new(port, config(Duration::from_millis(100))),
             ag,
-            epoch: civil.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp(),
+            epoch,
             start,
         }
     }

@@ -20,7 +20,6 @@ use drover::controller::{Config, ag, drsite};
 use drover::sim::Sim;
 use drover::sim::model::Role;
 use drover::sim::spec::availability_group_spec;
-use drover::sql::Timeouts;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,19 +28,9 @@ const NS: &str = "contact-center";
 const AG: &str = "cc-ag";
 const MASTERS: [&str; 3] = ["master-confserv", "master-scs", "message-server"];
 
+/// Transitions polled every 200 ms.
 fn config() -> Config {
-    Config {
-        transition_poll: Duration::from_millis(200),
-        steady_poll: Duration::from_secs(1),
-        base_backoff: Duration::from_millis(200),
-        max_backoff: Duration::from_secs(1),
-        sql: Timeouts {
-            connect: Duration::from_secs(2),
-            handshake: Duration::from_secs(2),
-            command: Duration::from_secs(5),
-            long_command: Duration::from_secs(30),
-        },
-    }
+    common::rig::config(Duration::from_millis(200))
 }
 
 /// The DrSite of `examples/contact-center-framework.yaml`.

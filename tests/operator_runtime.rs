@@ -97,6 +97,7 @@ async fn launch(api: &FakeApi, name: &'static str) -> Process {
         lease: Some(LeaseConfig::new("drover-system", "drover-leader", name)),
         config: config(),
         instance: Some(name.into()),
+        metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
     };
     let stop = CancellationToken::new();
     let (tx, rx) = oneshot::channel();

@@ -4,6 +4,11 @@
 //! pool, time paused. After every reconcile the safety invariant is checked
 //! against the simulator's truth.
 
+/// Only the controllers' settings from `tests/common`.
+mod common {
+    pub mod rig;
+}
+
 use drover::api::availability_group::CONFIRM_ANNOTATION;
 use drover::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolStatus, PoolPhase, PoolState};
 use drover::controller::memory::{MemoryPort, pool_event_key};
@@ -12,7 +17,6 @@ use drover::sim::Sim;
 use drover::sim::model::StandaloneState;
 use drover::sim::model::config::{ChatPoolState, ShareConfig, WorldConfig};
 use drover::sim::spec::persistent_chat_pool_spec;
-use drover::sql::Timeouts;
 use k8s_openapi::api::batch::v1::Job;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -23,19 +27,9 @@ const NS: &str = "persistent-chat";
 const POOL: &str = "pchat";
 const SECRET: &str = "pchat-sql";
 
+/// Transitions polled every 200 ms.
 fn config() -> Config {
-    Config {
-        transition_poll: Duration::from_millis(200),
-        steady_poll: Duration::from_secs(1),
-        base_backoff: Duration::from_millis(200),
-        max_backoff: Duration::from_secs(1),
-        sql: Timeouts {
-            connect: Duration::from_secs(2),
-            handshake: Duration::from_secs(2),
-            command: Duration::from_secs(5),
-            long_command: Duration::from_secs(30),
-        },
-    }
+    common::rig::config(Duration::from_millis(200))
 }
 
 /// The runbook-B world with a backlog: log backups every second, copied every 4 s and restored
@@ -375,6 +369,27 @@ async fn failover_with_the_primary_instance_lost_applies_every_backup_in_order_a
     assert_eq!(pool.state, ChatPoolState::FailedOver);
     assert_eq!(pool.active_servers, rig.pool().spec.backup.active_servers);
     assert!(rig.events().iter().any(|e| e.reason == "RecoverDatabase"));
+
+    // What Prometheus sees: one forced transition, each log restored one counted step.
+    let metrics = rig.ctx.shared.metrics.encode();
+    let value = |series: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok())
+    };
+    let restores = rig.events().iter().filter(|e| e.reason == "RestoreLog").count();
+    assert!(restores > 0);
+    assert_eq!(
+        value(r#"drover_steps_total{kind="PersistentChatPool",step="restore_log",outcome="ok"}"#),
+        Some(restores as f64)
+    );
+    assert!(value(r#"drover_steps_total{kind="PersistentChatPool",step="run_hook",outcome="ok"}"#).is_some());
+    assert_eq!(
+        value(r#"drover_transitions_total{kind="PersistentChatPool",type="forced"}"#),
+        Some(1.0)
+    );
+    assert!(!metrics.contains("drover_confirmations_pending{"), "{metrics}");
+    assert!(!metrics.contains("outcome=\"failed\""), "{metrics}");
 }
 
 #[tokio::test(start_paused = true)]

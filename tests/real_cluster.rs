@@ -271,6 +271,7 @@ async fn switchover_scenario(client: Client, ns: String, sim: Arc<Sim>) {
                 lease: None,
                 config: fast_config(),
                 instance: Some("drover-test".into()),
+                metrics_addr: None,
             };
             drover::runtime::operator::run(client, options, |_| {}, shutdown)
                 .await

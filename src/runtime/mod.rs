@@ -6,20 +6,29 @@
 //! - [`ready`]: readiness, once every watch has listed once.
 //! - [`operator`]: `drover run` — every controller, per namespace, and shutdown.
 //! - [`wiring`]: what the controllers' kube-runtime wirings share.
+//! - [`metrics`]: the Prometheus registry the controllers record into.
+//! - [`http`]: `/metrics`, `/healthz` and `/readyz`.
+//! - [`telemetry`]: logs (text or JSON) and their filter.
 
 pub mod gate;
+pub mod http;
 pub mod lease;
+pub mod metrics;
 pub mod operator;
 pub mod ready;
+pub mod telemetry;
 pub mod wiring;
 
 pub use gate::Gate;
 pub use lease::{Leadership, LeaseConfig};
+pub use metrics::Metrics;
 pub use ready::Readiness;
+use std::sync::Arc;
 pub use wiring::Wiring;
 
 /// What every controller of one process shares.
 #[derive(Clone, Debug, Default)]
 pub struct Shared {
     pub gate: Gate,
+    pub metrics: Arc<Metrics>,
 }

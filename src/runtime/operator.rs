@@ -6,12 +6,18 @@
 //! finishes or meets its SQL timeout), then the lease is handed back so a
 //! follower takes over at its next look.
 
-use super::lease::{self, LeaseConfig};
+use super::http::{self, Health};
+use super::lease::{self, Leadership, LeaseConfig};
+use super::metrics::Metrics;
 use super::{Gate, Readiness, Shared, Wiring};
 use crate::controller::{Config, ag, drsite, pchat};
 use futures::future::join_all;
 use kube::Client;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
 
 /// How `drover run` was asked to run.
@@ -24,6 +30,8 @@ pub struct Options {
     pub config: Config,
     /// This process's name in Events (the pod name).
     pub instance: Option<String>,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz` (`None`: nowhere).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// The running operator's handles, for the HTTP endpoints and tests.
@@ -31,6 +39,8 @@ pub struct Options {
 pub struct Handles {
     pub shared: Shared,
     pub readiness: Readiness,
+    /// The address `/metrics` is served on, once bound.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Runs every controller until `shutdown` completes, then stops as described above. `started`
@@ -41,6 +51,15 @@ pub async fn run(
     started: impl FnOnce(Handles),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    // Bound first, so a taken port is an error at start, not a silent absence of metrics.
+    let listener = match options.metrics_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
     let stop = CancellationToken::new();
     let release = CancellationToken::new();
     let mut elector_task = None;
@@ -53,7 +72,14 @@ pub async fn run(
         }
         None => Gate::unelected(stop.clone()),
     };
-    let shared = Shared { gate };
+    let metrics = Arc::new(Metrics::new());
+    match gate.leadership() {
+        Some(leadership) => {
+            tokio::spawn(follow_leadership(leadership.clone(), metrics.clone()));
+        }
+        None => metrics.set_leader(true),
+    }
+    let shared = Shared { gate, metrics };
     let wiring = Wiring {
         client,
         config: options.config,
@@ -66,28 +92,46 @@ pub async fn run(
     } else {
         options.namespaces.iter().map(|n| Some(n.as_str())).collect()
     };
-    // Every watch is set up (and counted for readiness) before anything runs.
+    // Every watch is set up (and counted for readiness) before anything runs. A controller that
+    // ends before shutdown was asked for makes the process not alive, so it is restarted.
+    let ended = Arc::new(AtomicUsize::new(0));
     let mut controllers = Vec::new();
     for namespace in namespaces {
-        controllers.push(tokio::spawn(ag::run::run(
-            &wiring,
-            namespace,
-            stop.clone().cancelled_owned(),
-        )));
-        controllers.push(tokio::spawn(drsite::run::run(
-            &wiring,
-            namespace,
-            stop.clone().cancelled_owned(),
-        )));
-        controllers.push(tokio::spawn(pchat::run::run(
-            &wiring,
-            namespace,
-            stop.clone().cancelled_owned(),
+        let runs: [Pin<Box<dyn Future<Output = ()> + Send>>; 3] = [
+            Box::pin(ag::run::run(&wiring, namespace, stop.clone().cancelled_owned())),
+            Box::pin(drsite::run::run(&wiring, namespace, stop.clone().cancelled_owned())),
+            Box::pin(pchat::run::run(&wiring, namespace, stop.clone().cancelled_owned())),
+        ];
+        for run in runs {
+            let ended = ended.clone();
+            controllers.push(tokio::spawn(async move {
+                run.await;
+                ended.fetch_add(1, Ordering::AcqRel);
+            }));
+        }
+    }
+    let serving = CancellationToken::new();
+    let mut server = None;
+    let mut metrics_addr = None;
+    if let Some(listener) = listener {
+        metrics_addr = listener.local_addr().ok();
+        let readiness = wiring.readiness.clone();
+        let stopping = stop.clone();
+        let health = Health::new(
+            move || ended.load(Ordering::Acquire) == 0 || stopping.is_cancelled(),
+            move || readiness.is_ready(),
+        );
+        server = Some(tokio::spawn(http::serve(
+            listener,
+            shared.metrics.clone(),
+            health,
+            serving.clone().cancelled_owned(),
         )));
     }
     started(Handles {
         shared,
         readiness: wiring.readiness.clone(),
+        metrics_addr,
     });
     let trigger = stop.clone();
     tokio::spawn(async move {
@@ -104,6 +148,27 @@ pub async fn run(
     if let Some(task) = elector_task {
         let _ = task.await;
     }
+    serving.cancel();
+    if let Some(server) = server
+        && let Ok(Err(e)) = server.await
+    {
+        tracing::warn!(error = %e, "the metrics server failed");
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Keeps `drover_leader` in step with the lease.
+async fn follow_leadership(mut leadership: Leadership, metrics: Arc<Metrics>) {
+    loop {
+        if !leadership.acquired().await {
+            break;
+        }
+        metrics.set_leader(true);
+        if !leadership.lost().await {
+            break;
+        }
+        metrics.set_leader(false);
+    }
+    metrics.set_leader(false);
 }

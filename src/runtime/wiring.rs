@@ -2,13 +2,14 @@
 //! count for readiness, reconciling everything again when this process
 //! becomes leader, graceful shutdown, and the stream of results.
 
+use super::metrics::Kind;
 use super::{Readiness, Shared};
 use crate::controller::Config;
 use futures::{Stream, StreamExt, TryFuture};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::future::Future;
@@ -27,8 +28,9 @@ pub struct Wiring {
 }
 
 impl Wiring {
-    /// A controller of `api`'s objects whose watch counts for readiness.
-    pub fn controller<K>(&self, api: Api<K>) -> Controller<K>
+    /// A controller of `api`'s objects (of `kind`) whose watch counts for readiness. An object
+    /// deleted takes its metric series with it.
+    pub fn controller<K>(&self, kind: Kind, api: Api<K>) -> Controller<K>
     where
         K: Clone + Resource + DeserializeOwned + Debug + Send + Sync + 'static,
         K::DynamicType: Eq + Hash + Clone + Default + Debug + Unpin,
@@ -36,7 +38,17 @@ impl Wiring {
         let writer = reflector::store::Writer::<K>::default();
         let reader: Store<K> = writer.as_reader();
         let events = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
-        let objects = self.readiness.track(events).reflect(writer).applied_objects();
+        let metrics = self.shared.metrics.clone();
+        let objects = self
+            .readiness
+            .track(events)
+            .inspect(move |event| {
+                if let Ok(watcher::Event::Delete(gone)) = event {
+                    metrics.forget(kind, &gone.namespace().unwrap_or_default(), &gone.name_any());
+                }
+            })
+            .reflect(writer)
+            .applied_objects();
         Controller::for_stream(objects, reader)
     }
 

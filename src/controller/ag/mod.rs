@@ -11,10 +11,12 @@ pub mod status;
 use super::login::{LoginError, login};
 use super::{Config, Event, Failures, Port, PortError, as_stored, whole_seconds};
 use crate::api::availability_group::{
-    AvailabilityGroup, AvailabilityGroupSpec, CONFIRM_ANNOTATION, Phase, PrimarySnapshot, validate,
+    AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, CONFIRM_ANNOTATION, Phase, PrimarySnapshot,
+    validate,
 };
 use crate::plan::ag::{self, Input, Next, Notice};
 use crate::runtime::Shared;
+use crate::runtime::metrics::{Kind, Metrics};
 use crate::sql::{Endpoint, ErrorCategory, Executed, SqlError};
 use connections::{Pool, Target};
 use jiff::Timestamp;
@@ -23,6 +25,7 @@ use kube::ResourceExt;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Why a reconcile failed; the controller backs off and tries again.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +45,15 @@ impl Error {
             Self::Kubernetes(_) => "KubernetesError",
             Self::Credentials(_) => "CredentialsUnavailable",
             Self::Step(_) => "StepFailed",
+        }
+    }
+}
+
+impl From<LoginError> for Error {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Kubernetes(e) => Self::Kubernetes(e),
+            LoginError::Credentials(why) => Self::Credentials(why),
         }
     }
 }
@@ -107,18 +119,51 @@ pub async fn reconcile<P: Port>(ag: &AvailabilityGroup, ctx: &Context<P>, now: T
         // reconciles every object again.
         return Ok(Requeue::OnChange);
     }
-    let result = reconcile_inner(ag, ctx, whole_seconds(now), &key).await;
+    let started = Instant::now();
+    let previous = ag.status.clone().unwrap_or_default();
+    let mut stored = previous.clone();
+    let result = reconcile_inner(ag, ctx, whole_seconds(now), &key, &mut stored).await;
     if result.is_ok() {
         ctx.succeeded(&key);
     }
+    record(&ctx.shared.metrics, ag, started, &result, &previous, &stored);
     result
 }
 
+/// The metrics of one reconcile: its outcome, and the status it left (`stored`) against the one
+/// it started from.
+fn record(
+    metrics: &Metrics,
+    ag: &AvailabilityGroup,
+    started: Instant,
+    result: &Result<Requeue, Error>,
+    previous: &AvailabilityGroupStatus,
+    stored: &AvailabilityGroupStatus,
+) {
+    let error = result.as_ref().err().map(Error::label);
+    metrics.reconciled(Kind::AvailabilityGroup, started.elapsed(), error);
+    metrics.observe_ag(&ag.namespace().unwrap_or_default(), &ag.name_any(), previous, stored);
+}
+
+/// Writes `status` and keeps it as what the object now holds.
+async fn write<P: Port>(
+    ctx: &Context<P>,
+    ag: &AvailabilityGroup,
+    status: &AvailabilityGroupStatus,
+    stored: &mut AvailabilityGroupStatus,
+) -> Result<(), PortError> {
+    ctx.port.patch_status(ag, status).await?;
+    stored.clone_from(status);
+    Ok(())
+}
+
+/// `stored` ends as the status the object holds (written or found unchanged).
 async fn reconcile_inner<P: Port>(
     ag: &AvailabilityGroup,
     ctx: &Context<P>,
     now: Timestamp,
     key: &str,
+    stored: &mut AvailabilityGroupStatus,
 ) -> Result<Requeue, Error> {
     let spec = &ag.spec;
     let previous = ag.status.clone().unwrap_or_default();
@@ -131,7 +176,7 @@ async fn reconcile_inner<P: Port>(
         if status != previous {
             let note = errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
             ctx.port.publish(ag, &Event::warning("InvalidSpec", note)).await?;
-            ctx.port.patch_status(ag, &status).await?;
+            write(ctx, ag, &status, stored).await?;
         }
         return Ok(Requeue::OnChange);
     }
@@ -148,7 +193,7 @@ async fn reconcile_inner<P: Port>(
             ));
             if status != previous {
                 ctx.port.publish(ag, &Event::warning(e.label(), e.to_string())).await?;
-                ctx.port.patch_status(ag, &status).await?;
+                write(ctx, ag, &status, stored).await?;
             }
             return Err(e);
         }
@@ -181,7 +226,7 @@ async fn reconcile_inner<P: Port>(
         &stamp,
     ));
     if before != previous {
-        ctx.port.patch_status(ag, &before).await?;
+        write(ctx, ag, &before, stored).await?;
     }
     for notice in &plan.notices {
         ctx.port.publish(ag, &event_for(notice)).await?;
@@ -226,9 +271,11 @@ async fn reconcile_inner<P: Port>(
         .pool
         .execute(key, &targets, ctx.config.sql, index, &step.command.action)
         .await;
-    let reason = action_reason(step.command.action.kind());
+    let step_kind = step.command.action.kind();
+    let reason = action_reason(step_kind);
     match outcome {
         Ok(executed) => {
+            ctx.shared.metrics.step(Kind::AvailabilityGroup, step_kind, true);
             let already = if executed == Executed::AlreadyDone {
                 " (SQL Server reports it was already so)"
             } else {
@@ -249,19 +296,21 @@ async fn reconcile_inner<P: Port>(
                 &stamp,
             ));
             if after != before {
-                ctx.port.patch_status(ag, &after).await?;
+                write(ctx, ag, &after, stored).await?;
             }
             Ok(Requeue::After(ctx.config.transition_poll))
         }
         Err(e) => {
             let note = format!("`{sql}` on {} did not run: {e}", step.command.replica_server_name);
             match e.category() {
-                // SQL Server's "not yet" answers: look again soon, nothing is wrong.
+                // SQL Server's "not yet" answers: look again soon, nothing is wrong (and no step
+                // ran, so none is counted).
                 Some(ErrorCategory::NotReady | ErrorCategory::Pending) => {
                     ctx.port.publish(ag, &Event::normal("StepDeferred", note)).await?;
                     Ok(Requeue::After(ctx.config.transition_poll))
                 }
                 _ => {
+                    ctx.shared.metrics.step(Kind::AvailabilityGroup, step_kind, false);
                     ctx.port
                         .publish(ag, &Event::warning("StepFailed", note.clone()))
                         .await?;
@@ -275,7 +324,7 @@ async fn reconcile_inner<P: Port>(
                         &stamp,
                     ));
                     if failed != before {
-                        ctx.port.patch_status(ag, &failed).await?;
+                        write(ctx, ag, &failed, stored).await?;
                     }
                     if is_retryable(&e) {
                         Ok(Requeue::After(ctx.failed(key)))
@@ -320,12 +369,7 @@ fn is_retryable(e: &SqlError) -> bool {
 async fn targets<P: Port>(ctx: &Context<P>, ag: &AvailabilityGroup) -> Result<Vec<Target>, Error> {
     let spec: &AvailabilityGroupSpec = &ag.spec;
     let ns = ag.namespace().unwrap_or_default();
-    let (credentials, tls) = login(&ctx.port, &ns, &spec.credentials, &spec.tls)
-        .await
-        .map_err(|e| match e {
-            LoginError::Kubernetes(e) => Error::Kubernetes(e),
-            LoginError::Credentials(why) => Error::Credentials(why),
-        })?;
+    let (credentials, tls) = login(&ctx.port, &ns, &spec.credentials, &spec.tls).await?;
     Ok(spec
         .replicas
         .iter()

@@ -6,6 +6,7 @@ use crate::api::availability_group::AvailabilityGroup;
 use crate::controller::api_in;
 use crate::controller::kube::KubePort;
 use crate::runtime::Wiring;
+use crate::runtime::metrics::Kind;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
@@ -45,7 +46,7 @@ where
         Context::new(KubePort::new(client.clone(), wiring.instance.clone()), wiring.config)
             .with_shared(wiring.shared.clone()),
     );
-    let controller = wiring.controller(api_in::<AvailabilityGroup>(client, namespace));
+    let controller = wiring.controller(Kind::AvailabilityGroup, api_in::<AvailabilityGroup>(client, namespace));
     let store = controller.store();
     // A Secret that changes (a rotated password, a created Secret) re-runs the groups naming it.
     let secrets = wiring.watch(

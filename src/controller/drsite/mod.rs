@@ -17,10 +17,12 @@ use crate::components::hook::{HookContext, hook_job};
 use crate::components::{HookAction, Sites};
 use crate::plan::drsite::{self, Action, ChildKind, Input, Notice, record_executed};
 use crate::runtime::Shared;
+use crate::runtime::metrics::{Kind, Metrics};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use std::time::Duration;
+use tokio::time::Instant;
 
 pub use super::ag::Requeue;
 
@@ -29,6 +31,15 @@ pub use super::ag::Requeue;
 pub enum Error {
     #[error(transparent)]
     Kubernetes(#[from] PortError),
+}
+
+impl Error {
+    /// A PascalCase label for metrics and Events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Kubernetes(_) => "KubernetesError",
+        }
+    }
 }
 
 /// Shared by every reconcile of the controller.
@@ -81,17 +92,50 @@ pub async fn reconcile<P: DrPort, S: Sites>(
         // reconciles every object again.
         return Ok(Requeue::OnChange);
     }
-    let result = reconcile_inner(drs, ctx, whole_seconds(now)).await;
+    let started = Instant::now();
+    let previous = drs.status.clone().unwrap_or_default();
+    let mut stored = previous.clone();
+    let result = reconcile_inner(drs, ctx, whole_seconds(now), &mut stored).await;
     if result.is_ok() {
         ctx.failures.succeeded(&key);
     }
+    record(&ctx.shared.metrics, drs, started, &result, &previous, &stored);
     result
 }
 
+/// The metrics of one reconcile: its outcome, and the status it left (`stored`) against the one
+/// it started from.
+fn record(
+    metrics: &Metrics,
+    drs: &DrSite,
+    started: Instant,
+    result: &Result<Requeue, Error>,
+    previous: &DrSiteStatus,
+    stored: &DrSiteStatus,
+) {
+    let error = result.as_ref().err().map(Error::label);
+    metrics.reconciled(Kind::DrSite, started.elapsed(), error);
+    metrics.observe_drsite(&drs.namespace().unwrap_or_default(), &drs.name_any(), previous, stored);
+}
+
+/// Writes `status` and keeps it as what the object now holds.
+async fn write<P: DrPort, S: Sites>(
+    ctx: &Context<P, S>,
+    drs: &DrSite,
+    status: &DrSiteStatus,
+    stored: &mut DrSiteStatus,
+) -> Result<(), PortError> {
+    ctx.port.patch_drsite_status(drs, status).await?;
+    stored.clone_from(status);
+    Ok(())
+}
+
+/// `stored` ends as the status the object holds (written or found unchanged).
 async fn reconcile_inner<P: DrPort, S: Sites>(
     drs: &DrSite,
     ctx: &Context<P, S>,
     now: Timestamp,
+    stored: &mut DrSiteStatus,
 ) -> Result<Requeue, Error> {
     let spec = &drs.spec;
     let previous = drs.status.clone().unwrap_or_default();
@@ -106,7 +150,7 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
             ctx.port
                 .publish_drsite(drs, &Event::warning("InvalidSpec", note))
                 .await?;
-            ctx.port.patch_drsite_status(drs, &status).await?;
+            write(ctx, drs, &status, stored).await?;
         }
         return Ok(Requeue::OnChange);
     }
@@ -135,7 +179,7 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
         &stamp,
     ));
     if before != previous {
-        ctx.port.patch_drsite_status(drs, &before).await?;
+        write(ctx, drs, &before, stored).await?;
     }
     for notice in &plan.notices {
         ctx.port.publish_drsite(drs, &event_for(notice, &name)).await?;
@@ -151,7 +195,9 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
         return Ok(Requeue::OnChange);
     }
     for action in &plan.actions {
-        match execute(drs, ctx, action).await {
+        let outcome = execute(drs, ctx, action).await;
+        ctx.shared.metrics.step(Kind::DrSite, action.kind(), outcome.is_ok());
+        match outcome {
             Ok(note) => {
                 record_executed(&mut journal, action);
                 ctx.port
@@ -172,7 +218,7 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
             spec, &before, generation, &plan, &journal, &observed, &stamp,
         ));
         if after != before {
-            ctx.port.patch_drsite_status(drs, &after).await?;
+            write(ctx, drs, &after, stored).await?;
         }
     }
     Ok(if failed > 0 {

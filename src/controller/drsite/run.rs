@@ -13,6 +13,7 @@ use crate::components::{LABEL_DRSITE, hook::label_value};
 use crate::controller::api_in;
 use crate::controller::kube::KubePort;
 use crate::runtime::Wiring;
+use crate::runtime::metrics::Kind;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
@@ -102,7 +103,7 @@ where
         )
         .with_shared(wiring.shared.clone()),
     );
-    let controller = wiring.controller(api_in::<DrSite>(client, namespace));
+    let controller = wiring.controller(Kind::DrSite, api_in::<DrSite>(client, namespace));
     let store = controller.store();
     let (ags, pools, deployments, statefulsets, jobs) = (
         store.clone(),

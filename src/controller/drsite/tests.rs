@@ -137,6 +137,37 @@ async fn a_flip_applies_the_pools_active_site_with_the_drsite_field_manager() {
     assert_eq!(status.phase, Some(DrPhase::Steady), "{status:#?}");
     assert_eq!(status.active_site.as_deref(), Some("site-b"));
     assert_eq!(rig.port.calls("persistent_chat_pool"), 4, "read once per reconcile");
+
+    let metrics = rig.ctx.shared.metrics.encode();
+    for line in [
+        r#"drover_reconciles_total{kind="DrSite"} 4"#,
+        r#"drover_steps_total{kind="DrSite",step="move_child",outcome="ok"} 2"#,
+        r#"drover_transitions_total{kind="DrSite",type="planned"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} not in\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("drover_transition_started_timestamp_seconds{"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_move_the_api_refuses_is_a_failed_step() {
+    let mut rig = Rig::new().await;
+    rig.reconcile().await;
+    rig.port
+        .fail_next("apply_pool_active_site", 1, PortError::Api("forbidden".into()));
+    rig.flip("site-b");
+    rig.reconcile().await;
+    let metrics = rig.ctx.shared.metrics.encode();
+    for line in [
+        r#"drover_steps_total{kind="DrSite",step="move_child",outcome="ok"} 1"#,
+        r#"drover_steps_total{kind="DrSite",step="move_child",outcome="failed"} 1"#,
+        r#"drover_transition_started_timestamp_seconds{kind="DrSite",namespace="dr",name="cc"} 1800000010"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} not in\n{metrics}");
+    }
 }
 
 #[tokio::test]

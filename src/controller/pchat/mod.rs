@@ -6,32 +6,29 @@
 
 pub mod run;
 
-use super::login::{LoginError, login};
+use super::login::login;
 use super::{Config, Event, Failures, PoolPort, Port, PortError, as_stored, whole_seconds};
 use crate::api::availability_group::CONFIRM_ANNOTATION;
 use crate::api::dr_site::StepState;
-use crate::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolSpec, PoolHooks};
+use crate::api::persistent_chat_pool::{
+    PersistentChatPool, PersistentChatPoolSpec, PersistentChatPoolStatus, PoolHooks,
+};
 use crate::components::LABEL_POOL;
 use crate::components::hook::{PoolHookContext, label_value, parse_pool_job, pool_hook_job};
 use crate::plan::pchat::{self, Action, Cmdlet, DbObs, Input, InstanceObs, Listing, LogShippingObs, Notice, Observed};
 use crate::runtime::Shared;
+use crate::runtime::metrics::{Kind, Metrics};
 use crate::sql::{Credentials, Endpoint, ErrorCategory, Executed, PoolInstanceObservation, ReplicaClient, Tls};
 use jiff::Timestamp;
 use kube::ResourceExt;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+use tokio::time::Instant;
 
-/// Why a reconcile failed; the controller backs off and tries again.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Kubernetes(#[from] PortError),
-    #[error("credentials: {0}")]
-    Credentials(String),
-    #[error("{0}")]
-    Step(String),
-}
+/// The AvailabilityGroup controller's: the same failures (the API, the credentials Secret, a
+/// step), with the same labels.
+pub use super::ag::Error;
 
 /// Shared by every reconcile of the controller.
 pub struct Context<P> {
@@ -122,18 +119,56 @@ pub async fn reconcile<P: Port + PoolPort>(
         // reconciles every object again.
         return Ok(Requeue::OnChange);
     }
-    let result = reconcile_inner(pool, ctx, whole_seconds(now), &key).await;
+    let started = Instant::now();
+    let previous = pool.status.clone().unwrap_or_default();
+    let mut stored = previous.clone();
+    let result = reconcile_inner(pool, ctx, whole_seconds(now), &key, &mut stored).await;
     if result.is_ok() {
         ctx.failures.succeeded(&key);
     }
+    record(&ctx.shared.metrics, pool, started, &result, &previous, &stored);
     result
 }
 
+/// The metrics of one reconcile: its outcome, and the status it left (`stored`) against the one
+/// it started from.
+fn record(
+    metrics: &Metrics,
+    pool: &PersistentChatPool,
+    started: Instant,
+    result: &Result<Requeue, Error>,
+    previous: &PersistentChatPoolStatus,
+    stored: &PersistentChatPoolStatus,
+) {
+    let error = result.as_ref().err().map(Error::label);
+    metrics.reconciled(Kind::PersistentChatPool, started.elapsed(), error);
+    metrics.observe_pool(
+        &pool.namespace().unwrap_or_default(),
+        &pool.name_any(),
+        previous,
+        stored,
+    );
+}
+
+/// Writes `status` and keeps it as what the object now holds.
+async fn write<P: PoolPort>(
+    ctx: &Context<P>,
+    pool: &PersistentChatPool,
+    status: &PersistentChatPoolStatus,
+    stored: &mut PersistentChatPoolStatus,
+) -> Result<(), PortError> {
+    ctx.port.patch_pool_status(pool, status).await?;
+    stored.clone_from(status);
+    Ok(())
+}
+
+/// `stored` ends as the status the object holds (written or found unchanged).
 async fn reconcile_inner<P: Port + PoolPort>(
     pool: &PersistentChatPool,
     ctx: &Context<P>,
     now: Timestamp,
     key: &str,
+    stored: &mut PersistentChatPoolStatus,
 ) -> Result<Requeue, Error> {
     let spec = &pool.spec;
     let ns = pool.namespace().unwrap_or_default();
@@ -147,10 +182,8 @@ async fn reconcile_inner<P: Port + PoolPort>(
         let (login, tls) = match login(&ctx.port, &ns, &spec.credentials, &spec.tls).await {
             Ok(l) => l,
             Err(e) => {
-                let (label, error) = match e {
-                    LoginError::Kubernetes(e) => ("KubernetesError", Error::Kubernetes(e)),
-                    LoginError::Credentials(why) => ("CredentialsUnavailable", Error::Credentials(why)),
-                };
+                let error = Error::from(e);
+                let label = error.label();
                 let mut status = previous.clone();
                 status.conditions = crate::api::conditions::merge(
                     &previous.conditions,
@@ -168,7 +201,7 @@ async fn reconcile_inner<P: Port + PoolPort>(
                     ctx.port
                         .publish_pool(pool, &Event::warning(label, error.to_string()))
                         .await?;
-                    ctx.port.patch_pool_status(pool, &status).await?;
+                    write(ctx, pool, &status, stored).await?;
                 }
                 return Err(error);
             }
@@ -189,7 +222,7 @@ async fn reconcile_inner<P: Port + PoolPort>(
     });
     let mut status = as_stored(plan.status.clone());
     if status != previous {
-        ctx.port.patch_pool_status(pool, &status).await?;
+        write(ctx, pool, &status, stored).await?;
     }
     for notice in &plan.notices {
         let event = event_for(ctx, &ns, &observed, notice).await;
@@ -273,12 +306,15 @@ async fn reconcile_inner<P: Port + PoolPort>(
             }
         }
     };
+    ctx.shared
+        .metrics
+        .step(Kind::PersistentChatPool, action.kind(), outcome.is_ok());
     match outcome {
         Ok((already, event)) => {
             ctx.port.publish_pool(pool, &event).await?;
             pchat::record_executed(&mut status, action, already, now);
             let after = as_stored(status.clone());
-            ctx.port.patch_pool_status(pool, &after).await?;
+            write(ctx, pool, &after, stored).await?;
             Ok(Requeue::After(ctx.config.transition_poll))
         }
         Err((note, error)) => {
@@ -292,7 +328,7 @@ async fn reconcile_inner<P: Port + PoolPort>(
                 step.message = Some(note.clone());
             }
             let failed = as_stored(status);
-            ctx.port.patch_pool_status(pool, &failed).await?;
+            write(ctx, pool, &failed, stored).await?;
             let retryable = error
                 .as_ref()
                 .is_none_or(|e| e.is_transient() || matches!(e.category(), Some(ErrorCategory::Transient)));

@@ -7,6 +7,7 @@ use crate::components::LABEL_POOL;
 use crate::controller::api_in;
 use crate::controller::kube::KubePort;
 use crate::runtime::Wiring;
+use crate::runtime::metrics::Kind;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -47,7 +48,10 @@ where
         Context::new(KubePort::new(client.clone(), wiring.instance.clone()), wiring.config)
             .with_shared(wiring.shared.clone()),
     );
-    let controller = wiring.controller(api_in::<PersistentChatPool>(client, namespace));
+    let controller = wiring.controller(
+        Kind::PersistentChatPool,
+        api_in::<PersistentChatPool>(client, namespace),
+    );
     let store = controller.store();
     let by_label = store.clone();
     // A hook Job that finishes moves the runbook on at once, not at the next poll.

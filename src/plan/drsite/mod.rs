@@ -114,6 +114,15 @@ pub enum Action {
 }
 
 impl Action {
+    /// A stable snake_case name for logs and metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Scale { .. } => "scale",
+            Self::RunHook { .. } => "run_hook",
+            Self::MoveChild { .. } => "move_child",
+        }
+    }
+
     /// The step it belongs to: (action, target, site); a move's target is the child's `Kind/name`.
     pub fn step_key(&self) -> (StepAction, String, &str) {
         match self {

@@ -222,6 +222,14 @@ pub enum Action {
 }
 
 impl Action {
+    /// A stable snake_case name for logs and metrics labels: the statement's kind, or `run_hook`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sql { action, .. } => action.kind(),
+            Self::Hook { .. } => "run_hook",
+        }
+    }
+
     /// What an Event calls it.
     pub fn describe(&self) -> String {
         match self {
