@@ -38,7 +38,9 @@ fn dir() -> PathBuf {
 
 fn cases() -> Vec<Case> {
     let text = std::fs::read_to_string(dir().join("health_test.yaml")).expect("health_test.yaml");
-    serde_saphyr::from_str::<Tests>(&text).expect("health_test.yaml parses").tests
+    serde_saphyr::from_str::<Tests>(&text)
+        .expect("health_test.yaml parses")
+        .tests
 }
 
 fn object(input_path: &str) -> Value {
@@ -76,7 +78,9 @@ fn to_lua(lua: &Lua, value: &Value) -> mlua::Result<mlua::Value> {
 fn health(obj: &Value) -> Health {
     let script = std::fs::read_to_string(dir().join("health.lua")).expect("health.lua");
     let lua = Lua::new();
-    lua.globals().set("obj", to_lua(&lua, obj).expect("obj converts")).expect("set obj");
+    lua.globals()
+        .set("obj", to_lua(&lua, obj).expect("obj converts"))
+        .expect("set obj");
     let hs: mlua::Table = lua
         .load(script.as_str())
         .set_name("health.lua")
@@ -117,7 +121,10 @@ fn every_kind_has_a_case_for_each_of_its_outcomes() {
         // An AvailabilityGroup has no spec.suspend.
         ("AvailabilityGroup", &["Healthy", "Progressing", "Degraded"][..]),
         ("DrSite", &["Healthy", "Progressing", "Degraded", "Suspended"][..]),
-        ("PersistentChatPool", &["Healthy", "Progressing", "Degraded", "Suspended"][..]),
+        (
+            "PersistentChatPool",
+            &["Healthy", "Progressing", "Degraded", "Suspended"][..],
+        ),
     ] {
         for outcome in outcomes {
             if !seen.contains(&(kind.to_string(), outcome.to_string())) {

@@ -4,3 +4,4 @@
 
 pub mod mock_api;
 pub mod rig;
+pub mod schema;
