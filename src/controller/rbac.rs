@@ -207,12 +207,16 @@ fn is_namespace_subresource(segment: &str, tail: &[&str]) -> bool {
 fn is_discovery(method: &str, path: &str) -> bool {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     method.eq_ignore_ascii_case("GET")
-        && match segments.as_slice() {
-            ["api"] | ["api", _] | ["apis"] | ["apis", _] | ["apis", _, _] => true,
-            ["version" | "healthz" | "livez" | "readyz"] => true,
-            ["openapi", ..] => true,
-            _ => false,
-        }
+        && matches!(
+            segments.as_slice(),
+            ["api"]
+                | ["api", _]
+                | ["apis"]
+                | ["apis", _]
+                | ["apis", _, _]
+                | ["version" | "healthz" | "livez" | "readyz"]
+                | ["openapi", ..]
+        )
 }
 
 /// The catalogue entry granting `access`, if any.
