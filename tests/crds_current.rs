@@ -1,5 +1,6 @@
 //! The committed CRD YAML in `crds/` must be what the Rust types generate.
-//! Regenerate with `DROVER_WRITE_CRDS=1 cargo test --test crds_current`.
+//! Regenerate with `DROVER_WRITE_CRDS=1 cargo test --test crds_current` (which
+//! also writes the Helm chart's copies in `charts/drover/crds/`).
 
 use drover::api::{crd_file_name, crd_yaml, crds};
 use std::path::Path;
@@ -14,6 +15,11 @@ fn committed_crds_match_the_types() {
         let want = crd_yaml(&crd).expect("CRD renders as YAML");
         if write {
             std::fs::write(&path, &want).expect("write crds/");
+            // The Helm chart ships the same files (tests/chart.rs checks they are identical).
+            let chart_copy = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("charts/drover/crds")
+                .join(crd_file_name(&crd));
+            std::fs::write(chart_copy, &want).expect("write charts/drover/crds/");
             continue;
         }
         let have = std::fs::read_to_string(&path).unwrap_or_default();

@@ -12,6 +12,7 @@ pub mod login;
 pub mod memory;
 pub mod pchat;
 pub mod port;
+pub mod rbac;
 
 pub use port::{DrPort, Event, PoolPort, Port, PortError};
 

@@ -2,7 +2,8 @@
 //! `ApiServerVerifier`: a scenario takes the requests one at a time, checks
 //! them and answers each with a canned response. A request that never comes
 //! fails the scenario by timeout; a surplus request fails because the mock is
-//! closed once the scenario ends.
+//! closed once the scenario ends. Every request is also checked against the
+//! RBAC catalogue ([`drover::controller::rbac`]) the Helm chart grants.
 
 use http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
@@ -94,6 +95,10 @@ impl ApiServer {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_default();
+        // Every request an adapter sends must be one the chart's RBAC grants.
+        if let Err(e) = drover::controller::rbac::permitted(method.as_str(), &uri) {
+            panic!("{expected}: {e}");
+        }
         let content_type = request
             .headers()
             .get(http::header::CONTENT_TYPE)

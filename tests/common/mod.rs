@@ -5,3 +5,4 @@
 pub mod fake_api;
 pub mod mock_api;
 pub mod rig;
+pub mod schema;
