@@ -9,6 +9,7 @@ mod common;
 
 use common::fake_api::{FakeApi, Logged};
 use common::rig::world;
+use common::scrape::{get, scrape};
 use drover::api::availability_group::AvailabilityGroup;
 use drover::controller::Config;
 use drover::runtime::LeaseConfig;
@@ -186,6 +187,23 @@ async fn the_follower_finishes_a_switchover_the_leader_was_stopped_in_the_middle
     })
     .await;
     assert!(!b.handles.shared.gate.may_act(), "two leaders");
+    // What the probes and a scraper see of each process.
+    for (process, leader) in [(&a, 1.0), (&b, 0.0)] {
+        let addr = process.handles.metrics_addr.expect("metrics served");
+        assert_eq!(get(addr, "/readyz").await.0, 200, "{} ready", process.name);
+        assert_eq!(get(addr, "/healthz").await.0, 200, "{} alive", process.name);
+        let exposed = scrape(addr).await;
+        assert_eq!(exposed.get("drover_leader", &[]), Some(leader), "{}", process.name);
+        let reconciled = exposed.get("drover_reconciles_total", &[("kind", "AvailabilityGroup")]);
+        if leader == 1.0 {
+            assert!(
+                reconciled.is_some_and(|n| n >= 1.0),
+                "the leader reconciled: {reconciled:?}"
+            );
+        } else {
+            assert_eq!(reconciled, None, "a follower reconciles nothing");
+        }
+    }
 
     // The flip.
     let mut ag = api.get(AGS, "ag1").expect("ag1");
@@ -241,6 +259,30 @@ async fn the_follower_finishes_a_switchover_the_leader_was_stopped_in_the_middle
         wb.first(),
         wa.last()
     );
+    // Every call either process made is one the chart's RBAC grants (tests/chart.rs holds the
+    // catalogue to the ClusterRole): the watches, the Lease, status, Events, Secrets.
+    for call in &log {
+        if let Err(why) = drover::controller::rbac::permitted(call.method.as_str(), &call.uri) {
+            panic!("{} {} {}: {why}", call.client, call.method, call.uri);
+        }
+    }
+    let watched: Vec<&str> = log
+        .iter()
+        .filter(|l| l.uri.contains("watch=true"))
+        .map(|l| l.uri.as_str())
+        .collect();
+    for resource in [
+        "availabilitygroups",
+        "drsites",
+        "persistentchatpools",
+        "secrets",
+        "jobs",
+        "leases",
+    ] {
+        let seen = resource == "leases" || watched.iter().any(|u| u.contains(resource));
+        assert!(seen, "no watch of {resource}: {watched:?}");
+    }
+
     b.stop.cancel();
     b.task.await.expect("no panic").expect("drover-b stops");
 }

@@ -6,3 +6,4 @@ pub mod fake_api;
 pub mod mock_api;
 pub mod rig;
 pub mod schema;
+pub mod scrape;
