@@ -78,7 +78,13 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format, "warn");
+    // `drover run` says what it does (leadership, shutdown); the other commands only complain.
+    let default_filter = if matches!(cli.command, Command::Run(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    telemetry::init(cli.log_format, default_filter);
     // tiberius (aws-lc-rs) and, later, kube (ring) both use rustls: pick one provider once.
     drover::sql::install_crypto_provider();
     let runtime = match tokio::runtime::Runtime::new() {
