@@ -8,20 +8,15 @@
 mod common;
 
 use common::fake_api::{FakeApi, Logged};
-use common::rig::world;
+use common::rig::{AgStart, ag_start, config, world};
 use common::scrape::{get, scrape};
-use drover::api::availability_group::AvailabilityGroup;
-use drover::controller::Config;
 use drover::runtime::LeaseConfig;
 use drover::runtime::operator::{self, Handles, Options};
 use drover::sim::Sim;
-use drover::sim::spec::availability_group_spec;
-use drover::sql::Timeouts;
 use http::Method;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::{Value, json};
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -32,34 +27,12 @@ const AGS: &str = "/apis/drover.dev/v1alpha1/namespaces/dr/availabilitygroups";
 const SECRETS: &str = "/api/v1/namespaces/dr/secrets";
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/drover-system/leases";
 
-fn config() -> Config {
-    Config {
-        transition_poll: Duration::from_millis(100),
-        steady_poll: Duration::from_secs(1),
-        base_backoff: Duration::from_millis(100),
-        max_backoff: Duration::from_secs(1),
-        sql: Timeouts {
-            connect: Duration::from_secs(2),
-            handshake: Duration::from_secs(2),
-            command: Duration::from_secs(5),
-            long_command: Duration::from_secs(30),
-        },
-    }
-}
-
 /// The simulator with ag1 primary at site-a (the failover statement takes 3 s, long enough to
 /// stop an operator in the middle of it), and the API server holding ag1 and its login.
 async fn world_and_api() -> (Arc<Sim>, FakeApi) {
     let mut cfg = world();
     cfg.latencies.failover = Duration::from_secs(3);
-    let civil = jiff::civil::date(2026, 11, 22).at(3, 0, 0, 0);
-    let sim = Sim::start_at(cfg, civil, IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .await
-        .expect("simulator starts");
-    let spec = availability_group_spec(&sim, "ag1", "site-a", "ag1-login").expect("the simulator has ag1");
-    let mut ag = AvailabilityGroup::new("ag1", spec);
-    ag.metadata.namespace = Some("dr".into());
-    ag.metadata.generation = Some(1);
+    let AgStart { sim, ag, .. } = ag_start(cfg).await;
     let api = FakeApi::default();
     api.put(AGS, serde_json::to_value(&ag).expect("ag serializes"));
     let (user, password) = sim.login();
@@ -96,7 +69,7 @@ async fn launch(api: &FakeApi, name: &'static str) -> Process {
     let options = Options {
         namespaces: vec!["dr".into()],
         lease: Some(LeaseConfig::new("drover-system", "drover-leader", name)),
-        config: config(),
+        config: config(Duration::from_millis(100)),
         instance: Some(name.into()),
         metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
     };

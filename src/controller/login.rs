@@ -6,6 +6,11 @@ use crate::api::availability_group::{CredentialsRef, TlsSpec};
 use crate::sql::{Credentials, Tls};
 use std::collections::BTreeMap;
 
+/// Whether the Secret `name` holds this login or its CA: a change to it must re-run the resource.
+pub fn names_secret(credentials: &CredentialsRef, tls: &TlsSpec, name: &str) -> bool {
+    credentials.secret_name == name || tls.ca_secret.as_ref().is_some_and(|c| c.name == name)
+}
+
 /// Why the login could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {

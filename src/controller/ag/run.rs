@@ -4,6 +4,7 @@
 use super::{Context, Error, Requeue, key_of, reconcile};
 use crate::api::availability_group::AvailabilityGroup;
 use crate::controller::api_in;
+use crate::controller::login::names_secret;
 use crate::controller::kube::KubePort;
 use crate::runtime::Wiring;
 use crate::runtime::metrics::Kind;
@@ -58,11 +59,7 @@ where
         store
             .state()
             .into_iter()
-            .filter(|ag| {
-                ag.namespace() == ns
-                    && (ag.spec.credentials.secret_name == name
-                        || ag.spec.tls.ca_secret.as_ref().is_some_and(|c| c.name == name))
-            })
+            .filter(|ag| ag.namespace() == ns && names_secret(&ag.spec.credentials, &ag.spec.tls, &name))
             .map(|ag| ObjectRef::from_obj(&*ag))
             .collect::<Vec<_>>()
     });

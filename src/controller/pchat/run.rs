@@ -5,6 +5,7 @@ use super::{Context, Error, Requeue, key_of, reconcile};
 use crate::api::persistent_chat_pool::PersistentChatPool;
 use crate::components::LABEL_POOL;
 use crate::controller::api_in;
+use crate::controller::login::names_secret;
 use crate::controller::kube::KubePort;
 use crate::runtime::Wiring;
 use crate::runtime::metrics::Kind;
@@ -83,11 +84,7 @@ where
             store
                 .state()
                 .into_iter()
-                .filter(|p| {
-                    p.namespace() == ns
-                        && (p.spec.credentials.secret_name == name
-                            || p.spec.tls.ca_secret.as_ref().is_some_and(|c| c.name == name))
-                })
+                .filter(|p| p.namespace() == ns && names_secret(&p.spec.credentials, &p.spec.tls, &name))
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
         });
