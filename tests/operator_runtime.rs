@@ -1,13 +1,13 @@
 //! Whole operator processes (`runtime::operator::run`, every controller, the
 //! watches, leader election) against one stateful fake API server, with SQL
 //! on the TDS simulator and tokio's paused clock. Two instances: only the
-//! leader writes; the leader is shut down while its failover statement is in
-//! flight; the statement finishes, the lease is handed back, and the other
-//! instance finishes the switchover without repeating it and without loss.
+//! leader writes; the leader is shut down (or cut off from the API server)
+//! while its failover statement is in flight; the other instance finishes the
+//! switchover without repeating it and without loss.
 
 mod common;
 
-use common::fake_api::{FakeApi, Logged};
+use common::fake_api::{FakeApi, Fault, Logged};
 use common::rig::{AgStart, ag_start, config, world};
 use common::scrape::{get, scrape};
 use drover::runtime::LeaseConfig;
@@ -110,11 +110,11 @@ fn steady_at(api: &FakeApi, site: &str) -> bool {
     s["phase"] == "Steady" && s["primarySite"] == site
 }
 
-/// The writes (anything but GET) a client made, as indexes into the log.
+/// The writes (anything but GET) a client made that the server took, as indexes into the log.
 fn writes(log: &[Logged], client: &str) -> Vec<usize> {
     log.iter()
         .enumerate()
-        .filter(|(_, l)| l.client == client && l.method != Method::GET && !l.uri.contains("/leases"))
+        .filter(|(_, l)| l.client == client && l.served && l.method != Method::GET && !l.uri.contains("/leases"))
         .map(|(i, _)| i)
         .collect()
 }
@@ -141,8 +141,20 @@ fn lost(sim: &Sim) -> Vec<u64> {
     })
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_follower_finishes_a_switchover_the_leader_was_stopped_in_the_middle_of() {
+/// How the leader goes away while its FAILOVER is in flight.
+#[derive(Debug, Clone, Copy)]
+enum Loss {
+    /// SIGTERM: the statement finishes, the lease is handed back.
+    Shutdown,
+    /// Cut off from the API server (a partition, or a crash as the API server sees it): it stops
+    /// acting at its renew deadline; the follower waits out the lease.
+    CutOff,
+}
+
+/// Two processes; ag1 flipped to site-b; `loss` happens to the leader while its FAILOVER is in
+/// flight; the follower must finish without repeating it and without loss, and the two must never
+/// have written at the same time.
+async fn switchover_losing_the_leader(loss: Loss) {
     let (sim, api) = world_and_api().await;
     let a = launch(&api, "drover-a").await;
     wait_until("drover-a leads and is ready", Duration::from_secs(10), || {
@@ -184,22 +196,43 @@ async fn the_follower_finishes_a_switchover_the_leader_was_stopped_in_the_middle
     ag["metadata"]["generation"] = json!(2);
     api.put(AGS, ag);
 
-    // Stop drover-a the moment its FAILOVER reaches SQL-B (the first ALTER AVAILABILITY GROUP
-    // SQL-B receives; the synchronous-commit change before it runs on the primary).
+    // The moment drover-a's FAILOVER reaches SQL-B (the first ALTER AVAILABILITY GROUP SQL-B
+    // receives; the synchronous-commit change before it runs on the primary).
     let sent = || sim.with_world(|w, _| w.statement_count("SQL-B", "alter_ag"));
     wait_until("the failover statement in flight", Duration::from_secs(60), || {
         sent() == 1
     })
     .await;
-    assert_eq!(failovers(&sim), 0, "stopped before the failover completed");
-    a.stop.cancel();
-    let stopped = tokio::time::timeout(Duration::from_secs(60), a.task)
-        .await
-        .expect("drover-a stops once its statement has finished")
-        .expect("drover-a's task does not panic");
-    assert_eq!(stopped, Ok(()));
-    let holder = api.get(LEASES, "drover-leader").expect("the lease")["spec"]["holderIdentity"].clone();
-    assert_ne!(holder, json!(a.name), "drover-a handed the lease back");
+    assert_eq!(
+        failovers(&sim),
+        0,
+        "{loss:?}: the leader went before the failover completed"
+    );
+    match loss {
+        Loss::Shutdown => {
+            a.stop.cancel();
+            let stopped = tokio::time::timeout(Duration::from_secs(60), a.task)
+                .await
+                .expect("drover-a stops once its statement has finished")
+                .expect("drover-a's task does not panic");
+            assert_eq!(stopped, Ok(()));
+            let lease = api.get(LEASES, "drover-leader").expect("the lease");
+            assert_ne!(
+                lease["spec"]["holderIdentity"],
+                json!(a.name),
+                "drover-a handed the lease back"
+            );
+        }
+        Loss::CutOff => {
+            api.set_fault(a.name, Fault::Refuse);
+            wait_until(
+                "drover-a stops acting",
+                LeaseConfig::new("", "", "").renew_deadline,
+                || !a.handles.shared.gate.may_act(),
+            )
+            .await;
+        }
+    }
 
     wait_until("drover-b finishes at site-b", Duration::from_secs(60), || {
         steady_at(&api, "site-b")
@@ -207,15 +240,19 @@ async fn the_follower_finishes_a_switchover_the_leader_was_stopped_in_the_middle
     .await;
     assert!(b.handles.shared.gate.may_act(), "drover-b leads");
     let status = ag_status(&api);
-    assert_eq!(status["lastFailover"]["kind"], "Switchover", "{status:#}");
+    assert_eq!(status["lastFailover"]["kind"], "Switchover", "{loss:?}: {status:#}");
     assert_eq!(
         failovers(&sim),
         1,
-        "the failover completed once: the next leader did not repeat it"
+        "{loss:?}: the failover completed once: the next leader did not repeat it"
     );
-    assert_eq!(lost(&sim), vec![0, 0], "a planned switchover lost transactions");
+    assert_eq!(
+        lost(&sim),
+        vec![0, 0],
+        "{loss:?}: a planned switchover lost transactions"
+    );
     let moments = sim.with_world(|w, _| w.split_brain_moments().to_vec());
-    assert!(moments.is_empty(), "two writable primaries at {moments:?}");
+    assert!(moments.is_empty(), "{loss:?}: two writable primaries at {moments:?}");
 
     // Only one writer at a time: every write of drover-b comes after drover-a's last.
     let log = api.log();
@@ -228,7 +265,7 @@ async fn the_follower_finishes_a_switchover_the_leader_was_stopped_in_the_middle
     );
     assert!(
         wa.last() < wb.first(),
-        "drover-b wrote at request {:?} before drover-a's last write at {:?}",
+        "{loss:?}: drover-b wrote at request {:?} before drover-a's last write at {:?}",
         wb.first(),
         wa.last()
     );
@@ -250,12 +287,37 @@ async fn the_follower_finishes_a_switchover_the_leader_was_stopped_in_the_middle
         "persistentchatpools",
         "secrets",
         "jobs",
-        "leases",
+        "deployments",
     ] {
-        let seen = resource == "leases" || watched.iter().any(|u| u.contains(resource));
-        assert!(seen, "no watch of {resource}: {watched:?}");
+        assert!(
+            watched.iter().any(|u| u.contains(resource)),
+            "no watch of {resource}: {watched:?}"
+        );
     }
+
+    // Deleting the group takes its series off the leader's /metrics.
+    let addr = b.handles.metrics_addr.expect("metrics served");
+    let ag1 = [("namespace", "dr"), ("name", "ag1")];
+    let has_ag1 = |e: &common::scrape::Exposition| {
+        e.samples
+            .iter()
+            .any(|(_, labels, _)| ag1.iter().all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v)))
+    };
+    assert!(has_ag1(&scrape(addr).await), "the leader exposes ag1's gauges");
+    api.delete(AGS, "ag1");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!has_ag1(&scrape(addr).await), "a deleted group's series are gone");
 
     b.stop.cancel();
     b.task.await.expect("no panic").expect("drover-b stops");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_follower_finishes_a_switchover_the_leader_was_shut_down_in_the_middle_of() {
+    switchover_losing_the_leader(Loss::Shutdown).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_follower_finishes_a_switchover_whose_leader_was_cut_off_in_the_middle_of() {
+    switchover_losing_the_leader(Loss::CutOff).await;
 }

@@ -36,6 +36,8 @@ pub struct Logged {
     pub method: Method,
     /// Path and query.
     pub uri: String,
+    /// Whether it reached the server (no fault stood in its way).
+    pub served: bool,
 }
 
 #[derive(Default)]
@@ -96,6 +98,14 @@ impl FakeApi {
         store(&mut state, collection, &name, &mut object, "ADDED");
     }
 
+    /// Deletes `collection`/`name` as a client would (watches see it go).
+    pub fn delete(&self, collection: &str, name: &str) {
+        let mut state = self.lock();
+        if let Some(object) = state.objects.get_mut(collection).and_then(|c| c.remove(name)) {
+            notify(&mut state, collection, "DELETED", &object);
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -109,12 +119,14 @@ impl FakeApi {
             .unwrap_or_default();
         let fault = {
             let mut state = self.lock();
+            let fault = state.faults.get(client).copied().unwrap_or(Fault::None);
             state.log.push(Logged {
                 client: client.to_string(),
                 method: method.clone(),
                 uri: uri.clone(),
+                served: fault == Fault::None,
             });
-            state.faults.get(client).copied().unwrap_or(Fault::None)
+            fault
         };
         match fault {
             Fault::None => {}

@@ -4,8 +4,8 @@
 use super::{Context, Error, Requeue, key_of, reconcile};
 use crate::api::availability_group::AvailabilityGroup;
 use crate::controller::api_in;
-use crate::controller::login::names_secret;
 use crate::controller::kube::KubePort;
+use crate::controller::login::names_secret;
 use crate::runtime::Wiring;
 use crate::runtime::metrics::Kind;
 use k8s_openapi::api::core::v1::Secret;
