@@ -395,6 +395,34 @@ async fn publish_of_a_repeated_event_patches_it_into_a_series() {
     assert_eq!(result, Ok(()));
 }
 
+/// kube's own recorder would fold the second statement's Event into the first's series and keep
+/// only the first note; drover's Events are its record of what it ran, so each distinct one stays.
+#[tokio::test]
+async fn events_with_the_same_reason_but_different_notes_are_two_events() {
+    let (client, handle) = mock_client();
+    let port = KubePort::new(client, None);
+    let ag = object(unreachable_spec("site-a"));
+    let target = ag.clone();
+    let result = verify(
+        handle,
+        move |mut api| async move {
+            let first = api.event(&target, "Normal", "SetAvailabilityMode").await;
+            assert_eq!(first["note"], "ran `A` on SQL-A");
+            let second = api.event(&target, "Normal", "SetAvailabilityMode").await;
+            assert_eq!(second["note"], "ran `B` on SQL-A");
+            assert_ne!(first["metadata"]["name"], second["metadata"]["name"]);
+        },
+        async {
+            port.publish(&ag, &Event::normal("SetAvailabilityMode", "ran `A` on SQL-A"))
+                .await?;
+            port.publish(&ag, &Event::normal("SetAvailabilityMode", "ran `B` on SQL-A"))
+                .await
+        },
+    )
+    .await;
+    assert_eq!(result, Ok(()));
+}
+
 #[tokio::test]
 async fn secret_is_read_with_get_and_its_data_decoded() {
     let (client, handle) = mock_client();

@@ -1,9 +1,10 @@
 //! The [`Port`] and [`DrPort`] over the Kubernetes API: objects read with GET,
 //! status and a child's desired site written by server-side apply with
-//! drover's field managers, Events through kube's recorder (events.k8s.io/v1,
-//! deduplicated into series). [`port_error`] is the one mapping of kube's
+//! drover's field managers, Events through [`EventRecorder`] (events.k8s.io/v1,
+//! the same Event repeated becomes a series). [`port_error`] is the one mapping of kube's
 //! errors, shared with the sites' adapter ([`crate::components::kube`]).
 
+use super::events::EventRecorder;
 use super::{DRSITE_FIELD_MANAGER, DrPort, Event, FIELD_MANAGER, PoolPort, Port, PortError};
 use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus};
 use crate::api::dr_site::{DrSite, DrSiteStatus};
@@ -11,7 +12,6 @@ use crate::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolSta
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Secret};
 use kube::api::{ListParams, LogParams, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -21,18 +21,14 @@ use std::fmt::Debug;
 #[derive(Clone)]
 pub struct KubePort {
     client: Client,
-    recorder: Recorder,
+    recorder: EventRecorder,
 }
 
 impl KubePort {
     /// `instance` names this operator process in Events (its pod name).
     pub fn new(client: Client, instance: Option<String>) -> Self {
-        let reporter = Reporter {
-            controller: FIELD_MANAGER.to_string(),
-            instance,
-        };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: EventRecorder::new(client.clone(), FIELD_MANAGER, instance),
             client,
         }
     }
@@ -152,18 +148,7 @@ impl Port for KubePort {
 impl KubePort {
     /// The one way drover publishes an Event, whatever it is about.
     async fn publish_about(&self, event: &Event, about: &ObjectReference) -> Result<(), PortError> {
-        let ev = KubeEvent {
-            type_: if event.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: event.reason.clone(),
-            note: Some(event.note.clone()),
-            action: event.action.clone(),
-            secondary: None,
-        };
-        self.recorder.publish(&ev, about).await.map_err(port_error)
+        self.recorder.publish(event, about).await.map_err(port_error)
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod ag;
 pub mod drsite;
+pub mod events;
 pub mod kube;
 pub mod login;
 pub mod memory;
