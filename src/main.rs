@@ -60,7 +60,7 @@ struct RunArgs {
     #[arg(long, env = "POD_NAMESPACE")]
     lease_namespace: Option<String>,
     /// The Lease's name.
-    #[arg(long, default_value = "drover-leader")]
+    #[arg(long, default_value = drover::runtime::lease::DEFAULT_LEASE_NAME)]
     lease_name: String,
     /// Seconds a follower waits on an unrenewed lease before taking it.
     #[arg(long, default_value_t = 15)]

@@ -291,6 +291,8 @@ fn the_chart_crds_are_the_repository_crds() {
 struct Rule {
     api_groups: Vec<String>,
     resources: Vec<String>,
+    #[serde(default)]
+    resource_names: Vec<String>,
     verbs: Vec<String>,
 }
 
@@ -319,6 +321,14 @@ fn rules(template: &str) -> BTreeSet<Triple> {
     let parsed: Vec<Rule> = serde_saphyr::from_str(block).unwrap_or_else(|e| panic!("{template}: rules: {e}"));
     let mut triples = BTreeSet::new();
     for rule in parsed {
+        // A rule narrowed to names may only name the operator's own Lease, as `drover run` calls it.
+        for name in &rule.resource_names {
+            assert_eq!(
+                (rule.resources.as_slice(), name.as_str()),
+                (["leases".to_string()].as_slice(), drover::runtime::lease::DEFAULT_LEASE_NAME),
+                "{template}: resourceNames must match the Lease drover uses"
+            );
+        }
         for group in &rule.api_groups {
             for resource in &rule.resources {
                 for verb in &rule.verbs {

@@ -25,6 +25,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+/// The Lease `drover run` elects on unless told otherwise (the Helm chart's Role names it).
+pub const DEFAULT_LEASE_NAME: &str = "drover-leader";
+
 /// Which Lease, who we are, and the timings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseConfig {
