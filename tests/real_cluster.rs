@@ -19,8 +19,8 @@
 //!
 //! Needs permission to apply CRDs; create and delete namespaces; read and write Secrets,
 //! AvailabilityGroups, DrSites (and their status), Deployments, StatefulSets, Jobs and
-//! events.k8s.io Events; and to list and watch Deployments, StatefulSets and Jobs in every
-//! namespace (the DrSite controller watches workloads cluster-wide). The CRDs are left installed
+//! events.k8s.io Events; and to list and watch Deployments, StatefulSets and Jobs in the test's
+//! namespaces (the operator is started with `--namespace` for each). The CRDs are left installed
 //! afterwards (deleting one would delete every object of its kind).
 
 use drover::api::availability_group::{AvailabilityGroup, Phase};
