@@ -325,7 +325,10 @@ fn rules(template: &str) -> BTreeSet<Triple> {
         for name in &rule.resource_names {
             assert_eq!(
                 (rule.resources.as_slice(), name.as_str()),
-                (["leases".to_string()].as_slice(), drover::runtime::lease::DEFAULT_LEASE_NAME),
+                (
+                    ["leases".to_string()].as_slice(),
+                    drover::runtime::lease::DEFAULT_LEASE_NAME
+                ),
                 "{template}: resourceNames must match the Lease drover uses"
             );
         }

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// How `drover run` was asked to run.
@@ -87,47 +88,22 @@ pub async fn run(
         shared: shared.clone(),
         readiness: Readiness::default(),
     };
-    let namespaces: Vec<Option<&str>> = if options.namespaces.is_empty() {
-        vec![None]
-    } else {
-        options.namespaces.iter().map(|n| Some(n.as_str())).collect()
-    };
-    // Every watch is set up (and counted for readiness) before anything runs. A controller that
-    // ends before shutdown was asked for makes the process not alive, so it is restarted.
-    let ended = Arc::new(AtomicUsize::new(0));
-    let mut controllers = Vec::new();
-    for namespace in namespaces {
-        let runs: [Pin<Box<dyn Future<Output = ()> + Send>>; 3] = [
-            Box::pin(ag::run::run(&wiring, namespace, stop.clone().cancelled_owned())),
-            Box::pin(drsite::run::run(&wiring, namespace, stop.clone().cancelled_owned())),
-            Box::pin(pchat::run::run(&wiring, namespace, stop.clone().cancelled_owned())),
-        ];
-        for run in runs {
-            let ended = ended.clone();
-            controllers.push(tokio::spawn(async move {
-                run.await;
-                ended.fetch_add(1, Ordering::AcqRel);
-            }));
-        }
-    }
+    let (controllers, ended) = spawn_controllers(&wiring, &options.namespaces, &stop);
     let serving = CancellationToken::new();
-    let mut server = None;
-    let mut metrics_addr = None;
-    if let Some(listener) = listener {
-        metrics_addr = listener.local_addr().ok();
-        let readiness = wiring.readiness.clone();
-        let stopping = stop.clone();
+    let metrics_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+    let server = listener.map(|listener| {
+        let (readiness, stopping) = (wiring.readiness.clone(), stop.clone());
         let health = Health::new(
             move || ended.load(Ordering::Acquire) == 0 || stopping.is_cancelled(),
             move || readiness.is_ready(),
         );
-        server = Some(tokio::spawn(http::serve(
+        tokio::spawn(http::serve(
             listener,
             shared.metrics.clone(),
             health,
             serving.clone().cancelled_owned(),
-        )));
-    }
+        ))
+    });
     started(Handles {
         shared,
         readiness: wiring.readiness.clone(),
@@ -156,6 +132,39 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The three controllers for each namespace (one set for all namespaces when none is given), each
+/// on its own task; the count of those that ended. Every watch is set up (and counted for
+/// readiness) before this returns. A controller that ends before shutdown was asked for makes the
+/// process not alive, so that it is restarted.
+fn spawn_controllers(
+    wiring: &Wiring,
+    namespaces: &[String],
+    stop: &CancellationToken,
+) -> (Vec<JoinHandle<()>>, Arc<AtomicUsize>) {
+    let namespaces: Vec<Option<&str>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.iter().map(|n| Some(n.as_str())).collect()
+    };
+    let ended = Arc::new(AtomicUsize::new(0));
+    let mut controllers = Vec::new();
+    for namespace in namespaces {
+        let runs: [Pin<Box<dyn Future<Output = ()> + Send>>; 3] = [
+            Box::pin(ag::run::run(wiring, namespace, stop.clone().cancelled_owned())),
+            Box::pin(drsite::run::run(wiring, namespace, stop.clone().cancelled_owned())),
+            Box::pin(pchat::run::run(wiring, namespace, stop.clone().cancelled_owned())),
+        ];
+        for run in runs {
+            let ended = ended.clone();
+            controllers.push(tokio::spawn(async move {
+                run.await;
+                ended.fetch_add(1, Ordering::AcqRel);
+            }));
+        }
+    }
+    (controllers, ended)
 }
 
 /// Keeps `drover_leader` in step with the lease.
