@@ -321,3 +321,21 @@ async fn the_follower_finishes_a_switchover_the_leader_was_shut_down_in_the_midd
 async fn the_follower_finishes_a_switchover_whose_leader_was_cut_off_in_the_middle_of() {
     switchover_losing_the_leader(Loss::CutOff).await;
 }
+
+/// A process that never reached the API server (down since it started) stops at once on SIGTERM:
+/// kube's runner would otherwise wait for a first list that never comes.
+#[tokio::test(start_paused = true)]
+async fn a_process_that_never_reached_the_api_server_stops_at_once() {
+    let api = FakeApi::default();
+    api.set_fault("drover-a", Fault::Refuse);
+    let a = launch(&api, "drover-a").await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(!a.handles.readiness.is_ready(), "nothing listed, nothing ready");
+    assert!(!a.handles.shared.gate.may_act(), "no lease, no acting");
+    a.stop.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(20), a.task)
+        .await
+        .expect("stops without waiting for the API server")
+        .expect("no panic");
+    assert_eq!(stopped, Ok(()));
+}

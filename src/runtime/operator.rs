@@ -152,9 +152,9 @@ fn spawn_controllers(
     let mut controllers = Vec::new();
     for namespace in namespaces {
         let runs: [Pin<Box<dyn Future<Output = ()> + Send>>; 3] = [
-            Box::pin(ag::run::run(wiring, namespace, stop.clone().cancelled_owned())),
-            Box::pin(drsite::run::run(wiring, namespace, stop.clone().cancelled_owned())),
-            Box::pin(pchat::run::run(wiring, namespace, stop.clone().cancelled_owned())),
+            Box::pin(ag::run::run(wiring, namespace, stop.clone())),
+            Box::pin(drsite::run::run(wiring, namespace, stop.clone())),
+            Box::pin(pchat::run::run(wiring, namespace, stop.clone())),
         ];
         for run in runs {
             let ended = ended.clone();

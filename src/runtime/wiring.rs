@@ -5,7 +5,7 @@
 use super::metrics::Kind;
 use super::{Readiness, Shared};
 use crate::controller::Config;
-use futures::{Stream, StreamExt, TryFuture};
+use futures::{FutureExt, Stream, StreamExt, TryFuture};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -15,6 +15,7 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// What each controller's `run` gets from the process.
 #[derive(Clone)]
@@ -67,16 +68,17 @@ impl Wiring {
             .touched_objects()
     }
 
-    /// Runs `controller` until `shutdown`: each object reconciled at most once at a time; when
-    /// this process becomes leader every object is reconciled again (followers skipped them).
-    pub fn drive<K, R, F, E, C, P, S>(
+    /// Runs `controller` until `stop` is cancelled: each object reconciled at most once at a time;
+    /// when this process becomes leader every object is reconciled again (followers skipped them).
+    /// On `stop` it takes no new work and waits for the reconciles in flight.
+    pub fn drive<K, R, F, E, C, P>(
         &self,
         controller: Controller<K>,
         reconcile: R,
         error_policy: P,
         ctx: Arc<C>,
-        shutdown: S,
-    ) -> impl Future<Output = ()> + Send + use<K, R, F, E, C, P, S>
+        stop: CancellationToken,
+    ) -> impl Future<Output = ()> + Send + use<K, R, F, E, C, P>
     where
         K: Clone + Resource + DeserializeOwned + Debug + Send + Sync + 'static,
         K::DynamicType: Eq + Hash + Clone + Debug + Unpin,
@@ -85,19 +87,33 @@ impl Wiring {
         E: std::error::Error + Send + 'static,
         C: Send + Sync + 'static,
         P: Fn(Arc<K>, &E, Arc<C>) -> Action + Send + Sync + 'static,
-        S: Future<Output = ()> + Send + Sync + 'static,
     {
         let controller = match self.shared.gate.leadership() {
             Some(leadership) => controller.reconcile_all_on(leadership.clone().gains()),
             None => controller,
         };
-        controller
-            .graceful_shutdown_on(shutdown)
+        let store = controller.store();
+        let running = controller
+            .graceful_shutdown_on(stop.clone().cancelled_owned())
             .run(reconcile, error_policy, ctx)
             .for_each(|result| async move {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "controller event");
                 }
-            })
+            });
+        async move {
+            tokio::select! {
+                () = running => {}
+                // kube's runner takes no work before the first list and does not end before it
+                // either: with the API server unreachable since start, nothing can be in flight, so
+                // a stop ends it at once instead of hanging until the kubelet kills the pod.
+                () = async {
+                    stop.cancelled().await;
+                    if store.wait_until_ready().now_or_never().is_some() {
+                        std::future::pending::<()>().await;
+                    }
+                } => tracing::info!("stopped before the first list of its objects"),
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use std::future::Future;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 async fn reconcile_kube(ag: Arc<AvailabilityGroup>, ctx: Arc<Context<KubePort>>) -> Result<Action, Error> {
@@ -34,14 +35,15 @@ fn error_policy(ag: Arc<AvailabilityGroup>, error: &Error, ctx: Arc<Context<Kube
     Action::requeue(delay)
 }
 
-/// Runs the controller until `shutdown` completes. `namespace`: watch only that one (default: all).
+/// Runs the controller until `stop` is cancelled. `namespace`: watch only that one (default: all).
 ///
 /// The watches are set up (and counted for readiness) when this is called; the returned future runs
 /// them.
-pub fn run<S>(wiring: &Wiring, namespace: Option<&str>, shutdown: S) -> impl Future<Output = ()> + Send + use<S>
-where
-    S: Future<Output = ()> + Send + Sync + 'static,
-{
+pub fn run(
+    wiring: &Wiring,
+    namespace: Option<&str>,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + use<> {
     let client = &wiring.client;
     let ctx = Arc::new(
         Context::new(KubePort::new(client.clone(), wiring.instance.clone()), wiring.config)
@@ -63,5 +65,5 @@ where
             .map(|ag| ObjectRef::from_obj(&*ag))
             .collect::<Vec<_>>()
     });
-    wiring.drive(controller, reconcile_kube, error_policy, ctx, shutdown)
+    wiring.drive(controller, reconcile_kube, error_policy, ctx, stop)
 }

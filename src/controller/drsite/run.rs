@@ -23,6 +23,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use std::future::Future;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 type Ctx = Context<KubePort, KubeSites>;
@@ -83,17 +84,18 @@ fn by_child(
         .collect()
 }
 
-/// Runs the controller until `shutdown` completes. `namespace`: watch only that one (default: all).
+/// Runs the controller until `stop` is cancelled. `namespace`: watch only that one (default: all).
 ///
 /// With a namespace, the workloads and hook Jobs are watched in that namespace only: a local
 /// site in a namespace drover does not watch is still driven, but noticed at the next poll.
 ///
 /// The watches are set up (and counted for readiness) when this is called; the returned future runs
 /// them.
-pub fn run<S>(wiring: &Wiring, namespace: Option<&str>, shutdown: S) -> impl Future<Output = ()> + Send + use<S>
-where
-    S: Future<Output = ()> + Send + Sync + 'static,
-{
+pub fn run(
+    wiring: &Wiring,
+    namespace: Option<&str>,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + use<> {
     let client = &wiring.client;
     let ctx = Arc::new(
         Context::new(
@@ -154,5 +156,5 @@ where
                     .collect::<Vec<_>>()
             },
         );
-    wiring.drive(controller, reconcile_kube, error_policy, ctx, shutdown)
+    wiring.drive(controller, reconcile_kube, error_policy, ctx, stop)
 }

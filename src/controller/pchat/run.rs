@@ -18,6 +18,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use std::future::Future;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 async fn reconcile_kube(pool: Arc<PersistentChatPool>, ctx: Arc<Context<KubePort>>) -> Result<Action, Error> {
@@ -36,14 +37,15 @@ fn error_policy(pool: Arc<PersistentChatPool>, error: &Error, ctx: Arc<Context<K
     Action::requeue(delay)
 }
 
-/// Runs the controller until `shutdown` completes. `namespace`: watch only that one (default: all).
+/// Runs the controller until `stop` is cancelled. `namespace`: watch only that one (default: all).
 ///
 /// The watches are set up (and counted for readiness) when this is called; the returned future runs
 /// them.
-pub fn run<S>(wiring: &Wiring, namespace: Option<&str>, shutdown: S) -> impl Future<Output = ()> + Send + use<S>
-where
-    S: Future<Output = ()> + Send + Sync + 'static,
-{
+pub fn run(
+    wiring: &Wiring,
+    namespace: Option<&str>,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + use<> {
     let client = &wiring.client;
     let ctx = Arc::new(
         Context::new(KubePort::new(client.clone(), wiring.instance.clone()), wiring.config)
@@ -88,5 +90,5 @@ where
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
         });
-    wiring.drive(controller, reconcile_kube, error_policy, ctx, shutdown)
+    wiring.drive(controller, reconcile_kube, error_policy, ctx, stop)
 }
