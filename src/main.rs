@@ -164,9 +164,7 @@ async fn run_sim(config: Option<PathBuf>, base_port: u16, no_stdin: bool) -> Res
 }
 
 async fn run_operator(args: RunArgs) -> Result<(), String> {
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
+    let client = drover::runtime::client::infer().await?;
     let instance = std::env::var("POD_NAME").ok();
     let lease = args.leader_election.then(|| {
         let namespace = args

@@ -1,6 +1,7 @@
 //! The operator process around the controllers: leader election, the gate
 //! every controller asks before acting, and what the process shares.
 //!
+//! - [`client`]: the API client, with a deadline on every call.
 //! - [`lease`]: leader election on a coordination.k8s.io Lease.
 //! - [`gate`]: "may this process start a step now?" (leader and not stopping).
 //! - [`ready`]: readiness, once every watch has listed once.
@@ -10,6 +11,7 @@
 //! - [`http`]: `/metrics`, `/healthz` and `/readyz`.
 //! - [`telemetry`]: logs (text or JSON) and their filter.
 
+pub mod client;
 pub mod gate;
 pub mod http;
 pub mod lease;
