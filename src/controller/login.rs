@@ -6,9 +6,44 @@ use crate::api::availability_group::{CredentialsRef, TlsSpec};
 use crate::sql::{Credentials, Tls};
 use std::collections::BTreeMap;
 
-/// Whether the Secret `name` holds this login or its CA: a change to it must re-run the resource.
-pub fn names_secret(credentials: &CredentialsRef, tls: &TlsSpec, name: &str) -> bool {
-    credentials.secret_name == name || tls.ca_secret.as_ref().is_some_and(|c| c.name == name)
+/// A resource that logs in to SQL Server with a login and TLS settings from Secrets.
+pub trait SqlLogin {
+    fn login_refs(&self) -> (&CredentialsRef, &TlsSpec);
+}
+
+impl SqlLogin for crate::api::availability_group::AvailabilityGroup {
+    fn login_refs(&self) -> (&CredentialsRef, &TlsSpec) {
+        (&self.spec.credentials, &self.spec.tls)
+    }
+}
+
+impl SqlLogin for crate::api::persistent_chat_pool::PersistentChatPool {
+    fn login_refs(&self) -> (&CredentialsRef, &TlsSpec) {
+        (&self.spec.credentials, &self.spec.tls)
+    }
+}
+
+/// The objects in `store` whose login or CA is the Secret `secret`: a change to it (a rotated
+/// password, a Secret created late) re-runs them.
+pub fn naming_secret<K>(
+    store: &kube::runtime::reflector::Store<K>,
+    secret: &kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>,
+) -> Vec<kube::runtime::reflector::ObjectRef<K>>
+where
+    K: SqlLogin + kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    use kube::ResourceExt;
+    let (ns, name) = (secret.namespace(), secret.name_any());
+    store
+        .state()
+        .into_iter()
+        .filter(|o| {
+            let (credentials, tls) = o.login_refs();
+            o.namespace() == ns
+                && (credentials.secret_name == name || tls.ca_secret.as_ref().is_some_and(|c| c.name == name))
+        })
+        .map(|o| kube::runtime::reflector::ObjectRef::from_obj(&*o))
+        .collect()
 }
 
 /// Why the login could not be read.

@@ -5,14 +5,12 @@ use super::{Context, Error, Requeue, key_of, reconcile};
 use crate::api::availability_group::AvailabilityGroup;
 use crate::controller::api_in;
 use crate::controller::kube::KubePort;
-use crate::controller::login::names_secret;
+use crate::controller::login::naming_secret;
 use crate::runtime::Wiring;
 use crate::runtime::metrics::Kind;
 use k8s_openapi::api::core::v1::Secret;
-use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use std::future::Future;
 use std::sync::Arc;
@@ -56,14 +54,6 @@ pub fn run(
         api_in::<PartialObjectMeta<Secret>>(client, namespace),
         watcher::Config::default(),
     );
-    let controller = controller.watches_stream(secrets, move |secret| {
-        let (ns, name) = (secret.namespace(), secret.name_any());
-        store
-            .state()
-            .into_iter()
-            .filter(|ag| ag.namespace() == ns && names_secret(&ag.spec.credentials, &ag.spec.tls, &name))
-            .map(|ag| ObjectRef::from_obj(&*ag))
-            .collect::<Vec<_>>()
-    });
+    let controller = controller.watches_stream(secrets, move |secret| naming_secret(&store, &secret));
     wiring.drive(controller, reconcile_kube, error_policy, ctx, stop)
 }

@@ -6,7 +6,7 @@ use crate::api::persistent_chat_pool::PersistentChatPool;
 use crate::components::LABEL_POOL;
 use crate::controller::api_in;
 use crate::controller::kube::KubePort;
-use crate::controller::login::names_secret;
+use crate::controller::login::naming_secret;
 use crate::runtime::Wiring;
 use crate::runtime::metrics::Kind;
 use k8s_openapi::api::batch::v1::Job;
@@ -81,14 +81,6 @@ pub fn run(
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
         })
-        .watches_stream(secrets, move |secret| {
-            let (ns, name) = (secret.namespace(), secret.name_any());
-            store
-                .state()
-                .into_iter()
-                .filter(|p| p.namespace() == ns && names_secret(&p.spec.credentials, &p.spec.tls, &name))
-                .map(|p| ObjectRef::from_obj(&*p))
-                .collect::<Vec<_>>()
-        });
+        .watches_stream(secrets, move |secret| naming_secret(&store, &secret));
     wiring.drive(controller, reconcile_kube, error_policy, ctx, stop)
 }
