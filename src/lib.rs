@@ -5,11 +5,13 @@
 //! - [`api`]: the custom resources and their CRDs.
 //! - [`plan`]: the pure planners — spec + observation + journal → the next step.
 //! - [`controller`]: the thin shell that observes, executes and writes status.
+//! - [`dryrun`]: `drover plan` — read the user's YAML, observe read-only, print the next step.
 //! - [`sim`]: the simulated SQL Server world that tests, demos and drills run against.
 
 pub mod api;
 pub mod components;
 pub mod controller;
+pub mod dryrun;
 pub mod plan;
 pub mod runtime;
 pub mod sim;

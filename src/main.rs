@@ -33,6 +33,9 @@ enum Command {
     /// Run the controllers against the cluster in KUBECONFIG / the pod's service account, until
     /// Ctrl-C or SIGTERM.
     Run(RunArgs),
+    /// Dry run: observe the servers the files declare (SELECTs only) and print the step drover
+    /// would take now. Exit 0: planned; 2: bad input (nothing contacted).
+    Plan(drover::dryrun::PlanArgs),
     /// Run the simulated SQL Server world (default: two sites, AG `ag1`) until Ctrl-C.
     Sim {
         /// A world description in YAML (see examples/sim-two-sites.yaml).
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crd => drover::api::all_crds_yaml().map(|yaml| print!("{yaml}")),
         Command::Run(args) => runtime.block_on(run_operator(args)),
+        Command::Plan(args) => return ExitCode::from(runtime.block_on(drover::dryrun::main(args))),
         Command::Sim {
             config,
             base_port,

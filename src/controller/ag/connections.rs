@@ -1,8 +1,9 @@
 //! One tiberius connection per replica, kept across reconciles and opened
 //! again after any error; all replicas observed at once.
 
+use crate::api::availability_group::AvailabilityGroupSpec;
 use crate::plan::ag::Observed;
-use crate::sql::{Action, Credentials, Endpoint, Executed, ReplicaClient, SqlError, Timeouts};
+use crate::sql::{Action, Credentials, Endpoint, Executed, ReplicaClient, SqlError, Timeouts, Tls};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -17,6 +18,21 @@ pub struct Pool {
 pub struct Target {
     pub endpoint: Endpoint,
     pub credentials: Credentials,
+}
+
+/// Every replica of `spec`, in spec order, reached with `tls` and logged in as `credentials`.
+pub fn targets(spec: &AvailabilityGroupSpec, credentials: &Credentials, tls: &Tls) -> Vec<Target> {
+    spec.replicas
+        .iter()
+        .map(|r| Target {
+            endpoint: Endpoint {
+                host: r.endpoint.host.clone(),
+                port: r.endpoint.port,
+                tls: tls.clone(),
+            },
+            credentials: credentials.clone(),
+        })
+        .collect()
 }
 
 impl Pool {

@@ -17,7 +17,7 @@ use crate::api::availability_group::{
 use crate::plan::ag::{self, Input, Next, Notice};
 use crate::runtime::Shared;
 use crate::runtime::metrics::{Kind, Metrics};
-use crate::sql::{Endpoint, ErrorCategory, Executed, SqlError};
+use crate::sql::{ErrorCategory, Executed, SqlError};
 use connections::{Pool, Target};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -370,18 +370,7 @@ async fn targets<P: Port>(ctx: &Context<P>, ag: &AvailabilityGroup) -> Result<Ve
     let spec: &AvailabilityGroupSpec = &ag.spec;
     let ns = ag.namespace().unwrap_or_default();
     let (credentials, tls) = login(&ctx.port, &ns, &spec.credentials, &spec.tls).await?;
-    Ok(spec
-        .replicas
-        .iter()
-        .map(|r| Target {
-            endpoint: Endpoint {
-                host: r.endpoint.host.clone(),
-                port: r.endpoint.port,
-                tls: tls.clone(),
-            },
-            credentials: credentials.clone(),
-        })
-        .collect())
+    Ok(connections::targets(spec, &credentials, &tls))
 }
 
 /// The Event reason for an action kind: `planned_failover` → `PlannedFailover`.

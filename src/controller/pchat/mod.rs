@@ -91,7 +91,7 @@ pub fn key_of(pool: &PersistentChatPool) -> String {
 }
 
 /// Every declared instance: (server name, endpoint host, port).
-fn instances(spec: &PersistentChatPoolSpec) -> Vec<(&str, &str, u16)> {
+pub(crate) fn instances(spec: &PersistentChatPoolSpec) -> Vec<(&str, &str, u16)> {
     [&spec.primary, &spec.backup]
         .into_iter()
         .flat_map(|dc| std::iter::once(&dc.sql_instance).chain(dc.mirror_instance.as_ref()))
@@ -99,7 +99,7 @@ fn instances(spec: &PersistentChatPoolSpec) -> Vec<(&str, &str, u16)> {
         .collect()
 }
 
-fn endpoint(host: &str, port: u16, tls: &Tls) -> Endpoint {
+pub(crate) fn endpoint(host: &str, port: u16, tls: &Tls) -> Endpoint {
     Endpoint {
         host: host.to_string(),
         port,
@@ -369,16 +369,7 @@ async fn observe<P: Port + PoolPort>(
         .iter()
         .map(|(server, host, port)| ctx.take_client(key, server, &endpoint(host, *port, tls), login))
         .collect();
-    let results = futures::future::join_all(clients.iter_mut().map(|c| c.observe_pool())).await;
-    let mut observed = Observed::default();
-    for ((server, _, _), result) in list.iter().zip(results) {
-        observed.instances.insert(
-            server.to_string(),
-            result
-                .map(|o| instance_obs(&o, &spec.chat_database))
-                .map_err(|e| e.to_string()),
-        );
-    }
+    let mut observed = observe_instances(spec, &list, &mut clients).await;
     let backup = spec.backup.sql_instance.server_name.as_str();
     let runbook = pchat::needs_runbook_inputs(spec, previous);
     if runbook && let Some(i) = list.iter().position(|(s, _, _)| *s == backup) {
@@ -400,6 +391,26 @@ async fn observe<P: Port + PoolPort>(
             .collect();
     }
     Ok(observed)
+}
+
+/// The observation batch (SELECTs only) on every instance of `list` concurrently, each with
+/// its client in `clients` (same order); no folder is listed and no Job looked at.
+pub(crate) async fn observe_instances(
+    spec: &PersistentChatPoolSpec,
+    list: &[(&str, &str, u16)],
+    clients: &mut [ReplicaClient],
+) -> Observed {
+    let results = futures::future::join_all(clients.iter_mut().map(|c| c.observe_pool())).await;
+    let mut observed = Observed::default();
+    for ((server, _, _), result) in list.iter().zip(results) {
+        observed.instances.insert(
+            server.to_string(),
+            result
+                .map(|o| instance_obs(&o, &spec.chat_database))
+                .map_err(|e| e.to_string()),
+        );
+    }
+    observed
 }
 
 /// A folder as the backup instance sees it; a share is checked for reachability first, because
