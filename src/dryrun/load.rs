@@ -200,7 +200,12 @@ fn typed<T: DeserializeOwned + Serialize>(doc: &Value) -> Result<T, Vec<(String,
     let value: T = serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "(document)".to_string() } else { path };
-        vec![(field, e.into_inner().to_string())]
+        let mut message = e.into_inner().to_string();
+        if message.starts_with("invalid type: boolean") {
+            // YAML 1.1 reads an unquoted Off, On, Yes or No as a boolean.
+            message.push_str(" (an unquoted Off/On/Yes/No is a boolean in YAML: quote it, e.g. \"Off\")");
+        }
+        vec![(field, message)]
     })?;
     let back = serde_json::to_value(&value).map_err(|e| vec![("(document)".to_string(), e.to_string())])?;
     let mut unknown = Vec::new();
@@ -293,6 +298,19 @@ mod tests {
             errors[0].starts_with("my.yaml: AvailabilityGroup/ag: spec.replicas[0].endpoint.port: "),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn an_unquoted_off_gets_a_hint() {
+        let errors = errors_of(
+            "apiVersion: drover.dev/v1alpha1\nkind: AvailabilityGroup\nmetadata: {name: ag}\nspec:\n  tls: {encryption: Off}\n",
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("my.yaml: AvailabilityGroup/ag: spec.tls.encryption: invalid type: boolean"),
+            "{errors:?}"
+        );
+        assert!(errors[0].contains("quote it"), "{errors:?}");
     }
 
     #[test]

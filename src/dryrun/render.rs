@@ -98,8 +98,15 @@ fn resource(out: &mut String, r: &ResourcePlan) {
     for (i, step) in r.runbook.iter().enumerate() {
         let _ = writeln!(out, "  then {}: {step}", i + 1);
     }
+    if !r.conditions.is_empty() {
+        out.push_str("  conditions drover would write:\n");
+    }
     for c in &r.conditions {
-        let _ = writeln!(out, "  condition {}={} {}: {}", c.type_, c.status, c.reason, c.message);
+        let _ = write!(out, "    {}={} {}", c.type_, c.status, c.reason);
+        if !c.message.is_empty() {
+            let _ = write!(out, ": {}", c.message);
+        }
+        out.push('\n');
     }
     for n in &r.notes {
         let _ = writeln!(out, "  note: {n}");
