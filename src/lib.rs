@@ -6,10 +6,12 @@
 //! - [`plan`]: the pure planners — spec + observation + journal → the next step.
 //! - [`controller`]: the thin shell that observes, executes and writes status.
 //! - [`sim`]: the simulated SQL Server world that tests, demos and drills run against.
+//! - [`demo`]: `drover demo`, the example played end to end against the simulator.
 
 pub mod api;
 pub mod components;
 pub mod controller;
+pub mod demo;
 pub mod plan;
 pub mod runtime;
 pub mod sim;
