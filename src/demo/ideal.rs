@@ -144,7 +144,7 @@ fn critical_path(verb: &str, members: &[(&ComponentSpec, Vec<&str>)], stopping: 
                 members
                     .iter()
                     .enumerate()
-                    .filter(|(_, (d, _))| d.depends_on.iter().any(|n| *n == c.name))
+                    .filter(|(_, (d, _))| d.depends_on.contains(&c.name))
                     .map(|(j, _)| j)
                     .collect()
             } else {

@@ -2,13 +2,14 @@ use super::*;
 use crate::demo::world::example;
 
 fn costs() -> Costs {
-    let mut sql = SqlLatencies::default();
-    sql.replication = Duration::from_millis(20);
-    sql.failover = Duration::from_millis(150);
-    sql.revert = Duration::from_millis(300);
-    sql.backup = Duration::from_millis(50);
     Costs {
-        sql,
+        sql: SqlLatencies {
+            replication: Duration::from_millis(20),
+            failover: Duration::from_millis(150),
+            revert: Duration::from_millis(300),
+            backup: Duration::from_millis(50),
+            ..SqlLatencies::default()
+        },
         sites: SiteLatencies {
             start: Duration::from_secs(2),
             stop: Duration::from_secs(1),
