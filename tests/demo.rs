@@ -130,3 +130,23 @@ async fn a_speed_that_is_not_above_zero_is_bad_input() {
     }
     assert_eq!(Error::Invariant("split brain".into()).exit_code(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_demo_world_reports_an_active_site_component_running_at_both_sites() {
+    use drover::api::dr_site::WorkloadKind;
+    use drover::components::Sites;
+    use drover::controller::drsite::observe::access;
+    let demo = Demo::start(&Options::default(), Vec::new()).await.expect("starts");
+    let world = &demo.world;
+    world.invariants().expect("nothing runs yet");
+    for site in ["site-a", "site-b"] {
+        let at = access(&world.drs, site).expect("a site of the example");
+        world
+            .sites
+            .scale(&at, WorkloadKind::Deployment, "master-scs", 1)
+            .await
+            .expect("scaled");
+    }
+    let err = world.invariants().expect_err("master-scs at two sites");
+    assert!(err.contains("master-scs runs at site-a and site-b"), "{err}");
+}

@@ -159,44 +159,41 @@ impl<W: Write> Demo<W> {
     /// Gives the confirmations the group or the DrSite ask for, saying so, as a person would after
     /// checking site A is really gone.
     fn confirm(&mut self) {
-        let at = self.world.elapsed();
-        if let Some(ask) = self.world.group_status().confirmation
-            && !self.confirmations.iter().any(|c| c.token == ask.token)
-        {
+        if let Some(ask) = self.world.group_status().confirmation {
             let loss = ask
                 .known_loss_seconds
                 .map_or("unknown".to_string(), |s| format!("{s} s of commits"));
-            self.view.line(
-                at,
-                &format!(
-                    "  ! the group asks to confirm a forced failover to {} (estimated loss: {loss}); the demo confirms, as a person would with:\n             {}",
-                    ask.target, ask.command
-                ),
+            let asked = format!(
+                "the group asks to confirm a forced failover to {} (estimated loss: {loss})",
+                ask.target
             );
-            self.world.annotate_group(&ask.token);
-            self.confirmations.push(Confirmation {
-                what: "data-loss".into(),
-                token: ask.token,
-                command: ask.command,
-            });
+            if self.give("data-loss", &asked, ask.token.clone(), ask.command) {
+                self.world.annotate_group(&ask.token);
+            }
         }
-        if let Some(ask) = self.world.status().site_lost_confirmation
-            && !self.confirmations.iter().any(|c| c.token == ask.token)
-        {
-            self.view.line(
-                at,
-                &format!(
-                    "  ! the DrSite asks to confirm {} is lost; the demo confirms, as a person would with:\n             {}",
-                    ask.site, ask.command
-                ),
-            );
-            self.world.annotate(&ask.token);
-            self.confirmations.push(Confirmation {
-                what: "site-lost".into(),
-                token: ask.token,
-                command: ask.command,
-            });
+        if let Some(ask) = self.world.status().site_lost_confirmation {
+            let asked = format!("the DrSite asks to confirm {} is lost", ask.site);
+            if self.give("site-lost", &asked, ask.token.clone(), ask.command) {
+                self.world.annotate(&ask.token);
+            }
         }
+    }
+
+    /// Records and shows a confirmation about to be given; false if `token` was given already.
+    fn give(&mut self, what: &str, asked: &str, token: String, command: String) -> bool {
+        if self.confirmations.iter().any(|c| c.token == token) {
+            return false;
+        }
+        self.view.line(
+            self.world.elapsed(),
+            &format!("  ! {asked}; the demo confirms, as a person would with:\n             {command}"),
+        );
+        self.confirmations.push(Confirmation {
+            what: what.into(),
+            token,
+            command,
+        });
+        true
     }
 
     /// Runs the transition `kind` to `to`, begun at `began` by whatever the caller did, until the

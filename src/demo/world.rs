@@ -26,25 +26,9 @@ pub const NAMESPACE: &str = "contact-center";
 pub const GROUP: &str = "cc-ag";
 /// The simulator's group that stands for `cc-ag`, and its databases.
 pub const SIM_GROUP: &str = "ag1";
-/// The DrSite's Event reasons for a step it ran.
-pub const DRSITE_STEP_REASONS: [&str; 5] = [
-    "StartComponent",
-    "StopComponent",
-    "RunStartHook",
-    "RunStopHook",
-    "MoveChild",
-];
-/// The AvailabilityGroup's Event reasons for a SQL step it ran.
-pub const AG_STEP_REASONS: [&str; 8] = [
-    "PlannedFailover",
-    "ForcedFailover",
-    "SetAvailabilityMode",
-    "SetRequiredSynchronizedSecondaries",
-    "DemoteToSecondary",
-    "ResumeDataMovement",
-    "CopyOnlyBackup",
-    "Step",
-];
+/// The Event reasons of the steps the controllers ran.
+pub use crate::controller::ag::STEP_REASONS as AG_STEP_REASONS;
+pub use crate::controller::drsite::STEP_REASONS as DRSITE_STEP_REASONS;
 
 /// The controllers' settings: `poll` while a transition runs (and as the first backoff), SQL
 /// timeouts the simulator never comes near unless an instance hangs.
@@ -65,7 +49,12 @@ pub fn controller_config(poll: Duration) -> Config {
 
 /// Two sites with short simulated latencies and a steady committing workload.
 pub fn sim_config() -> WorldConfig {
-    let mut cfg = WorldConfig::two_sites();
+    fast(WorldConfig::two_sites())
+}
+
+/// `cfg` with short simulated latencies (tens to hundreds of milliseconds) and 100 commits a
+/// second.
+pub fn fast(mut cfg: WorldConfig) -> WorldConfig {
     cfg.latencies.replication = Duration::from_millis(20);
     cfg.latencies.failover = Duration::from_millis(150);
     cfg.latencies.revert = Duration::from_millis(300);
@@ -306,14 +295,7 @@ impl DemoWorld {
 
     /// Every AvailabilityGroup Event so far.
     pub fn group_events(&self) -> Vec<Event> {
-        let key = format!("{NAMESPACE}/{GROUP}");
-        self.port
-            .snapshot()
-            .events
-            .into_iter()
-            .filter(|(k, _)| *k == key)
-            .map(|(_, e)| e)
-            .collect()
+        self.port.events_of(&format!("{NAMESPACE}/{GROUP}"))
     }
 
     /// Every DrSite step Event so far, as `verb target@site`.
