@@ -150,3 +150,35 @@ async fn the_demo_world_reports_an_active_site_component_running_at_both_sites()
     let err = world.invariants().expect_err("master-scs at two sites");
     assert!(err.contains("master-scs runs at site-a and site-b"), "{err}");
 }
+
+/// The command itself, on the wall clock at speed 10: exit 0 and a JSON report whose figures add
+/// up; bad input exits 2.
+#[test]
+fn the_drover_demo_command_prints_json_and_exits_by_the_rules() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+            .arg("demo")
+            .args(args)
+            .output()
+            .expect("drover runs")
+    };
+    let out = run(&["--speed", "10", "-o", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report");
+    let transitions = report["transitions"].as_array().expect("transitions");
+    let kinds: Vec<&str> = transitions.iter().filter_map(|t| t["kind"].as_str()).collect();
+    assert_eq!(kinds, ["ColdStart", "Failover", "Failback"]);
+    let sum = |field: &str| transitions.iter().filter_map(|t| t[field].as_u64()).sum::<u64>();
+    assert_eq!(report["lostTransactions"].as_u64(), Some(sum("lostTransactions")));
+    assert_eq!(
+        report["steps"].as_u64(),
+        Some(sum("steps") + sum("sqlSteps") + report["stepsBetween"].as_u64().expect("stepsBetween"))
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("== failback to site-a"),
+        "the live view goes to standard error"
+    );
+    for bad in [["--speed", "0"], ["--speed", "fast"]] {
+        assert_eq!(run(&bad).status.code(), Some(2), "{bad:?}");
+    }
+}
