@@ -7,10 +7,12 @@
 //! - [`controller`]: the thin shell that observes, executes and writes status.
 //! - [`dryrun`]: `drover plan` — read the user's YAML, observe read-only, print the next step.
 //! - [`sim`]: the simulated SQL Server world that tests, demos and drills run against.
+//! - [`demo`]: `drover demo`, the example played end to end against the simulator.
 
 pub mod api;
 pub mod components;
 pub mod controller;
+pub mod demo;
 pub mod dryrun;
 pub mod plan;
 pub mod runtime;

@@ -36,6 +36,9 @@ enum Command {
     /// Dry run: observe the servers the files declare (SELECTs only) and print the step drover
     /// would take now. Exit 0: planned; 2: bad input (nothing contacted).
     Plan(drover::dryrun::PlanArgs),
+    /// Play the contact-center example against the simulated two-site world: cold start, site A
+    /// lost, failover, site A restored, failback; then a summary.
+    Demo(drover::demo::cli::Args),
     /// Run the simulated SQL Server world (default: two sites, AG `ag1`) until Ctrl-C.
     Sim {
         /// A world description in YAML (see examples/sim-two-sites.yaml).
@@ -82,10 +85,11 @@ struct RunArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `drover run` says what it does (leadership, shutdown); the other commands only complain.
-    let default_filter = if matches!(cli.command, Command::Run(_)) {
-        "info"
-    } else {
-        "warn"
+    let default_filter = match cli.command {
+        Command::Run(_) => "info",
+        // The demo's SQL runs without TLS against the simulator on purpose: tiberius need not say so.
+        Command::Demo(_) => "warn,tiberius=error",
+        _ => "warn",
     };
     telemetry::init(cli.log_format, default_filter);
     // tiberius (aws-lc-rs) and, later, kube (ring) both use rustls: pick one provider once.
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
         Command::Crd => drover::api::all_crds_yaml().map(|yaml| print!("{yaml}")),
         Command::Run(args) => runtime.block_on(run_operator(args)),
         Command::Plan(args) => return ExitCode::from(runtime.block_on(drover::dryrun::main(args))),
+        Command::Demo(args) => return drover::demo::cli::main(&runtime, &args),
         Command::Sim {
             config,
             base_port,

@@ -24,15 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 const AG: [(&str, &str); 1] = [("kind", "AvailabilityGroup")];
 /// Every Event reason the controller gives a step it ran (see `action_reason`).
-const STEP_REASONS: [&str; 7] = [
-    "PlannedFailover",
-    "ForcedFailover",
-    "SetAvailabilityMode",
-    "SetRequiredSynchronizedSecondaries",
-    "DemoteToSecondary",
-    "ResumeDataMovement",
-    "CopyOnlyBackup",
-];
+use drover::controller::ag::STEP_REASONS;
 
 struct Rig {
     ctx: Context<MemoryPort>,

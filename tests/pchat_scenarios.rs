@@ -244,14 +244,7 @@ impl Rig {
     }
 
     fn events(&self) -> Vec<drover::controller::Event> {
-        let key = pool_event_key(&self.pool());
-        self.port
-            .snapshot()
-            .events
-            .into_iter()
-            .filter(|(k, _)| *k == key)
-            .map(|(_, e)| e)
-            .collect()
+        self.port.events_of(&pool_event_key(&self.pool()))
     }
 
     /// Log backups restored on `instance`, in order.

@@ -11,15 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn fast(mut cfg: WorldConfig) -> WorldConfig {
-    cfg.latencies.replication = Duration::from_millis(20);
-    cfg.latencies.failover = Duration::from_millis(150);
-    cfg.latencies.revert = Duration::from_millis(300);
-    cfg.latencies.restart = Duration::from_millis(100);
-    cfg.latencies.backup = Duration::from_millis(50);
-    cfg.workload.commits_per_second = 100;
-    cfg
-}
+use drover::demo::world::fast;
 
 async fn start(cfg: WorldConfig) -> Arc<Sim> {
     let epoch = jiff::civil::date(2026, 11, 21).at(3, 0, 0, 0);

@@ -9,7 +9,6 @@ use drover::controller::memory::MemoryPort;
 use drover::sim::Sim;
 use drover::sim::model::config::WorldConfig;
 use drover::sim::spec::availability_group_spec;
-use drover::sql::Timeouts;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,30 +16,12 @@ use std::time::Duration;
 /// The controllers' settings: `poll` while a transition runs (and as the first backoff), SQL
 /// timeouts the simulator never comes near unless an instance hangs.
 pub fn config(poll: Duration) -> Config {
-    Config {
-        transition_poll: poll,
-        steady_poll: Duration::from_secs(1),
-        base_backoff: poll,
-        max_backoff: Duration::from_secs(1),
-        sql: Timeouts {
-            connect: Duration::from_secs(2),
-            handshake: Duration::from_secs(2),
-            command: Duration::from_secs(5),
-            long_command: Duration::from_secs(30),
-        },
-    }
+    drover::demo::world::controller_config(poll)
 }
 
 /// Two sites with short simulated latencies and a steady committing workload.
 pub fn world() -> WorldConfig {
-    let mut cfg = WorldConfig::two_sites();
-    cfg.latencies.replication = Duration::from_millis(20);
-    cfg.latencies.failover = Duration::from_millis(150);
-    cfg.latencies.revert = Duration::from_millis(300);
-    cfg.latencies.restart = Duration::from_millis(100);
-    cfg.latencies.backup = Duration::from_millis(50);
-    cfg.workload.commits_per_second = 100;
-    cfg
+    drover::demo::world::sim_config()
 }
 
 /// What an AvailabilityGroup scenario starts from.

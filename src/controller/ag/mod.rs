@@ -373,6 +373,18 @@ async fn targets<P: Port>(ctx: &Context<P>, ag: &AvailabilityGroup) -> Result<Ve
     Ok(connections::targets(spec, &credentials, &tls))
 }
 
+/// Every Event reason [`action_reason`] gives a step that ran.
+pub const STEP_REASONS: [&str; 8] = [
+    "PlannedFailover",
+    "ForcedFailover",
+    "SetAvailabilityMode",
+    "SetRequiredSynchronizedSecondaries",
+    "DemoteToSecondary",
+    "ResumeDataMovement",
+    "CopyOnlyBackup",
+    "Step",
+];
+
 /// The Event reason for an action kind: `planned_failover` → `PlannedFailover`.
 fn action_reason(kind: &str) -> &'static str {
     match kind {

@@ -310,6 +310,15 @@ fn describe(action: &Action) -> String {
     format!("{a:?} {target}@{site}")
 }
 
+/// Every Event reason [`reason_of`] gives a step that ran.
+pub const STEP_REASONS: [&str; 5] = [
+    "StartComponent",
+    "StopComponent",
+    "RunStartHook",
+    "RunStopHook",
+    "MoveChild",
+];
+
 fn reason_of(action: &Action) -> &'static str {
     match action {
         Action::Scale { replicas: 0, .. } => "StopComponent",

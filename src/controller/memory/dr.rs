@@ -238,11 +238,15 @@ impl MemoryPort {
 
     /// The DrSite's Events, in order.
     pub fn drsite_events(&self, drs: &DrSite) -> Vec<Event> {
-        let key = drsite_event_key(drs);
+        self.events_of(&drsite_event_key(drs))
+    }
+
+    /// The Events of the object with `key` (see [`MemoryState::events`]), in order.
+    pub fn events_of(&self, key: &str) -> Vec<Event> {
         crate::sync::lock(&self.state)
             .events
             .iter()
-            .filter(|(k, _)| *k == key)
+            .filter(|(k, _)| k == key)
             .map(|(_, e)| e.clone())
             .collect()
     }

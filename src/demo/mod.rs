@@ -1,0 +1,363 @@
+//! `drover demo`: the contact-center example played end to end against the simulated two-site
+//! world, with drover's real controllers and planners (the Kubernetes side in memory): cold start
+//! → site A lost → failover to site B (the demo gives the confirmations a person would) → site A
+//! restored → failback. A live view ([`view`]) while it runs; a report ([`summary`]) at the end,
+//! with each transition's duration against its critical-path ideal ([`ideal`]).
+//!
+//! Time is tokio's: the CLI runs on the wall clock with every latency divided by `--speed`; a
+//! test runs it on tokio's paused clock, where it is deterministic and instant.
+
+pub mod cli;
+pub mod ideal;
+pub mod summary;
+pub mod view;
+pub mod world;
+
+use crate::api::dr_site::{Placement, TransitionKind};
+use ideal::{Costs, ideal};
+use std::io::Write;
+use std::time::Duration;
+use summary::{Confirmation, DrSiteRow, Report, TransitionSummary};
+use view::View;
+use world::DemoWorld;
+
+/// How the demo runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Every latency (SQL Server's, the components', the controllers' poll) is divided by this.
+    pub speed: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { speed: 1.0 }
+    }
+}
+
+/// Why the demo did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The options cannot be run.
+    #[error("{0}")]
+    BadInput(String),
+    /// A safety invariant failed (split brain, a component at two sites, …).
+    #[error("invariant violated: {0}")]
+    Invariant(String),
+    /// The world did not start, or the scenario did not reach a stage in time.
+    #[error("the scenario failed: {0}")]
+    Failed(String),
+}
+
+impl Error {
+    /// The process exit code: 1 when the scenario failed, 2 for bad input.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::BadInput(_) => 2,
+            Error::Invariant(_) | Error::Failed(_) => 1,
+        }
+    }
+}
+
+const OLD: &str = "site-a";
+const NEW: &str = "site-b";
+
+fn scaled(d: Duration, speed: f64) -> Duration {
+    d.div_f64(speed)
+}
+
+/// A demo in progress: the world, the view, and what it has measured so far.
+pub struct Demo<W: Write> {
+    pub world: DemoWorld,
+    pub view: View<W>,
+    speed: f64,
+    poll: Duration,
+    /// How long one stage may take before the scenario counts as failed.
+    limit: Duration,
+    costs: Costs,
+    transitions: Vec<TransitionSummary>,
+    confirmations: Vec<Confirmation>,
+    /// The simulator's count of lost commits when the last transition ended.
+    lost_so_far: u64,
+}
+
+impl<W: Write> Demo<W> {
+    /// Starts the world with every latency divided by `options.speed`; the view goes to `out`.
+    pub async fn start(options: &Options, out: W) -> Result<Demo<W>, Error> {
+        let speed = options.speed;
+        if !(speed.is_finite() && speed > 0.0) {
+            return Err(Error::BadInput(format!(
+                "--speed must be a number above 0, not {speed}"
+            )));
+        }
+        let mut sql = world::sim_config();
+        for d in [
+            &mut sql.latencies.replication,
+            &mut sql.latencies.failover,
+            &mut sql.latencies.revert,
+            &mut sql.latencies.backup,
+            &mut sql.latencies.restart,
+            &mut sql.latencies.session_timeout,
+            &mut sql.latencies.restore,
+        ] {
+            *d = scaled(*d, speed);
+        }
+        // The same commits per simulated second, whatever the speed (within reason).
+        sql.workload.commits_per_second =
+            (f64::from(sql.workload.commits_per_second) * speed).clamp(1.0, 2000.0) as u32;
+        let mut sites = world::site_latencies();
+        sites.start = scaled(sites.start, speed);
+        sites.stop = scaled(sites.stop, speed);
+        sites.hook = scaled(sites.hook, speed);
+        let poll = scaled(Duration::from_millis(200), speed).max(Duration::from_millis(2));
+        let drs = world::example().map_err(Error::Failed)?;
+        let costs = Costs {
+            sql: sql.latencies.clone(),
+            sites: sites.clone(),
+            databases: sql.availability_groups.first().map_or(0, |a| a.databases.len()),
+            backup_before_failback: false,
+        };
+        let world = DemoWorld::start(sql, &sites, drs, world::controller_config(poll))
+            .await
+            .map_err(|e| Error::Failed(format!("the simulated world did not start: {e}")))?;
+        Ok(Demo {
+            world,
+            view: View::new(out, scaled(Duration::from_secs(3), speed)),
+            speed,
+            poll,
+            limit: scaled(Duration::from_secs(180), speed).max(Duration::from_secs(10)),
+            costs,
+            transitions: Vec::new(),
+            confirmations: Vec::new(),
+            lost_so_far: 0,
+        })
+    }
+
+    /// One reconcile of each controller, the invariants, the view, then a poll's wait.
+    async fn tick(&mut self) -> Result<(), Error> {
+        self.world.reconcile().await.map_err(Error::Invariant)?;
+        self.view.update(&self.world);
+        tokio::time::sleep(self.poll).await;
+        Ok(())
+    }
+
+    /// Ticks until `done`; gives any confirmation asked for on the way.
+    async fn until(&mut self, what: &str, done: impl Fn(&DemoWorld) -> bool) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + self.limit;
+        while !done(&self.world) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Failed(format!(
+                    "timed out waiting for {what}; DrSite status: {:?}",
+                    self.world.status()
+                )));
+            }
+            self.tick().await?;
+            self.confirm();
+        }
+        Ok(())
+    }
+
+    /// Gives the confirmations the group or the DrSite ask for, saying so, as a person would after
+    /// checking site A is really gone.
+    fn confirm(&mut self) {
+        if let Some(ask) = self.world.group_status().confirmation {
+            let loss = ask
+                .known_loss_seconds
+                .map_or("unknown".to_string(), |s| format!("{s} s of commits"));
+            let asked = format!(
+                "the group asks to confirm a forced failover to {} (estimated loss: {loss})",
+                ask.target
+            );
+            if self.give("data-loss", &asked, ask.token.clone(), ask.command) {
+                self.world.annotate_group(&ask.token);
+            }
+        }
+        if let Some(ask) = self.world.status().site_lost_confirmation {
+            let asked = format!("the DrSite asks to confirm {} is lost", ask.site);
+            if self.give("site-lost", &asked, ask.token.clone(), ask.command) {
+                self.world.annotate(&ask.token);
+            }
+        }
+    }
+
+    /// Records and shows a confirmation about to be given; false if `token` was given already.
+    fn give(&mut self, what: &str, asked: &str, token: String, command: String) -> bool {
+        if self.confirmations.iter().any(|c| c.token == token) {
+            return false;
+        }
+        self.view.line(
+            self.world.elapsed(),
+            &format!("  ! {asked}; the demo confirms, as a person would with:\n             {command}"),
+        );
+        self.confirmations.push(Confirmation {
+            what: what.into(),
+            token,
+            command,
+        });
+        true
+    }
+
+    /// Runs the transition `kind` to `to`, begun at `began` by whatever the caller did, until the
+    /// DrSite records it finished; then measures it.
+    async fn transition(
+        &mut self,
+        kind: TransitionKind,
+        from: Option<&str>,
+        to: &str,
+        began: Duration,
+    ) -> Result<(), Error> {
+        let sql_before = self.view.sql_steps;
+        let steps_before = self.view.drsite_steps;
+        let finished = self.world.status().last_transition;
+        self.until(&format!("the {kind:?} to {to}"), |w| {
+            let s = w.status();
+            s.transition.is_none()
+                && s.last_transition
+                    .as_ref()
+                    .is_some_and(|t| t.kind == kind && t.to_site == to)
+                && s.last_transition != finished
+        })
+        .await?;
+        let record = self
+            .world
+            .status()
+            .last_transition
+            .ok_or_else(|| Error::Failed("the transition was not recorded".into()))?;
+        let seconds = self.world.elapsed().saturating_sub(began).as_secs_f64();
+        let lost = self.lost()?;
+        self.view.line(
+            self.world.elapsed(),
+            &format!(
+                "== {kind:?} to {to} finished in {seconds:.1} s ({} steps run)",
+                self.view.drsite_steps - steps_before
+            ),
+        );
+        self.transitions.push(TransitionSummary {
+            kind: format!("{kind:?}"),
+            from: from.map(str::to_string),
+            to: to.into(),
+            seconds,
+            recorded_seconds: record.duration_seconds,
+            ideal: ideal(&self.world.drs.spec, kind, from, to, &self.costs),
+            lost_transactions: lost.saturating_sub(self.lost_so_far),
+            steps: self.view.drsite_steps - steps_before,
+            planned_steps: record.steps,
+            sql_steps: self.view.sql_steps - sql_before,
+            lost_sites: record.lost_sites,
+        });
+        self.lost_so_far = lost;
+        Ok(())
+    }
+
+    /// The simulator's count of lost commits; it is defined while one replica is writable, which
+    /// the demo only asks at the end of a transition.
+    fn lost(&self) -> Result<u64, Error> {
+        self.world
+            .lost_transactions()
+            .ok_or_else(|| Error::Failed("the group has no single writable primary".into()))
+    }
+
+    /// Plays the scenario and reports.
+    pub async fn play(&mut self) -> Result<Report, Error> {
+        let endpoints = self.world.sim.endpoints();
+        let old_sql: Vec<String> = endpoints
+            .iter()
+            .filter(|(_, site, _)| site == OLD)
+            .map(|(name, _, _)| name.clone())
+            .collect();
+        let replicas: Vec<String> = endpoints
+            .iter()
+            .map(|(name, site, addr)| format!("{name} at {site}, tds://{addr}"))
+            .collect();
+        self.view.stage(
+            self.world.elapsed(),
+            &format!(
+                "cold start at {OLD}: the contact-center example (DrSite contact-center; group cc-ag on simulated SQL Server {}), speed {}",
+                replicas.join(" and "),
+                self.speed
+            ),
+        );
+        self.lost_so_far = self.lost()?;
+        self.transition(TransitionKind::ColdStart, None, OLD, Duration::ZERO)
+            .await?;
+
+        let at = self.world.elapsed();
+        self.view.stage(
+            at,
+            &format!(
+                "{OLD} lost: SQL Server {} stopped, its Kubernetes API unreachable",
+                old_sql.join(", ")
+            ),
+        );
+        for name in &old_sql {
+            self.world.sim.stop_instance(name).await.map_err(Error::Failed)?;
+        }
+        self.world.sites.set_reachable(OLD, false);
+        self.view.line(
+            at,
+            &format!("  $ kubectl patch drs contact-center -n contact-center --type merge -p '{{\"spec\":{{\"activeSite\":\"{NEW}\"}}}}'"),
+        );
+        self.world.flip(NEW);
+        self.transition(TransitionKind::Failover, Some(OLD), NEW, at).await?;
+
+        let at = self.world.elapsed();
+        self.view.stage(
+            at,
+            &format!("{OLD} restored: SQL Server back, its Kubernetes API answers"),
+        );
+        let steps_before = self.view.drsite_steps + self.view.sql_steps;
+        for name in &old_sql {
+            self.world.sim.start_instance(name).map_err(Error::Failed)?;
+        }
+        self.world.sites.set_reachable(OLD, true);
+        let leftovers: Vec<String> = self
+            .world
+            .drs
+            .spec
+            .components
+            .iter()
+            .filter(|c| c.placement == Placement::ActiveSite)
+            .map(|c| c.name.clone())
+            .collect();
+        self.until(&format!("{OLD}'s leftover ActiveSite components stopped"), |w| {
+            leftovers.iter().all(|c| !w.running(OLD, c)) && w.status().transition.is_none()
+        })
+        .await?;
+        let steps_between = self.view.drsite_steps + self.view.sql_steps - steps_before;
+
+        let at = self.world.elapsed();
+        self.view.stage(at, &format!("failback to {OLD}"));
+        self.view.line(
+            at,
+            &format!("  $ kubectl patch drs contact-center -n contact-center --type merge -p '{{\"spec\":{{\"activeSite\":\"{OLD}\"}}}}'"),
+        );
+        self.world.flip(OLD);
+        self.transition(TransitionKind::Failback, Some(NEW), OLD, at).await?;
+        self.world.invariants().map_err(Error::Invariant)?;
+
+        let name = self.world.drs.metadata.name.clone().unwrap_or_default();
+        let row = DrSiteRow::new(
+            &name,
+            &self.world.drs.spec.active_site,
+            &self.world.status(),
+            self.world.elapsed().as_secs(),
+        );
+        Ok(Report {
+            speed: self.speed,
+            seconds: self.world.elapsed().as_secs_f64(),
+            transitions: self.transitions.clone(),
+            steps_between,
+            steps: self.view.drsite_steps + self.view.sql_steps,
+            lost_transactions: self.lost()?,
+            confirmations: self.confirmations.clone(),
+            drsites: vec![row],
+        })
+    }
+}
+
+/// Starts the world, plays the scenario with the live view on `out`, and stops the world.
+pub async fn run<W: Write>(options: &Options, out: W) -> Result<Report, Error> {
+    let mut demo = Demo::start(options, out).await?;
+    let report = demo.play().await;
+    demo.world.sim.shutdown();
+    report
+}

@@ -1,0 +1,342 @@
+//! The world `drover demo` plays in, and the scenario tests run: the contact-center example
+//! (`examples/contact-center-framework.yaml`, embedded) with its group on the TDS simulator, its
+//! sites in memory ([`MemorySites`]), its API objects in memory ([`MemoryPort`]), and both
+//! controllers (AvailabilityGroup and DrSite) reconciling it. Time is tokio's: real in the
+//! CLI, paused in tests.
+
+use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus, CONFIRM_ANNOTATION};
+use crate::api::dr_site::{CONFIRM_SITE_LOST_ANNOTATION, DrPhase, DrSite, DrSiteStatus, Placement};
+use crate::components::memory::{Latencies, MemorySites, SiteAction};
+use crate::controller::memory::MemoryPort;
+use crate::controller::{Config, Event, ag, drsite};
+use crate::runtime::Shared;
+use crate::sim::Sim;
+use crate::sim::model::Role;
+use crate::sim::model::config::WorldConfig;
+use crate::sim::spec::availability_group_spec;
+use crate::sql::Timeouts;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The example every demo plays, as shipped.
+pub const EXAMPLE: &str = include_str!("../../examples/contact-center-framework.yaml");
+/// The example's namespace and group.
+pub const NAMESPACE: &str = "contact-center";
+pub const GROUP: &str = "cc-ag";
+/// The simulator's group that stands for `cc-ag`, and its databases.
+pub const SIM_GROUP: &str = "ag1";
+/// The Event reasons of the steps the controllers ran.
+pub use crate::controller::ag::STEP_REASONS as AG_STEP_REASONS;
+pub use crate::controller::drsite::STEP_REASONS as DRSITE_STEP_REASONS;
+
+/// The controllers' settings: `poll` while a transition runs (and as the first backoff), SQL
+/// timeouts the simulator never comes near unless an instance hangs.
+pub fn controller_config(poll: Duration) -> Config {
+    Config {
+        transition_poll: poll,
+        steady_poll: Duration::from_secs(1),
+        base_backoff: poll,
+        max_backoff: Duration::from_secs(1),
+        sql: Timeouts {
+            connect: Duration::from_secs(2),
+            handshake: Duration::from_secs(2),
+            command: Duration::from_secs(5),
+            long_command: Duration::from_secs(30),
+        },
+    }
+}
+
+/// Two sites with short simulated latencies and a steady committing workload.
+pub fn sim_config() -> WorldConfig {
+    fast(WorldConfig::two_sites())
+}
+
+/// `cfg` with short simulated latencies (tens to hundreds of milliseconds) and 100 commits a
+/// second.
+pub fn fast(mut cfg: WorldConfig) -> WorldConfig {
+    cfg.latencies.replication = Duration::from_millis(20);
+    cfg.latencies.failover = Duration::from_millis(150);
+    cfg.latencies.revert = Duration::from_millis(300);
+    cfg.latencies.restart = Duration::from_millis(100);
+    cfg.latencies.backup = Duration::from_millis(50);
+    cfg.workload.commits_per_second = 100;
+    cfg
+}
+
+/// How long the example's components take: started 2 s, stopped 1 s, a hook Job 1 s.
+pub fn site_latencies() -> Latencies {
+    Latencies {
+        start: Duration::from_secs(2),
+        stop: Duration::from_secs(1),
+        hook: Duration::from_secs(1),
+        ..Latencies::default()
+    }
+}
+
+/// The example's document of `kind`.
+fn document(kind: &str) -> Result<serde_json::Value, String> {
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(EXAMPLE).map_err(|e| format!("the embedded example does not parse: {e}"))?;
+    docs.into_iter()
+        .find(|d| d["kind"] == kind)
+        .ok_or_else(|| format!("the embedded example has no {kind}"))
+}
+
+/// The DrSite of the example, generation 1.
+pub fn example() -> Result<DrSite, String> {
+    let mut drs: DrSite =
+        serde_json::from_value(document("DrSite")?).map_err(|e| format!("the example's DrSite: {e}"))?;
+    drs.metadata.generation = Some(1);
+    Ok(drs)
+}
+
+/// The example's group over the simulator's `ag1`: its replicas at the simulator's endpoints with
+/// TLS off (the simulator does not speak it), its forced-failover policy and data-movement
+/// setting as the example declares them.
+fn example_group(sim: &Sim) -> Result<AvailabilityGroup, String> {
+    let declared: AvailabilityGroup = serde_json::from_value(document("AvailabilityGroup")?)
+        .map_err(|e| format!("the example's AvailabilityGroup: {e}"))?;
+    let mut spec = availability_group_spec(sim, SIM_GROUP, &declared.spec.primary_site, "cc-ag-login")
+        .ok_or("the simulator has no group ag1")?;
+    spec.forced_failover = declared.spec.forced_failover;
+    spec.auto_resume = declared.spec.auto_resume;
+    let mut group = AvailabilityGroup::new(GROUP, spec);
+    group.metadata.namespace = Some(NAMESPACE.into());
+    Ok(group)
+}
+
+/// The running world and the two controllers that drive it.
+pub struct DemoWorld {
+    pub sim: Arc<Sim>,
+    pub port: Arc<MemoryPort>,
+    pub sites: Arc<MemorySites>,
+    pub ag_ctx: ag::Context<Arc<MemoryPort>>,
+    pub dr_ctx: drsite::Context<Arc<MemoryPort>, Arc<MemorySites>>,
+    /// The DrSite as the user last applied it (its status is read from `port`).
+    pub drs: DrSite,
+    pub config: Config,
+    /// The controllers' process state (gate, metrics), so a restart can keep or drop it.
+    pub shared: Shared,
+    epoch: jiff::Timestamp,
+    start: tokio::time::Instant,
+    /// Site actions already checked by [`DemoWorld::starts_follow_the_primary`].
+    seen_actions: usize,
+}
+
+impl DemoWorld {
+    /// Starts the simulator `world`, the sites of `drs` with `latencies`, and declares the group.
+    pub async fn start(
+        world: WorldConfig,
+        latencies: &Latencies,
+        drs: DrSite,
+        config: Config,
+    ) -> Result<DemoWorld, String> {
+        let epoch = jiff::Timestamp::now();
+        let civil = epoch.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+        let start = tokio::time::Instant::now();
+        let sim = Sim::start_at(world, civil, IpAddr::V4(Ipv4Addr::LOCALHOST)).await?;
+        let group = example_group(&sim)?;
+        let port = Arc::new(MemoryPort::default());
+        let (user, password) = sim.login();
+        port.put_secret(NAMESPACE, "cc-ag-login", &[("username", user), ("password", password)]);
+        port.put_availability_group(group);
+        let sites = Arc::new(MemorySites::for_spec(&drs.spec, latencies));
+        let shared = Shared::default();
+        Ok(DemoWorld {
+            ag_ctx: ag::Context::new(port.clone(), config).with_shared(shared.clone()),
+            dr_ctx: drsite::Context::new(port.clone(), sites.clone(), config).with_shared(shared.clone()),
+            sim,
+            port,
+            sites,
+            drs,
+            config,
+            shared,
+            epoch,
+            start,
+            seen_actions: 0,
+        })
+    }
+
+    /// The wall-clock time the controllers are given: the start plus tokio time since.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.epoch + jiff::SignedDuration::try_from(self.start.elapsed()).unwrap_or_default()
+    }
+
+    /// Tokio time since the world started.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// A fresh operator process: new controller contexts (no memory of failures or connections).
+    pub fn restart_operator(&mut self) {
+        self.ag_ctx = ag::Context::new(self.port.clone(), self.config).with_shared(self.shared.clone());
+        self.dr_ctx =
+            drsite::Context::new(self.port.clone(), self.sites.clone(), self.config).with_shared(self.shared.clone());
+    }
+
+    /// One reconcile of each controller, then the invariants against ground truth.
+    pub async fn reconcile(&mut self) -> Result<(), String> {
+        let group = self.group();
+        let _ = ag::reconcile(&group, &self.ag_ctx, self.now()).await;
+        self.drs.status = self.port.drsite_status(&self.drs);
+        let _ = drsite::reconcile(&self.drs, &self.dr_ctx, self.now()).await;
+        self.invariants()?;
+        self.starts_follow_the_primary()
+    }
+
+    pub fn status(&self) -> DrSiteStatus {
+        self.port.drsite_status(&self.drs).unwrap_or_default()
+    }
+
+    pub fn group(&self) -> AvailabilityGroup {
+        self.port
+            .stored_availability_group(NAMESPACE, GROUP)
+            .expect("the group is stored when the world starts and never deleted")
+    }
+
+    pub fn group_status(&self) -> AvailabilityGroupStatus {
+        self.group().status.unwrap_or_default()
+    }
+
+    /// What a user's `kubectl apply` of a new `spec.activeSite` does.
+    pub fn flip(&mut self, site: &str) {
+        self.drs.spec.active_site = site.into();
+        self.drs.metadata.generation = Some(self.drs.metadata.generation.unwrap_or(0) + 1);
+    }
+
+    /// A site is (or was, during the last transition) declared lost.
+    pub fn lost_declared(&self) -> bool {
+        let s = self.status();
+        !s.lost_sites.is_empty() || s.last_transition.is_some_and(|t| !t.lost_sites.is_empty())
+    }
+
+    /// Any process of `component` exists at `site` (ground truth).
+    pub fn running(&self, site: &str, component: &str) -> bool {
+        self.sites.instance(site, component).is_some_and(|i| i.running())
+    }
+
+    /// The site of the simulator's primary replica.
+    pub fn primary_site(&self) -> Option<String> {
+        let sites: Vec<(String, String)> = self.sim.endpoints().into_iter().map(|(n, s, _)| (n, s)).collect();
+        self.sim.with_world(|w, now| {
+            w.roles(now, SIM_GROUP).into_iter().find_map(|(name, role)| {
+                (role == Some(Role::Primary))
+                    .then(|| sites.iter().find(|(n, _)| *n == name).map(|(_, s)| s.clone()))
+                    .flatten()
+            })
+        })
+    }
+
+    /// Invariants 1 and 4: never two writable primaries; no `ActiveSite` component at two sites
+    /// unless a person declared a site lost.
+    pub fn invariants(&self) -> Result<(), String> {
+        let moments = self.sim.with_world(|w, _| w.split_brain_moments().to_vec());
+        if !moments.is_empty() {
+            return Err(format!("two writable primaries at {moments:?}"));
+        }
+        if self.lost_declared() {
+            return Ok(());
+        }
+        for c in self
+            .drs
+            .spec
+            .components
+            .iter()
+            .filter(|c| c.placement == Placement::ActiveSite)
+        {
+            let at: Vec<&str> = self
+                .drs
+                .spec
+                .sites
+                .iter()
+                .map(|s| s.name.as_str())
+                .filter(|s| self.running(s, &c.name))
+                .collect();
+            if at.len() > 1 {
+                return Err(format!("{} runs at {}", c.name, at.join(" and ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Invariant 5: a component that needs the group writable is started only where it is: every
+    /// scale-up since the last look found the primary at that site.
+    pub fn starts_follow_the_primary(&mut self) -> Result<(), String> {
+        let actions = self.sites.actions();
+        let needs_writable: Vec<&str> = self
+            .drs
+            .spec
+            .components
+            .iter()
+            .filter(|c| !c.requires_writable.is_empty())
+            .map(|c| c.name.as_str())
+            .collect();
+        let primary = self.primary_site();
+        for (_, action) in &actions[self.seen_actions.min(actions.len())..] {
+            if let SiteAction::Scaled {
+                site, name, replicas, ..
+            } = action
+                && needs_writable.contains(&name.as_str())
+                && *replicas > 0
+                && primary.as_deref() != Some(site.as_str())
+            {
+                return Err(format!("{name} started at {site} away from the primary"));
+            }
+        }
+        self.seen_actions = actions.len();
+        Ok(())
+    }
+
+    /// Every DrSite Event so far.
+    pub fn drsite_events(&self) -> Vec<Event> {
+        self.port.drsite_events(&self.drs)
+    }
+
+    /// Every AvailabilityGroup Event so far.
+    pub fn group_events(&self) -> Vec<Event> {
+        self.port.events_of(&format!("{NAMESPACE}/{GROUP}"))
+    }
+
+    /// Every DrSite step Event so far, as `verb target@site`.
+    pub fn script(&self) -> Vec<String> {
+        self.drsite_events()
+            .into_iter()
+            .filter(|e| DRSITE_STEP_REASONS.contains(&e.reason.as_str()))
+            .map(|e| e.note.split(':').next().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    pub fn steady_at(&self, site: &str) -> bool {
+        let s = self.status();
+        s.phase == Some(DrPhase::Steady) && s.active_site.as_deref() == Some(site)
+    }
+
+    /// What `kubectl annotate sqlag cc-ag drover.dev/confirm-data-loss=TOKEN` does.
+    pub fn annotate_group(&self, token: &str) {
+        let mut group = self.group();
+        group
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(CONFIRM_ANNOTATION.into(), token.into());
+        self.port.put_availability_group(group);
+    }
+
+    /// What `kubectl annotate drs contact-center drover.dev/confirm-site-lost=TOKEN` does.
+    pub fn annotate(&mut self, token: &str) {
+        self.drs
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(CONFIRM_SITE_LOST_ANNOTATION.into(), token.into());
+    }
+
+    /// Acknowledged commits of every database of the group that the writable primary lacks, from
+    /// the simulator's model; `None` while there is not exactly one writable primary.
+    pub fn lost_transactions(&self) -> Option<u64> {
+        let databases = self.group().spec.databases;
+        self.sim
+            .with_world(|w, now| databases.iter().map(|db| w.lost_transactions(now, SIM_GROUP, db)).sum())
+    }
+}
