@@ -286,7 +286,9 @@ pub struct TransitionRecord {
     pub finished_at: Time,
     /// `finishedAt - startedAt`.
     pub duration_seconds: i64,
-    /// Steps run.
+    /// Steps in its runbook: each judged from observation, so this counts steps that found their
+    /// work already done and, after a site was declared lost, the steps skipped there. (Events
+    /// record each action drover actually took.)
     pub steps: u32,
     /// Sites declared lost during it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
