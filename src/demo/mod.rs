@@ -291,6 +291,11 @@ impl<W: Write> Demo<W> {
             .ok_or_else(|| Error::Failed("the group has no single writable primary".into()))
     }
 
+    /// What every latency is divided by.
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
     /// The transitions measured so far.
     pub fn transitions(&self) -> &[TransitionSummary] {
         &self.transitions

@@ -209,30 +209,52 @@ async fn play(demo: &mut Demo<impl Write>, scenario: Scenario) -> Result<(), Err
     demo.world.invariants().map_err(Error::Invariant)
 }
 
-/// Reads the files, starts the twin, plays `options.scenario` with the live view on `out`, stops
-/// the twin.
-pub async fn run<W: Write>(options: &Options, out: W) -> Result<DrillReport, Error> {
-    let Chosen {
-        setup,
-        notes,
-        not_drilled,
-    } = choose(&options.files)?;
-    let drsite = format!(
-        "{}/{}",
-        setup.drs.metadata.namespace.as_deref().unwrap_or_default(),
-        setup.drs.metadata.name.as_deref().unwrap_or_default()
-    );
-    let availability_group = format!(
-        "{}/{}",
-        setup.group.metadata.namespace.as_deref().unwrap_or_default(),
-        setup.group.metadata.name.as_deref().unwrap_or_default()
-    );
-    let mut demo = Demo::start_on(&DemoOptions { speed: options.speed }, out, setup).await?;
-    let played = play(&mut demo, options.scenario).await;
-    let report = played.and_then(|()| {
-        Ok(DrillReport {
+/// A drill started: the twin running, what it will report besides its own figures.
+pub struct Drill<W: Write> {
+    pub demo: Demo<W>,
+    scenario: Scenario,
+    drsite: String,
+    availability_group: String,
+    notes: Vec<String>,
+    not_drilled: Vec<String>,
+}
+
+impl<W: Write> Drill<W> {
+    /// Reads the files and starts the twin (nothing starts on bad input); the live view goes to
+    /// `out`.
+    pub async fn start(options: &Options, out: W) -> Result<Drill<W>, Error> {
+        let Chosen {
+            setup,
+            notes,
+            not_drilled,
+        } = choose(&options.files)?;
+        let key = |m: &kube::api::ObjectMeta| {
+            format!(
+                "{}/{}",
+                m.namespace.as_deref().unwrap_or_default(),
+                m.name.as_deref().unwrap_or_default()
+            )
+        };
+        let drsite = key(&setup.drs.metadata);
+        let availability_group = key(&setup.group.metadata);
+        let demo = Demo::start_on(&DemoOptions { speed: options.speed }, out, setup).await?;
+        Ok(Drill {
+            demo,
+            scenario: options.scenario,
             drsite,
             availability_group,
+            notes,
+            not_drilled,
+        })
+    }
+
+    /// Plays the scenario; the report.
+    pub async fn play(&mut self) -> Result<DrillReport, Error> {
+        play(&mut self.demo, self.scenario).await?;
+        let demo = &self.demo;
+        Ok(DrillReport {
+            drsite: self.drsite.clone(),
+            availability_group: self.availability_group.clone(),
             replicas: demo
                 .world
                 .sim
@@ -240,16 +262,23 @@ pub async fn run<W: Write>(options: &Options, out: W) -> Result<DrillReport, Err
                 .iter()
                 .map(|(name, site, addr)| format!("{name} at {site}, tds://{addr}"))
                 .collect(),
-            notes,
-            not_drilled,
+            notes: self.notes.clone(),
+            not_drilled: self.not_drilled.clone(),
             transitions: demo.transitions().to_vec(),
             confirmations: demo.confirmations().to_vec(),
             timeline: demo.view.timeline.clone(),
             lost_transactions: demo.lost()?,
             seconds: demo.world.elapsed().as_secs_f64(),
-            speed: options.speed,
+            speed: demo.speed(),
         })
-    });
-    demo.world.sim.shutdown();
+    }
+}
+
+/// Reads the files, starts the twin, plays `options.scenario` with the live view on `out`, stops
+/// the twin.
+pub async fn run<W: Write>(options: &Options, out: W) -> Result<DrillReport, Error> {
+    let mut drill = Drill::start(options, out).await?;
+    let report = drill.play().await;
+    drill.demo.world.sim.shutdown();
     report
 }
