@@ -306,6 +306,16 @@ impl<W: Write> Demo<W> {
         &self.confirmations
     }
 
+    /// The simulator's instances: `SERVER at SITE, tds://ADDR`.
+    pub fn replicas(&self) -> Vec<String> {
+        self.world
+            .sim
+            .endpoints()
+            .iter()
+            .map(|(name, site, addr)| format!("{name} at {site}, tds://{addr}"))
+            .collect()
+    }
+
     /// The simulator's instances at `site`.
     fn sql_at(&self, site: &str) -> Vec<String> {
         self.world
@@ -319,13 +329,7 @@ impl<W: Write> Demo<W> {
 
     /// Says what the world is, then the cold start at the DrSite's active site until it is done.
     pub async fn cold_start(&mut self, what: &str) -> Result<(), Error> {
-        let replicas: Vec<String> = self
-            .world
-            .sim
-            .endpoints()
-            .iter()
-            .map(|(name, site, addr)| format!("{name} at {site}, tds://{addr}"))
-            .collect();
+        let replicas = self.replicas();
         let site = self.world.drs.spec.active_site.clone();
         self.view.stage(
             self.world.elapsed(),

@@ -3,7 +3,7 @@
 //! 2 bad input (nothing started).
 
 use super::{Options, Scenario, run};
-use crate::demo::cli::Output;
+use crate::demo::cli::{Output, print};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,21 +50,5 @@ pub fn main(runtime: &tokio::runtime::Runtime, args: &Args) -> ExitCode {
         eprintln!("drover drill: cannot write {}: {e}", path.display());
         return ExitCode::FAILURE;
     }
-    let printed = match args.output {
-        Output::Text => Ok(format!("\n{}", report.text())),
-        Output::Json => serde_json::to_string_pretty(&report)
-            .map(|j| j + "\n")
-            .map_err(|e| e.to_string()),
-        Output::Yaml => serde_saphyr::to_string(&report).map_err(|e| e.to_string()),
-    };
-    match printed {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("drover drill: cannot write the report: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    print(args.output, &report, || report.text(), "drover drill")
 }

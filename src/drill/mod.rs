@@ -255,13 +255,7 @@ impl<W: Write> Drill<W> {
         Ok(DrillReport {
             drsite: self.drsite.clone(),
             availability_group: self.availability_group.clone(),
-            replicas: demo
-                .world
-                .sim
-                .endpoints()
-                .iter()
-                .map(|(name, site, addr)| format!("{name} at {site}, tds://{addr}"))
-                .collect(),
+            replicas: demo.replicas(),
             notes: self.notes.clone(),
             not_drilled: self.not_drilled.clone(),
             transitions: demo.transitions().to_vec(),
