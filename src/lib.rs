@@ -13,6 +13,7 @@ pub mod api;
 pub mod components;
 pub mod controller;
 pub mod demo;
+pub mod drill;
 pub mod dryrun;
 pub mod plan;
 pub mod runtime;

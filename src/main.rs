@@ -39,6 +39,10 @@ enum Command {
     /// Play the contact-center example against the simulated two-site world: cold start, site A
     /// lost, failover, site A restored, failback; then a summary.
     Demo(drover::demo::cli::Args),
+    /// Drill the DrSite and AvailabilityGroup of the files on a simulated twin: switchover,
+    /// failover, failback (or all); the plan, a timeline, optionally an HTML report. Exit 0:
+    /// passed; 1: an invariant failed; 2: bad input.
+    Drill(drover::drill::cli::Args),
     /// Run the simulated SQL Server world (default: two sites, AG `ag1`) until Ctrl-C.
     Sim {
         /// A world description in YAML (see examples/sim-two-sites.yaml).
@@ -88,7 +92,7 @@ fn main() -> ExitCode {
     let default_filter = match cli.command {
         Command::Run(_) => "info",
         // The demo's SQL runs without TLS against the simulator on purpose: tiberius need not say so.
-        Command::Demo(_) => "warn,tiberius=error",
+        Command::Demo(_) | Command::Drill(_) => "warn,tiberius=error",
         _ => "warn",
     };
     telemetry::init(cli.log_format, default_filter);
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
         Command::Run(args) => runtime.block_on(run_operator(args)),
         Command::Plan(args) => return ExitCode::from(runtime.block_on(drover::dryrun::main(args))),
         Command::Demo(args) => return drover::demo::cli::main(&runtime, &args),
+        Command::Drill(args) => return drover::drill::cli::main(&runtime, &args),
         Command::Sim {
             config,
             base_port,

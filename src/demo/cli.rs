@@ -37,12 +37,23 @@ pub fn main(runtime: &tokio::runtime::Runtime, args: &Args) -> ExitCode {
             return ExitCode::from(e.exit_code());
         }
     };
-    let printed = match args.output {
-        Output::Text => Ok(format!("\n{}", report.text())),
-        Output::Json => serde_json::to_string_pretty(&report)
+    print(args.output, &report, || report.text(), "drover demo")
+}
+
+/// Prints `report` on standard output as `output` asks (`text` for the human form); the exit
+/// code. `command` prefixes the complaint when it cannot.
+pub fn print<T: serde::Serialize>(
+    output: Output,
+    report: &T,
+    text: impl FnOnce() -> String,
+    command: &str,
+) -> ExitCode {
+    let printed = match output {
+        Output::Text => Ok(format!("\n{}", text())),
+        Output::Json => serde_json::to_string_pretty(report)
             .map(|j| j + "\n")
             .map_err(|e| e.to_string()),
-        Output::Yaml => serde_saphyr::to_string(&report).map_err(|e| e.to_string()),
+        Output::Yaml => serde_saphyr::to_string(report).map_err(|e| e.to_string()),
     };
     match printed {
         Ok(text) => {
@@ -50,7 +61,7 @@ pub fn main(runtime: &tokio::runtime::Runtime, args: &Args) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("drover demo: cannot write the report: {e}");
+            eprintln!("{command}: cannot write the report: {e}");
             ExitCode::FAILURE
         }
     }

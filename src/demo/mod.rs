@@ -80,16 +80,48 @@ pub struct Demo<W: Write> {
     lost_so_far: u64,
 }
 
+/// What a demo (or a drill) plays on: the simulated SQL Server world, the DrSite, and the
+/// AvailabilityGroup declared over the simulator's group `sim_group`.
+pub struct Setup {
+    pub sql: crate::sim::model::config::WorldConfig,
+    pub drs: crate::api::dr_site::DrSite,
+    pub group: crate::api::availability_group::AvailabilityGroup,
+    pub sim_group: String,
+}
+
+impl Setup {
+    /// The contact-center example on the simulator's two-site world.
+    pub fn example() -> Result<Setup, String> {
+        Ok(Setup {
+            sql: world::sim_config(),
+            drs: world::example()?,
+            group: world::example_declared_group()?,
+            sim_group: world::SIM_GROUP.into(),
+        })
+    }
+}
+
 impl<W: Write> Demo<W> {
-    /// Starts the world with every latency divided by `options.speed`; the view goes to `out`.
+    /// Starts the example's world with every latency divided by `options.speed`; the view goes
+    /// to `out`.
     pub async fn start(options: &Options, out: W) -> Result<Demo<W>, Error> {
+        Self::start_on(options, out, Setup::example().map_err(Error::Failed)?).await
+    }
+
+    /// Starts the world of `setup` with every latency divided by `options.speed`.
+    pub async fn start_on(options: &Options, out: W, setup: Setup) -> Result<Demo<W>, Error> {
         let speed = options.speed;
         if !(speed.is_finite() && speed > 0.0) {
             return Err(Error::BadInput(format!(
                 "--speed must be a number above 0, not {speed}"
             )));
         }
-        let mut sql = world::sim_config();
+        let Setup {
+            mut sql,
+            drs,
+            group,
+            sim_group,
+        } = setup;
         for d in [
             &mut sql.latencies.replication,
             &mut sql.latencies.failover,
@@ -109,14 +141,13 @@ impl<W: Write> Demo<W> {
         sites.stop = scaled(sites.stop, speed);
         sites.hook = scaled(sites.hook, speed);
         let poll = scaled(Duration::from_millis(200), speed).max(Duration::from_millis(2));
-        let drs = world::example().map_err(Error::Failed)?;
         let costs = Costs {
             sql: sql.latencies.clone(),
             sites: sites.clone(),
             databases: sql.availability_groups.first().map_or(0, |a| a.databases.len()),
             backup_before_failback: false,
         };
-        let world = DemoWorld::start(sql, &sites, drs, world::controller_config(poll))
+        let world = DemoWorld::start_with(sql, &sites, drs, &group, &sim_group, world::controller_config(poll))
             .await
             .map_err(|e| Error::Failed(format!("the simulated world did not start: {e}")))?;
         Ok(Demo {
@@ -134,14 +165,18 @@ impl<W: Write> Demo<W> {
 
     /// One reconcile of each controller, the invariants, the view, then a poll's wait.
     async fn tick(&mut self) -> Result<(), Error> {
-        self.world.reconcile().await.map_err(Error::Invariant)?;
+        let at = self.world.elapsed();
+        self.world
+            .reconcile()
+            .await
+            .map_err(|e| Error::Invariant(format!("{e} (at {:.1} s)", at.as_secs_f64())))?;
         self.view.update(&self.world);
         tokio::time::sleep(self.poll).await;
         Ok(())
     }
 
     /// Ticks until `done`; gives any confirmation asked for on the way.
-    async fn until(&mut self, what: &str, done: impl Fn(&DemoWorld) -> bool) -> Result<(), Error> {
+    pub async fn until(&mut self, what: &str, done: impl Fn(&DemoWorld) -> bool) -> Result<(), Error> {
         let deadline = tokio::time::Instant::now() + self.limit;
         while !done(&self.world) {
             if tokio::time::Instant::now() >= deadline {
@@ -198,7 +233,7 @@ impl<W: Write> Demo<W> {
 
     /// Runs the transition `kind` to `to`, begun at `began` by whatever the caller did, until the
     /// DrSite records it finished; then measures it.
-    async fn transition(
+    pub async fn transition(
         &mut self,
         kind: TransitionKind,
         from: Option<&str>,
@@ -250,65 +285,121 @@ impl<W: Write> Demo<W> {
 
     /// The simulator's count of lost commits; it is defined while one replica is writable, which
     /// the demo only asks at the end of a transition.
-    fn lost(&self) -> Result<u64, Error> {
+    pub fn lost(&self) -> Result<u64, Error> {
         self.world
             .lost_transactions()
             .ok_or_else(|| Error::Failed("the group has no single writable primary".into()))
     }
 
-    /// Plays the scenario and reports.
-    pub async fn play(&mut self) -> Result<Report, Error> {
-        let endpoints = self.world.sim.endpoints();
-        let old_sql: Vec<String> = endpoints
-            .iter()
-            .filter(|(_, site, _)| site == OLD)
-            .map(|(name, _, _)| name.clone())
-            .collect();
-        let replicas: Vec<String> = endpoints
+    /// What every latency is divided by.
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
+    /// The transitions measured so far.
+    pub fn transitions(&self) -> &[TransitionSummary] {
+        &self.transitions
+    }
+
+    /// The confirmations given so far.
+    pub fn confirmations(&self) -> &[Confirmation] {
+        &self.confirmations
+    }
+
+    /// The simulator's instances: `SERVER at SITE, tds://ADDR`.
+    pub fn replicas(&self) -> Vec<String> {
+        self.world
+            .sim
+            .endpoints()
             .iter()
             .map(|(name, site, addr)| format!("{name} at {site}, tds://{addr}"))
-            .collect();
+            .collect()
+    }
+
+    /// The simulator's instances at `site`.
+    fn sql_at(&self, site: &str) -> Vec<String> {
+        self.world
+            .sim
+            .endpoints()
+            .into_iter()
+            .filter(|(_, s, _)| s == site)
+            .map(|(name, _, _)| name)
+            .collect()
+    }
+
+    /// Says what the world is, then the cold start at the DrSite's active site until it is done.
+    pub async fn cold_start(&mut self, what: &str) -> Result<(), Error> {
+        let replicas = self.replicas();
+        let site = self.world.drs.spec.active_site.clone();
         self.view.stage(
             self.world.elapsed(),
             &format!(
-                "cold start at {OLD}: the contact-center example (DrSite contact-center; group cc-ag on simulated SQL Server {}), speed {}",
+                "cold start at {site}: {what} on simulated SQL Server {}), speed {}",
                 replicas.join(" and "),
                 self.speed
             ),
         );
         self.lost_so_far = self.lost()?;
-        self.transition(TransitionKind::ColdStart, None, OLD, Duration::ZERO)
-            .await?;
+        self.transition(TransitionKind::ColdStart, None, &site, Duration::ZERO)
+            .await
+    }
 
+    /// What `kubectl patch drs … activeSite` does, shown.
+    fn patch(&mut self, at: Duration, to: &str) {
+        let name = self.world.drs.metadata.name.clone().unwrap_or_default();
+        let namespace = self.world.drs.metadata.namespace.clone().unwrap_or_default();
+        self.view.line(
+            at,
+            &format!(
+                "  $ kubectl patch drs {name} -n {namespace} --type merge -p '{{\"spec\":{{\"activeSite\":\"{to}\"}}}}'"
+            ),
+        );
+        self.world.flip(to);
+    }
+
+    /// A planned move of the active site to `to`, every site reachable.
+    pub async fn switchover(&mut self, to: &str) -> Result<(), Error> {
+        let from = self.world.drs.spec.active_site.clone();
         let at = self.world.elapsed();
+        self.view.stage(at, &format!("switchover from {from} to {to}"));
+        self.patch(at, to);
+        self.transition(TransitionKind::Switchover, Some(&from), to, at).await
+    }
+
+    /// The active site lost (its SQL Server stopped, its Kubernetes API unreachable), then the
+    /// move to `to`, with the confirmations given.
+    pub async fn failover(&mut self, to: &str) -> Result<(), Error> {
+        let lost = self.world.drs.spec.active_site.clone();
+        let at = self.world.elapsed();
+        let sql = self.sql_at(&lost);
         self.view.stage(
             at,
             &format!(
-                "{OLD} lost: SQL Server {} stopped, its Kubernetes API unreachable",
-                old_sql.join(", ")
+                "{lost} lost: SQL Server {} stopped, its Kubernetes API unreachable",
+                sql.join(", ")
             ),
         );
-        for name in &old_sql {
+        for name in &sql {
             self.world.sim.stop_instance(name).await.map_err(Error::Failed)?;
         }
-        self.world.sites.set_reachable(OLD, false);
-        self.view.line(
-            at,
-            &format!("  $ kubectl patch drs contact-center -n contact-center --type merge -p '{{\"spec\":{{\"activeSite\":\"{NEW}\"}}}}'"),
-        );
-        self.world.flip(NEW);
-        self.transition(TransitionKind::Failover, Some(OLD), NEW, at).await?;
+        self.world.sites.set_reachable(&lost, false);
+        self.patch(at, to);
+        self.transition(TransitionKind::Failover, Some(&lost), to, at).await
+    }
 
+    /// `site` restored after a failover: its SQL Server back, its API answering, until its
+    /// leftover ActiveSite components are stopped. The steps run meanwhile.
+    pub async fn restore(&mut self, site: &str) -> Result<u32, Error> {
         let at = self.world.elapsed();
         self.view.stage(
             at,
-            &format!("{OLD} restored: SQL Server back, its Kubernetes API answers"),
+            &format!("{site} restored: SQL Server back, its Kubernetes API answers"),
         );
         let steps_before = self.view.drsite_steps + self.view.sql_steps;
-        for name in &old_sql {
+        for name in &self.sql_at(site) {
             self.world.sim.start_instance(name).map_err(Error::Failed)?;
         }
-        self.world.sites.set_reachable(OLD, true);
+        self.world.sites.set_reachable(site, true);
         let leftovers: Vec<String> = self
             .world
             .drs
@@ -318,20 +409,29 @@ impl<W: Write> Demo<W> {
             .filter(|c| c.placement == Placement::ActiveSite)
             .map(|c| c.name.clone())
             .collect();
-        self.until(&format!("{OLD}'s leftover ActiveSite components stopped"), |w| {
-            leftovers.iter().all(|c| !w.running(OLD, c)) && w.status().transition.is_none()
+        self.until(&format!("{site}'s leftover ActiveSite components stopped"), |w| {
+            leftovers.iter().all(|c| !w.running(site, c)) && w.status().transition.is_none()
         })
         .await?;
-        let steps_between = self.view.drsite_steps + self.view.sql_steps - steps_before;
+        Ok(self.view.drsite_steps + self.view.sql_steps - steps_before)
+    }
 
+    /// The move back to `to`, the site the last failover left.
+    pub async fn failback(&mut self, to: &str) -> Result<(), Error> {
+        let from = self.world.drs.spec.active_site.clone();
         let at = self.world.elapsed();
-        self.view.stage(at, &format!("failback to {OLD}"));
-        self.view.line(
-            at,
-            &format!("  $ kubectl patch drs contact-center -n contact-center --type merge -p '{{\"spec\":{{\"activeSite\":\"{OLD}\"}}}}'"),
-        );
-        self.world.flip(OLD);
-        self.transition(TransitionKind::Failback, Some(NEW), OLD, at).await?;
+        self.view.stage(at, &format!("failback to {to}"));
+        self.patch(at, to);
+        self.transition(TransitionKind::Failback, Some(&from), to, at).await
+    }
+
+    /// Plays the scenario and reports.
+    pub async fn play(&mut self) -> Result<Report, Error> {
+        self.cold_start("the contact-center example (DrSite contact-center; group cc-ag")
+            .await?;
+        self.failover(NEW).await?;
+        let steps_between = self.restore(OLD).await?;
+        self.failback(OLD).await?;
         self.world.invariants().map_err(Error::Invariant)?;
 
         let name = self.world.drs.metadata.name.clone().unwrap_or_default();

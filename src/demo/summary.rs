@@ -119,6 +119,47 @@ pub fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The transitions with their figures, then each one's ideal legs.
+pub fn transitions_table(transitions: &[TransitionSummary]) -> String {
+    let mut rows = vec![
+        [
+            "TRANSITION",
+            "FROM",
+            "TO",
+            "TOOK",
+            "IDEAL",
+            "STEPS",
+            "SQL STEPS",
+            "LOST TXNS",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    rows.extend(transitions.iter().map(|t| {
+        vec![
+            t.kind.clone(),
+            t.from.clone().unwrap_or_else(|| "-".into()),
+            t.to.clone(),
+            format!("{:.1} s", t.seconds),
+            format!("{:.1} s", t.ideal.seconds),
+            t.steps.to_string(),
+            t.sql_steps.to_string(),
+            t.lost_transactions.to_string(),
+        ]
+    }));
+    let mut out = table(&rows);
+    for t in transitions {
+        let legs: Vec<String> = t
+            .ideal
+            .legs
+            .iter()
+            .map(|l| format!("{} ({:.2} s)", l.what, l.seconds))
+            .collect();
+        let _ = writeln!(out, "  ideal {}: {}", t.kind, legs.join(", then "));
+    }
+    out
+}
+
 impl Report {
     /// The human form: the table, then the summary.
     pub fn text(&self) -> String {
@@ -139,42 +180,7 @@ impl Report {
             ]
         }));
         let mut out = format!("$ kubectl get drsites -n contact-center\n{}\n", table(&rows));
-        let mut rows = vec![
-            [
-                "TRANSITION",
-                "FROM",
-                "TO",
-                "TOOK",
-                "IDEAL",
-                "STEPS",
-                "SQL STEPS",
-                "LOST TXNS",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ];
-        rows.extend(self.transitions.iter().map(|t| {
-            vec![
-                t.kind.clone(),
-                t.from.clone().unwrap_or_else(|| "-".into()),
-                t.to.clone(),
-                format!("{:.1} s", t.seconds),
-                format!("{:.1} s", t.ideal.seconds),
-                t.steps.to_string(),
-                t.sql_steps.to_string(),
-                t.lost_transactions.to_string(),
-            ]
-        }));
-        let _ = write!(out, "{}", table(&rows));
-        for t in &self.transitions {
-            let legs: Vec<String> = t
-                .ideal
-                .legs
-                .iter()
-                .map(|l| format!("{} ({:.2} s)", l.what, l.seconds))
-                .collect();
-            let _ = writeln!(out, "  ideal {}: {}", t.kind, legs.join(", then "));
-        }
+        out.push_str(&transitions_table(&self.transitions));
         let _ = writeln!(
             out,
             "\n{} steps in {:.1} s at speed {} ({} between transitions); {} acknowledged transaction(s) lost, as the simulator counts them",

@@ -25,6 +25,38 @@ pub struct View<W: Write> {
     progress_at: Duration,
     /// How long without change before saying again what is awaited.
     pub heartbeat: Duration,
+    /// Every DrSite plan step seen running and every step Event, in order.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One entry of the timeline: a DrSite plan step (from running to done) or a step Event (an
+/// instant: the T-SQL the group ran, the workload scaled, the hook Job run).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TimelineEntry {
+    /// Seconds since the world started.
+    pub start: f64,
+    pub end: f64,
+    pub site: String,
+    /// `DrSite` (a plan step), `DrSiteEvent` or `AvailabilityGroupEvent`.
+    pub source: String,
+    /// The step (`start master-scs@site-b`) or the Event reason.
+    pub step: String,
+    /// The step's outcome, or the Event's note: the exact T-SQL and server, the Job and arguments.
+    pub detail: String,
+}
+
+/// The site an Event note names: `…@site…` for a DrSite step, the server's site for `… on SERVER`.
+fn site_of(note: &str, servers: &[(String, String)]) -> String {
+    if let Some(server) = note.rsplit(" on ").next().and_then(|t| t.split_whitespace().next())
+        && let Some((_, site)) = servers.iter().find(|(n, _)| n == server)
+    {
+        return site.clone();
+    }
+    note.split(':')
+        .next()
+        .and_then(|head| head.rsplit_once('@'))
+        .map(|(_, site)| site.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn step_name(s: &PlanStep) -> String {
@@ -48,6 +80,7 @@ impl<W: Write> View<W> {
             progress: String::new(),
             progress_at: Duration::ZERO,
             heartbeat,
+            timeline: Vec::new(),
         }
     }
 
@@ -72,6 +105,14 @@ impl<W: Write> View<W> {
             match step.state {
                 StepState::Running if !self.running.contains_key(&name) => {
                     self.line(at, &format!("  ▶ {name}"));
+                    self.timeline.push(TimelineEntry {
+                        start: at.as_secs_f64(),
+                        end: at.as_secs_f64(),
+                        site: step.site.clone(),
+                        source: "DrSite".into(),
+                        step: name.clone(),
+                        detail: String::new(),
+                    });
                     self.running.insert(name, at);
                 }
                 StepState::Done | StepState::Failed => {
@@ -80,6 +121,16 @@ impl<W: Write> View<W> {
                         let took = at.saturating_sub(began).as_secs_f64();
                         let why = step.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
                         self.line(at, &format!("  {how} {name} ({took:.1} s){why}"));
+                        self.finish(
+                            &name,
+                            at,
+                            if step.state == StepState::Done {
+                                "done"
+                            } else {
+                                "failed"
+                            },
+                            &why,
+                        );
                     }
                 }
                 _ => {}
@@ -96,12 +147,15 @@ impl<W: Write> View<W> {
             if let Some(began) = self.running.remove(&name) {
                 let took = at.saturating_sub(began).as_secs_f64();
                 self.line(at, &format!("  ✓ {name} ({took:.1} s)"));
+                self.finish(&name, at, "done", "");
             }
         }
+        let servers: Vec<(String, String)> = world.sim.endpoints().into_iter().map(|(n, s, _)| (n, s)).collect();
         let events = world.drsite_events();
         for e in &events[self.drsite_events.min(events.len())..] {
             if DRSITE_STEP_REASONS.contains(&e.reason.as_str()) {
                 self.drsite_steps += 1;
+                self.event(at, "DrSiteEvent", e, &servers);
             } else if e.warning || matches!(e.reason.as_str(), "TransitionStarted" | "TransitionFinished") {
                 self.line(at, &format!("  DrSite {}: {}", e.reason, e.note));
             }
@@ -111,6 +165,7 @@ impl<W: Write> View<W> {
         for e in &events[self.group_events.min(events.len())..] {
             if AG_STEP_REASONS.contains(&e.reason.as_str()) {
                 self.sql_steps += 1;
+                self.event(at, "AvailabilityGroupEvent", e, &servers);
                 self.line(at, &format!("  ✓ sql {}: {}", e.reason, e.note));
             } else if e.warning && e.reason != "ReplicaUnavailable" {
                 self.line(at, &format!("  AvailabilityGroup {}: {}", e.reason, e.note));
@@ -132,6 +187,31 @@ impl<W: Write> View<W> {
             self.progress = progress;
             self.progress_at = at;
         }
+    }
+
+    /// The plan step `name` seen running ended at `at`.
+    fn finish(&mut self, name: &str, at: Duration, how: &str, why: &str) {
+        if let Some(entry) = self
+            .timeline
+            .iter_mut()
+            .rev()
+            .find(|t| t.source == "DrSite" && t.step == name)
+        {
+            entry.end = at.as_secs_f64();
+            entry.detail = format!("{how}{why}");
+        }
+    }
+
+    /// A step Event seen at `at`.
+    fn event(&mut self, at: Duration, source: &str, e: &crate::controller::Event, servers: &[(String, String)]) {
+        self.timeline.push(TimelineEntry {
+            start: at.as_secs_f64(),
+            end: at.as_secs_f64(),
+            site: site_of(&e.note, servers),
+            source: source.into(),
+            step: e.reason.clone(),
+            detail: e.note.clone(),
+        });
     }
 
     /// The writer, when the view is done.

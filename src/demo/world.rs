@@ -91,18 +91,26 @@ pub fn example() -> Result<DrSite, String> {
     Ok(drs)
 }
 
-/// The example's group over the simulator's `ag1`: its replicas at the simulator's endpoints with
-/// TLS off (the simulator does not speak it), its forced-failover policy and data-movement
-/// setting as the example declares them.
-fn example_group(sim: &Sim) -> Result<AvailabilityGroup, String> {
-    let declared: AvailabilityGroup = serde_json::from_value(document("AvailabilityGroup")?)
-        .map_err(|e| format!("the example's AvailabilityGroup: {e}"))?;
-    let mut spec = availability_group_spec(sim, SIM_GROUP, &declared.spec.primary_site, "cc-ag-login")
-        .ok_or("the simulator has no group ag1")?;
-    spec.forced_failover = declared.spec.forced_failover;
+/// The example's AvailabilityGroup as declared.
+pub fn example_declared_group() -> Result<AvailabilityGroup, String> {
+    serde_json::from_value(document("AvailabilityGroup")?).map_err(|e| format!("the example's AvailabilityGroup: {e}"))
+}
+
+/// `declared` over the simulator's group `sim_group`: its replicas at the simulator's endpoints
+/// with TLS off (the simulator does not speak it), the login in the declared credentials Secret,
+/// its forced-failover policy and data-movement setting as declared.
+fn twin_group(sim: &Sim, declared: &AvailabilityGroup, sim_group: &str) -> Result<AvailabilityGroup, String> {
+    let mut spec = availability_group_spec(
+        sim,
+        sim_group,
+        &declared.spec.primary_site,
+        &declared.spec.credentials.secret_name,
+    )
+    .ok_or_else(|| format!("the simulator has no group {sim_group}"))?;
+    spec.forced_failover = declared.spec.forced_failover.clone();
     spec.auto_resume = declared.spec.auto_resume;
-    let mut group = AvailabilityGroup::new(GROUP, spec);
-    group.metadata.namespace = Some(NAMESPACE.into());
+    let mut group = AvailabilityGroup::new(declared.metadata.name.as_deref().unwrap_or(GROUP), spec);
+    group.metadata.namespace = declared.metadata.namespace.clone().or_else(|| Some(NAMESPACE.into()));
     Ok(group)
 }
 
@@ -118,6 +126,10 @@ pub struct DemoWorld {
     pub config: Config,
     /// The controllers' process state (gate, metrics), so a restart can keep or drop it.
     pub shared: Shared,
+    /// The AvailabilityGroup's namespace and name.
+    group_key: (String, String),
+    /// The simulator's group the AvailabilityGroup manages.
+    pub sim_group: String,
     epoch: jiff::Timestamp,
     start: tokio::time::Instant,
     /// Site actions already checked by [`DemoWorld::starts_follow_the_primary`].
@@ -125,21 +137,49 @@ pub struct DemoWorld {
 }
 
 impl DemoWorld {
-    /// Starts the simulator `world`, the sites of `drs` with `latencies`, and declares the group.
+    /// Starts the simulator `world`, the sites of `drs` with `latencies`, and declares the
+    /// example's group over the simulator's `ag1`.
     pub async fn start(
         world: WorldConfig,
         latencies: &Latencies,
         drs: DrSite,
         config: Config,
     ) -> Result<DemoWorld, String> {
+        Self::start_with(world, latencies, drs, &example_declared_group()?, SIM_GROUP, config).await
+    }
+
+    /// Starts the simulator `world`, the sites of `drs` with `latencies`, and declares `declared`
+    /// over the simulator's group `sim_group` (endpoints and login rewritten to the simulator's).
+    pub async fn start_with(
+        world: WorldConfig,
+        latencies: &Latencies,
+        drs: DrSite,
+        declared: &AvailabilityGroup,
+        sim_group: &str,
+        config: Config,
+    ) -> Result<DemoWorld, String> {
         let epoch = jiff::Timestamp::now();
         let civil = epoch.to_zoned(jiff::tz::TimeZone::UTC).datetime();
         let start = tokio::time::Instant::now();
         let sim = Sim::start_at(world, civil, IpAddr::V4(Ipv4Addr::LOCALHOST)).await?;
-        let group = example_group(&sim)?;
+        let group = match twin_group(&sim, declared, sim_group) {
+            Ok(g) => g,
+            Err(e) => {
+                sim.shutdown();
+                return Err(e);
+            }
+        };
         let port = Arc::new(MemoryPort::default());
         let (user, password) = sim.login();
-        port.put_secret(NAMESPACE, "cc-ag-login", &[("username", user), ("password", password)]);
+        port.put_secret(
+            group.metadata.namespace.as_deref().unwrap_or_default(),
+            &group.spec.credentials.secret_name,
+            &[("username", user), ("password", password)],
+        );
+        let group_key = (
+            group.metadata.namespace.clone().unwrap_or_default(),
+            group.metadata.name.clone().unwrap_or_default(),
+        );
         port.put_availability_group(group);
         let sites = Arc::new(MemorySites::for_spec(&drs.spec, latencies));
         let shared = Shared::default();
@@ -152,6 +192,8 @@ impl DemoWorld {
             drs,
             config,
             shared,
+            group_key,
+            sim_group: sim_group.into(),
             epoch,
             start,
             seen_actions: 0,
@@ -191,7 +233,7 @@ impl DemoWorld {
 
     pub fn group(&self) -> AvailabilityGroup {
         self.port
-            .stored_availability_group(NAMESPACE, GROUP)
+            .stored_availability_group(&self.group_key.0, &self.group_key.1)
             .expect("the group is stored when the world starts and never deleted")
     }
 
@@ -220,7 +262,7 @@ impl DemoWorld {
     pub fn primary_site(&self) -> Option<String> {
         let sites: Vec<(String, String)> = self.sim.endpoints().into_iter().map(|(n, s, _)| (n, s)).collect();
         self.sim.with_world(|w, now| {
-            w.roles(now, SIM_GROUP).into_iter().find_map(|(name, role)| {
+            w.roles(now, &self.sim_group).into_iter().find_map(|(name, role)| {
                 (role == Some(Role::Primary))
                     .then(|| sites.iter().find(|(n, _)| *n == name).map(|(_, s)| s.clone()))
                     .flatten()
@@ -295,7 +337,8 @@ impl DemoWorld {
 
     /// Every AvailabilityGroup Event so far.
     pub fn group_events(&self) -> Vec<Event> {
-        self.port.events_of(&format!("{NAMESPACE}/{GROUP}"))
+        self.port
+            .events_of(&format!("{}/{}", self.group_key.0, self.group_key.1))
     }
 
     /// Every DrSite step Event so far, as `verb target@site`.
@@ -336,7 +379,11 @@ impl DemoWorld {
     /// the simulator's model; `None` while there is not exactly one writable primary.
     pub fn lost_transactions(&self) -> Option<u64> {
         let databases = self.group().spec.databases;
-        self.sim
-            .with_world(|w, now| databases.iter().map(|db| w.lost_transactions(now, SIM_GROUP, db)).sum())
+        self.sim.with_world(|w, now| {
+            databases
+                .iter()
+                .map(|db| w.lost_transactions(now, &self.sim_group, db))
+                .sum()
+        })
     }
 }

@@ -1,0 +1,239 @@
+//! `drover drill` through the library on tokio's paused clock (deterministic, instant) and through
+//! the binary for its exit codes: the example drills with all three transitions and no invariant
+//! violated; other example files are refused with a clear reason; broken input exits 2 naming the
+//! file and the field path; the HTML report is well-formed and holds every executed step.
+
+use drover::demo::Error;
+use drover::drill::{Drill, Options, Scenario, run};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+}
+
+fn options(files: Vec<PathBuf>, scenario: Scenario) -> Options {
+    Options {
+        files,
+        scenario,
+        speed: 4.0,
+    }
+}
+
+/// Every opened non-void tag is closed, in order; nothing is closed that was not opened.
+fn well_formed(html: &str) -> Result<(), String> {
+    const VOID: [&str; 4] = ["meta", "br", "hr", "img"];
+    let mut open: Vec<String> = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i + 1..];
+        let end = rest.find('>').ok_or("a tag is not closed by >")?;
+        let tag = &rest[..end];
+        rest = &rest[end + 1..];
+        if tag.starts_with('!') {
+            continue;
+        }
+        if let Some(name) = tag.strip_prefix('/') {
+            match open.pop() {
+                Some(o) if o == name => {}
+                other => return Err(format!("</{name}> closes {other:?}")),
+            }
+        } else {
+            let name = tag.split_whitespace().next().ok_or("an empty tag")?.to_string();
+            if name.chars().any(|c| !c.is_ascii_alphanumeric()) {
+                return Err(format!("a bad tag name {name:?}"));
+            }
+            if !VOID.contains(&name.as_str()) {
+                open.push(name);
+            }
+        }
+    }
+    if open.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("never closed: {open:?}"))
+    }
+}
+
+fn escaped(text: &str) -> String {
+    drover::drill::html::escape(text)
+}
+
+#[tokio::test(start_paused = true)]
+async fn drill_all_on_the_contact_center_example_passes_with_three_transitions() {
+    let options = options(vec![example("contact-center-framework.yaml")], Scenario::All);
+    let mut drill = Drill::start(&options, Vec::new()).await.expect("starts");
+    let report = drill.play().await.expect("no invariant violated, every stage reached");
+    let kinds: Vec<&str> = report.transitions.iter().map(|t| t.kind.as_str()).collect();
+    assert_eq!(kinds, ["ColdStart", "Switchover", "Failover", "Failback"]);
+    let sites: Vec<(Option<&str>, &str)> = report
+        .transitions
+        .iter()
+        .map(|t| (t.from.as_deref(), t.to.as_str()))
+        .collect();
+    assert_eq!(
+        sites,
+        [
+            (None, "site-a"),
+            (Some("site-a"), "site-b"),
+            (Some("site-b"), "site-a"),
+            (Some("site-a"), "site-b")
+        ]
+    );
+    assert_eq!(report.transitions[1].lost_transactions, 0, "a switchover loses nothing");
+    let asked: Vec<&str> = report.confirmations.iter().map(|c| c.what.as_str()).collect();
+    assert_eq!(
+        asked,
+        ["data-loss", "site-lost"],
+        "the failover's confirmations are given and shown"
+    );
+    drill.demo.world.invariants().expect("invariants hold at the end");
+    assert!(report.replicas.iter().any(|r| r.starts_with("SQLNODE1 at site-a")));
+    assert!(report.replicas.iter().any(|r| r.starts_with("SQLNODE2 at site-b")));
+
+    // The HTML report: well-formed, and every step Event the controllers published is in it.
+    let html = report.html();
+    well_formed(&html).expect("well-formed");
+    let events: Vec<_> = drill
+        .demo
+        .world
+        .drsite_events()
+        .into_iter()
+        .filter(|e| drover::demo::world::DRSITE_STEP_REASONS.contains(&e.reason.as_str()))
+        .chain(
+            drill
+                .demo
+                .world
+                .group_events()
+                .into_iter()
+                .filter(|e| drover::demo::world::AG_STEP_REASONS.contains(&e.reason.as_str())),
+        )
+        .collect();
+    assert!(events.iter().any(|e| e.note.contains("FORCE_FAILOVER_ALLOW_DATA_LOSS")));
+    assert!(events.iter().any(|e| e.note.contains("hook Job")));
+    for e in &events {
+        assert!(html.contains(&escaped(&e.note)), "the report lacks {}", e.note);
+    }
+    let text = report.text();
+    for e in &events {
+        assert!(text.contains(&e.note), "the text lacks {}", e.note);
+    }
+    assert_eq!(
+        report.timeline.iter().filter(|t| t.source != "DrSite").count(),
+        events.len(),
+        "one timeline entry per step Event"
+    );
+    drill.demo.world.sim.shutdown();
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_scenario_alone_plays_its_transitions() {
+    for (scenario, kinds) in [
+        (Scenario::Switchover, vec!["ColdStart", "Switchover"]),
+        (Scenario::Failover, vec!["ColdStart", "Failover"]),
+        (Scenario::Failback, vec!["ColdStart", "Failover", "Failback"]),
+    ] {
+        let report = run(
+            &options(vec![example("contact-center-framework.yaml")], scenario),
+            Vec::new(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{scenario:?}: {e}"));
+        let got: Vec<&str> = report.transitions.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(got, kinds, "{scenario:?}");
+    }
+}
+
+#[tokio::test]
+async fn example_files_without_a_drsite_are_refused_with_the_reason() {
+    for (file, reason) in [
+        ("availability-group.yaml", "the files hold none"),
+        ("persistent-chat.yaml", "PersistentChatPool/pchat: not drilled yet"),
+        ("sim-two-sites.yaml", "kind: missing"),
+        ("sim-persistent-chat.yaml", "kind: missing"),
+    ] {
+        let err = run(&options(vec![example(file)], Scenario::All), Vec::new())
+            .await
+            .expect_err("nothing to drill");
+        assert!(matches!(err, Error::BadInput(_)), "{file}: {err}");
+        let message = err.to_string();
+        assert!(message.contains(file) && message.contains(reason), "{file}: {message}");
+    }
+}
+
+/// The example with `from` replaced by `to`, in a file of its own.
+fn broken(from: &str, to: &str, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(example("contact-center-framework.yaml")).expect("reads");
+    assert!(text.contains(from));
+    let path = std::env::temp_dir().join(format!("drover-drill-{}-{name}", std::process::id()));
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("writes");
+    path
+}
+
+#[test]
+fn a_broken_file_exits_2_naming_the_file_and_the_field() {
+    for (from, to, field) in [
+        (
+            "\n  activeSite: site-a",
+            "\n  activeSite: site-z",
+            "DrSite/contact-center: spec.activeSite:",
+        ),
+        (
+            "\n        port: 1433",
+            "\n        port: many",
+            "AvailabilityGroup/cc-ag: spec.replicas[0].endpoint.port:",
+        ),
+    ] {
+        let path = broken(from, to, "broken.yaml");
+        let out = Command::new(env!("CARGO_BIN_EXE_drover"))
+            .args(["drill", "--speed", "50", "-f"])
+            .arg(&path)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("{}: {field}", path.display())), "{stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "nothing started: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+#[test]
+fn the_binary_drills_the_example_and_writes_the_report() {
+    let report = std::env::temp_dir().join(format!("drover-drill-{}.html", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args([
+            "drill",
+            "--scenario",
+            "switchover",
+            "--speed",
+            "50",
+            "-o",
+            "json",
+            "--report",
+        ])
+        .arg(&report)
+        .arg("-f")
+        .arg(example("contact-center-framework.yaml"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    assert_eq!(json["transitions"][1]["kind"], "Switchover");
+    let html = std::fs::read_to_string(&report).expect("the report is written");
+    well_formed(&html).expect("well-formed");
+    assert!(html.contains("ALTER AVAILABILITY GROUP [cc_ag] FAILOVER;"));
+    let _ = std::fs::remove_file(report);
+}
+
+#[test]
+fn the_tag_checker_catches_what_it_must() {
+    assert!(well_formed("<div><p>x</p></div>").is_ok());
+    assert!(well_formed("<div><p>x</div></p>").is_err());
+    assert!(well_formed("<div>").is_err());
+    assert!(well_formed("<td>a < b</td>").is_err(), "an unescaped < is caught");
+}
