@@ -17,6 +17,12 @@ use std::hash::Hash;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// A failed reconcile of `key`: logged, and retried after `delay` (the controller's backoff).
+pub fn retry_after(key: &str, error: &dyn std::fmt::Display, delay: std::time::Duration) -> Action {
+    tracing::warn!(object = %key, error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
 /// What each controller's `run` gets from the process.
 #[derive(Clone)]
 pub struct Wiring {

@@ -98,12 +98,21 @@ impl<P: Port> Context<P> {
     }
 }
 
-/// What a reconcile asks for next.
+/// What a reconcile asks for next (every controller's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requeue {
     After(Duration),
     /// Only a change to the object (or its Secret) can help.
     OnChange,
+}
+
+impl From<Requeue> for kube::runtime::controller::Action {
+    fn from(requeue: Requeue) -> Self {
+        match requeue {
+            Requeue::After(d) => Self::requeue(d),
+            Requeue::OnChange => Self::await_change(),
+        }
+    }
 }
 
 /// `namespace/name`.

@@ -1,13 +1,14 @@
 //! The kube-runtime wiring: watch AvailabilityGroups and the Secrets they
 //! name, reconcile each at most once at a time, back off per object on errors.
 
-use super::{Context, Error, Requeue, key_of, reconcile};
+use super::{Context, Error, key_of, reconcile};
 use crate::api::availability_group::AvailabilityGroup;
 use crate::controller::api_in;
 use crate::controller::kube::KubePort;
 use crate::controller::login::naming_secret;
 use crate::runtime::Wiring;
 use crate::runtime::metrics::Kind;
+use crate::runtime::wiring::retry_after;
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
@@ -20,17 +21,12 @@ use tracing::Instrument;
 async fn reconcile_kube(ag: Arc<AvailabilityGroup>, ctx: Arc<Context<KubePort>>) -> Result<Action, Error> {
     let span = tracing::info_span!("reconcile", kind = "AvailabilityGroup", object = %key_of(&ag));
     let requeue = reconcile(&ag, &ctx, jiff::Timestamp::now()).instrument(span).await?;
-    Ok(match requeue {
-        Requeue::After(d) => Action::requeue(d),
-        Requeue::OnChange => Action::await_change(),
-    })
+    Ok(requeue.into())
 }
 
 fn error_policy(ag: Arc<AvailabilityGroup>, error: &Error, ctx: Arc<Context<KubePort>>) -> Action {
     let key = key_of(&ag);
-    let delay = ctx.failed(&key);
-    tracing::warn!(object = %key, error = %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    retry_after(&key, error, ctx.failed(&key))
 }
 
 /// Runs the controller until `stop` is cancelled. `namespace`: watch only that one (default: all).

@@ -4,7 +4,7 @@
 //! DrSites concerned. Sites in other
 //! clusters are not watched: they are polled (fast while a transition runs).
 
-use super::{Context, Error, Requeue, key_of, reconcile};
+use super::{Context, Error, key_of, reconcile};
 use crate::api::availability_group::AvailabilityGroup;
 use crate::api::dr_site::{ChildRef, DrSite, WorkloadKind};
 use crate::api::persistent_chat_pool::PersistentChatPool;
@@ -14,6 +14,7 @@ use crate::controller::api_in;
 use crate::controller::kube::KubePort;
 use crate::runtime::Wiring;
 use crate::runtime::metrics::Kind;
+use crate::runtime::wiring::retry_after;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
@@ -31,17 +32,12 @@ type Ctx = Context<KubePort, KubeSites>;
 async fn reconcile_kube(drs: Arc<DrSite>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let span = tracing::info_span!("reconcile", kind = "DrSite", object = %key_of(&drs));
     let requeue = reconcile(&drs, &ctx, jiff::Timestamp::now()).instrument(span).await?;
-    Ok(match requeue {
-        Requeue::After(d) => Action::requeue(d),
-        Requeue::OnChange => Action::await_change(),
-    })
+    Ok(requeue.into())
 }
 
 fn error_policy(drs: Arc<DrSite>, error: &Error, ctx: Arc<Ctx>) -> Action {
     let key = key_of(&drs);
-    let delay = ctx.failed(&key);
-    tracing::warn!(object = %key, error = %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    retry_after(&key, error, ctx.failed(&key))
 }
 
 /// The DrSites with a local site in `namespace` whose component at that site is `kind`/`name`.

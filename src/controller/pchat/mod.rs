@@ -77,13 +77,7 @@ impl<P: Port + PoolPort> Context<P> {
     }
 }
 
-/// What a reconcile asks for next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Requeue {
-    After(Duration),
-    /// Only a change to the object can help.
-    OnChange,
-}
+pub use super::ag::Requeue;
 
 /// `namespace/name`.
 pub fn key_of(pool: &PersistentChatPool) -> String {

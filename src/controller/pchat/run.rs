@@ -1,7 +1,7 @@
 //! The kube-runtime wiring: watch PersistentChatPools, their hook Jobs and the
 //! Secrets they name; reconcile each at most once at a time.
 
-use super::{Context, Error, Requeue, key_of, reconcile};
+use super::{Context, Error, key_of, reconcile};
 use crate::api::persistent_chat_pool::PersistentChatPool;
 use crate::components::LABEL_POOL;
 use crate::controller::api_in;
@@ -9,6 +9,7 @@ use crate::controller::kube::KubePort;
 use crate::controller::login::naming_secret;
 use crate::runtime::Wiring;
 use crate::runtime::metrics::Kind;
+use crate::runtime::wiring::retry_after;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -24,17 +25,12 @@ use tracing::Instrument;
 async fn reconcile_kube(pool: Arc<PersistentChatPool>, ctx: Arc<Context<KubePort>>) -> Result<Action, Error> {
     let span = tracing::info_span!("reconcile", kind = "PersistentChatPool", object = %key_of(&pool));
     let requeue = reconcile(&pool, &ctx, jiff::Timestamp::now()).instrument(span).await?;
-    Ok(match requeue {
-        Requeue::After(d) => Action::requeue(d),
-        Requeue::OnChange => Action::await_change(),
-    })
+    Ok(requeue.into())
 }
 
 fn error_policy(pool: Arc<PersistentChatPool>, error: &Error, ctx: Arc<Context<KubePort>>) -> Action {
     let key = key_of(&pool);
-    let delay = ctx.failed(&key);
-    tracing::warn!(object = %key, error = %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    retry_after(&key, error, ctx.failed(&key))
 }
 
 /// Runs the controller until `stop` is cancelled. `namespace`: watch only that one (default: all).
