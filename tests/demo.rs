@@ -3,6 +3,7 @@
 
 use drover::demo::world::{AG_STEP_REASONS, DRSITE_STEP_REASONS, GROUP, NAMESPACE, SIM_GROUP};
 use drover::demo::{Demo, Error, Options, run};
+use drover::plan::drsite::ChildKind;
 
 #[tokio::test(start_paused = true)]
 async fn drover_demo_finishes_and_its_summary_matches_the_simulators_counts() {
@@ -61,7 +62,10 @@ async fn drover_demo_finishes_and_its_summary_matches_the_simulators_counts() {
     assert_eq!(per_transition + report.steps_between, report.steps);
     // … and what the sites and the API objects saw done: every scale and hook Job, every move.
     let drsite_steps: u32 = report.transitions.iter().map(|t| t.steps).sum::<u32>() + report.steps_between;
-    let done = world.sites.actions().len() as u64 + world.port.primary_site_writes(NAMESPACE, GROUP);
+    let done = world.sites.actions().len() as u64
+        + world
+            .port
+            .desired_site_writes(ChildKind::AvailabilityGroup, NAMESPACE, GROUP);
     assert_eq!(u64::from(drsite_steps), done);
     // The runbook's shape: 13 starts cold; a move and 3 starts on failover; 3 stops, a move and
     // 3 starts on failback, whose group ran its SQL (a forced failover ran one statement).

@@ -13,6 +13,7 @@ use drover::api::availability_group::CONFIRM_ANNOTATION;
 use drover::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolStatus, PoolPhase, PoolState};
 use drover::controller::memory::{MemoryPort, pool_event_key};
 use drover::controller::{Config, pchat};
+use drover::plan::drsite::ChildKind;
 use drover::sim::Sim;
 use drover::sim::model::StandaloneState;
 use drover::sim::model::config::{ChatPoolState, ShareConfig, WorldConfig};
@@ -274,7 +275,13 @@ impl Rig {
     /// Flips the desired site, confirms the failover's data loss when asked.
     async fn flip_to(&mut self, site: &str, confirm: bool) {
         self.port
-            .edit_pool_active_site_as(NS, POOL, site, "kubectl-client-side-apply")
+            .edit_desired_site(
+                ChildKind::PersistentChatPool,
+                NS,
+                POOL,
+                site,
+                "kubectl-client-side-apply",
+            )
             .expect("the pool takes the site");
         if confirm {
             self.until("a confirmation request", 100, |r| r.status().confirmation.is_some())

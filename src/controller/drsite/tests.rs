@@ -9,6 +9,7 @@ use crate::api::persistent_chat_pool::{PersistentChatPoolStatus, PoolPhase};
 use crate::components::memory::{Latencies, MemorySites};
 use crate::controller::memory::MemoryPort;
 use crate::controller::{DRSITE_FIELD_MANAGER, PoolPort};
+use crate::plan::drsite::ChildKind;
 use std::sync::Arc;
 
 const NS: &str = "dr";
@@ -93,11 +94,16 @@ async fn a_flip_applies_the_pools_active_site_with_the_drsite_field_manager() {
     let pool = rig.port.stored_pool(NS, "pchat").expect("stored");
     assert_eq!(pool.spec.active_site, "site-b");
     assert_eq!(
-        rig.port.pool_active_site_manager(NS, "pchat").as_deref(),
+        rig.port
+            .desired_site_manager(ChildKind::PersistentChatPool, NS, "pchat")
+            .as_deref(),
         Some(DRSITE_FIELD_MANAGER)
     );
-    assert_eq!(rig.port.pool_active_site_writes(NS, "pchat"), 1);
-    assert_eq!(rig.port.primary_site_writes(NS, "ag1"), 1);
+    assert_eq!(
+        rig.port.desired_site_writes(ChildKind::PersistentChatPool, NS, "pchat"),
+        1
+    );
+    assert_eq!(rig.port.desired_site_writes(ChildKind::AvailabilityGroup, NS, "ag1"), 1);
     let moves: Vec<String> = rig
         .port
         .drsite_events(&rig.drs)
@@ -130,7 +136,10 @@ async fn a_flip_applies_the_pools_active_site_with_the_drsite_field_manager() {
 
     // Waiting for the pool's controller: nothing is written again.
     rig.reconcile().await;
-    assert_eq!(rig.port.pool_active_site_writes(NS, "pchat"), 1);
+    assert_eq!(
+        rig.port.desired_site_writes(ChildKind::PersistentChatPool, NS, "pchat"),
+        1
+    );
 
     rig.settle_children("site-b").await;
     let status = rig.reconcile().await;
@@ -175,7 +184,7 @@ async fn a_pool_moved_by_hand_is_a_conflict_and_nothing_is_applied() {
     let mut rig = Rig::new().await;
     rig.reconcile().await;
     rig.port
-        .edit_pool_active_site_as(NS, "pchat", "site-b", "kubectl-edit")
+        .edit_desired_site(ChildKind::PersistentChatPool, NS, "pchat", "site-b", "kubectl-edit")
         .expect("stored");
     let status = rig.reconcile().await;
     assert!(
@@ -185,7 +194,9 @@ async fn a_pool_moved_by_hand_is_a_conflict_and_nothing_is_applied() {
     assert_eq!(rig.port.calls("apply_pool_active_site"), 0);
     assert_eq!(rig.port.calls("apply_primary_site"), 0);
     assert_eq!(
-        rig.port.pool_active_site_manager(NS, "pchat").as_deref(),
+        rig.port
+            .desired_site_manager(ChildKind::PersistentChatPool, NS, "pchat")
+            .as_deref(),
         Some("kubectl-edit")
     );
     let warned = rig

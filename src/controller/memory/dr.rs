@@ -8,6 +8,7 @@ use crate::api::availability_group::AvailabilityGroup;
 use crate::api::dr_site::{DrSite, DrSiteStatus};
 use crate::api::persistent_chat_pool::PersistentChatPool;
 use crate::controller::{DRSITE_FIELD_MANAGER, DrPort, Event, PortError};
+use crate::plan::drsite::ChildKind;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry, ObjectMeta};
 use kube::ResourceExt;
 
@@ -105,7 +106,8 @@ impl MemoryState {
             ag.metadata.generation = Some(ag.metadata.generation.unwrap_or(1) + 1);
         }
         take_ownership(&mut ag.metadata, PRIMARY_SITE_FIELD, manager, operation);
-        self.primary_site_managers.insert(key, manager.into());
+        self.desired_site_managers
+            .insert((ChildKind::AvailabilityGroup, key), manager.into());
         Ok(())
     }
 
@@ -139,7 +141,8 @@ impl MemoryState {
             pool.metadata.generation = Some(pool.metadata.generation.unwrap_or(1) + 1);
         }
         take_ownership(&mut pool.metadata, ACTIVE_SITE_FIELD, manager, operation);
-        self.pool_active_site_managers.insert(key, manager.into());
+        self.desired_site_managers
+            .insert((ChildKind::PersistentChatPool, key), manager.into());
         Ok(())
     }
 }
@@ -163,7 +166,9 @@ impl MemoryPort {
         let key = object_key(namespace, name);
         let mut state = crate::sync::lock(&self.state);
         state.statuses.remove(&key);
-        state.primary_site_managers.remove(&key);
+        state
+            .desired_site_managers
+            .remove(&(ChildKind::AvailabilityGroup, key.clone()));
         state.availability_groups.remove(&key).is_some()
     }
 
@@ -176,54 +181,37 @@ impl MemoryPort {
         Some(ag)
     }
 
-    /// A person (or another tool) sets a group's `spec.primarySite` with field manager `manager`
-    /// (e.g. `kubectl-edit`): what a DrSite must notice as a Conflict.
-    pub fn edit_primary_site(&self, namespace: &str, name: &str, site: &str, manager: &str) -> Result<(), PortError> {
-        crate::sync::lock(&self.state).set_primary_site(namespace, name, site, manager, "Update")
-    }
-
-    /// The field manager that last set the group's `spec.primarySite` through this port.
-    pub fn primary_site_manager(&self, namespace: &str, name: &str) -> Option<String> {
-        crate::sync::lock(&self.state)
-            .primary_site_managers
-            .get(&object_key(namespace, name))
-            .cloned()
-    }
-
-    /// How many `apply_primary_site` calls succeeded for the group.
-    pub fn primary_site_writes(&self, namespace: &str, name: &str) -> u64 {
-        crate::sync::lock(&self.state)
-            .primary_site_writes
-            .get(&object_key(namespace, name))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// A person (or another tool) sets a pool's `spec.activeSite` with field manager `manager`:
-    /// what a DrSite must notice as a Conflict.
-    pub fn edit_pool_active_site_as(
+    /// A person (or another tool) sets a child's desired site (a group's `spec.primarySite`, a
+    /// pool's `spec.activeSite`) with field manager `manager` (e.g. `kubectl-edit`): what a DrSite
+    /// must notice as a Conflict.
+    pub fn edit_desired_site(
         &self,
+        kind: ChildKind,
         namespace: &str,
         name: &str,
         site: &str,
         manager: &str,
     ) -> Result<(), PortError> {
-        crate::sync::lock(&self.state).set_pool_active_site(namespace, name, site, manager, "Update")
+        let mut state = crate::sync::lock(&self.state);
+        match kind {
+            ChildKind::AvailabilityGroup => state.set_primary_site(namespace, name, site, manager, "Update"),
+            ChildKind::PersistentChatPool => state.set_pool_active_site(namespace, name, site, manager, "Update"),
+        }
     }
 
-    /// The field manager that last set the pool's `spec.activeSite` through this port.
-    pub fn pool_active_site_manager(&self, namespace: &str, name: &str) -> Option<String> {
+    /// The field manager that last set the child's desired site through this port.
+    pub fn desired_site_manager(&self, kind: ChildKind, namespace: &str, name: &str) -> Option<String> {
         crate::sync::lock(&self.state)
-            .pool_active_site_managers
-            .get(&object_key(namespace, name))
+            .desired_site_managers
+            .get(&(kind, object_key(namespace, name)))
             .cloned()
     }
 
-    /// How many `apply_pool_active_site` calls succeeded for the pool.
-    pub fn pool_active_site_writes(&self, namespace: &str, name: &str) -> u64 {
+    /// How many times the DrSite side set the child's desired site.
+    pub fn desired_site_writes(&self, kind: ChildKind, namespace: &str, name: &str) -> u64 {
         crate::sync::lock(&self.state)
-            .pool_active_site_writes
-            .get(&object_key(namespace, name))
+            .desired_site_writes
+            .get(&(kind, object_key(namespace, name)))
             .copied()
             .unwrap_or(0)
     }
@@ -263,8 +251,8 @@ impl DrPort for MemoryPort {
         state.call("apply_primary_site")?;
         state.set_primary_site(namespace, name, site, DRSITE_FIELD_MANAGER, "Apply")?;
         *state
-            .primary_site_writes
-            .entry(object_key(namespace, name))
+            .desired_site_writes
+            .entry((ChildKind::AvailabilityGroup, object_key(namespace, name)))
             .or_default() += 1;
         Ok(())
     }
@@ -279,8 +267,8 @@ impl DrPort for MemoryPort {
         state.call("apply_pool_active_site")?;
         state.set_pool_active_site(namespace, name, site, DRSITE_FIELD_MANAGER, "Apply")?;
         *state
-            .pool_active_site_writes
-            .entry(object_key(namespace, name))
+            .desired_site_writes
+            .entry((ChildKind::PersistentChatPool, object_key(namespace, name)))
             .or_default() += 1;
         Ok(())
     }

@@ -19,6 +19,7 @@ pub use pool::{JobRunner, MemoryJob, pool_event_key};
 use super::{Event, Port, PortError};
 use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus};
 use crate::api::dr_site::DrSiteStatus;
+use crate::plan::drsite::ChildKind;
 use kube::ResourceExt;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -71,10 +72,11 @@ pub struct MemoryState {
     /// Stored AvailabilityGroup objects by `namespace/name` (their `status` kept current with
     /// `statuses`).
     pub availability_groups: BTreeMap<String, AvailabilityGroup>,
-    /// Who last set each stored group's `spec.primarySite`, by `namespace/name`.
-    pub primary_site_managers: BTreeMap<String, String>,
-    /// How many `apply_primary_site` calls succeeded, by `namespace/name`.
-    pub primary_site_writes: BTreeMap<String, u64>,
+    /// Who last set each stored child's desired site (an AvailabilityGroup's `spec.primarySite`,
+    /// a pool's `spec.activeSite`), by kind and `namespace/name`.
+    pub desired_site_managers: BTreeMap<(ChildKind, String), String>,
+    /// How many times the DrSite side set it (`apply_primary_site`, `apply_pool_active_site`).
+    pub desired_site_writes: BTreeMap<(ChildKind, String), u64>,
     /// DrSite statuses by `namespace/name`.
     pub drsite_statuses: BTreeMap<String, DrSiteStatus>,
     /// How many DrSite status writes were made.
@@ -83,10 +85,6 @@ pub struct MemoryState {
     pub calls: BTreeMap<&'static str, u64>,
     /// Stored PersistentChatPools by `namespace/name` (their `status` kept current).
     pub pools: BTreeMap<String, crate::api::PersistentChatPool>,
-    /// Who last set each stored pool's `spec.activeSite` through the DrSite side, by `namespace/name`.
-    pub pool_active_site_managers: BTreeMap<String, String>,
-    /// How many `apply_pool_active_site` calls succeeded, by `namespace/name`.
-    pub pool_active_site_writes: BTreeMap<String, u64>,
     /// PersistentChatPool statuses by `namespace/name`.
     pub pool_statuses: BTreeMap<String, crate::api::PersistentChatPoolStatus>,
     /// How many PersistentChatPool status writes were made.

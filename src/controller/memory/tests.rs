@@ -2,6 +2,7 @@ use super::*;
 use crate::api::availability_group::{Phase, fixtures};
 use crate::api::dr_site::{DrPhase, DrSite};
 use crate::controller::{DRSITE_FIELD_MANAGER, DrPort};
+use crate::plan::drsite::ChildKind;
 
 fn group() -> AvailabilityGroup {
     let mut ag = AvailabilityGroup::new("ag1", fixtures::spec());
@@ -77,7 +78,8 @@ async fn applying_the_primary_site_bumps_the_generation_only_on_a_change() {
     let ag = port.stored_availability_group("dr", "ag1").unwrap();
     assert_eq!(ag.metadata.generation, Some(1), "same value: no spec change");
     assert_eq!(
-        port.primary_site_manager("dr", "ag1").as_deref(),
+        port.desired_site_manager(ChildKind::AvailabilityGroup, "dr", "ag1")
+            .as_deref(),
         Some(DRSITE_FIELD_MANAGER)
     );
 
@@ -85,7 +87,7 @@ async fn applying_the_primary_site_bumps_the_generation_only_on_a_change() {
     let ag = port.stored_availability_group("dr", "ag1").unwrap();
     assert_eq!(ag.spec.primary_site, "site-b");
     assert_eq!(ag.metadata.generation, Some(2));
-    assert_eq!(port.primary_site_writes("dr", "ag1"), 2);
+    assert_eq!(port.desired_site_writes(ChildKind::AvailabilityGroup, "dr", "ag1"), 2);
     assert_eq!(port.calls("apply_primary_site"), 2);
 }
 
@@ -94,9 +96,14 @@ async fn managed_fields_show_who_owns_the_primary_site() {
     let port = MemoryPort::default();
     port.put_availability_group(group());
     port.apply_primary_site("dr", "ag1", "site-b").await.unwrap();
-    port.edit_primary_site("dr", "ag1", "site-a", "kubectl-edit").unwrap();
+    port.edit_desired_site(ChildKind::AvailabilityGroup, "dr", "ag1", "site-a", "kubectl-edit")
+        .unwrap();
 
-    assert_eq!(port.primary_site_manager("dr", "ag1").as_deref(), Some("kubectl-edit"));
+    assert_eq!(
+        port.desired_site_manager(ChildKind::AvailabilityGroup, "dr", "ag1")
+            .as_deref(),
+        Some("kubectl-edit")
+    );
     let ag = port.stored_availability_group("dr", "ag1").unwrap();
     assert_eq!(ag.metadata.generation, Some(3));
     let owners: Vec<(Option<String>, Option<String>)> = ag
@@ -112,7 +119,7 @@ async fn managed_fields_show_who_owns_the_primary_site() {
         "the forced apply's entry lost its only field"
     );
     assert_eq!(
-        port.primary_site_writes("dr", "ag1"),
+        port.desired_site_writes(ChildKind::AvailabilityGroup, "dr", "ag1"),
         1,
         "a hand edit is not drover's write"
     );
@@ -140,8 +147,11 @@ async fn applying_to_a_missing_group_or_an_unknown_site_fails_and_changes_nothin
         (ag.spec.primary_site.as_str(), ag.metadata.generation),
         ("site-a", Some(1))
     );
-    assert_eq!(port.primary_site_manager("dr", "ag1"), None);
-    assert_eq!(port.primary_site_writes("dr", "ag1"), 0);
+    assert_eq!(
+        port.desired_site_manager(ChildKind::AvailabilityGroup, "dr", "ag1"),
+        None
+    );
+    assert_eq!(port.desired_site_writes(ChildKind::AvailabilityGroup, "dr", "ag1"), 0);
 
     assert!(port.remove_availability_group("dr", "ag1"));
     assert!(port.availability_group("dr", "ag1").await.unwrap().is_none());
@@ -163,7 +173,7 @@ async fn injected_failures_hit_the_next_calls_then_stop() {
     );
     port.apply_primary_site("dr", "ag1", "site-b").await.unwrap();
     assert_eq!(port.calls("apply_primary_site"), 3);
-    assert_eq!(port.primary_site_writes("dr", "ag1"), 1);
+    assert_eq!(port.desired_site_writes(ChildKind::AvailabilityGroup, "dr", "ag1"), 1);
 
     // Other calls are untouched, and a pending failure can be cleared.
     port.fail_next("patch_drsite_status", 1, PortError::Api("conflict".into()));
@@ -238,7 +248,8 @@ async fn applying_a_pool_active_site_records_drovers_field_manager() {
     let pool = port.stored_pool("dr", "pchat").unwrap();
     assert_eq!(pool.metadata.generation, None, "same value: no spec change");
     assert_eq!(
-        port.pool_active_site_manager("dr", "pchat").as_deref(),
+        port.desired_site_manager(ChildKind::PersistentChatPool, "dr", "pchat")
+            .as_deref(),
         Some(DRSITE_FIELD_MANAGER)
     );
 
@@ -246,7 +257,10 @@ async fn applying_a_pool_active_site_records_drovers_field_manager() {
     let pool = port.stored_pool("dr", "pchat").unwrap();
     assert_eq!(pool.spec.active_site, "site-b");
     assert_eq!(pool.metadata.generation, Some(2));
-    assert_eq!(port.pool_active_site_writes("dr", "pchat"), 2);
+    assert_eq!(
+        port.desired_site_writes(ChildKind::PersistentChatPool, "dr", "pchat"),
+        2
+    );
     assert_eq!(port.calls("apply_pool_active_site"), 2);
     let owners: Vec<(Option<String>, Option<String>)> = pool
         .metadata
@@ -261,10 +275,11 @@ async fn applying_a_pool_active_site_records_drovers_field_manager() {
     );
 
     // A hand edit takes the field over, and is not counted as drover's write.
-    port.edit_pool_active_site_as("dr", "pchat", "site-a", "kubectl-edit")
+    port.edit_desired_site(ChildKind::PersistentChatPool, "dr", "pchat", "site-a", "kubectl-edit")
         .unwrap();
     assert_eq!(
-        port.pool_active_site_manager("dr", "pchat").as_deref(),
+        port.desired_site_manager(ChildKind::PersistentChatPool, "dr", "pchat")
+            .as_deref(),
         Some("kubectl-edit")
     );
     let pool = port.stored_pool("dr", "pchat").unwrap();
@@ -276,7 +291,10 @@ async fn applying_a_pool_active_site_records_drovers_field_manager() {
         .map(|e| e.manager)
         .collect();
     assert_eq!(managers, [Some("kubectl-edit".to_string())]);
-    assert_eq!(port.pool_active_site_writes("dr", "pchat"), 2);
+    assert_eq!(
+        port.desired_site_writes(ChildKind::PersistentChatPool, "dr", "pchat"),
+        2
+    );
 }
 
 #[tokio::test]
@@ -301,8 +319,14 @@ async fn applying_to_a_missing_pool_or_a_site_it_does_not_have_fails_and_changes
         (pool.spec.active_site.as_str(), pool.metadata.generation),
         ("site-a", None)
     );
-    assert_eq!(port.pool_active_site_manager("dr", "pchat"), None);
-    assert_eq!(port.pool_active_site_writes("dr", "pchat"), 0);
+    assert_eq!(
+        port.desired_site_manager(ChildKind::PersistentChatPool, "dr", "pchat"),
+        None
+    );
+    assert_eq!(
+        port.desired_site_writes(ChildKind::PersistentChatPool, "dr", "pchat"),
+        0
+    );
 
     port.fail_next("apply_pool_active_site", 1, PortError::Unreachable("timeout".into()));
     assert!(port.apply_pool_active_site("dr", "pchat", "site-b").await.is_err());
