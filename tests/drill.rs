@@ -144,11 +144,85 @@ async fn each_scenario_alone_plays_its_transitions() {
     }
 }
 
+/// The Persistent Chat example drilled on its own through all of runbook B: a switchover, the
+/// failback, a failover with dc1 lost (the drill confirms the loss), dc1 restored, the failback.
+/// Nothing lost but in the failover; every step Event in the report; no step failed on the way.
+#[tokio::test(start_paused = true)]
+async fn drill_all_on_the_persistent_chat_example_plays_runbook_b() {
+    let report = run(
+        &options(vec![example("persistent-chat.yaml")], Scenario::All),
+        Vec::new(),
+    )
+    .await
+    .expect("no invariant violated, every stage reached");
+    assert_eq!(report.persistent_chat_pool.as_deref(), Some("persistent-chat/pchat"));
+    assert_eq!(report.drsite, None);
+    let moves: Vec<(&str, Option<&str>, &str)> = report
+        .transitions
+        .iter()
+        .map(|t| (t.kind.as_str(), t.from.as_deref(), t.to.as_str()))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("Switchover", Some("dc1"), "dc2"),
+            ("Failback", Some("dc2"), "dc1"),
+            ("Failover", Some("dc1"), "dc2"),
+            ("Failback", Some("dc2"), "dc1"),
+        ]
+    );
+    for t in &report.transitions {
+        if t.kind != "Failover" {
+            assert_eq!(t.lost_transactions, 0, "{} loses nothing", t.kind);
+        }
+        assert!(t.sql_steps > 0 && t.steps > 0, "{t:?}");
+        assert!(t.ideal.seconds > 0.0 && t.seconds >= t.ideal.seconds, "{t:?}");
+    }
+    let asked: Vec<&str> = report.confirmations.iter().map(|c| c.what.as_str()).collect();
+    assert_eq!(
+        asked,
+        ["data-loss"],
+        "the failover with dc1 lost asks, and the drill confirms"
+    );
+    assert!(report.confirmations[0].command.contains("kubectl annotate"));
+    let html = report.html();
+    well_formed(&html).expect("well-formed");
+    let events: Vec<_> = report
+        .timeline
+        .iter()
+        .filter(|t| t.source == drover::drill::pool::EVENT_SOURCE)
+        .collect();
+    assert!(events.iter().any(|e| e.detail.contains("RESTORE LOG [mgc]")));
+    assert!(events.iter().any(|e| e.detail.contains("WITH REPLACE, RECOVERY")));
+    assert!(events.iter().any(|e| e.detail.contains("hook Job")));
+    for e in &events {
+        assert!(html.contains(&escaped(&e.detail)), "the report lacks {}", e.detail);
+        assert!(!e.site.is_empty(), "{e:?} names its site");
+    }
+    let total: u32 = report.transitions.iter().map(|t| t.steps + t.sql_steps).sum();
+    assert_eq!(events.len(), total as usize, "one timeline Event per step counted");
+    for t in report
+        .timeline
+        .iter()
+        .filter(|t| t.source == drover::drill::pool::STEP_SOURCE)
+    {
+        assert!(t.end >= t.start, "{t:?}");
+        assert!(!t.detail.contains("does not show its effect"), "no step failed: {t:?}");
+    }
+    assert!(
+        report
+            .text()
+            .contains("drill of PersistentChatPool persistent-chat/pchat")
+    );
+}
+
 #[tokio::test]
-async fn example_files_without_a_drsite_are_refused_with_the_reason() {
+async fn example_files_without_a_drsite_or_a_pool_are_refused_with_the_reason() {
     for (file, reason) in [
-        ("availability-group.yaml", "the files hold none"),
-        ("persistent-chat.yaml", "PersistentChatPool/pchat: not drilled yet"),
+        (
+            "availability-group.yaml",
+            "AvailabilityGroup/cc-ag is drilled through a DrSite that names it",
+        ),
         ("sim-two-sites.yaml", "kind: missing"),
         ("sim-persistent-chat.yaml", "kind: missing"),
     ] {
@@ -228,6 +302,23 @@ fn the_binary_drills_the_example_and_writes_the_report() {
     well_formed(&html).expect("well-formed");
     assert!(html.contains("ALTER AVAILABILITY GROUP [cc_ag] FAILOVER;"));
     let _ = std::fs::remove_file(report);
+}
+
+/// A group whose policy never allows a forced failover cannot fail over with its primary site
+/// lost: the drill says the stage was not reached and exits 1, after the cold start it played.
+#[tokio::test(start_paused = true)]
+async fn a_failover_the_policy_forbids_fails_the_drill_with_exit_code_1() {
+    let path = broken("    policy: Confirm", "    policy: Never", "never.yaml");
+    let err = run(&options(vec![path.clone()], Scenario::Failover), Vec::new())
+        .await
+        .expect_err("the failover cannot happen");
+    let _ = std::fs::remove_file(path);
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(matches!(err, Error::Failed(_)), "{err}");
+    assert!(
+        err.to_string().contains("timed out waiting for the Failover to site-b"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ use drover::controller::memory::{MemoryPort, pool_event_key};
 use drover::controller::{Config, pchat};
 use drover::plan::drsite::ChildKind;
 use drover::sim::Sim;
+use drover::sim::hooks::{HookFailures, run_chat_hook};
 use drover::sim::model::StandaloneState;
 use drover::sim::model::config::{ChatPoolState, ShareConfig, WorldConfig};
 use drover::sim::spec::persistent_chat_pool_spec;
@@ -62,77 +63,17 @@ fn world() -> WorldConfig {
     cfg
 }
 
-/// The hook Jobs' effect: what each cmdlet does to the simulated pool, read from the Job's
-/// `DROVER_*` variables exactly as a script in the Job would. `failures` makes the next N runs
-/// of a step fail.
-fn runner(sim: Arc<Sim>, failures: Arc<Mutex<BTreeMap<String, u32>>>) -> drover::controller::memory::JobRunner {
-    Arc::new(move |job: &Job| {
-        let env: BTreeMap<String, String> = job
-            .spec
-            .as_ref()
-            .and_then(|s| s.template.spec.as_ref())
-            .and_then(|p| p.containers.first())
-            .and_then(|c| c.env.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| (e.name, e.value.unwrap_or_default()))
-            .collect();
-        let var = |k: &str| env.get(k).cloned().unwrap_or_default();
-        let step = job
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get("drover.dev/action"))
-            .cloned()
-            .unwrap_or_default();
-        {
-            let mut f = failures.lock().unwrap();
-            if let Some(left) = f.get_mut(&step)
-                && *left > 0
-            {
-                *left -= 1;
-                return Err(format!(
-                    "Set-CsPersistentChatState : Cannot connect to the pool ({step})"
-                ));
-            }
-        }
-        let pool = "pchat";
-        sim.with_world(|w, now| match var("DROVER_ACTION").as_str() {
-            "set-pool-state" => {
-                let state = match var("DROVER_POOL_STATE").as_str() {
-                    "Normal" => ChatPoolState::Normal,
-                    "FailedOver" => ChatPoolState::FailedOver,
-                    other => return Err(format!("unknown pool state {other:?}")),
-                };
-                w.chat_set_state(now, pool, state)
-            }
-            "set-active-servers" => {
-                let servers = var("DROVER_ACTIVE_SERVERS");
-                let list = servers.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
-                w.chat_set_active_servers(now, pool, list)
-            }
-            "install-mirror" => {
-                let dbs: Vec<String> = var("DROVER_DATABASES").split(',').map(String::from).collect();
-                w.install_mirror(now, &var("DROVER_SQL_SERVER"), &var("DROVER_MIRROR_SERVER"), &dbs)
-            }
-            "establish-log-shipping" => w.establish_log_shipping(
-                now,
-                &var("DROVER_DATABASE"),
-                &var("DROVER_PRIMARY_SERVER"),
-                &var("DROVER_SECONDARY_SERVER"),
-                &var("DROVER_BACKUP_SHARE"),
-                &var("DROVER_COPY_DESTINATION"),
-            ),
-            other => Err(format!("unknown hook action {other:?}")),
-        })
-    })
+/// The hook Jobs' effect: what each cmdlet does to the simulated pool (`drover::sim::hooks`).
+/// `failures` makes the next N runs of a step fail.
+fn runner(sim: Arc<Sim>, failures: HookFailures) -> drover::controller::memory::JobRunner {
+    Arc::new(move |job: &Job| run_chat_hook(&sim, POOL, &failures, job))
 }
 
 struct Rig {
     sim: Arc<Sim>,
     port: Arc<MemoryPort>,
     ctx: pchat::Context<Arc<MemoryPort>>,
-    failures: Arc<Mutex<BTreeMap<String, u32>>>,
+    failures: HookFailures,
     epoch: jiff::Timestamp,
     start: tokio::time::Instant,
     restart_every_tick: bool,

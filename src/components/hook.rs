@@ -274,10 +274,13 @@ pub fn label_value(s: &str) -> String {
     }
 }
 
-/// The run label of a transition's attempt: the transition's start in Unix seconds and the attempt,
-/// e.g. `1795000000-0`. A valid label value (times before 1970 are hashed into one).
-pub fn run_label(started_at: jiff::Timestamp, attempt: u32) -> String {
-    label_value(&format!("{}-{attempt}", started_at.as_second()))
+/// The run label of a transition's attempt: the transition's start in Unix seconds, the attempt
+/// and the site it moves to, e.g. `1795000000-0-site-b`. A valid label value (anything else is
+/// hashed into one). Status times keep whole seconds, so the site tells apart two transitions
+/// begun in the same second (a move and the move back): without it the second found the first's
+/// Jobs and took them for its own.
+pub fn run_label(started_at: jiff::Timestamp, attempt: u32, to_site: &str) -> String {
+    label_value(&format!("{}-{attempt}-{to_site}", started_at.as_second()))
 }
 
 /// A hook Job drover created, from its labels and status; `None` for a Job without drover's labels.
@@ -630,10 +633,16 @@ mod tests {
     #[test]
     fn run_labels_are_seconds_and_attempt() {
         let t: jiff::Timestamp = "2026-11-18T11:06:40Z".parse().expect("timestamp");
-        assert_eq!(run_label(t, 0), "1795000000-0");
-        assert_eq!(run_label(t, 12), "1795000000-12");
+        assert_eq!(run_label(t, 0, "site-b"), "1795000000-0-site-b");
+        assert_eq!(run_label(t, 12, "dc1"), "1795000000-12-dc1");
+        assert_ne!(
+            run_label(t, 1, "dc1"),
+            run_label(t, 1, "dc2"),
+            "a move and the move back"
+        );
         let before_1970 = jiff::Timestamp::from_second(-5).expect("timestamp");
-        assert!(is_label_value(&run_label(before_1970, 0)));
+        assert!(is_label_value(&run_label(before_1970, 0, "a")));
+        assert!(is_label_value(&run_label(t, 0, &"x".repeat(63))));
     }
 
     fn job_with(status: Option<JobStatus>) -> Job {

@@ -46,7 +46,7 @@ pub struct TimelineEntry {
 }
 
 /// The site an Event note names: `…@site…` for a DrSite step, the server's site for `… on SERVER`.
-fn site_of(note: &str, servers: &[(String, String)]) -> String {
+pub(crate) fn site_of(note: &str, servers: &[(String, String)]) -> String {
     if let Some(server) = note.rsplit(" on ").next().and_then(|t| t.split_whitespace().next())
         && let Some((_, site)) = servers.iter().find(|(n, _)| n == server)
     {
@@ -203,7 +203,13 @@ impl<W: Write> View<W> {
     }
 
     /// A step Event seen at `at`.
-    fn event(&mut self, at: Duration, source: &str, e: &crate::controller::Event, servers: &[(String, String)]) {
+    pub(crate) fn event(
+        &mut self,
+        at: Duration,
+        source: &str,
+        e: &crate::controller::Event,
+        servers: &[(String, String)],
+    ) {
         self.timeline.push(TimelineEntry {
             start: at.as_secs_f64(),
             end: at.as_secs_f64(),

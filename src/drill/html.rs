@@ -31,7 +31,7 @@ code{font-family:monospace;white-space:pre-wrap}.lane{position:relative;height:2
 impl DrillReport {
     pub fn html(&self) -> String {
         let mut out = String::new();
-        let title = format!("drover drill: DrSite {}", self.drsite);
+        let title = format!("drover drill: {}", self.subject());
         let _ = write!(
             out,
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>\n",
@@ -39,9 +39,8 @@ impl DrillReport {
         );
         let _ = writeln!(
             out,
-            "<h1>{}</h1><p>AvailabilityGroup {}, on a simulated twin; {:.1} s at speed {}; {} acknowledged transaction(s) lost over the drill, as the simulator counts them.</p>",
+            "<h1>{}</h1><p>On a simulated twin; {:.1} s at speed {}; {} acknowledged transaction(s) lost over the drill, as the simulator counts them.</p>",
             escape(&title),
-            escape(&self.availability_group),
             self.seconds,
             self.speed,
             self.lost_transactions
@@ -114,8 +113,9 @@ impl DrillReport {
             let _ = write!(out, "<div class=\"lane\"><span class=\"site\">{}</span>", escape(label));
             for t in self.timeline.iter().filter(|t| t.site == site) {
                 let class = match t.source.as_str() {
-                    "DrSite" => "bar",
+                    "DrSite" | super::pool::STEP_SOURCE => "bar",
                     "AvailabilityGroupEvent" => "bar sql",
+                    super::pool::EVENT_SOURCE if t.step != crate::controller::pchat::HOOK_STEP_REASON => "bar sql",
                     _ => "bar event",
                 };
                 let _ = write!(

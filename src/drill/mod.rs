@@ -1,16 +1,21 @@
-//! `drover drill`: the user's own DrSite and AvailabilityGroup, read and validated like
-//! `drover plan` reads them ([`crate::dryrun::load`]), played on a simulated twin ([`twin`]: one
-//! simulated replica per declared replica, one in-memory workload per declared component, hooks
-//! as Jobs that succeed) with drover's real controllers, through a scenario: switchover, failover
-//! (the drill gives the confirmations), failback, or all three. The invariants are checked after
-//! every reconcile. The result: each transition's figures and a timeline of every step.
+//! `drover drill`: the user's own resources, read and validated like `drover plan` reads them
+//! ([`crate::dryrun::load`]), played on a simulated twin with drover's real controllers through a
+//! scenario: switchover, failover (the drill gives the confirmations), failback, or all three. The
+//! invariants are checked after every reconcile. The result: each transition's figures and a
+//! timeline of every step.
+//!
+//! What it plays: a DrSite with its AvailabilityGroup ([`twin`]: one simulated replica per
+//! declared replica, one in-memory workload per declared component, hooks as Jobs that succeed),
+//! or, when the files hold no DrSite, a PersistentChatPool on its own ([`pool`]).
 
 pub mod cli;
 pub mod html;
+pub mod pool;
 mod text;
 pub mod twin;
 
 use crate::api::dr_site::DrSite;
+use crate::api::persistent_chat_pool::PersistentChatPool;
 use crate::demo::summary::{Confirmation, TransitionSummary};
 use crate::demo::view::TimelineEntry;
 use crate::demo::{Demo, Error, Options as DemoOptions, Setup};
@@ -44,9 +49,14 @@ pub struct Options {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DrillReport {
-    /// `namespace/name` of the DrSite drilled, and of its AvailabilityGroup.
-    pub drsite: String,
-    pub availability_group: String,
+    /// `namespace/name` of the DrSite drilled and of its AvailabilityGroup, or of the
+    /// PersistentChatPool drilled on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drsite: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persistent_chat_pool: Option<String>,
     /// The twin's simulated SQL Server instances: `SERVER at SITE, tds://ADDR`.
     pub replicas: Vec<String>,
     /// What the twin does not reproduce (sites in other clusters, pools, backups).
@@ -56,7 +66,7 @@ pub struct DrillReport {
     /// The cold start first, then the scenario's transitions.
     pub transitions: Vec<TransitionSummary>,
     pub confirmations: Vec<Confirmation>,
-    /// Every DrSite plan step and every step Event, in order.
+    /// Every runbook step (a span) and every step Event (an instant), in order.
     pub timeline: Vec<TimelineEntry>,
     /// Acknowledged commits lost over the whole drill, from the simulator's model.
     pub lost_transactions: u64,
@@ -64,11 +74,112 @@ pub struct DrillReport {
     pub speed: f64,
 }
 
-/// The DrSite to drill, its group, and what is left out.
+impl DrillReport {
+    /// What was drilled, for a title: `DrSite ns/a with AvailabilityGroup ns/b`, or
+    /// `PersistentChatPool ns/p`.
+    pub fn subject(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(d) = &self.drsite {
+            parts.push(format!("DrSite {d}"));
+        }
+        if let Some(g) = &self.availability_group {
+            parts.push(format!("AvailabilityGroup {g}"));
+        }
+        if let Some(p) = &self.persistent_chat_pool {
+            parts.push(format!("PersistentChatPool {p}"));
+        }
+        parts.join(" with ")
+    }
+}
+
+/// What the twin plays.
+enum Subject {
+    /// A DrSite and its group.
+    DrSite(Box<Setup>),
+    /// A pool on its own.
+    Pool(Box<PersistentChatPool>),
+}
+
+/// What to drill, and what is left out.
 struct Chosen {
-    setup: Setup,
+    subject: Subject,
     notes: Vec<String>,
     not_drilled: Vec<String>,
+}
+
+/// `namespace/name`.
+fn key(m: &kube::api::ObjectMeta) -> String {
+    format!(
+        "{}/{}",
+        m.namespace.as_deref().unwrap_or_default(),
+        m.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// A pool on its own, when the files hold no DrSite: exactly one, started from its primary
+/// data center.
+fn choose_pool(
+    files_named: &str,
+    mut pools: Vec<(PathBuf, PersistentChatPool)>,
+    groups: &[(PathBuf, crate::api::availability_group::AvailabilityGroup)],
+) -> Result<Chosen, Error> {
+    let (_, mut pool) = match pools.len() {
+        1 => pools.remove(0),
+        0 => {
+            let only = groups
+                .iter()
+                .map(|(f, g)| {
+                    format!(
+                        "{}: AvailabilityGroup/{}",
+                        f.display(),
+                        g.metadata.name.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>();
+            return Err(Error::BadInput(format!(
+                "nothing to drill in {files_named}: a drill plays a DrSite (with its AvailabilityGroup) or a PersistentChatPool, and the files hold none{}",
+                if only.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} is drilled through a DrSite that names it", only.join(", "))
+                }
+            )));
+        }
+        n => {
+            return Err(Error::BadInput(format!(
+                "{files_named}: {n} PersistentChatPools; a drill plays one at a time"
+            )));
+        }
+    };
+    let mut notes = Vec::new();
+    let not_drilled = groups
+        .iter()
+        .map(|(f, g)| {
+            format!(
+                "{}: AvailabilityGroup/{}: not drilled (no DrSite names it)",
+                f.display(),
+                g.metadata.name.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    let spec = &mut pool.spec;
+    if spec.active_site != spec.primary.site {
+        notes.push(format!(
+            "the pool declares activeSite {} (failed over); the twin starts it from its primary data center {}",
+            spec.active_site, spec.primary.site
+        ));
+        spec.active_site = spec.primary.site.clone();
+    }
+    notes.push(format!(
+        "the log-shipping share {} is on a simulated file server at {}: it is lost with that data center",
+        spec.log_shipping.backup_share, spec.primary.site
+    ));
+    notes.push("the twin connects without TLS with the simulator's login; hook Jobs do what their cmdlets would to the simulated pool".into());
+    Ok(Chosen {
+        subject: Subject::Pool(Box::new(pool)),
+        notes,
+        not_drilled,
+    })
 }
 
 /// Reads and validates the files and picks what the twin can play. Bad input: nothing started.
@@ -77,16 +188,12 @@ fn choose(files: &[PathBuf]) -> Result<Chosen, Error> {
         .map_err(|errors| Error::BadInput(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
     let mut drsites: Vec<(PathBuf, DrSite)> = Vec::new();
     let mut groups = Vec::new();
-    let mut not_drilled = Vec::new();
+    let mut pools = Vec::new();
     for l in &input.resources {
         match &l.resource {
             Resource::DrSite(d) => drsites.push((l.file.clone(), (**d).clone())),
             Resource::AvailabilityGroup(g) => groups.push((l.file.clone(), (**g).clone())),
-            Resource::PersistentChatPool(p) => not_drilled.push(format!(
-                "{}: PersistentChatPool/{}: not drilled yet (the twin does not simulate Persistent Chat pools)",
-                l.file.display(),
-                p.metadata.name.as_deref().unwrap_or_default()
-            )),
+            Resource::PersistentChatPool(p) => pools.push((l.file.clone(), (**p).clone())),
         }
     }
     let files_named = files
@@ -96,22 +203,23 @@ fn choose(files: &[PathBuf]) -> Result<Chosen, Error> {
         .join(", ");
     let (file, mut drs) = match drsites.len() {
         1 => drsites.remove(0),
-        0 => {
-            return Err(Error::BadInput(format!(
-                "nothing to drill in {files_named}: a drill plays a DrSite (with its AvailabilityGroup), and the files hold none{}",
-                if not_drilled.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {}", not_drilled.join("; "))
-                }
-            )));
-        }
+        0 => return choose_pool(&files_named, pools, &groups),
         n => {
             return Err(Error::BadInput(format!(
                 "{files_named}: {n} DrSites; a drill plays one at a time"
             )));
         }
     };
+    let mut not_drilled: Vec<String> = pools
+        .iter()
+        .map(|(f, p)| {
+            format!(
+                "{}: PersistentChatPool/{}: not drilled with the DrSite (drill its file on its own)",
+                f.display(),
+                p.metadata.name.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
     let name = drs.metadata.name.clone().unwrap_or_default();
     let refs = &drs.spec.availability_groups;
     if refs.len() != 1 {
@@ -150,7 +258,7 @@ fn choose(files: &[PathBuf]) -> Result<Chosen, Error> {
     }
     for p in &drs.spec.persistent_chat_pools {
         notes.push(format!(
-            "the DrSite's PersistentChatPool {} is not drilled yet; the twin leaves it out",
+            "the DrSite's PersistentChatPool {} is not drilled with it; the twin leaves it out (drill the pool's file on its own)",
             p.name
         ));
     }
@@ -162,12 +270,12 @@ fn choose(files: &[PathBuf]) -> Result<Chosen, Error> {
     drs.metadata.generation = Some(1);
     let sim_group = group.spec.group_name.clone();
     Ok(Chosen {
-        setup: Setup {
+        subject: Subject::DrSite(Box::new(Setup {
             sql: twin::world_config(&group),
             drs,
             group,
             sim_group,
-        },
+        })),
         notes,
         not_drilled,
     })
@@ -224,17 +332,25 @@ impl<W: Write> Drill<W> {
     /// `out`.
     pub async fn start(options: &Options, out: W) -> Result<Drill<W>, Error> {
         let Chosen {
-            setup,
+            subject,
             notes,
             not_drilled,
         } = choose(&options.files)?;
-        let key = |m: &kube::api::ObjectMeta| {
-            format!(
-                "{}/{}",
-                m.namespace.as_deref().unwrap_or_default(),
-                m.name.as_deref().unwrap_or_default()
-            )
+        let Subject::DrSite(setup) = subject else {
+            return Err(Error::BadInput(
+                "the files hold a PersistentChatPool and no DrSite: see PoolDrill".into(),
+            ));
         };
+        Self::start_on(options, *setup, notes, not_drilled, out).await
+    }
+
+    async fn start_on(
+        options: &Options,
+        setup: Setup,
+        notes: Vec<String>,
+        not_drilled: Vec<String>,
+        out: W,
+    ) -> Result<Drill<W>, Error> {
         let drsite = key(&setup.drs.metadata);
         let availability_group = key(&setup.group.metadata);
         let demo = Demo::start_on(&DemoOptions { speed: options.speed }, out, setup).await?;
@@ -253,8 +369,9 @@ impl<W: Write> Drill<W> {
         play(&mut self.demo, self.scenario).await?;
         let demo = &self.demo;
         Ok(DrillReport {
-            drsite: self.drsite.clone(),
-            availability_group: self.availability_group.clone(),
+            drsite: Some(self.drsite.clone()),
+            availability_group: Some(self.availability_group.clone()),
+            persistent_chat_pool: None,
             replicas: demo.replicas(),
             notes: self.notes.clone(),
             not_drilled: self.not_drilled.clone(),
@@ -271,8 +388,39 @@ impl<W: Write> Drill<W> {
 /// Reads the files, starts the twin, plays `options.scenario` with the live view on `out`, stops
 /// the twin.
 pub async fn run<W: Write>(options: &Options, out: W) -> Result<DrillReport, Error> {
-    let mut drill = Drill::start(options, out).await?;
-    let report = drill.play().await;
-    drill.demo.world.sim.shutdown();
-    report
+    let Chosen {
+        subject,
+        notes,
+        not_drilled,
+    } = choose(&options.files)?;
+    match subject {
+        Subject::DrSite(setup) => {
+            let mut drill = Drill::start_on(options, *setup, notes, not_drilled, out).await?;
+            let report = drill.play().await;
+            drill.demo.world.sim.shutdown();
+            report
+        }
+        Subject::Pool(pool) => {
+            let mut drill = pool::PoolDrill::start(&pool, options.speed, out).await?;
+            let played = drill.play(options.scenario).await;
+            let report = played.and_then(|()| {
+                Ok(DrillReport {
+                    drsite: None,
+                    availability_group: None,
+                    persistent_chat_pool: Some(key(&pool.metadata)),
+                    replicas: drill.replicas(),
+                    notes,
+                    not_drilled,
+                    transitions: drill.transitions().to_vec(),
+                    confirmations: drill.confirmations().to_vec(),
+                    timeline: drill.view.timeline.clone(),
+                    lost_transactions: drill.lost()?,
+                    seconds: drill.world.elapsed().as_secs_f64(),
+                    speed: drill.speed(),
+                })
+            });
+            drill.world.sim.shutdown();
+            report
+        }
+    }
 }

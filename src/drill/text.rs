@@ -7,10 +7,7 @@ use std::fmt::Write;
 
 impl DrillReport {
     pub fn text(&self) -> String {
-        let mut out = format!(
-            "drill of DrSite {} with AvailabilityGroup {} on a simulated twin:\n",
-            self.drsite, self.availability_group
-        );
+        let mut out = format!("drill of {} on a simulated twin:\n", self.subject());
         for r in &self.replicas {
             let _ = writeln!(out, "  simulated SQL Server {r}");
         }

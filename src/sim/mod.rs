@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod control;
 pub mod engine;
+pub mod hooks;
 pub mod model;
 pub mod parse;
 pub mod runtime;

@@ -289,7 +289,7 @@ async fn reconcile_inner<P: Port + PoolPort>(
                             (
                                 false,
                                 Event::normal(
-                                    "RunHook",
+                                    HOOK_STEP_REASON,
                                     format!("created hook Job {job_name} ({})", action.describe()),
                                 ),
                             )
@@ -349,6 +349,9 @@ fn template<'a>(hooks: &'a PoolHooks, cmdlet: &Cmdlet) -> &'a k8s_openapi::api::
 }
 
 /// Every instance concurrently; the folders (from the backup instance) and the Jobs when needed.
+/// The Jobs are listed first: a hook's cmdlet acts before its Job completes, so SQL Server,
+/// observed after, shows the effect of every Job seen succeeded. Listed after, a Job finishing in
+/// between would look succeeded without its effect, and its step failed.
 async fn observe<P: Port + PoolPort>(
     ctx: &Context<P>,
     pool: &PersistentChatPool,
@@ -358,14 +361,26 @@ async fn observe<P: Port + PoolPort>(
     tls: &Tls,
 ) -> Result<Observed, Error> {
     let spec = &pool.spec;
+    let runbook = pchat::needs_runbook_inputs(spec, previous);
+    let jobs = if runbook {
+        let ns = pool.namespace().unwrap_or_default();
+        ctx.port
+            .jobs(&ns, LABEL_POOL, &label_value(&pool.name_any()))
+            .await?
+            .iter()
+            .filter_map(parse_pool_job)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let list = instances(spec);
     let mut clients: Vec<ReplicaClient> = list
         .iter()
         .map(|(server, host, port)| ctx.take_client(key, server, &endpoint(host, *port, tls), login))
         .collect();
     let mut observed = observe_instances(spec, &list, &mut clients).await;
+    observed.jobs = jobs;
     let backup = spec.backup.sql_instance.server_name.as_str();
-    let runbook = pchat::needs_runbook_inputs(spec, previous);
     if runbook && let Some(i) = list.iter().position(|(s, _, _)| *s == backup) {
         let client = &mut clients[i];
         observed.destination = listing(client, &spec.log_shipping.copy_destination, false).await;
@@ -373,16 +388,6 @@ async fn observe<P: Port + PoolPort>(
     }
     for ((server, _, _), client) in list.iter().zip(clients) {
         ctx.put_client(key, server, client);
-    }
-    if runbook {
-        let ns = pool.namespace().unwrap_or_default();
-        observed.jobs = ctx
-            .port
-            .jobs(&ns, LABEL_POOL, &label_value(&pool.name_any()))
-            .await?
-            .iter()
-            .filter_map(parse_pool_job)
-            .collect();
     }
     Ok(observed)
 }
@@ -482,6 +487,21 @@ async fn event_for<P: PoolPort>(ctx: &Context<P>, ns: &str, observed: &Observed,
         }
     }
 }
+
+/// The Event reasons of the SQL steps the controller ran (what [`reason`] gives).
+pub const SQL_STEP_REASONS: [&str; 9] = [
+    "RemoveLogShipping",
+    "RestoreLog",
+    "RecoverDatabase",
+    "RestoreDatabase",
+    "FullBackup",
+    "TailLogBackup",
+    "MirroringOff",
+    "EndSession",
+    "Step",
+];
+/// The Event reason of a hook Job the controller created.
+pub const HOOK_STEP_REASON: &str = "RunHook";
 
 /// The Event reason for an action kind: `restore_log` → `RestoreLog`.
 fn reason(kind: &str) -> &'static str {

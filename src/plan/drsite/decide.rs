@@ -387,9 +387,9 @@ fn kind_of(input: &Input<'_>, from: Option<&str>) -> TransitionKind {
     }
 }
 
-/// The run label of a transition's hook Jobs: its start (seconds) and attempt.
+/// The run label of a transition's hook Jobs: its start (seconds), attempt and destination.
 pub fn run_label(t: &Transition) -> String {
-    crate::components::hook::run_label(t.started_at.0, t.attempt)
+    crate::components::hook::run_label(t.started_at.0, t.attempt, &t.to_site)
 }
 
 /// The one-shot token confirming `site` lost, bound to this DrSite, the site, the transition and

@@ -357,7 +357,7 @@ impl<'a> Planner<'a> {
         }
         self.status.confirmation = None;
         let kind = t.kind;
-        let run = run_label(t.started_at.0, t.attempt);
+        let run = run_label(t.started_at.0, t.attempt, &t.to_site);
         let keys: Vec<(Step, (String, String, String))> = runbook(spec, kind)
             .into_iter()
             .map(|s| {
