@@ -110,6 +110,15 @@ async fn steady_state_plans_nothing_and_sends_only_selects() {
     assert!(run.stdout.contains("next: nothing to do"), "{}", run.stdout);
     assert!(run.stdout.contains("every journal is empty"), "{}", run.stdout);
     assert!(!run.stdout.contains("T-SQL"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("--tls-off: the login and every batch crossed the network unencrypted")
+    );
+    assert!(
+        run.stderr.is_empty(),
+        "--tls-off was asked for: no warning per connection: {}",
+        run.stderr
+    );
     only_selects(&before, &after, &["SQL-A", "SQL-B"]);
 }
 

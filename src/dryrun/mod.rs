@@ -72,13 +72,17 @@ pub async fn plan_files(files: &[PathBuf], access: &Access, now: Timestamp) -> R
             });
         }
     }
+    let mut notes = vec![
+        "dry run: only SELECT batches were sent; nothing was changed".to_string(),
+        "no status is read offline, so every journal is empty: this is the plan of a fresh start (a transition already under way would be resumed from its journal)".into(),
+    ];
+    if access.tls_off {
+        notes.push("--tls-off: the login and every batch crossed the network unencrypted".into());
+    }
     Ok(Report {
         resources,
         skipped: input.skipped,
-        notes: vec![
-            "dry run: only SELECT batches were sent; nothing was changed".into(),
-            "no status is read offline, so every journal is empty: this is the plan of a fresh start (a transition already under way would be resumed from its journal)".into(),
-        ],
+        notes,
     })
 }
 
