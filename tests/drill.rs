@@ -216,13 +216,47 @@ async fn drill_all_on_the_persistent_chat_example_plays_runbook_b() {
     );
 }
 
+/// The AvailabilityGroup example on its own: moved by a DrSite the drill makes for it (no
+/// components), and the report says so.
+#[tokio::test(start_paused = true)]
+async fn drill_all_on_the_availability_group_example_moves_the_group_alone() {
+    let report = run(
+        &options(vec![example("availability-group.yaml")], Scenario::All),
+        Vec::new(),
+    )
+    .await
+    .expect("no invariant violated, every stage reached");
+    let kinds: Vec<&str> = report.transitions.iter().map(|t| t.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["Switchover", "Failover", "Failback"],
+        "no components: no cold start"
+    );
+    assert_eq!(report.transitions[0].lost_transactions, 0);
+    assert_eq!(report.transitions[2].lost_transactions, 0);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("with a DrSite of its own (no components)"))
+    );
+    let asked: Vec<&str> = report.confirmations.iter().map(|c| c.what.as_str()).collect();
+    assert_eq!(
+        asked,
+        ["data-loss"],
+        "only the group asks; no site-lost without components"
+    );
+    assert!(
+        report
+            .timeline
+            .iter()
+            .any(|t| t.detail.contains("FORCE_FAILOVER_ALLOW_DATA_LOSS"))
+    );
+}
+
 #[tokio::test]
-async fn example_files_without_a_drsite_or_a_pool_are_refused_with_the_reason() {
+async fn example_files_without_drover_resources_are_refused_with_the_reason() {
     for (file, reason) in [
-        (
-            "availability-group.yaml",
-            "AvailabilityGroup/cc-ag is drilled through a DrSite that names it",
-        ),
         ("sim-two-sites.yaml", "kind: missing"),
         ("sim-persistent-chat.yaml", "kind: missing"),
     ] {

@@ -383,6 +383,12 @@ impl<W: Write> Demo<W> {
             ),
         );
         self.lost_so_far = self.lost()?;
+        if self.world.drs.spec.components.is_empty() {
+            // Nothing to start: the DrSite is Steady at once and records no cold start.
+            return self
+                .until(&format!("the DrSite Steady at {site}"), |w| w.steady_at(&site))
+                .await;
+        }
         self.transition(TransitionKind::ColdStart, None, &site, Duration::ZERO)
             .await
     }

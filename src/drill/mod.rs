@@ -5,8 +5,9 @@
 //! timeline of every step.
 //!
 //! What it plays: a DrSite with its AvailabilityGroup ([`twin`]: one simulated replica per
-//! declared replica, one in-memory workload per declared component, hooks as Jobs that succeed),
-//! or, when the files hold no DrSite, a PersistentChatPool on its own ([`pool`]).
+//! declared replica, one in-memory workload per declared component, hooks as Jobs that succeed);
+//! with no DrSite in the files, an AvailabilityGroup alone (moved by a DrSite the drill makes,
+//! with no components) or a PersistentChatPool on its own ([`pool`]).
 
 pub mod cli;
 pub mod html;
@@ -116,6 +117,59 @@ fn key(m: &kube::api::ObjectMeta) -> String {
     )
 }
 
+/// An AvailabilityGroup on its own: moved by a DrSite the drill makes for it, with no
+/// components, whose sites are the group's and whose active site is its `primarySite`. The DrSite
+/// only sets the group's `spec.primarySite`, as a person would; the group's controller does the
+/// rest exactly as without it.
+fn group_alone(group: &crate::api::availability_group::AvailabilityGroup) -> Chosen {
+    use crate::api::dr_site::{ChildRef, DrSiteSpec, SiteSpec};
+    let name = group.metadata.name.clone().unwrap_or_default();
+    let namespace = group.metadata.namespace.clone().unwrap_or_default();
+    let mut sites: Vec<String> = Vec::new();
+    for r in &group.spec.replicas {
+        if !sites.contains(&r.site) {
+            sites.push(r.site.clone());
+        }
+    }
+    let mut drs = DrSite::new(
+        &name,
+        DrSiteSpec {
+            sites: sites
+                .iter()
+                .map(|s| SiteSpec {
+                    name: s.clone(),
+                    namespace: namespace.clone(),
+                    kubeconfig: None,
+                })
+                .collect(),
+            active_site: group.spec.primary_site.clone(),
+            availability_groups: vec![ChildRef { name: name.clone() }],
+            persistent_chat_pools: Vec::new(),
+            components: Vec::new(),
+            suspend: false,
+        },
+    );
+    drs.metadata.namespace = Some(namespace);
+    drs.metadata.generation = Some(1);
+    let mut notes = vec![format!(
+        "the files hold no DrSite: the drill moves AvailabilityGroup {name} with a DrSite of its own (no components) that sets spec.primarySite as you would"
+    )];
+    if group.spec.backup_before_failback.is_some() {
+        notes.push("the group's backupBeforeFailback is not drilled (the twin has no backup share)".into());
+    }
+    notes.push("the twin connects without TLS with the simulator's login".into());
+    Chosen {
+        subject: Subject::DrSite(Box::new(Setup {
+            sql: twin::world_config(group),
+            sim_group: group.spec.group_name.clone(),
+            drs,
+            group: group.clone(),
+        })),
+        notes,
+        not_drilled: Vec::new(),
+    }
+}
+
 /// A pool on its own, when the files hold no DrSite: exactly one, started from its primary
 /// data center.
 fn choose_pool(
@@ -125,24 +179,16 @@ fn choose_pool(
 ) -> Result<Chosen, Error> {
     let (_, mut pool) = match pools.len() {
         1 => pools.remove(0),
-        0 => {
-            let only = groups
-                .iter()
-                .map(|(f, g)| {
-                    format!(
-                        "{}: AvailabilityGroup/{}",
-                        f.display(),
-                        g.metadata.name.as_deref().unwrap_or_default()
-                    )
-                })
-                .collect::<Vec<_>>();
+        0 if groups.len() == 1 => return Ok(group_alone(&groups[0].1)),
+        0 if groups.is_empty() => {
             return Err(Error::BadInput(format!(
-                "nothing to drill in {files_named}: a drill plays a DrSite (with its AvailabilityGroup) or a PersistentChatPool, and the files hold none{}",
-                if only.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {} is drilled through a DrSite that names it", only.join(", "))
-                }
+                "nothing to drill in {files_named}: a drill plays a DrSite (with its AvailabilityGroup), an AvailabilityGroup or a PersistentChatPool, and the files hold none"
+            )));
+        }
+        0 => {
+            return Err(Error::BadInput(format!(
+                "{files_named}: {} AvailabilityGroups and no DrSite; a drill plays one at a time",
+                groups.len()
             )));
         }
         n => {
