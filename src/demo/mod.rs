@@ -351,12 +351,7 @@ impl<W: Write> Demo<W> {
 
     /// The simulator's instances: `SERVER at SITE, tds://ADDR`.
     pub fn replicas(&self) -> Vec<String> {
-        self.world
-            .sim
-            .endpoints()
-            .iter()
-            .map(|(name, site, addr)| format!("{name} at {site}, tds://{addr}"))
-            .collect()
+        self.world.sim.endpoint_lines()
     }
 
     /// The simulator's instances at `site`.

@@ -116,6 +116,14 @@ impl Sim {
             .collect()
     }
 
+    /// Every instance as `SERVER at SITE, tds://ADDR`.
+    pub fn endpoint_lines(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .map(|e| format!("{} at {}, tds://{}", e.name, e.site, e.addr))
+            .collect()
+    }
+
     /// The SQL login (user, password) every instance accepts.
     pub fn login(&self) -> (&str, &str) {
         (&self.login.user, &self.login.password)

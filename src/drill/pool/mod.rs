@@ -103,12 +103,7 @@ impl<W: Write> PoolDrill<W> {
 
     /// The simulator's instances: `SERVER at SITE, tds://ADDR`.
     pub fn replicas(&self) -> Vec<String> {
-        self.world
-            .sim
-            .endpoints()
-            .iter()
-            .map(|(name, site, addr)| format!("{name} at {site}, tds://{addr}"))
-            .collect()
+        self.world.sim.endpoint_lines()
     }
 
     /// The simulator's count of lost commits; defined while the serving copy is ONLINE, which the
