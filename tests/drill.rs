@@ -216,6 +216,21 @@ async fn drill_all_on_the_persistent_chat_example_plays_runbook_b() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn each_scenario_alone_plays_the_pools_transitions() {
+    for (scenario, kinds) in [
+        (Scenario::Switchover, vec!["Switchover"]),
+        (Scenario::Failover, vec!["Failover"]),
+        (Scenario::Failback, vec!["Failover", "Failback"]),
+    ] {
+        let report = run(&options(vec![example("persistent-chat.yaml")], scenario), Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("{scenario:?}: {e}"));
+        let got: Vec<&str> = report.transitions.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(got, kinds, "{scenario:?}");
+    }
+}
+
 /// The AvailabilityGroup example on its own: moved by a DrSite the drill makes for it (no
 /// components), and the report says so.
 #[tokio::test(start_paused = true)]
