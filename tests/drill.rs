@@ -155,8 +155,11 @@ async fn drill_all_on_the_persistent_chat_example_plays_runbook_b() {
     )
     .await
     .expect("no invariant violated, every stage reached");
-    assert_eq!(report.persistent_chat_pool.as_deref(), Some("persistent-chat/pchat"));
-    assert_eq!(report.drsite, None);
+    assert_eq!(
+        report.drilled.persistent_chat_pool.as_deref(),
+        Some("persistent-chat/pchat")
+    );
+    assert_eq!(report.drilled.drsite, None);
     let moves: Vec<(&str, Option<&str>, &str)> = report
         .transitions
         .iter()
@@ -214,6 +217,96 @@ async fn drill_all_on_the_persistent_chat_example_plays_runbook_b() {
             .text()
             .contains("drill of PersistentChatPool persistent-chat/pchat")
     );
+}
+
+/// The contact-center example with a second group (on the same two servers) and the Persistent
+/// Chat pool (its own four servers, at the same two sites) listed by the DrSite: one twin plays
+/// them all, the DrSite moves the three children together, and no invariant breaks.
+#[tokio::test(start_paused = true)]
+async fn a_drsite_with_two_groups_and_a_pool_drills_them_together() {
+    let cc = std::fs::read_to_string(example("contact-center-framework.yaml")).expect("reads");
+    let chat = std::fs::read_to_string(example("persistent-chat.yaml")).expect("reads");
+    let ag_start = cc
+        .find("apiVersion: drover.dev/v1alpha1\nkind: AvailabilityGroup")
+        .expect("the group");
+    let ag_end = ag_start + cc[ag_start..].find("\n---").expect("ends");
+    let second = cc[ag_start..ag_end]
+        .replace("name: cc-ag\n", "name: cc-ag2\n")
+        .replace("groupName: cc_ag", "groupName: cc_ag2")
+        .replace("- confdb", "- ocsdb")
+        .replace("- logdb", "- rtcdb");
+    let pool_start = chat
+        .find("apiVersion: drover.dev/v1alpha1\nkind: PersistentChatPool")
+        .expect("the pool");
+    let pool = chat[pool_start..]
+        .replace("namespace: persistent-chat", "namespace: contact-center")
+        .replace("dc1", "site-a")
+        .replace("dc2", "site-b");
+    let drsite = cc.replacen(
+        "  availabilityGroups:\n    - name: cc-ag\n",
+        "  availabilityGroups:\n    - name: cc-ag\n    - name: cc-ag2\n  persistentChatPools:\n    - name: pchat\n",
+        1,
+    );
+    assert_ne!(drsite, cc, "the DrSite lists the three children");
+    let path = std::env::temp_dir().join(format!("drover-drill-{}-three-children.yaml", std::process::id()));
+    std::fs::write(&path, format!("{drsite}\n---\n{second}\n---\n{pool}")).expect("writes");
+
+    let mut drill = Drill::start(&options(vec![path.clone()], Scenario::All), Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("starts: {e}"));
+    let _ = std::fs::remove_file(&path);
+    let report = drill.play().await.unwrap_or_else(|e| panic!("plays: {e}"));
+    assert_eq!(
+        report.drilled.availability_groups,
+        ["contact-center/cc-ag", "contact-center/cc-ag2"]
+    );
+    assert_eq!(
+        report.drilled.persistent_chat_pool.as_deref(),
+        Some("contact-center/pchat")
+    );
+    assert!(
+        report
+            .subject()
+            .contains("AvailabilityGroups contact-center/cc-ag, contact-center/cc-ag2 and PersistentChatPool")
+    );
+    let kinds: Vec<&str> = report.transitions.iter().map(|t| t.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["ColdStart", "Switchover", "Switchover", "Failover", "Failback"],
+        "the pool returns by failback, so the drill switches back before the failover"
+    );
+    for i in [1, 2, 4] {
+        assert_eq!(report.transitions[i].lost_transactions, 0, "{} loses nothing", kinds[i]);
+    }
+    let asked: Vec<&str> = report.confirmations.iter().map(|c| c.what.as_str()).collect();
+    assert_eq!(
+        asked.iter().filter(|w| **w == "data-loss").count(),
+        3,
+        "both groups and the pool ask to confirm the failover's loss: {asked:?}"
+    );
+    let world = &drill.demo.world;
+    world.invariants().expect("invariants hold at the end");
+    assert_eq!(world.primary_site_of("cc_ag").as_deref(), Some("site-a"));
+    assert_eq!(world.primary_site_of("cc_ag2").as_deref(), Some("site-a"));
+    let pool = world.pool.as_ref().expect("the pool is played");
+    assert_eq!(pool.serving_site().as_deref(), Some("site-a"), "failed back");
+    assert!(
+        report
+            .timeline
+            .iter()
+            .any(|t| t.source == drover::drill::pool::EVENT_SOURCE && t.detail.contains("RESTORE LOG [mgc]")),
+        "the pool's runbook ran inside the DrSite's transitions"
+    );
+    assert!(
+        report.transitions[1]
+            .ideal
+            .legs
+            .iter()
+            .any(|l| l.what.starts_with("pool:")),
+        "the pool's chain is longer than the groups' switchover: {:?}",
+        report.transitions[1].ideal
+    );
+    drill.demo.world.sim.shutdown();
 }
 
 #[tokio::test(start_paused = true)]

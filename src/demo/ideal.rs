@@ -28,7 +28,9 @@ use std::time::Duration;
 pub struct Costs {
     pub sql: SqlLatencies,
     pub sites: SiteLatencies,
-    /// Databases in the group.
+    /// AvailabilityGroups the DrSite moves (in parallel).
+    pub groups: usize,
+    /// Databases in the largest group.
     pub databases: usize,
     /// The group backs its databases up before a failback.
     pub backup_before_failback: bool,
@@ -89,7 +91,37 @@ pub fn ideal(spec: &DrSiteSpec, kind: TransitionKind, from: Option<&str>, to: &s
     }
 }
 
+/// `ideal` with a child moved beside the groups, in parallel with them: the children's leg is the
+/// longer of the groups' and `chain` (a pool's serial runbook, from the steps it ran).
+pub fn beside(mut ideal: Ideal, what: &str, chain: &Ideal) -> Ideal {
+    if chain.legs.is_empty() {
+        return ideal;
+    }
+    let parts: Vec<&str> = chain.legs.iter().map(|l| l.what.as_str()).collect();
+    let leg = Leg {
+        what: format!("{what}: {}", parts.join(", ")),
+        seconds: chain.seconds,
+    };
+    match ideal.legs.iter().position(|l| l.what.starts_with("group:")) {
+        Some(i) if ideal.legs[i].seconds >= leg.seconds => {}
+        Some(i) => ideal.legs[i] = leg,
+        None => {
+            let at = ideal
+                .legs
+                .iter()
+                .position(|l| l.what.starts_with("start"))
+                .unwrap_or(ideal.legs.len());
+            ideal.legs.insert(at, leg);
+        }
+    }
+    ideal.seconds = ideal.legs.iter().map(|l| l.seconds).sum();
+    ideal
+}
+
 fn group_leg(kind: TransitionKind, costs: &Costs) -> Option<Leg> {
+    if costs.groups == 0 {
+        return None;
+    }
     let sql = &costs.sql;
     let planned = sql.replication + sql.failover + sql.replication;
     let (what, took) = match kind {

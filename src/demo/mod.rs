@@ -143,13 +143,14 @@ pub struct Demo<W: Write> {
     lost_so_far: u64,
 }
 
-/// What a demo (or a drill) plays on: the simulated SQL Server world, the DrSite, and the
-/// AvailabilityGroup declared over the simulator's group `sim_group`.
+/// What a demo (or a drill) plays on: the simulated SQL Server world, the DrSite, each
+/// AvailabilityGroup it lists declared over the simulator's group that stands for it, and the
+/// PersistentChatPool it lists, if any.
 pub struct Setup {
     pub sql: crate::sim::model::config::WorldConfig,
     pub drs: crate::api::dr_site::DrSite,
-    pub group: crate::api::availability_group::AvailabilityGroup,
-    pub sim_group: String,
+    pub groups: Vec<(crate::api::availability_group::AvailabilityGroup, String)>,
+    pub pool: Option<crate::api::persistent_chat_pool::PersistentChatPool>,
 }
 
 impl Setup {
@@ -158,8 +159,8 @@ impl Setup {
         Ok(Setup {
             sql: world::sim_config(),
             drs: world::example()?,
-            group: world::example_declared_group()?,
-            sim_group: world::SIM_GROUP.into(),
+            groups: vec![(world::example_declared_group()?, world::SIM_GROUP.into())],
+            pool: None,
         })
     }
 }
@@ -178,8 +179,8 @@ impl<W: Write> Demo<W> {
         let Setup {
             mut sql,
             drs,
-            group,
-            sim_group,
+            groups,
+            pool,
         } = setup;
         speed_up(&mut sql, speed);
         let sites = speed_up_sites(speed);
@@ -187,10 +188,16 @@ impl<W: Write> Demo<W> {
         let costs = Costs {
             sql: sql.latencies.clone(),
             sites: sites.clone(),
-            databases: sql.availability_groups.first().map_or(0, |a| a.databases.len()),
+            groups: sql.availability_groups.len(),
+            databases: sql
+                .availability_groups
+                .iter()
+                .map(|a| a.databases.len())
+                .max()
+                .unwrap_or(0),
             backup_before_failback: false,
         };
-        let world = DemoWorld::start_with(sql, &sites, drs, &group, &sim_group, world::controller_config(poll))
+        let world = DemoWorld::start_twin(sql, &sites, drs, &groups, pool.as_ref(), world::controller_config(poll))
             .await
             .map_err(|e| Error::Failed(format!("the simulated world did not start: {e}")))?;
         Ok(Demo {
@@ -237,16 +244,29 @@ impl<W: Write> Demo<W> {
     /// Gives the confirmations the group or the DrSite ask for, saying so, as a person would after
     /// checking site A is really gone.
     fn confirm(&mut self) {
-        if let Some(ask) = self.world.group_status().confirmation {
-            let loss = ask
-                .known_loss_seconds
-                .map_or("unknown".to_string(), |s| format!("{s} s of commits"));
+        let loss = |s: Option<i64>| s.map_or("unknown".to_string(), |s| format!("{s} s of commits"));
+        for ask in self.world.group_statuses().into_iter().filter_map(|s| s.confirmation) {
             let asked = format!(
-                "the group asks to confirm a forced failover to {} (estimated loss: {loss})",
-                ask.target
+                "the group asks to confirm a forced failover to {} (estimated loss: {})",
+                ask.target,
+                loss(ask.known_loss_seconds)
             );
             if self.give("data-loss", &asked, ask.token.clone(), ask.command) {
                 self.world.annotate_group(&ask.token);
+            }
+        }
+        if let Some(ask) = self.world.pool.as_ref().and_then(|p| p.status().confirmation) {
+            let asked = format!(
+                "the pool asks to confirm a failover to {} (estimated loss: {})",
+                ask.target,
+                loss(ask.known_loss_seconds)
+            );
+            if self.give("data-loss", &asked, ask.token.clone(), ask.command)
+                && let Some(pool) = self.world.pool.as_mut()
+            {
+                // From here the old chat database may come back ONLINE beside the new one.
+                pool.accepted_split = true;
+                pool.annotate(&ask.token);
             }
         }
         if let Some(ask) = self.world.status().site_lost_confirmation {
@@ -285,6 +305,7 @@ impl<W: Write> Demo<W> {
     ) -> Result<(), Error> {
         let sql_before = self.view.sql_steps;
         let steps_before = self.view.drsite_steps;
+        let pool_before = self.view.pool_reasons.len();
         let finished = self.world.status().last_transition;
         self.until(&format!("the {kind:?} to {to}"), |w| {
             let s = w.status();
@@ -309,13 +330,24 @@ impl<W: Write> Demo<W> {
                 self.view.drsite_steps - steps_before
             ),
         );
+        let reasons: Vec<&str> = self.view.pool_reasons[pool_before..]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let chain = crate::drill::pool::ideal::ideal(&reasons, &self.costs.sql, self.costs.sites.hook);
+        if kind == TransitionKind::Failback
+            && let Some(pool) = self.world.pool.as_mut()
+        {
+            // The failback restored over the old chat database: one writable copy again.
+            pool.accepted_split = false;
+        }
         self.transitions.push(TransitionSummary {
             kind: format!("{kind:?}"),
             from: from.map(str::to_string),
             to: to.into(),
             seconds,
             recorded_seconds: record.duration_seconds,
-            ideal: ideal(&self.world.drs.spec, kind, from, to, &self.costs),
+            ideal: ideal::beside(ideal(&self.world.drs.spec, kind, from, to, &self.costs), "pool", &chain),
             lost_transactions: lost.saturating_sub(self.lost_so_far),
             steps: self.view.drsite_steps - steps_before,
             planned_steps: record.steps,

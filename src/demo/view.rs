@@ -12,9 +12,12 @@ use std::time::Duration;
 /// Writes the view to `out`; counts the step Events it has shown.
 pub struct View<W: Write> {
     out: W,
-    /// DrSite and group Events already shown.
+    /// DrSite, group and pool Events already shown.
     drsite_events: usize,
     group_events: usize,
+    pool_events: usize,
+    /// The reasons of the pool's step Events shown, in order (for its serial ideal).
+    pub pool_reasons: Vec<String>,
     /// DrSite steps run, and SQL steps run, as their Events say.
     pub drsite_steps: u32,
     pub sql_steps: u32,
@@ -59,6 +62,12 @@ pub(crate) fn site_of(note: &str, servers: &[(String, String)]) -> String {
         .unwrap_or_default()
 }
 
+/// The site a pool hook Event names: `created hook Job … (STEP hook for SITE)`.
+pub(crate) fn hook_site(note: &str) -> Option<String> {
+    let (_, site) = note.rsplit_once(" hook for ")?;
+    Some(site.trim_end_matches(')').to_string())
+}
+
 fn step_name(s: &PlanStep) -> String {
     let verb = match s.action {
         StepAction::Stop => "stop",
@@ -74,6 +83,8 @@ impl<W: Write> View<W> {
             out,
             drsite_events: 0,
             group_events: 0,
+            pool_events: 0,
+            pool_reasons: Vec::new(),
             drsite_steps: 0,
             sql_steps: 0,
             running: BTreeMap::new(),
@@ -172,6 +183,28 @@ impl<W: Write> View<W> {
             }
         }
         self.group_events = events.len();
+        let events = world.pool_events();
+        for e in &events[self.pool_events.min(events.len())..] {
+            let sql = crate::controller::pchat::SQL_STEP_REASONS.contains(&e.reason.as_str());
+            if sql || e.reason == crate::controller::pchat::HOOK_STEP_REASON {
+                if sql {
+                    self.sql_steps += 1;
+                } else {
+                    self.drsite_steps += 1;
+                }
+                self.pool_reasons.push(e.reason.clone());
+                self.event(at, crate::drill::pool::EVENT_SOURCE, e, &servers);
+                if let Some(last) = self.timeline.last_mut()
+                    && last.site.is_empty()
+                {
+                    last.site = hook_site(&e.note).unwrap_or_default();
+                }
+                self.line(at, &format!("  ✓ pool {}: {}", e.reason, e.note));
+            } else if e.warning {
+                self.line(at, &format!("  PersistentChatPool {}: {}", e.reason, e.note));
+            }
+        }
+        self.pool_events = events.len();
         let group = world.group_status();
         let progress = format!(
             "DrSite {} ready {} step {} | group {} {}",

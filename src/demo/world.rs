@@ -6,9 +6,11 @@
 
 use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus, CONFIRM_ANNOTATION};
 use crate::api::dr_site::{CONFIRM_SITE_LOST_ANNOTATION, DrPhase, DrSite, DrSiteStatus, Placement};
+use crate::api::persistent_chat_pool::PersistentChatPool;
 use crate::components::memory::{Latencies, MemorySites, SiteAction};
 use crate::controller::memory::MemoryPort;
 use crate::controller::{Config, Event, ag, drsite};
+use crate::drill::pool::world::PoolWorld;
 use crate::runtime::Shared;
 use crate::sim::Sim;
 use crate::sim::model::Role;
@@ -114,7 +116,22 @@ fn twin_group(sim: &Sim, declared: &AvailabilityGroup, sim_group: &str) -> Resul
     Ok(group)
 }
 
-/// The running world and the two controllers that drive it.
+/// One AvailabilityGroup of the DrSite, and the simulator's group it manages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupTwin {
+    pub namespace: String,
+    pub name: String,
+    pub sim_group: String,
+}
+
+impl GroupTwin {
+    /// The key of its Events in memory.
+    fn event_key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The running world and the controllers that drive it.
 pub struct DemoWorld {
     pub sim: Arc<Sim>,
     pub port: Arc<MemoryPort>,
@@ -126,10 +143,10 @@ pub struct DemoWorld {
     pub config: Config,
     /// The controllers' process state (gate, metrics), so a restart can keep or drop it.
     pub shared: Shared,
-    /// The AvailabilityGroup's namespace and name.
-    group_key: (String, String),
-    /// The simulator's group the AvailabilityGroup manages.
-    pub sim_group: String,
+    /// The DrSite's AvailabilityGroups, in its order (the example has one).
+    pub groups: Vec<GroupTwin>,
+    /// The DrSite's PersistentChatPool and its controller, when the twin plays one.
+    pub pool: Option<PoolWorld>,
     epoch: jiff::Timestamp,
     start: tokio::time::Instant,
     /// Site actions already checked by [`DemoWorld::starts_follow_the_primary`].
@@ -158,32 +175,58 @@ impl DemoWorld {
         sim_group: &str,
         config: Config,
     ) -> Result<DemoWorld, String> {
+        let groups = [(declared.clone(), sim_group.to_string())];
+        Self::start_twin(world, latencies, drs, &groups, None, config).await
+    }
+
+    /// Starts the simulator `world` and the sites of `drs` with `latencies`; declares each group
+    /// over its simulator's group, and the pool (its hook Jobs taking `latencies.hook`), all
+    /// pointed at the simulator with its login.
+    pub async fn start_twin(
+        world: WorldConfig,
+        latencies: &Latencies,
+        drs: DrSite,
+        declared: &[(AvailabilityGroup, String)],
+        pool: Option<&PersistentChatPool>,
+        config: Config,
+    ) -> Result<DemoWorld, String> {
         let epoch = jiff::Timestamp::now();
         let civil = epoch.to_zoned(jiff::tz::TimeZone::UTC).datetime();
         let start = tokio::time::Instant::now();
         let sim = Sim::start_at(world, civil, IpAddr::V4(Ipv4Addr::LOCALHOST)).await?;
-        let group = match twin_group(&sim, declared, sim_group) {
-            Ok(g) => g,
+        let port = Arc::new(MemoryPort::default());
+        let attached = (|| {
+            let mut groups = Vec::new();
+            for (g, sim_group) in declared {
+                let group = twin_group(&sim, g, sim_group)?;
+                let (user, password) = sim.login();
+                port.put_secret(
+                    group.metadata.namespace.as_deref().unwrap_or_default(),
+                    &group.spec.credentials.secret_name,
+                    &[("username", user), ("password", password)],
+                );
+                groups.push(GroupTwin {
+                    namespace: group.metadata.namespace.clone().unwrap_or_default(),
+                    name: group.metadata.name.clone().unwrap_or_default(),
+                    sim_group: sim_group.clone(),
+                });
+                port.put_availability_group(group);
+            }
+            let pool = pool
+                .map(|p| PoolWorld::attach(sim.clone(), port.clone(), p, config, latencies.hook, (epoch, start)))
+                .transpose()?;
+            Ok::<_, String>((groups, pool))
+        })();
+        let (groups, pool) = match attached {
+            Ok(x) => x,
             Err(e) => {
                 sim.shutdown();
                 return Err(e);
             }
         };
-        let port = Arc::new(MemoryPort::default());
-        let (user, password) = sim.login();
-        port.put_secret(
-            group.metadata.namespace.as_deref().unwrap_or_default(),
-            &group.spec.credentials.secret_name,
-            &[("username", user), ("password", password)],
-        );
-        let group_key = (
-            group.metadata.namespace.clone().unwrap_or_default(),
-            group.metadata.name.clone().unwrap_or_default(),
-        );
-        port.put_availability_group(group);
         let sites = Arc::new(MemorySites::for_spec(&drs.spec, latencies));
         let shared = Shared::default();
-        Ok(DemoWorld {
+        let mut world = DemoWorld {
             ag_ctx: ag::Context::new(port.clone(), config).with_shared(shared.clone()),
             dr_ctx: drsite::Context::new(port.clone(), sites.clone(), config).with_shared(shared.clone()),
             sim,
@@ -192,12 +235,14 @@ impl DemoWorld {
             drs,
             config,
             shared,
-            group_key,
-            sim_group: sim_group.into(),
+            groups,
+            pool,
             epoch,
             start,
             seen_actions: 0,
-        })
+        };
+        world.restart_operator();
+        Ok(world)
     }
 
     /// The wall-clock time the controllers are given: the start plus tokio time since.
@@ -215,14 +260,23 @@ impl DemoWorld {
         self.ag_ctx = ag::Context::new(self.port.clone(), self.config).with_shared(self.shared.clone());
         self.dr_ctx =
             drsite::Context::new(self.port.clone(), self.sites.clone(), self.config).with_shared(self.shared.clone());
+        if let Some(pool) = self.pool.as_mut() {
+            pool.restart_operator(self.config, self.shared.clone());
+        }
     }
 
     /// One reconcile of each controller, then the invariants against ground truth.
     pub async fn reconcile(&mut self) -> Result<(), String> {
-        let group = self.group();
-        let _ = ag::reconcile(&group, &self.ag_ctx, self.now()).await;
+        // Boxed: the three controllers' futures together are too large for a test thread's stack.
+        for g in self.groups.clone() {
+            let group = self.group_of(&g);
+            let _ = Box::pin(ag::reconcile(&group, &self.ag_ctx, self.now())).await;
+        }
+        if let Some(pool) = self.pool.as_mut() {
+            Box::pin(pool.reconcile()).await?;
+        }
         self.drs.status = self.port.drsite_status(&self.drs);
-        let _ = drsite::reconcile(&self.drs, &self.dr_ctx, self.now()).await;
+        let _ = Box::pin(drsite::reconcile(&self.drs, &self.dr_ctx, self.now())).await;
         self.invariants()?;
         self.starts_follow_the_primary()
     }
@@ -231,14 +285,28 @@ impl DemoWorld {
         self.port.drsite_status(&self.drs).unwrap_or_default()
     }
 
+    /// The DrSite's first group (the example's only one).
     pub fn group(&self) -> AvailabilityGroup {
+        self.group_of(self.groups.first().expect("the world has a group"))
+    }
+
+    pub fn group_of(&self, g: &GroupTwin) -> AvailabilityGroup {
         self.port
-            .stored_availability_group(&self.group_key.0, &self.group_key.1)
+            .stored_availability_group(&g.namespace, &g.name)
             .expect("the group is stored when the world starts and never deleted")
     }
 
+    /// The status of the DrSite's first group (the example's only one).
     pub fn group_status(&self) -> AvailabilityGroupStatus {
         self.group().status.unwrap_or_default()
+    }
+
+    /// The status of every group, in the DrSite's order.
+    pub fn group_statuses(&self) -> Vec<AvailabilityGroupStatus> {
+        self.groups
+            .iter()
+            .map(|g| self.group_of(g).status.unwrap_or_default())
+            .collect()
     }
 
     /// What a user's `kubectl apply` of a new `spec.activeSite` does.
@@ -258,11 +326,16 @@ impl DemoWorld {
         self.sites.instance(site, component).is_some_and(|i| i.running())
     }
 
-    /// The site of the simulator's primary replica.
+    /// The site of the simulator's primary replica of the first group.
     pub fn primary_site(&self) -> Option<String> {
+        self.primary_site_of(&self.groups.first()?.sim_group)
+    }
+
+    /// The site of the simulator's primary replica of `sim_group`.
+    pub fn primary_site_of(&self, sim_group: &str) -> Option<String> {
         let sites: Vec<(String, String)> = self.sim.endpoints().into_iter().map(|(n, s, _)| (n, s)).collect();
         self.sim.with_world(|w, now| {
-            w.roles(now, &self.sim_group).into_iter().find_map(|(name, role)| {
+            w.roles(now, sim_group).into_iter().find_map(|(name, role)| {
                 (role == Some(Role::Primary))
                     .then(|| sites.iter().find(|(n, _)| *n == name).map(|(_, s)| s.clone()))
                     .flatten()
@@ -276,6 +349,9 @@ impl DemoWorld {
         let moments = self.sim.with_world(|w, _| w.split_brain_moments().to_vec());
         if !moments.is_empty() {
             return Err(format!("two writable primaries at {moments:?}"));
+        }
+        if let Some(pool) = &self.pool {
+            pool.invariant()?;
         }
         if self.lost_declared() {
             return Ok(());
@@ -302,28 +378,54 @@ impl DemoWorld {
         Ok(())
     }
 
-    /// Invariant 5: a component that needs the group writable is started only where it is: every
-    /// scale-up since the last look found the primary at that site.
+    /// Where `child` (a group or the pool the DrSite lists) is writable now, from ground truth.
+    fn writable_at(&self, child: &str) -> Option<String> {
+        if let Some(g) = self.groups.iter().find(|g| g.name == child) {
+            return self.primary_site_of(&g.sim_group);
+        }
+        self.pool
+            .as_ref()
+            .filter(|p| p.name() == child)
+            .and_then(PoolWorld::serving_site)
+    }
+
+    /// Invariant 5: a component that needs children writable is started only where they are:
+    /// every scale-up since the last look found each child it requires (an `ActiveSite`
+    /// component: every child) writable at that site.
     pub fn starts_follow_the_primary(&mut self) -> Result<(), String> {
         let actions = self.sites.actions();
-        let needs_writable: Vec<&str> = self
-            .drs
-            .spec
-            .components
+        let children: Vec<String> = self
+            .groups
             .iter()
-            .filter(|c| !c.requires_writable.is_empty())
-            .map(|c| c.name.as_str())
+            .map(|g| g.name.clone())
+            .chain(self.pool.as_ref().map(|p| p.name().to_string()))
             .collect();
-        let primary = self.primary_site();
         for (_, action) in &actions[self.seen_actions.min(actions.len())..] {
-            if let SiteAction::Scaled {
+            let SiteAction::Scaled {
                 site, name, replicas, ..
             } = action
-                && needs_writable.contains(&name.as_str())
-                && *replicas > 0
-                && primary.as_deref() != Some(site.as_str())
-            {
-                return Err(format!("{name} started at {site} away from the primary"));
+            else {
+                continue;
+            };
+            let Some(c) = self.drs.spec.components.iter().find(|c| c.name == *name) else {
+                continue;
+            };
+            let needs: &[String] = if c.requires_writable.is_empty() && c.placement == Placement::ActiveSite {
+                &children
+            } else {
+                &c.requires_writable
+            };
+            if *replicas == 0 {
+                continue;
+            }
+            for child in needs {
+                let at = self.writable_at(child);
+                if at.as_deref() != Some(site.as_str()) {
+                    return Err(format!(
+                        "{name} started at {site} while {child} is writable at {}",
+                        at.as_deref().unwrap_or("no site")
+                    ));
+                }
             }
         }
         self.seen_actions = actions.len();
@@ -335,10 +437,15 @@ impl DemoWorld {
         self.port.drsite_events(&self.drs)
     }
 
-    /// Every AvailabilityGroup Event so far.
+    /// Every AvailabilityGroup Event so far, of all the groups, in order.
     pub fn group_events(&self) -> Vec<Event> {
-        self.port
-            .events_of(&format!("{}/{}", self.group_key.0, self.group_key.1))
+        let keys: Vec<String> = self.groups.iter().map(GroupTwin::event_key).collect();
+        self.port.events_of_any(&keys)
+    }
+
+    /// Every PersistentChatPool Event so far.
+    pub fn pool_events(&self) -> Vec<Event> {
+        self.pool.as_ref().map(PoolWorld::events).unwrap_or_default()
     }
 
     /// Every DrSite step Event so far, as `verb target@site`.
@@ -355,9 +462,19 @@ impl DemoWorld {
         s.phase == Some(DrPhase::Steady) && s.active_site.as_deref() == Some(site)
     }
 
-    /// What `kubectl annotate sqlag cc-ag drover.dev/confirm-data-loss=TOKEN` does.
+    /// What `kubectl annotate sqlag NAME drover.dev/confirm-data-loss=TOKEN` does, on the group
+    /// that asked for `token` (the first group if none did).
     pub fn annotate_group(&self, token: &str) {
-        let mut group = self.group();
+        let asking = self.groups.iter().find(|g| {
+            self.group_of(g)
+                .status
+                .and_then(|s| s.confirmation)
+                .is_some_and(|c| c.token == token)
+        });
+        let Some(g) = asking.or(self.groups.first()) else {
+            return;
+        };
+        let mut group = self.group_of(g);
         group
             .metadata
             .annotations
@@ -375,15 +492,23 @@ impl DemoWorld {
             .insert(CONFIRM_SITE_LOST_ANNOTATION.into(), token.into());
     }
 
-    /// Acknowledged commits of every database of the group that the writable primary lacks, from
-    /// the simulator's model; `None` while there is not exactly one writable primary.
+    /// Acknowledged commits the writable copies lack, from the simulator's model: every database
+    /// of every group, and the pool's chat database; `None` while a group has not exactly one
+    /// writable primary or the pool's serving copy is not ONLINE.
     pub fn lost_transactions(&self) -> Option<u64> {
-        let databases = self.group().spec.databases;
-        self.sim.with_world(|w, now| {
-            databases
-                .iter()
-                .map(|db| w.lost_transactions(now, &self.sim_group, db))
-                .sum()
-        })
+        let mut lost = 0;
+        for g in &self.groups {
+            let databases = self.group_of(g).spec.databases;
+            lost += self.sim.with_world(|w, now| {
+                databases
+                    .iter()
+                    .map(|db| w.lost_transactions(now, &g.sim_group, db))
+                    .sum::<Option<u64>>()
+            })?;
+        }
+        if let Some(pool) = &self.pool {
+            lost += pool.lost_transactions()?;
+        }
+        Some(lost)
     }
 }

@@ -50,14 +50,8 @@ pub struct Options {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DrillReport {
-    /// `namespace/name` of the DrSite drilled and of its AvailabilityGroup, or of the
-    /// PersistentChatPool drilled on its own.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub drsite: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub availability_group: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub persistent_chat_pool: Option<String>,
+    #[serde(flatten)]
+    pub drilled: Drilled,
     /// The twin's simulated SQL Server instances: `SERVER at SITE, tds://ADDR`.
     pub replicas: Vec<String>,
     /// What the twin does not reproduce (sites in other clusters, pools, backups).
@@ -75,28 +69,55 @@ pub struct DrillReport {
     pub speed: f64,
 }
 
+/// What a drill plays: `namespace/name` of the DrSite (none when the drill made one for a group
+/// alone), of its AvailabilityGroups and of its PersistentChatPool, or of a pool alone.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Drilled {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drsite: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub availability_groups: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persistent_chat_pool: Option<String>,
+}
+
 impl DrillReport {
-    /// What was drilled, for a title: `DrSite ns/a with AvailabilityGroup ns/b`, or
-    /// `PersistentChatPool ns/p`.
+    /// What was drilled, for a title.
     pub fn subject(&self) -> String {
+        self.drilled.title()
+    }
+}
+
+impl Drilled {
+    /// `DrSite ns/a with AvailabilityGroup ns/b and PersistentChatPool ns/p`, or
+    /// `PersistentChatPool ns/p`.
+    pub fn title(&self) -> String {
         let mut parts = Vec::new();
         if let Some(d) = &self.drsite {
             parts.push(format!("DrSite {d}"));
         }
-        if let Some(g) = &self.availability_group {
-            parts.push(format!("AvailabilityGroup {g}"));
+        match self.availability_groups.as_slice() {
+            [] => {}
+            [g] => parts.push(format!("AvailabilityGroup {g}")),
+            more => parts.push(format!("AvailabilityGroups {}", more.join(", "))),
         }
         if let Some(p) = &self.persistent_chat_pool {
             parts.push(format!("PersistentChatPool {p}"));
         }
-        parts.join(" with ")
+        match parts.split_first() {
+            Some((first, rest)) if !rest.is_empty() => format!("{first} with {}", rest.join(" and ")),
+            _ => parts.join(""),
+        }
     }
 }
 
 /// What the twin plays.
 enum Subject {
-    /// A DrSite and its group.
+    /// A DrSite and its children.
     DrSite(Box<Setup>),
+    /// A group alone, under a DrSite the drill made for it.
+    GroupAlone(Box<Setup>),
     /// A pool on its own.
     Pool(Box<PersistentChatPool>),
 }
@@ -159,11 +180,11 @@ fn group_alone(group: &crate::api::availability_group::AvailabilityGroup) -> Cho
     }
     notes.push("the twin connects without TLS with the simulator's login".into());
     Chosen {
-        subject: Subject::DrSite(Box::new(Setup {
+        subject: Subject::GroupAlone(Box::new(Setup {
             sql: twin::world_config(group),
-            sim_group: group.spec.group_name.clone(),
             drs,
-            group: group.clone(),
+            groups: vec![(group.clone(), group.spec.group_name.clone())],
+            pool: None,
         })),
         notes,
         not_drilled: Vec::new(),
@@ -256,45 +277,61 @@ fn choose(files: &[PathBuf]) -> Result<Chosen, Error> {
             )));
         }
     };
-    let mut not_drilled: Vec<String> = pools
+    let name = drs.metadata.name.clone().unwrap_or_default();
+    let at = |field: String| format!("{}: DrSite/{name}: {field}", file.display());
+    // Each child the DrSite lists, found in the files.
+    let mut chosen_groups = Vec::new();
+    for (i, r) in drs.spec.availability_groups.iter().enumerate() {
+        let group = groups
+            .iter()
+            .find(|(_, g)| g.metadata.name.as_deref() == Some(r.name.as_str()))
+            .map(|(_, g)| g.clone())
+            .ok_or_else(|| {
+                Error::BadInput(at(format!(
+                    "spec.availabilityGroups[{i}].name: AvailabilityGroup {} is not in the files given",
+                    r.name
+                )))
+            })?;
+        chosen_groups.push(group);
+    }
+    let pool = match drs.spec.persistent_chat_pools.as_slice() {
+        [] => None,
+        [r] => Some(
+            pools
+                .iter()
+                .find(|(_, p)| p.metadata.name.as_deref() == Some(r.name.as_str()))
+                .map(|(_, p)| p.clone())
+                .ok_or_else(|| {
+                    Error::BadInput(at(format!(
+                        "spec.persistentChatPools[0].name: PersistentChatPool {} is not in the files given",
+                        r.name
+                    )))
+                })?,
+        ),
+        more => {
+            return Err(Error::BadInput(at(format!(
+                "spec.persistentChatPools: the twin drills one pool with a DrSite, the DrSite names {}",
+                more.len()
+            ))));
+        }
+    };
+    let named = |n: Option<&str>| {
+        chosen_groups.iter().any(|g| g.metadata.name.as_deref() == n)
+            || pool.as_ref().is_some_and(|p| p.metadata.name.as_deref() == n)
+    };
+    let not_drilled: Vec<String> = groups
         .iter()
-        .map(|(f, p)| {
+        .map(|(f, g)| (f, "AvailabilityGroup", &g.metadata))
+        .chain(pools.iter().map(|(f, p)| (f, "PersistentChatPool", &p.metadata)))
+        .filter(|(_, _, m)| !named(m.name.as_deref()))
+        .map(|(f, kind, m)| {
             format!(
-                "{}: PersistentChatPool/{}: not drilled with the DrSite (drill its file on its own)",
+                "{}: {kind}/{}: not drilled (the DrSite does not name it)",
                 f.display(),
-                p.metadata.name.as_deref().unwrap_or_default()
+                m.name.as_deref().unwrap_or_default()
             )
         })
         .collect();
-    let name = drs.metadata.name.clone().unwrap_or_default();
-    let refs = &drs.spec.availability_groups;
-    if refs.len() != 1 {
-        return Err(Error::BadInput(format!(
-            "{}: DrSite/{name}: spec.availabilityGroups: the twin drills exactly one AvailabilityGroup, the DrSite names {}",
-            file.display(),
-            refs.len()
-        )));
-    }
-    let group = groups
-        .iter()
-        .find(|(_, g)| g.metadata.name.as_deref() == Some(refs[0].name.as_str()))
-        .map(|(_, g)| g.clone())
-        .ok_or_else(|| {
-            Error::BadInput(format!(
-                "{}: DrSite/{name}: spec.availabilityGroups[0].name: AvailabilityGroup {} is not in the files given",
-                file.display(),
-                refs[0].name
-            ))
-        })?;
-    for (f, g) in &groups {
-        if g.metadata.name != group.metadata.name {
-            not_drilled.push(format!(
-                "{}: AvailabilityGroup/{}: not drilled (the DrSite does not name it)",
-                f.display(),
-                g.metadata.name.as_deref().unwrap_or_default()
-            ));
-        }
-    }
     let mut notes = Vec::new();
     for s in drs.spec.sites.iter().filter(|s| s.kubeconfig.is_some()) {
         notes.push(format!(
@@ -302,25 +339,33 @@ fn choose(files: &[PathBuf]) -> Result<Chosen, Error> {
             s.name
         ));
     }
-    for p in &drs.spec.persistent_chat_pools {
+    for g in chosen_groups.iter().filter(|g| g.spec.backup_before_failback.is_some()) {
         notes.push(format!(
-            "the DrSite's PersistentChatPool {} is not drilled with it; the twin leaves it out (drill the pool's file on its own)",
-            p.name
+            "AvailabilityGroup {}: backupBeforeFailback is not drilled (the twin has no backup share)",
+            g.metadata.name.as_deref().unwrap_or_default()
         ));
     }
-    drs.spec.persistent_chat_pools.clear();
-    if group.spec.backup_before_failback.is_some() {
-        notes.push("the group's backupBeforeFailback is not drilled (the twin has no backup share)".into());
+    if let Some(p) = &pool {
+        notes.push(format!(
+            "the pool's log-shipping share {} is on a simulated file server at {}: it is lost with that site",
+            p.spec.log_shipping.backup_share, p.spec.primary.site
+        ));
     }
     notes.push("the twin connects without TLS with the simulator's login; hooks are Jobs that succeed".into());
     drs.metadata.generation = Some(1);
-    let sim_group = group.spec.group_name.clone();
+    let sql = twin::world_config_all(&chosen_groups, pool.as_ref()).map_err(|e| Error::BadInput(at(e)))?;
     Ok(Chosen {
         subject: Subject::DrSite(Box::new(Setup {
-            sql: twin::world_config(&group),
+            sql,
             drs,
-            group,
-            sim_group,
+            groups: chosen_groups
+                .into_iter()
+                .map(|g| {
+                    let sim_group = g.spec.group_name.clone();
+                    (g, sim_group)
+                })
+                .collect(),
+            pool,
         })),
         notes,
         not_drilled,
@@ -339,17 +384,18 @@ fn other(demo: &Demo<impl Write>, site: &str) -> Result<String, Error> {
         .ok_or_else(|| Error::BadInput("the DrSite declares one site: there is nowhere to move".into()))
 }
 
-/// The scenario's transitions after the cold start.
-async fn play(demo: &mut Demo<impl Write>, scenario: Scenario) -> Result<(), Error> {
-    let what = format!(
-        "DrSite {} with AvailabilityGroup {}",
-        demo.world.drs.metadata.name.as_deref().unwrap_or_default(),
-        demo.world.group().metadata.name.unwrap_or_default()
-    );
+/// The scenario's transitions after the cold start; `what`: what is drilled.
+async fn play(demo: &mut Demo<impl Write>, scenario: Scenario, what: &str) -> Result<(), Error> {
     demo.cold_start(&format!("the drill's twin ({what}")).await?;
     if matches!(scenario, Scenario::Switchover | Scenario::All) {
-        let to = other(demo, &demo.world.drs.spec.active_site.clone())?;
+        let from = demo.world.drs.spec.active_site.clone();
+        let to = other(demo, &from)?;
         demo.switchover(&to).await?;
+        if scenario == Scenario::All && demo.world.pool.is_some() {
+            // A pool returns to its primary data center only by failback, which needs the backup
+            // one reachable: switch back before the failover loses a site.
+            demo.switchover(&from).await?;
+        }
     }
     if matches!(scenario, Scenario::Failover | Scenario::Failback | Scenario::All) {
         let lost = demo.world.drs.spec.active_site.clone();
@@ -367,8 +413,7 @@ async fn play(demo: &mut Demo<impl Write>, scenario: Scenario) -> Result<(), Err
 pub struct Drill<W: Write> {
     pub demo: Demo<W>,
     scenario: Scenario,
-    drsite: String,
-    availability_group: String,
+    drilled: Drilled,
     notes: Vec<String>,
     not_drilled: Vec<String>,
 }
@@ -377,47 +422,42 @@ impl<W: Write> Drill<W> {
     /// Reads the files and starts the twin (nothing starts on bad input); the live view goes to
     /// `out`.
     pub async fn start(options: &Options, out: W) -> Result<Drill<W>, Error> {
-        let Chosen {
-            subject,
-            notes,
-            not_drilled,
-        } = choose(&options.files)?;
-        let Subject::DrSite(setup) = subject else {
+        let chosen = choose(&options.files)?;
+        if matches!(chosen.subject, Subject::Pool(_)) {
             return Err(Error::BadInput(
                 "the files hold a PersistentChatPool and no DrSite: see PoolDrill".into(),
             ));
-        };
-        Self::start_on(options, *setup, notes, not_drilled, out).await
+        }
+        Self::start_on(options, chosen, out).await
     }
 
-    async fn start_on(
-        options: &Options,
-        setup: Setup,
-        notes: Vec<String>,
-        not_drilled: Vec<String>,
-        out: W,
-    ) -> Result<Drill<W>, Error> {
-        let drsite = key(&setup.drs.metadata);
-        let availability_group = key(&setup.group.metadata);
+    async fn start_on(options: &Options, chosen: Chosen, out: W) -> Result<Drill<W>, Error> {
+        let (setup, made) = match chosen.subject {
+            Subject::DrSite(setup) => (*setup, false),
+            Subject::GroupAlone(setup) => (*setup, true),
+            Subject::Pool(_) => return Err(Error::BadInput("a pool alone is drilled by PoolDrill".into())),
+        };
+        let drilled = Drilled {
+            drsite: (!made).then(|| key(&setup.drs.metadata)),
+            availability_groups: setup.groups.iter().map(|(g, _)| key(&g.metadata)).collect(),
+            persistent_chat_pool: setup.pool.as_ref().map(|p| key(&p.metadata)),
+        };
         let demo = Demo::start_on(&DemoOptions { speed: options.speed }, out, setup).await?;
         Ok(Drill {
             demo,
             scenario: options.scenario,
-            drsite,
-            availability_group,
-            notes,
-            not_drilled,
+            drilled,
+            notes: chosen.notes,
+            not_drilled: chosen.not_drilled,
         })
     }
 
     /// Plays the scenario; the report.
     pub async fn play(&mut self) -> Result<DrillReport, Error> {
-        play(&mut self.demo, self.scenario).await?;
+        play(&mut self.demo, self.scenario, &self.drilled.title()).await?;
         let demo = &self.demo;
         Ok(DrillReport {
-            drsite: Some(self.drsite.clone()),
-            availability_group: Some(self.availability_group.clone()),
-            persistent_chat_pool: None,
+            drilled: self.drilled.clone(),
             replicas: demo.replicas(),
             notes: self.notes.clone(),
             not_drilled: self.not_drilled.clone(),
@@ -434,26 +474,24 @@ impl<W: Write> Drill<W> {
 /// Reads the files, starts the twin, plays `options.scenario` with the live view on `out`, stops
 /// the twin.
 pub async fn run<W: Write>(options: &Options, out: W) -> Result<DrillReport, Error> {
-    let Chosen {
-        subject,
-        notes,
-        not_drilled,
-    } = choose(&options.files)?;
-    match subject {
-        Subject::DrSite(setup) => {
-            let mut drill = Drill::start_on(options, *setup, notes, not_drilled, out).await?;
-            let report = drill.play().await;
+    let chosen = choose(&options.files)?;
+    match chosen.subject {
+        Subject::DrSite(_) | Subject::GroupAlone(_) => {
+            let mut drill = Box::pin(Drill::start_on(options, chosen, out)).await?;
+            let report = Box::pin(drill.play()).await;
             drill.demo.world.sim.shutdown();
             report
         }
         Subject::Pool(pool) => {
-            let mut drill = pool::PoolDrill::start(&pool, options.speed, out).await?;
-            let played = drill.play(options.scenario).await;
+            let Chosen { notes, not_drilled, .. } = chosen;
+            let mut drill = Box::pin(pool::PoolDrill::start(&pool, options.speed, out)).await?;
+            let played = Box::pin(drill.play(options.scenario)).await;
             let report = played.and_then(|()| {
                 Ok(DrillReport {
-                    drsite: None,
-                    availability_group: None,
-                    persistent_chat_pool: Some(key(&pool.metadata)),
+                    drilled: Drilled {
+                        persistent_chat_pool: Some(key(&pool.metadata)),
+                        ..Drilled::default()
+                    },
                     replicas: drill.replicas(),
                     notes,
                     not_drilled,

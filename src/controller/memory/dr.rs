@@ -229,6 +229,16 @@ impl MemoryPort {
         self.events_of(&drsite_event_key(drs))
     }
 
+    /// The Events of the objects with any of `keys`, in the order they were published.
+    pub fn events_of_any(&self, keys: &[String]) -> Vec<Event> {
+        crate::sync::lock(&self.state)
+            .events
+            .iter()
+            .filter(|(k, _)| keys.contains(k))
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
     /// The Events of the object with `key` (see [`MemoryState::events`]), in order.
     pub fn events_of(&self, key: &str) -> Vec<Event> {
         crate::sync::lock(&self.state)

@@ -16,6 +16,7 @@ fn costs() -> Costs {
             hook: Duration::from_secs(1),
             ..SiteLatencies::default()
         },
+        groups: 1,
         databases: 2,
         backup_before_failback: false,
     }
@@ -89,4 +90,39 @@ fn a_switchover_synchronizes_around_the_planned_failover_and_a_repair_moves_noth
     assert!(close(got.seconds, 3.0 + 0.19 + 6.0), "{got:?}");
     let repair = ideal(&spec, TransitionKind::Repair, Some("site-a"), "site-a", &costs());
     assert!(repair.legs.iter().all(|l| !l.what.starts_with("group")), "{repair:?}");
+}
+
+#[test]
+fn a_pool_beside_the_group_counts_only_when_its_chain_is_longer() {
+    let spec = example().expect("example").spec;
+    let base = ideal(&spec, TransitionKind::Switchover, Some("site-a"), "site-b", &costs());
+    let short = Ideal {
+        seconds: 0.1,
+        legs: vec![Leg {
+            what: "RunHook ×1".into(),
+            seconds: 0.1,
+        }],
+    };
+    assert_eq!(beside(base.clone(), "pool", &short), base, "the group's leg is longer");
+    let long = Ideal {
+        seconds: 4.0,
+        legs: vec![Leg {
+            what: "RunHook ×4".into(),
+            seconds: 4.0,
+        }],
+    };
+    let got = beside(base.clone(), "pool", &long);
+    assert!(close(got.seconds, base.seconds - 0.19 + 4.0), "{got:?}");
+    assert!(got.legs.iter().any(|l| l.what == "pool: RunHook ×4"), "{got:?}");
+    let no_group = Costs { groups: 0, ..costs() };
+    let alone = ideal(&spec, TransitionKind::Switchover, Some("site-a"), "site-b", &no_group);
+    assert!(alone.legs.iter().all(|l| !l.what.starts_with("group")), "{alone:?}");
+    let got = beside(alone.clone(), "pool", &long);
+    let i = got
+        .legs
+        .iter()
+        .position(|l| l.what.starts_with("pool"))
+        .expect("inserted");
+    assert!(got.legs[i + 1..].iter().all(|l| l.what.starts_with("start")), "{got:?}");
+    assert!(got.legs[..i].iter().all(|l| l.what.starts_with("stop")), "{got:?}");
 }

@@ -14,7 +14,7 @@ use crate::api::dr_site::StepState;
 use crate::api::persistent_chat_pool::{PersistentChatPool, PoolTransitionKind, PoolTransitionRecord};
 use crate::controller::pchat::{HOOK_STEP_REASON, SQL_STEP_REASONS};
 use crate::demo::summary::{Confirmation, TransitionSummary};
-use crate::demo::view::{TimelineEntry, View, site_of};
+use crate::demo::view::{TimelineEntry, View, hook_site};
 use crate::demo::{Error, check_speed, heartbeat, poll_at, speed_up, speed_up_sites, stage_limit};
 use crate::sim::model::config::Latencies;
 use std::collections::{BTreeMap, BTreeSet};
@@ -195,13 +195,7 @@ impl<W: Write> PoolDrill<W> {
                 if let Some(last) = self.view.timeline.last_mut()
                     && last.site.is_empty()
                 {
-                    last.site = e
-                        .note
-                        .rsplit(" hook for ")
-                        .next()
-                        .map(|s| s.trim_end_matches(')').to_string())
-                        .filter(|_| e.note.contains(" hook for "))
-                        .unwrap_or_else(|| site_of(&e.note, &servers));
+                    last.site = hook_site(&e.note).unwrap_or_default();
                 }
                 let kind = if sql { "sql" } else { "hook" };
                 self.view.line(at, &format!("  ✓ {kind} {}: {}", e.reason, e.note));

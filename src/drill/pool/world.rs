@@ -47,16 +47,30 @@ impl PoolWorld {
         let civil = epoch.to_zoned(jiff::tz::TimeZone::UTC).datetime();
         let start = tokio::time::Instant::now();
         let sim = Sim::start_at(world, civil, IpAddr::V4(Ipv4Addr::LOCALHOST)).await?;
-        let pool = match twin::twin_pool(&sim, declared) {
-            Ok(p) => p,
+        let port = Arc::new(MemoryPort::default());
+        match Self::attach(sim.clone(), port, declared, config, job_latency, (epoch, start)) {
+            Ok(w) => Ok(w),
             Err(e) => {
                 sim.shutdown();
-                return Err(e);
+                Err(e)
             }
-        };
+        }
+    }
+
+    /// The pool `declared` on a simulator and in memory already running (beside a DrSite and its
+    /// groups): pointed at the simulator, stored with its login, its hook Jobs run against the
+    /// simulated pool (other Jobs succeed). `clock`: the world's start, wall and tokio.
+    pub fn attach(
+        sim: Arc<Sim>,
+        port: Arc<MemoryPort>,
+        declared: &PersistentChatPool,
+        config: Config,
+        job_latency: Duration,
+        clock: (jiff::Timestamp, tokio::time::Instant),
+    ) -> Result<PoolWorld, String> {
+        let pool = twin::twin_pool(&sim, declared)?;
         let namespace = pool.metadata.namespace.clone().unwrap_or_default();
         let name = pool.metadata.name.clone().unwrap_or_default();
-        let port = Arc::new(MemoryPort::default());
         let (user, password) = sim.login();
         let creds = &pool.spec.credentials;
         port.put_secret(
@@ -73,7 +87,18 @@ impl PoolWorld {
         let runner_pool = sim_pool.clone();
         port.set_job_runner(
             job_latency,
-            Arc::new(move |job| run_chat_hook(&runner_sim, &runner_pool, &failures, job)),
+            Arc::new(move |job| {
+                let ours = job
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .is_some_and(|l| l.contains_key(crate::components::LABEL_POOL));
+                if ours {
+                    run_chat_hook(&runner_sim, &runner_pool, &failures, job)
+                } else {
+                    Ok(())
+                }
+            }),
         );
         let serving = [
             pool.spec.primary.sql_instance.server_name.clone(),
@@ -88,10 +113,15 @@ impl PoolWorld {
             name,
             sim_pool,
             serving,
-            epoch,
-            start,
+            epoch: clock.0,
+            start: clock.1,
             accepted_split: false,
         })
+    }
+
+    /// A fresh operator process: a new controller context (no memory of connections).
+    pub fn restart_operator(&mut self, config: Config, shared: crate::runtime::Shared) {
+        self.ctx = pchat::Context::new(self.port.clone(), config).with_shared(shared);
     }
 
     /// The wall-clock time the controller is given: the start plus tokio time since.
@@ -122,7 +152,8 @@ impl PoolWorld {
     /// One reconcile of the controller, then the invariant against ground truth.
     pub async fn reconcile(&mut self) -> Result<(), String> {
         let pool = self.pool();
-        let _ = pchat::reconcile(&pool, &self.ctx, self.now()).await;
+        // Boxed: the controller's future is large; a test thread's stack is not.
+        let _ = Box::pin(pchat::reconcile(&pool, &self.ctx, self.now())).await;
         self.invariant()
     }
 
@@ -198,6 +229,23 @@ impl PoolWorld {
     /// while that copy is not ONLINE on an up instance.
     pub fn lost_transactions(&self) -> Option<u64> {
         self.sim.with_world(|w, _| w.chat_lost(&self.sim_pool))
+    }
+
+    /// The site whose instance serves the pool now (ground truth), if it is up.
+    pub fn serving_site(&self) -> Option<String> {
+        let serving = self
+            .sim
+            .with_world(|w, _| w.chat_pool(&self.sim_pool).map(|p| p.serving_instance))?;
+        self.sim
+            .endpoints()
+            .into_iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(&serving))
+            .map(|(_, s, _)| s)
+    }
+
+    /// The pool's name, as a DrSite lists it.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The simulator's instances at `site`.
