@@ -110,6 +110,10 @@ async fn drill_all_on_the_contact_center_example_passes_with_three_transitions()
         )
         .collect();
     assert!(events.iter().any(|e| e.note.contains("FORCE_FAILOVER_ALLOW_DATA_LOSS")));
+    assert!(
+        events.iter().any(|e| e.note.contains("WITH COPY_ONLY, CHECKSUM")),
+        "the declared backups before failback are taken"
+    );
     assert!(events.iter().any(|e| e.note.contains("hook Job")));
     for e in &events {
         assert!(html.contains(&escaped(&e.note)), "the report lacks {}", e.note);

@@ -195,7 +195,7 @@ impl<W: Write> Demo<W> {
                 .map(|a| a.databases.len())
                 .max()
                 .unwrap_or(0),
-            backup_before_failback: false,
+            backup_before_failback: groups.iter().any(|(g, _)| g.spec.backup_before_failback.is_some()),
         };
         let world = DemoWorld::start_twin(sql, &sites, drs, &groups, pool.as_ref(), world::controller_config(poll))
             .await

@@ -100,7 +100,7 @@ pub fn example_declared_group() -> Result<AvailabilityGroup, String> {
 
 /// `declared` over the simulator's group `sim_group`: its replicas at the simulator's endpoints
 /// with TLS off (the simulator does not speak it), the login in the declared credentials Secret,
-/// its forced-failover policy and data-movement setting as declared.
+/// its forced-failover policy, data-movement setting and backups before failback as declared.
 fn twin_group(sim: &Sim, declared: &AvailabilityGroup, sim_group: &str) -> Result<AvailabilityGroup, String> {
     let mut spec = availability_group_spec(
         sim,
@@ -111,6 +111,8 @@ fn twin_group(sim: &Sim, declared: &AvailabilityGroup, sim_group: &str) -> Resul
     .ok_or_else(|| format!("the simulator has no group {sim_group}"))?;
     spec.forced_failover = declared.spec.forced_failover.clone();
     spec.auto_resume = declared.spec.auto_resume;
+    // The simulator keeps a backup's record wherever the path points: no share to declare.
+    spec.backup_before_failback = declared.spec.backup_before_failback.clone();
     let mut group = AvailabilityGroup::new(declared.metadata.name.as_deref().unwrap_or(GROUP), spec);
     group.metadata.namespace = declared.metadata.namespace.clone().or_else(|| Some(NAMESPACE.into()));
     Ok(group)

@@ -175,9 +175,6 @@ fn group_alone(group: &crate::api::availability_group::AvailabilityGroup) -> Cho
     let mut notes = vec![format!(
         "the files hold no DrSite: the drill moves AvailabilityGroup {name} with a DrSite of its own (no components) that sets spec.primarySite as you would"
     )];
-    if group.spec.backup_before_failback.is_some() {
-        notes.push("the group's backupBeforeFailback is not drilled (the twin has no backup share)".into());
-    }
     notes.push("the twin connects without TLS with the simulator's login".into());
     Chosen {
         subject: Subject::GroupAlone(Box::new(Setup {
@@ -341,7 +338,7 @@ fn choose(files: &[PathBuf]) -> Result<Chosen, Error> {
     }
     for g in chosen_groups.iter().filter(|g| g.spec.backup_before_failback.is_some()) {
         notes.push(format!(
-            "AvailabilityGroup {}: backupBeforeFailback is not drilled (the twin has no backup share)",
+            "AvailabilityGroup {}: the backups before failback are taken on the twin, which keeps their record, not their files",
             g.metadata.name.as_deref().unwrap_or_default()
         ));
     }
