@@ -207,7 +207,13 @@ async fn drill_all_on_the_persistent_chat_example_plays_runbook_b() {
         assert!(!e.site.is_empty(), "{e:?} names its site");
     }
     let total: u32 = report.transitions.iter().map(|t| t.steps + t.sql_steps).sum();
-    assert_eq!(events.len(), total as usize, "one timeline Event per step counted");
+    let moves = report.timeline.iter().filter(|t| t.source == "DrSiteEvent").count();
+    assert_eq!(moves, 4, "the drill's own DrSite moved the pool once per transition");
+    assert_eq!(
+        events.len() + moves,
+        total as usize,
+        "one timeline Event per step counted"
+    );
     for t in report
         .timeline
         .iter()

@@ -341,8 +341,18 @@ impl<W: Write> Demo<W> {
             // The failback restored over the old chat database: one writable copy again.
             pool.accepted_split = false;
         }
+        // A DrSite whose only child is a pool moves exactly as the pool does: its runbook's kind
+        // (a return to the primary data center is a failback) says more than the DrSite's.
+        let only_pool = self.world.groups.is_empty() && self.world.drs.spec.components.is_empty();
+        let kind_name = match self.world.pool.as_ref().filter(|_| only_pool) {
+            Some(pool) => pool
+                .status()
+                .last_transition
+                .map_or(format!("{kind:?}"), |t| format!("{:?}", t.kind)),
+            None => format!("{kind:?}"),
+        };
         self.transitions.push(TransitionSummary {
-            kind: format!("{kind:?}"),
+            kind: kind_name,
             from: from.map(str::to_string),
             to: to.into(),
             seconds,

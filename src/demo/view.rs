@@ -5,7 +5,8 @@
 
 use super::world::{AG_STEP_REASONS, DRSITE_STEP_REASONS, DemoWorld};
 use crate::api::dr_site::{PlanStep, StepAction, StepState};
-use std::collections::BTreeMap;
+use crate::api::persistent_chat_pool::PersistentChatPoolStatus;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::Duration;
 
@@ -18,6 +19,10 @@ pub struct View<W: Write> {
     pool_events: usize,
     /// The reasons of the pool's step Events shown, in order (for its serial ideal).
     pub pool_reasons: Vec<String>,
+    /// The pool's runbook steps seen running (`name target@site`: their timeline entry), and those
+    /// of its transition in progress already ended.
+    pool_running: BTreeMap<String, usize>,
+    pool_recorded: BTreeSet<String>,
     /// DrSite steps run, and SQL steps run, as their Events say.
     pub drsite_steps: u32,
     pub sql_steps: u32,
@@ -31,6 +36,10 @@ pub struct View<W: Write> {
     /// Every DrSite plan step seen running and every step Event, in order.
     pub timeline: Vec<TimelineEntry>,
 }
+
+/// The timeline's source of a pool runbook step (a span), and of a pool step Event (an instant).
+pub const POOL_STEP_SOURCE: &str = "PersistentChatPool";
+pub const POOL_EVENT_SOURCE: &str = "PersistentChatPoolEvent";
 
 /// One entry of the timeline: a DrSite plan step (from running to done) or a step Event (an
 /// instant: the T-SQL the group ran, the workload scaled, the hook Job run).
@@ -85,6 +94,8 @@ impl<W: Write> View<W> {
             group_events: 0,
             pool_events: 0,
             pool_reasons: Vec::new(),
+            pool_running: BTreeMap::new(),
+            pool_recorded: BTreeSet::new(),
             drsite_steps: 0,
             sql_steps: 0,
             running: BTreeMap::new(),
@@ -161,6 +172,9 @@ impl<W: Write> View<W> {
                 self.finish(&name, at, "done", "");
             }
         }
+        if let Some(pool) = &world.pool {
+            self.pool_steps(at, &pool.status());
+        }
         let servers: Vec<(String, String)> = world.sim.endpoints().into_iter().map(|(n, s, _)| (n, s)).collect();
         let events = world.drsite_events();
         for e in &events[self.drsite_events.min(events.len())..] {
@@ -193,7 +207,7 @@ impl<W: Write> View<W> {
                     self.drsite_steps += 1;
                 }
                 self.pool_reasons.push(e.reason.clone());
-                self.event(at, crate::drill::pool::EVENT_SOURCE, e, &servers);
+                self.event(at, POOL_EVENT_SOURCE, e, &servers);
                 if let Some(last) = self.timeline.last_mut()
                     && last.site.is_empty()
                 {
@@ -205,20 +219,95 @@ impl<W: Write> View<W> {
             }
         }
         self.pool_events = events.len();
-        let group = world.group_status();
-        let progress = format!(
-            "DrSite {} ready {} step {} | group {} {}",
+        let mut progress = format!(
+            "DrSite {} ready {} step {}",
             status.phase.map_or("-".to_string(), |p| format!("{p:?}")),
             status.ready.as_deref().unwrap_or("-"),
             status.step.as_deref().unwrap_or("-"),
-            group.phase.map_or("-".to_string(), |p| format!("{p:?}")),
-            group.step.as_deref().unwrap_or(""),
         );
+        let phase = |p: Option<String>, step: Option<String>| {
+            format!(
+                "{} {}",
+                p.as_deref().unwrap_or("-"),
+                step.as_deref().unwrap_or_default()
+            )
+        };
+        for (g, s) in world.groups.iter().zip(world.group_statuses()) {
+            let label = if world.groups.len() > 1 {
+                format!("group {}", g.name)
+            } else {
+                "group".into()
+            };
+            let now = phase(s.phase.map(|p| format!("{p:?}")), s.step);
+            progress.push_str(&format!(" | {label} {}", now.trim_end()));
+        }
+        if let Some(pool) = &world.pool {
+            let s = pool.status();
+            let now = phase(s.phase.map(|p| format!("{p:?}")), s.step);
+            progress.push_str(&format!(" | pool {}", now.trim_end()));
+        }
         if progress != self.progress || at.saturating_sub(self.progress_at) >= self.heartbeat {
             let prefix = if progress == self.progress { "… still" } else { "…" };
             self.line(at, &format!("  {prefix} {}", progress.trim_end()));
             self.progress = progress;
             self.progress_at = at;
+        }
+    }
+
+    /// The pool's runbook steps started and ended since the last look, as spans (times as seen
+    /// here: status keeps whole seconds). A step done between two looks is a span of no length.
+    fn pool_steps(&mut self, at: Duration, status: &PersistentChatPoolStatus) {
+        let steps = status
+            .transition
+            .as_ref()
+            .map(|t| t.steps.as_slice())
+            .unwrap_or_default();
+        let now = at.as_secs_f64();
+        for step in steps {
+            let key = format!("{} {}@{}", step.name, step.target, step.site);
+            if self.pool_recorded.contains(&key) {
+                continue;
+            }
+            let finished = matches!(step.state, StepState::Done | StepState::Failed);
+            let i = match self.pool_running.get(&key) {
+                Some(&i) => i,
+                None if step.state == StepState::Running || finished => {
+                    self.line(at, &format!("  ▶ pool {key}"));
+                    self.timeline.push(TimelineEntry {
+                        start: now,
+                        end: now,
+                        site: step.site.clone(),
+                        source: POOL_STEP_SOURCE.into(),
+                        step: key.clone(),
+                        detail: String::new(),
+                    });
+                    self.pool_running.insert(key.clone(), self.timeline.len() - 1);
+                    self.timeline.len() - 1
+                }
+                None => continue,
+            };
+            if finished {
+                let how = if step.state == StepState::Done { "✓" } else { "✗" };
+                let why = step.message.clone().unwrap_or_default();
+                let entry = &mut self.timeline[i];
+                entry.end = now;
+                entry.detail.clone_from(&why);
+                let took = now - entry.start;
+                self.line(at, &format!("  {how} pool {key} ({took:.1} s) {why}"));
+                self.pool_running.remove(&key);
+                self.pool_recorded.insert(key);
+            }
+        }
+        if status.transition.is_none() {
+            // Steps still open when the transition ended (and its steps went) ended with it.
+            for (key, i) in std::mem::take(&mut self.pool_running) {
+                let entry = &mut self.timeline[i];
+                entry.end = now;
+                entry.detail = "done".into();
+                let took = now - entry.start;
+                self.line(at, &format!("  ✓ pool {key} ({took:.1} s)"));
+            }
+            self.pool_recorded.clear();
         }
     }
 

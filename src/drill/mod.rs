@@ -15,6 +15,7 @@ pub mod pool;
 mod text;
 pub mod twin;
 
+use crate::api::availability_group::AvailabilityGroup;
 use crate::api::dr_site::DrSite;
 use crate::api::persistent_chat_pool::PersistentChatPool;
 use crate::demo::summary::{Confirmation, TransitionSummary};
@@ -116,10 +117,8 @@ impl Drilled {
 enum Subject {
     /// A DrSite and its children.
     DrSite(Box<Setup>),
-    /// A group alone, under a DrSite the drill made for it.
-    GroupAlone(Box<Setup>),
-    /// A pool on its own.
-    Pool(Box<PersistentChatPool>),
+    /// A group or a pool alone, under a DrSite the drill made for it (no components).
+    Made(Box<Setup>),
 }
 
 /// What to drill, and what is left out.
@@ -138,69 +137,79 @@ fn key(m: &kube::api::ObjectMeta) -> String {
     )
 }
 
-/// An AvailabilityGroup on its own: moved by a DrSite the drill makes for it, with no
-/// components, whose sites are the group's and whose active site is its `primarySite`. The DrSite
-/// only sets the group's `spec.primarySite`, as a person would; the group's controller does the
-/// rest exactly as without it.
-fn group_alone(group: &crate::api::availability_group::AvailabilityGroup) -> Chosen {
+/// The DrSite the drill makes to move a child alone: no components, the child's `sites`, active
+/// at `active`, named and placed like the child. It only sets the child's desired site, as a
+/// person would; the child's controller does the rest exactly as without it.
+fn made_drsite(child: &kube::api::ObjectMeta, sites: &[&str], active: &str, pool: bool) -> DrSite {
     use crate::api::dr_site::{ChildRef, DrSiteSpec, SiteSpec};
-    let name = group.metadata.name.clone().unwrap_or_default();
-    let namespace = group.metadata.namespace.clone().unwrap_or_default();
-    let mut sites: Vec<String> = Vec::new();
-    for r in &group.spec.replicas {
-        if !sites.contains(&r.site) {
-            sites.push(r.site.clone());
+    let name = child.name.clone().unwrap_or_default();
+    let namespace = child.namespace.clone().unwrap_or_default();
+    let mut unique: Vec<&str> = Vec::new();
+    for s in sites {
+        if !unique.contains(s) {
+            unique.push(s);
         }
     }
+    let refs = vec![ChildRef { name: name.clone() }];
+    let (availability_groups, persistent_chat_pools) = if pool { (Vec::new(), refs) } else { (refs, Vec::new()) };
     let mut drs = DrSite::new(
         &name,
         DrSiteSpec {
-            sites: sites
+            sites: unique
                 .iter()
                 .map(|s| SiteSpec {
-                    name: s.clone(),
+                    name: (*s).to_string(),
                     namespace: namespace.clone(),
                     kubeconfig: None,
                 })
                 .collect(),
-            active_site: group.spec.primary_site.clone(),
-            availability_groups: vec![ChildRef { name: name.clone() }],
-            persistent_chat_pools: Vec::new(),
+            active_site: active.to_string(),
+            availability_groups,
+            persistent_chat_pools,
             components: Vec::new(),
             suspend: false,
         },
     );
     drs.metadata.namespace = Some(namespace);
     drs.metadata.generation = Some(1);
-    let mut notes = vec![format!(
-        "the files hold no DrSite: the drill moves AvailabilityGroup {name} with a DrSite of its own (no components) that sets spec.primarySite as you would"
-    )];
-    notes.push("the twin connects without TLS with the simulator's login".into());
+    drs
+}
+
+/// An AvailabilityGroup on its own, moved by a DrSite the drill makes for it.
+fn group_alone(group: &AvailabilityGroup) -> Chosen {
+    let sites: Vec<&str> = group.spec.replicas.iter().map(|r| r.site.as_str()).collect();
+    let drs = made_drsite(&group.metadata, &sites, &group.spec.primary_site, false);
     Chosen {
-        subject: Subject::GroupAlone(Box::new(Setup {
+        subject: Subject::Made(Box::new(Setup {
             sql: twin::world_config(group),
             drs,
             groups: vec![(group.clone(), group.spec.group_name.clone())],
             pool: None,
         })),
-        notes,
+        notes: vec![
+            format!(
+                "the files hold no DrSite: the drill moves AvailabilityGroup {} with a DrSite of its own (no components) that sets spec.primarySite as you would",
+                group.metadata.name.as_deref().unwrap_or_default()
+            ),
+            "the twin connects without TLS with the simulator's login".into(),
+        ],
         not_drilled: Vec::new(),
     }
 }
 
-/// A pool on its own, when the files hold no DrSite: exactly one, started from its primary
-/// data center.
-fn choose_pool(
+/// With no DrSite in the files: exactly one pool, or else exactly one group, on its own. A pool
+/// starts from its primary data center.
+fn child_alone(
     files_named: &str,
     mut pools: Vec<(PathBuf, PersistentChatPool)>,
-    groups: &[(PathBuf, crate::api::availability_group::AvailabilityGroup)],
+    groups: &[(PathBuf, AvailabilityGroup)],
 ) -> Result<Chosen, Error> {
     let (_, mut pool) = match pools.len() {
         1 => pools.remove(0),
         0 if groups.len() == 1 => return Ok(group_alone(&groups[0].1)),
         0 if groups.is_empty() => {
             return Err(Error::BadInput(format!(
-                "nothing to drill in {files_named}: a drill plays a DrSite (with its AvailabilityGroup), an AvailabilityGroup or a PersistentChatPool, and the files hold none"
+                "nothing to drill in {files_named}: a drill plays a DrSite (with its children), an AvailabilityGroup or a PersistentChatPool, and the files hold none"
             )));
         }
         0 => {
@@ -211,11 +220,14 @@ fn choose_pool(
         }
         n => {
             return Err(Error::BadInput(format!(
-                "{files_named}: {n} PersistentChatPools; a drill plays one at a time"
+                "{files_named}: {n} PersistentChatPools and no DrSite; a drill plays one at a time"
             )));
         }
     };
-    let mut notes = Vec::new();
+    let mut notes = vec![format!(
+        "the files hold no DrSite: the drill moves PersistentChatPool {} with a DrSite of its own (no components) that sets spec.activeSite as you would",
+        pool.metadata.name.as_deref().unwrap_or_default()
+    )];
     let not_drilled = groups
         .iter()
         .map(|(f, g)| {
@@ -239,8 +251,20 @@ fn choose_pool(
         spec.log_shipping.backup_share, spec.primary.site
     ));
     notes.push("the twin connects without TLS with the simulator's login; hook Jobs do what their cmdlets would to the simulated pool".into());
+    let drs = made_drsite(
+        &pool.metadata,
+        &[spec.primary.site.as_str(), spec.backup.site.as_str()],
+        &spec.primary.site,
+        true,
+    );
+    let sql = twin::world_config_all(&[], Some(&pool)).map_err(Error::BadInput)?;
     Ok(Chosen {
-        subject: Subject::Pool(Box::new(pool)),
+        subject: Subject::Made(Box::new(Setup {
+            sql,
+            drs,
+            groups: Vec::new(),
+            pool: Some(pool),
+        })),
         notes,
         not_drilled,
     })
@@ -267,7 +291,7 @@ fn choose(files: &[PathBuf]) -> Result<Chosen, Error> {
         .join(", ");
     let (file, mut drs) = match drsites.len() {
         1 => drsites.remove(0),
-        0 => return choose_pool(&files_named, pools, &groups),
+        0 => return child_alone(&files_named, pools, &groups),
         n => {
             return Err(Error::BadInput(format!(
                 "{files_named}: {n} DrSites; a drill plays one at a time"
@@ -419,20 +443,13 @@ impl<W: Write> Drill<W> {
     /// Reads the files and starts the twin (nothing starts on bad input); the live view goes to
     /// `out`.
     pub async fn start(options: &Options, out: W) -> Result<Drill<W>, Error> {
-        let chosen = choose(&options.files)?;
-        if matches!(chosen.subject, Subject::Pool(_)) {
-            return Err(Error::BadInput(
-                "the files hold a PersistentChatPool and no DrSite: see PoolDrill".into(),
-            ));
-        }
-        Self::start_on(options, chosen, out).await
+        Self::start_on(options, choose(&options.files)?, out).await
     }
 
     async fn start_on(options: &Options, chosen: Chosen, out: W) -> Result<Drill<W>, Error> {
         let (setup, made) = match chosen.subject {
             Subject::DrSite(setup) => (*setup, false),
-            Subject::GroupAlone(setup) => (*setup, true),
-            Subject::Pool(_) => return Err(Error::BadInput("a pool alone is drilled by PoolDrill".into())),
+            Subject::Made(setup) => (*setup, true),
         };
         let drilled = Drilled {
             drsite: (!made).then(|| key(&setup.drs.metadata)),
@@ -471,37 +488,8 @@ impl<W: Write> Drill<W> {
 /// Reads the files, starts the twin, plays `options.scenario` with the live view on `out`, stops
 /// the twin.
 pub async fn run<W: Write>(options: &Options, out: W) -> Result<DrillReport, Error> {
-    let chosen = choose(&options.files)?;
-    match chosen.subject {
-        Subject::DrSite(_) | Subject::GroupAlone(_) => {
-            let mut drill = Box::pin(Drill::start_on(options, chosen, out)).await?;
-            let report = Box::pin(drill.play()).await;
-            drill.demo.world.sim.shutdown();
-            report
-        }
-        Subject::Pool(pool) => {
-            let Chosen { notes, not_drilled, .. } = chosen;
-            let mut drill = Box::pin(pool::PoolDrill::start(&pool, options.speed, out)).await?;
-            let played = Box::pin(drill.play(options.scenario)).await;
-            let report = played.and_then(|()| {
-                Ok(DrillReport {
-                    drilled: Drilled {
-                        persistent_chat_pool: Some(key(&pool.metadata)),
-                        ..Drilled::default()
-                    },
-                    replicas: drill.replicas(),
-                    notes,
-                    not_drilled,
-                    transitions: drill.transitions().to_vec(),
-                    confirmations: drill.confirmations().to_vec(),
-                    timeline: drill.view.timeline.clone(),
-                    lost_transactions: drill.lost()?,
-                    seconds: drill.world.elapsed().as_secs_f64(),
-                    speed: drill.speed(),
-                })
-            });
-            drill.world.sim.shutdown();
-            report
-        }
-    }
+    let mut drill = Box::pin(Drill::start(options, out)).await?;
+    let report = Box::pin(drill.play()).await;
+    drill.demo.world.sim.shutdown();
+    report
 }

@@ -1,4 +1,4 @@
-//! The running twin of a PersistentChatPool: the simulator, the pool in memory with its hook Jobs
+//! The running twin of a PersistentChatPool: on the simulator, the pool in memory with its hook Jobs
 //! run against the simulated pool ([`crate::sim::hooks`]), and the real PersistentChatPool
 //! controller reconciling it. Time is tokio's: real in the CLI, paused in tests.
 
@@ -11,8 +11,6 @@ use crate::plan::drsite::ChildKind;
 use crate::sim::Sim;
 use crate::sim::hooks::{HookFailures, run_chat_hook};
 use crate::sim::model::StandaloneState;
-use crate::sim::model::config::WorldConfig;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,28 +33,6 @@ pub struct PoolWorld {
 }
 
 impl PoolWorld {
-    /// Starts the simulator `world`, points `declared` at it, stores it with the simulator's login
-    /// in its credentials Secret, and runs its hook Jobs in `job_latency` each.
-    pub async fn start(
-        world: WorldConfig,
-        declared: &PersistentChatPool,
-        config: Config,
-        job_latency: Duration,
-    ) -> Result<PoolWorld, String> {
-        let epoch = jiff::Timestamp::now();
-        let civil = epoch.to_zoned(jiff::tz::TimeZone::UTC).datetime();
-        let start = tokio::time::Instant::now();
-        let sim = Sim::start_at(world, civil, IpAddr::V4(Ipv4Addr::LOCALHOST)).await?;
-        let port = Arc::new(MemoryPort::default());
-        match Self::attach(sim.clone(), port, declared, config, job_latency, (epoch, start)) {
-            Ok(w) => Ok(w),
-            Err(e) => {
-                sim.shutdown();
-                Err(e)
-            }
-        }
-    }
-
     /// The pool `declared` on a simulator and in memory already running (beside a DrSite and its
     /// groups): pointed at the simulator, stored with its login, its hook Jobs run against the
     /// simulated pool (other Jobs succeed). `clock`: the world's start, wall and tokio.
