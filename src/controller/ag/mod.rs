@@ -254,6 +254,22 @@ async fn reconcile_inner<P: Port>(
         }
     }
 
+    // What blocks a Degraded group (a declared database not in the group, a cluster type other
+    // than declared, two replicas reporting PRIMARY) needs a person: an Event when it starts or
+    // changes, not only the status.
+    let ready_message = |s: &AvailabilityGroupStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.message.clone())
+    };
+    if let Next::Blocked(reason) = &plan.next
+        && plan.phase == Phase::Degraded
+        && ready_message(&before) != ready_message(&previous)
+    {
+        ctx.port.publish(ag, &Event::warning("Blocked", reason.clone())).await?;
+    }
+
     let Next::Act(step) = &plan.next else {
         // An outage being waited out (a primary to return) is watched as closely as a transition.
         return Ok(match (&plan.next, plan.phase) {
