@@ -310,7 +310,8 @@ async fn reconcile_inner<P: Port>(
                 "{}: ran `{sql}` on {}{already}",
                 step.reason, step.command.replica_server_name
             );
-            ctx.port.publish(ag, &Event::normal(reason, note)).await?;
+            // The journal before the Event: what the step did (a failover issued, a confirmation
+            // consumed, the fork point) must survive an Event the API server refuses.
             let after = as_stored(status::planned(
                 &before,
                 generation,
@@ -323,6 +324,7 @@ async fn reconcile_inner<P: Port>(
             if after != before {
                 write(ctx, ag, &after, stored).await?;
             }
+            ctx.port.publish(ag, &Event::normal(reason, note)).await?;
             Ok(Requeue::After(ctx.config.transition_poll))
         }
         Err(e) => {
