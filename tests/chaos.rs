@@ -11,8 +11,8 @@
 //! - Bench: `CHAOS_SEEDS=3000 cargo test --release --test chaos -- --ignored --nocapture`.
 //! - Replay: `CHAOS_SEED=123 cargo test --test chaos -- --nocapture` runs that seed alone (the
 //!   fault schedule is the seed's; loopback I/O interleaving, and so the exact poll a mid-step
-//!   crash lands on, can differ from run to run). `CHAOS_DEBUG=1` prints the simulator's history
-//!   and the faults injected when two primaries are seen.
+//!   crash lands on, can differ from run to run). `CHAOS_DEBUG=1` prints the simulator's history,
+//!   the faults injected and the Events when a seed fails.
 
 use drover::api::availability_group::TransitionKind as AgTransition;
 use drover::api::dr_site::{DrSite, Placement};
@@ -329,6 +329,11 @@ impl Run {
             }
             Fault::ReplicaOutage => {
                 let Some(i) = self.pick_instance() else { return };
+                // Excluded for the same reason as a partition below: the new primary down while
+                // the lost old one comes back lets the simulator bring that one up PRIMARY.
+                if self.phase == Phase::Restore && !self.old_primary_rejoined() {
+                    return;
+                }
                 if self.w.sim.stop_instance(&i).await.is_err() {
                     return;
                 }
@@ -379,6 +384,8 @@ impl Run {
                 let method = calls[self.rng.random_range(0..calls.len())];
                 let times = self.rng.random_range(1..=3);
                 let e = self.api_error();
+                self.journal_faults
+                    .push((self.w.elapsed(), format!("{method} fails {times} times: {e}")));
                 self.w.port.fail_next(method, times, e);
             }
             Fault::SiteApiError => {
@@ -590,6 +597,13 @@ impl Run {
         if crashed {
             self.w.restart_operator();
             self.count(Fault::OperatorCrashMidStep);
+            let at = if crash.is_some_and(|(ag, _)| ag) {
+                "AG"
+            } else {
+                "DrSite"
+            };
+            self.journal_faults
+                .push((self.w.elapsed(), format!("OperatorCrashMidStep in the {at} reconcile")));
         }
         self.follow().await?;
         self.person()?;
@@ -674,16 +688,6 @@ impl Run {
     fn one_site_at_a_time(&mut self) -> Result<(), String> {
         let moments = self.w.sim.with_world(|w, _| w.split_brain_moments().to_vec());
         if !moments.is_empty() {
-            if std::env::var("CHAOS_DEBUG").is_ok() {
-                self.w.sim.with_world(|w, _| {
-                    for h in w.history().iter().rev().take(40).collect::<Vec<_>>().into_iter().rev() {
-                        eprintln!("sim {:?}: {}", h.at, h.text);
-                    }
-                });
-                for (at, f) in &self.journal_faults {
-                    eprintln!("fault {at:?}: {f}");
-                }
-            }
             return Err(format!("two writable primaries at {moments:?}"));
         }
         let s = self.w.status();
@@ -854,6 +858,24 @@ impl Run {
         Ok(())
     }
 
+    /// The simulator's history, the faults injected and the Events, for replaying a seed.
+    fn dump(&self) {
+        self.w.sim.with_world(|w, _| {
+            for h in w.history() {
+                eprintln!("sim {:?}: {}", h.at, h.text);
+            }
+        });
+        for (at, f) in &self.journal_faults {
+            eprintln!("fault {at:?}: {f}");
+        }
+        for e in self.w.group_events() {
+            eprintln!("group event {}: {}", e.reason, e.note);
+        }
+        for e in self.w.drsite_events() {
+            eprintln!("drsite event {}: {}", e.reason, e.note);
+        }
+    }
+
     /// Every phase; the totals of this seed.
     async fn run(mut self) -> Totals {
         let mut totals = Totals {
@@ -861,7 +883,11 @@ impl Run {
             ..Totals::default()
         };
         for phase in PHASES {
-            match self.play(phase).await {
+            let outcome = self.play(phase).await;
+            if outcome.is_err() && std::env::var("CHAOS_DEBUG").is_ok() {
+                self.dump();
+            }
+            match outcome {
                 Ok(()) => {}
                 Err(Stop::Violation(why)) => {
                     totals
