@@ -648,6 +648,7 @@ async fn cli_bad_files_exit_2_and_contact_nothing() {
             failures.push(format!("{name}: panicked: {stderr}"));
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         sim.with_world(|w, _| w.statement_counts().clone()),
         before,
