@@ -460,3 +460,100 @@ async fn a_wrong_password_is_reported_and_nothing_is_sent() {
     assert_eq!(ddl, 0, "statements other than SELECT were sent");
     assert_eq!(rig.role("SQL-A"), Some(Role::Primary));
 }
+
+/// Found by the chaos runner (seed 161 of `chaos_bench`): the Event of a forced failover refused
+/// by the API server (429) lost the journal written after it, so the failover was never recorded
+/// and its loss never measured. The journal is now written first.
+#[tokio::test(start_paused = true)]
+async fn a_forced_failover_is_recorded_even_when_its_event_is_refused() {
+    let mut rig = Rig::new(|_| {}).await;
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.run_for(Duration::from_secs(2)).await;
+    rig.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(10), "a confirmation request", |r| {
+        r.status().phase == Some(Phase::AwaitingConfirmation)
+    })
+    .await;
+    let token = rig.status().confirmation.expect("asked").token;
+    rig.annotate(&token);
+    rig.ctx.port.fail_next(
+        "publish",
+        1_000,
+        drover::controller::PortError::Api("429 Too Many Requests".into()),
+    );
+    rig.run_until(Duration::from_secs(10), "SQL-B primary", |r| {
+        r.role("SQL-B") == Some(Role::Primary)
+    })
+    .await;
+    rig.ctx
+        .port
+        .fail_next("publish", 0, drover::controller::PortError::Api(String::new()));
+    rig.sim.start_instance("SQL-A").expect("start SQL-A");
+    rig.run_until(
+        Duration::from_secs(30),
+        "the forced failover recorded with its loss",
+        |r| {
+            r.status()
+                .last_failover
+                .is_some_and(|l| l.kind == TransitionKind::Failover && l.data_loss.is_some())
+        },
+    )
+    .await;
+    rig.no_split_brain();
+}
+
+/// Found by the chaos runner (seed 206 of `chaos_bench`): the operator stopping right after
+/// FORCE_FAILOVER_ALLOW_DATA_LOSS, before journalling that it ran, made the next process drop the
+/// transition when it found the target primary, so the forced failover was never recorded nor its
+/// loss measured. The journalled fork now tells it the statement ran.
+#[tokio::test(start_paused = true)]
+async fn a_forced_failover_is_recorded_when_the_operator_stopped_right_after_it() {
+    use drover::controller::Port;
+    let mut rig = Rig::new(|_| {}).await;
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.run_for(Duration::from_secs(2)).await;
+    rig.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(10), "a confirmation request", |r| {
+        r.status().phase == Some(Phase::AwaitingConfirmation)
+    })
+    .await;
+    let token = rig.status().confirmation.expect("asked").token;
+    rig.annotate(&token);
+    let sent = rig.statements("SQL-B", "alter_ag");
+    rig.run_until(Duration::from_secs(10), "the FORCE sent", |r| {
+        r.statements("SQL-B", "alter_ag") > sent
+    })
+    .await;
+    // What a process that died between the statement and the status write leaves behind.
+    let mut left = rig.status();
+    let t = left.transition.as_mut().expect("a transition in flight");
+    assert!(t.failover_issued && !t.fork.is_empty(), "{t:?}");
+    t.failover_issued = false;
+    // A fresh process (no memory of the primary last seen) over that status.
+    rig.ctx = Context::new(MemoryPort::default(), config(Duration::from_millis(100)));
+    rig.ctx.port.put_secret("dr", "ag1-login", &{
+        let (user, password) = rig.sim.login();
+        [("username", user), ("password", password)]
+    });
+    rig.ctx.port.patch_status(&rig.ag, &left).await.expect("written");
+    rig.run_until(Duration::from_secs(10), "SQL-B primary", |r| {
+        r.role("SQL-B") == Some(Role::Primary)
+    })
+    .await;
+    rig.sim.start_instance("SQL-A").expect("start SQL-A");
+    rig.run_until(
+        Duration::from_secs(30),
+        "the forced failover recorded with its loss",
+        |r| {
+            r.status()
+                .last_failover
+                .is_some_and(|l| l.kind == TransitionKind::Failover && l.data_loss.is_some())
+        },
+    )
+    .await;
+    rig.no_split_brain();
+}

@@ -653,11 +653,12 @@ async fn confirmed_forced_failover_through_the_annotation() {
             api.event(&target, "Warning", "ReplicaUnavailable").await;
             first_tx.send((status, asked)).unwrap();
             // Pass 2: the journal (fork point, consumed token) is written before the statement
-            // runs, then the step's Event, then the journal after it.
+            // runs, then the journal after it, then the step's Event (a refused Event must not
+            // lose the journal).
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
             let before = api.status_patch(&target).await;
-            let forced = api.event(&target, "Normal", "ForcedFailover").await;
             let after = api.status_patch(&target).await;
+            let forced = api.event(&target, "Normal", "ForcedFailover").await;
             second_tx.send((vec![before, after], forced)).unwrap();
         },
         async {
@@ -784,8 +785,8 @@ async fn confirmation_bound_to_a_seen_primary_survives_the_status_round_trip() {
             // Pass 2: confirmed.
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
             tx.send(api.status_patch(&target).await).unwrap();
-            api.event(&target, "Normal", "ForcedFailover").await;
             tx.send(api.status_patch(&target).await).unwrap();
+            api.event(&target, "Normal", "ForcedFailover").await;
         },
         async {
             let mut rx = rx;

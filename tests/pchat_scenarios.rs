@@ -4,22 +4,23 @@
 //! pool, time paused. After every reconcile the safety invariant is checked
 //! against the simulator's truth.
 
-/// Only the controllers' settings from `tests/common`.
+/// The controllers' settings and the runbook-B world from `tests/common`.
 mod common {
+    pub mod pool;
     pub mod rig;
 }
 
+use common::pool::{runner, world};
 use drover::api::availability_group::CONFIRM_ANNOTATION;
 use drover::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolStatus, PoolPhase, PoolState};
 use drover::controller::memory::{MemoryPort, pool_event_key};
 use drover::controller::{Config, pchat};
 use drover::plan::drsite::ChildKind;
 use drover::sim::Sim;
-use drover::sim::hooks::{HookFailures, run_chat_hook};
+use drover::sim::hooks::HookFailures;
 use drover::sim::model::StandaloneState;
-use drover::sim::model::config::{ChatPoolState, ShareConfig, WorldConfig};
+use drover::sim::model::config::ChatPoolState;
 use drover::sim::spec::persistent_chat_pool_spec;
-use k8s_openapi::api::batch::v1::Job;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
@@ -32,41 +33,6 @@ const SECRET: &str = "pchat-sql";
 /// Transitions polled every 200 ms.
 fn config() -> Config {
     common::rig::config(Duration::from_millis(200))
-}
-
-/// The runbook-B world with a backlog: log backups every second, copied every 4 s and restored
-/// once 5 s old, so a failover finds uncopied and unapplied backups. The share is on a
-/// file server of its own at site-a (`FS-A`), so an instance can be lost without its share.
-fn world() -> WorldConfig {
-    let mut cfg = WorldConfig::persistent_chat();
-    cfg.instances.push(drover::sim::model::config::InstanceConfig {
-        name: "FS-A".into(),
-        site: "site-a".into(),
-        port: 0,
-    });
-    cfg.shares = vec![ShareConfig {
-        path: r"\\fs-a\pchat-logship".into(),
-        host: "FS-A".into(),
-    }];
-    for ls in &mut cfg.log_shipping {
-        ls.backup_share = r"\\fs-a\pchat-logship".into();
-        ls.backup_interval = Duration::from_secs(1);
-        ls.copy_interval = Duration::from_secs(4);
-        ls.restore_interval = Duration::from_secs(1);
-        ls.restore_delay = Duration::from_secs(5);
-    }
-    cfg.latencies.replication = Duration::from_millis(20);
-    cfg.latencies.restore = Duration::from_millis(50);
-    cfg.latencies.backup = Duration::from_millis(50);
-    cfg.latencies.restart = Duration::from_millis(100);
-    cfg.workload.commits_per_second = 50;
-    cfg
-}
-
-/// The hook Jobs' effect: what each cmdlet does to the simulated pool (`drover::sim::hooks`).
-/// `failures` makes the next N runs of a step fail.
-fn runner(sim: Arc<Sim>, failures: HookFailures) -> drover::controller::memory::JobRunner {
-    Arc::new(move |job: &Job| run_chat_hook(&sim, POOL, &failures, job))
 }
 
 struct Rig {

@@ -260,7 +260,12 @@ struct State {
     journal: Vec<(Instant, SiteAction)>,
     calls: BTreeMap<&'static str, u64>,
     job_seq: u64,
+    /// Injected API errors: the next calls of a method that fail, with the error each returns.
+    api_faults: BTreeMap<&'static str, (u32, PortError)>,
 }
+
+/// The [`Sites`] methods that call a site's API server, which [`MemorySites::fail_next`] can fail.
+pub const API_CALLS: [&str; 4] = ["workload", "scale", "hook_jobs", "create_job"];
 
 /// The message of a Job that failed for good, as its Failed condition says it.
 pub const HOOK_FAILURE: &str = "BackoffLimitExceeded: Job has reached the specified backoff limit";
@@ -328,6 +333,20 @@ fn invalid_job(job: &Job, name: &str) -> Option<String> {
 impl State {
     fn count(&mut self, method: &'static str) {
         *self.calls.entry(method).or_default() += 1;
+    }
+
+    /// Counts a call of `method` and takes one injected API error for it, if any is pending.
+    fn call(&mut self, method: &'static str) -> Result<(), PortError> {
+        self.count(method);
+        let Some((left, error)) = self.api_faults.get_mut(method) else {
+            return Ok(());
+        };
+        let error = error.clone();
+        *left -= 1;
+        if *left == 0 {
+            self.api_faults.remove(method);
+        }
+        Err(error)
     }
 
     /// The site `at` names, when it can be reached.
@@ -580,6 +599,22 @@ impl MemorySites {
         }
     }
 
+    /// Makes the next `times` calls of the [`Sites`] method `method` (one of [`API_CALLS`]) at any
+    /// site return `error`, as a site's API server that refuses (409, 500) or throttles (429)
+    /// would. `times == 0` clears it; an unknown name is ignored (a debug build asserts).
+    pub fn fail_next(&self, method: &str, times: u32, error: PortError) {
+        let Some(&method) = API_CALLS.iter().find(|&&c| c == method) else {
+            debug_assert!(false, "MemorySites has no API call {method:?}; known: {API_CALLS:?}");
+            return;
+        };
+        let mut state = self.lock();
+        if times == 0 {
+            state.api_faults.remove(method);
+        } else {
+            state.api_faults.insert(method, (times, error));
+        }
+    }
+
     /// Deletes a Job (as a person retrying a failed hook does); one not finished yet has no
     /// effect. `false` when there is no such Job.
     pub fn delete_job(&self, site: &str, name: &str) -> bool {
@@ -588,6 +623,24 @@ impl MemorySites {
             .get_mut(site)
             .and_then(|s| s.jobs.remove(name))
             .is_some()
+    }
+
+    /// The names of the Jobs at `site` that have failed by now, oldest first (what a person
+    /// about to retry a hook looks for).
+    pub fn failed_jobs(&self, site: &str) -> Vec<String> {
+        let now = Instant::now();
+        let state = self.lock();
+        let Some(s) = state.sites.get(site) else {
+            return Vec::new();
+        };
+        let mut failed: Vec<(u64, String)> = s
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.finishes_at <= now && matches!(j.outcome, JobPhase::Failed(_)))
+            .map(|(name, j)| (j.seq, name.clone()))
+            .collect();
+        failed.sort();
+        failed.into_iter().map(|(_, name)| name).collect()
     }
 
     /// A Job as it was created, for checking what drover put in it.
@@ -646,7 +699,7 @@ impl Sites for MemorySites {
     ) -> Result<Option<WorkloadObs>, PortError> {
         let now = Instant::now();
         let mut state = self.lock();
-        state.count("workload");
+        state.call("workload")?;
         let site = state.reach(at)?;
         if site.namespace != at.namespace {
             return Ok(None);
@@ -662,7 +715,7 @@ impl Sites for MemorySites {
     async fn scale(&self, at: &SiteAccess, kind: WorkloadKind, name: &str, replicas: i32) -> Result<(), PortError> {
         let now = Instant::now();
         let mut state = self.lock();
-        state.count("scale");
+        state.call("scale")?;
         let site = state.reach(at)?;
         if replicas < 0 {
             return Err(PortError::Api(format!(
@@ -694,7 +747,7 @@ impl Sites for MemorySites {
     async fn hook_jobs(&self, at: &SiteAccess, drsite: &str) -> Result<Vec<HookJob>, PortError> {
         let now = Instant::now();
         let mut state = self.lock();
-        state.count("hook_jobs");
+        state.call("hook_jobs")?;
         let site = state.reach(at)?;
         if site.namespace != at.namespace {
             return Ok(Vec::new());
@@ -727,7 +780,7 @@ impl Sites for MemorySites {
     async fn create_job(&self, at: &SiteAccess, job: &Job) -> Result<(), PortError> {
         let now = Instant::now();
         let mut state = self.lock();
-        state.count("create_job");
+        state.call("create_job")?;
         let hook_latency = state.hook_latency;
         let site = state.reach(at)?;
         if site.namespace != at.namespace {

@@ -51,6 +51,15 @@ pub struct BadInput(pub Vec<String>);
 /// connection is opened.
 pub async fn plan_files(files: &[PathBuf], access: &Access, now: Timestamp) -> Result<Report, BadInput> {
     let input = load::load(files).map_err(|errors| BadInput(errors.iter().map(ToString::to_string).collect()))?;
+    if input.resources.is_empty() {
+        // An empty file, or the wrong one, must not pass for a plan with nothing to do.
+        let named: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        return Err(BadInput(vec![format!(
+            "{}: nothing to plan: no AvailabilityGroup, PersistentChatPool or DrSite in {}",
+            named.join(", "),
+            if named.len() == 1 { "the file" } else { "the files" }
+        )]));
+    }
     check_access(&input.resources, access)?;
     let mut resources = Vec::new();
     for loaded in &input.resources {

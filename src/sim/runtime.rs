@@ -188,6 +188,28 @@ impl Sim {
         Ok(())
     }
 
+    /// Resets every TDS connection to an instance (a network blip or a failover of the listener)
+    /// without stopping it: the model is not told, a batch in flight is dropped mid-way, and new
+    /// connections are accepted again at once. A stopped or hung instance is left as it is.
+    pub async fn reset_connections(&self, instance: &str) -> Result<(), String> {
+        let ep = self.endpoint(instance)?;
+        if *ep.availability.borrow() != Availability::Up {
+            return Ok(());
+        }
+        ep.availability.send_replace(Availability::Down);
+        let mut applied = ep.applied.clone();
+        applied
+            .wait_for(|a| *a == Availability::Down)
+            .await
+            .map_err(|_| format!("the endpoint of {} has stopped running", ep.name))?;
+        // Let every connection task see the outage before the endpoint comes back.
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        if *ep.availability.borrow() == Availability::Down && self.with_world(|w, _| w.is_up(&ep.name)) {
+            ep.availability.send_replace(Availability::Up);
+        }
+        Ok(())
+    }
+
     pub fn partition(&self, a: &str, b: &str) -> Result<(), String> {
         self.with_world(|w, now| w.partition(now, a, b))
     }

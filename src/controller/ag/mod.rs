@@ -254,6 +254,22 @@ async fn reconcile_inner<P: Port>(
         }
     }
 
+    // What blocks a Degraded group (a declared database not in the group, a cluster type other
+    // than declared, two replicas reporting PRIMARY) needs a person: an Event when it starts or
+    // changes, not only the status.
+    let ready_message = |s: &AvailabilityGroupStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.message.clone())
+    };
+    if let Next::Blocked(reason) = &plan.next
+        && plan.phase == Phase::Degraded
+        && ready_message(&before) != ready_message(&previous)
+    {
+        ctx.port.publish(ag, &Event::warning("Blocked", reason.clone())).await?;
+    }
+
     let Next::Act(step) = &plan.next else {
         // An outage being waited out (a primary to return) is watched as closely as a transition.
         return Ok(match (&plan.next, plan.phase) {
@@ -294,7 +310,8 @@ async fn reconcile_inner<P: Port>(
                 "{}: ran `{sql}` on {}{already}",
                 step.reason, step.command.replica_server_name
             );
-            ctx.port.publish(ag, &Event::normal(reason, note)).await?;
+            // The journal before the Event: what the step did (a failover issued, a confirmation
+            // consumed, the fork point) must survive an Event the API server refuses.
             let after = as_stored(status::planned(
                 &before,
                 generation,
@@ -307,6 +324,7 @@ async fn reconcile_inner<P: Port>(
             if after != before {
                 write(ctx, ag, &after, stored).await?;
             }
+            ctx.port.publish(ag, &Event::normal(reason, note)).await?;
             Ok(Requeue::After(ctx.config.transition_poll))
         }
         Err(e) => {

@@ -194,25 +194,24 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
         tracing::info!("steps not started: this process lost the leader lease or is stopping");
         return Ok(Requeue::OnChange);
     }
+    let mut events = Vec::new();
     for action in &plan.actions {
         let outcome = execute(drs, ctx, action).await;
         ctx.shared.metrics.step(Kind::DrSite, action.kind(), outcome.is_ok());
         match outcome {
             Ok(note) => {
                 record_executed(&mut journal, action);
-                ctx.port
-                    .publish_drsite(drs, &Event::normal(reason_of(action), note))
-                    .await?;
+                events.push(Event::normal(reason_of(action), note));
             }
             Err(e) => {
                 failed += 1;
                 let note = format!("{}: {e}", describe(action));
-                ctx.port
-                    .publish_drsite(drs, &Event::warning("ActionFailed", note))
-                    .await?;
+                events.push(Event::warning("ActionFailed", note));
             }
         }
     }
+    // The journal before the Events, so a refused Event cannot make an executed action be
+    // forgotten.
     if journal != plan.journal {
         let after = as_stored(status::planned(
             spec, &before, generation, &plan, &journal, &observed, &stamp,
@@ -220,6 +219,9 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
         if after != before {
             write(ctx, drs, &after, stored).await?;
         }
+    }
+    for event in &events {
+        ctx.port.publish_drsite(drs, event).await?;
     }
     Ok(if failed > 0 {
         Requeue::After(ctx.failed(&key_of(drs)))

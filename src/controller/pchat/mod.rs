@@ -305,10 +305,11 @@ async fn reconcile_inner<P: Port + PoolPort>(
         .step(Kind::PersistentChatPool, action.kind(), outcome.is_ok());
     match outcome {
         Ok((already, event)) => {
-            ctx.port.publish_pool(pool, &event).await?;
+            // The journal before the Event, so a refused Event cannot make a step be forgotten.
             pchat::record_executed(&mut status, action, already, now);
             let after = as_stored(status.clone());
             write(ctx, pool, &after, stored).await?;
+            ctx.port.publish_pool(pool, &event).await?;
             Ok(Requeue::After(ctx.config.transition_poll))
         }
         Err((note, error)) => {

@@ -224,13 +224,23 @@ impl<'a> Planner<'a> {
     fn primary_is_back(&mut self) {
         self.journal.primary_lost = None;
         self.journal.confirmation = None;
-        if self
-            .journal
-            .transition
-            .as_ref()
-            .is_some_and(|t| t.kind == TransitionKind::Failover && !t.failover_issued)
+        let primary = self.facts.primary().map(|p| self.name(p).to_string());
+        if let Some(t) = self.journal.transition.as_mut()
+            && t.kind == TransitionKind::Failover
+            && !t.failover_issued
         {
-            self.journal.transition = None;
+            // The target is primary and the fork was journalled before the FORCE: the statement
+            // ran and drover stopped before recording it (found by the chaos runner). Finish it as
+            // issued, so the failover is recorded and its loss measured, not forgotten.
+            let forced_here = !t.fork.is_empty()
+                && primary
+                    .as_deref()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(&t.to_replica));
+            if forced_here {
+                t.failover_issued = true;
+            } else {
+                self.journal.transition = None;
+            }
         }
     }
 

@@ -1,0 +1,1025 @@
+//! A seeded chaos runner over the contact-center example (`DemoWorld`: the AvailabilityGroup
+//! and DrSite controllers for real, SQL on the TDS simulator over loopback, the sites and the
+//! API objects in memory, time paused). Each seed plays cold start → switchover to site-b →
+//! site-b lost, forced failover to site-a → site-b back → failback to site-b, and injects faults
+//! at random ticks of every phase. After every tick it checks the design's invariants 1–5
+//! against ground truth (the simulator's model, the memory sites' processes and journal); after
+//! each phase's faults stop it requires convergence within a bounded simulated time.
+//!
+//! - CI: `cargo test --test chaos` runs `CHAOS_SEEDS` seeds (default 40: about two minutes of a
+//!   debug build on two cores, most of it real TDS round trips).
+//! - Bench: `CHAOS_SEEDS=3000 cargo test --release --test chaos -- --ignored --nocapture`.
+//! - Replay: `CHAOS_SEED=123 cargo test --test chaos -- --nocapture` runs that seed alone (the
+//!   fault schedule is the seed's; loopback I/O interleaving, and so the exact poll a mid-step
+//!   crash lands on, can differ from run to run). `CHAOS_DEBUG=1` prints the simulator's history,
+//!   the faults injected and the Events when a seed fails.
+
+use drover::api::availability_group::TransitionKind as AgTransition;
+use drover::api::dr_site::{DrSite, Placement};
+use drover::components::HookAction;
+use drover::components::memory::MemorySites;
+use drover::components::memory::{API_CALLS, SiteAction};
+use drover::controller::memory::MemoryPort;
+use drover::controller::{PortError, ag, drsite};
+use drover::demo::world::{DemoWorld, controller_config, example, sim_config, site_latencies};
+use drover::runtime::{Gate, LeaseConfig, Shared};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+use tokio::time::Instant;
+
+const MASTERS: [&str; 3] = ["master-confserv", "master-scs", "message-server"];
+const TICK: Duration = Duration::from_millis(200);
+/// After a phase's faults stop, how long (simulated) it may take to converge.
+const CONVERGE_WITHIN: Duration = Duration::from_secs(300);
+/// CI's default number of seeds; the ignored bench test defaults to [`BENCH_SEEDS`].
+const CI_SEEDS: u64 = 40;
+const BENCH_SEEDS: u64 = 2000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Fault {
+    /// A fresh operator process between two reconciles.
+    OperatorRestart,
+    /// The process dies in the middle of a reconcile (its future dropped at an await point).
+    OperatorCrashMidStep,
+    /// A second process without the lease reconciles too; it must touch nothing.
+    SecondOperator,
+    ReplicaOutage,
+    PartitionBetweenSites,
+    ReplicationStalled,
+    TdsConnectionReset,
+    /// An instance hangs longer than the command timeout.
+    CommandTimeout,
+    /// 409, 500 or 429 on one of the controllers' API calls.
+    KubeApiError,
+    /// 409, 500 or 429 from a site's API server (workloads, Jobs).
+    SiteApiError,
+    SiteApiUnreachable,
+    ComponentCrash,
+    ComponentHang,
+    HookJobFails,
+    /// `spec.activeSite` flipped away and back while a transition runs.
+    DesiredSiteFlipped,
+}
+
+const FAULTS: [Fault; 15] = [
+    Fault::OperatorRestart,
+    Fault::OperatorCrashMidStep,
+    Fault::SecondOperator,
+    Fault::ReplicaOutage,
+    Fault::PartitionBetweenSites,
+    Fault::ReplicationStalled,
+    Fault::TdsConnectionReset,
+    Fault::CommandTimeout,
+    Fault::KubeApiError,
+    Fault::SiteApiError,
+    Fault::SiteApiUnreachable,
+    Fault::ComponentCrash,
+    Fault::ComponentHang,
+    Fault::HookJobFails,
+    Fault::DesiredSiteFlipped,
+];
+
+/// How a fault with a duration ends.
+#[derive(Debug)]
+enum Heal {
+    StartInstance(String),
+    Partition,
+    ResumeReplication(String),
+    Unhang(String),
+    Reachable(String),
+    Recover(String, drover::api::dr_site::WorkloadKind, String),
+    HookSucceeds(String, HookAction),
+    FlipBack,
+    FollowerGone,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    ColdStart,
+    Switchover,
+    /// Site-b (the active site after the switchover) is lost: its SQL Server and its API.
+    Failover,
+    /// Site-b answers again.
+    Restore,
+    Failback,
+}
+
+const PHASES: [Phase; 5] = [
+    Phase::ColdStart,
+    Phase::Switchover,
+    Phase::Failover,
+    Phase::Restore,
+    Phase::Failback,
+];
+
+impl Phase {
+    fn target(self) -> &'static str {
+        match self {
+            Phase::ColdStart | Phase::Failover | Phase::Restore => "site-a",
+            Phase::Switchover | Phase::Failback => "site-b",
+        }
+    }
+}
+
+/// Why a seed stopped early.
+enum Stop {
+    Violation(String),
+    NotConverged(String),
+}
+
+#[derive(Default)]
+struct Totals {
+    runs: u64,
+    ticks: u64,
+    faults: BTreeMap<Fault, u64>,
+    forced_failovers: u64,
+    violations: Vec<(u64, String)>,
+    not_converged: Vec<(u64, String)>,
+}
+
+impl Totals {
+    fn merge(&mut self, other: Totals) {
+        self.runs += other.runs;
+        self.ticks += other.ticks;
+        self.forced_failovers += other.forced_failovers;
+        for (f, n) in other.faults {
+            *self.faults.entry(f).or_default() += n;
+        }
+        self.violations.extend(other.violations);
+        self.not_converged.extend(other.not_converged);
+    }
+
+    fn print(&self) {
+        let injected: u64 = self.faults.values().sum();
+        eprintln!(
+            "chaos totals: runs {}, ticks {}, faults injected {injected}, forced failovers {}, invariant violations {}, non-converged runs {}",
+            self.runs,
+            self.ticks,
+            self.forced_failovers,
+            self.violations.len(),
+            self.not_converged.len()
+        );
+        for f in FAULTS {
+            eprintln!("  {f:?}: {}", self.faults.get(&f).copied().unwrap_or(0));
+        }
+        for (seed, why) in self.violations.iter().chain(&self.not_converged) {
+            eprintln!("  seed {seed}: {why}\n    replay: CHAOS_SEED={seed} cargo test --test chaos -- --nocapture");
+        }
+    }
+}
+
+/// Polls `fut` at most `polls` times: `None` when it was dropped unfinished, as a crash there
+/// would leave it.
+async fn cut<F: Future>(fut: F, polls: u32) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut n = 0;
+    std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+        Poll::Ready(v) => Poll::Ready(Some(v)),
+        Poll::Pending => {
+            n += 1;
+            if n >= polls { Poll::Ready(None) } else { Poll::Pending }
+        }
+    })
+    .await
+}
+
+/// A process that never got the lease: its elector never runs, so its claim stays empty.
+fn follower_shared() -> Shared {
+    let (service, _handle) =
+        tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
+    let client = kube::Client::new(service, "default");
+    let (_elector, leadership) = drover::runtime::lease::elector(
+        client,
+        LeaseConfig::new("contact-center", "drover-leader", "second-operator"),
+    );
+    Shared {
+        gate: Gate::elected(leadership, tokio_util::sync::CancellationToken::new()),
+        metrics: Default::default(),
+    }
+}
+
+type Follower = (
+    ag::Context<Arc<MemoryPort>>,
+    drsite::Context<Arc<MemoryPort>, Arc<MemorySites>>,
+);
+
+struct Run {
+    seed: u64,
+    rng: SmallRng,
+    w: DemoWorld,
+    phase: Phase,
+    /// Faults in effect, with when they end.
+    active: Vec<(Instant, Heal)>,
+    follower: Option<Follower>,
+    /// The instance and site lost in the failover phase (never healed by a fault's end).
+    lost: Option<(&'static str, &'static str)>,
+    /// A person confirmed the data-loss token this run: a forced failover is allowed.
+    forced_allowed: bool,
+    forced_seen: usize,
+    /// Lost acknowledged commits when a planned phase started; it must not grow.
+    loss_base: Option<u64>,
+    /// The journal's replica counts by (site, workload), for the order check.
+    scaled: BTreeMap<(String, String), i32>,
+    journal_seen: usize,
+    /// Sites a person declared lost where ActiveSite components still run.
+    declared_lost: std::collections::BTreeSet<String>,
+    /// The primary's site at the last check.
+    last_primary: Option<String>,
+    faults: BTreeMap<Fault, u64>,
+    ticks: u64,
+    /// Every fault injected, with when (printed when debugging a seed).
+    journal_faults: Vec<(Duration, String)>,
+}
+
+impl Run {
+    async fn new(seed: u64) -> Run {
+        let mut cfg = sim_config();
+        cfg.seed = seed;
+        let drs: DrSite = example().expect("the example parses");
+        let w = DemoWorld::start(cfg, &site_latencies(), drs, controller_config(TICK))
+            .await
+            .expect("simulator starts");
+        Run {
+            seed,
+            rng: SmallRng::seed_from_u64(seed),
+            w,
+            phase: Phase::ColdStart,
+            active: Vec::new(),
+            follower: None,
+            lost: None,
+            forced_allowed: false,
+            forced_seen: 0,
+            loss_base: None,
+            scaled: BTreeMap::new(),
+            journal_seen: 0,
+            last_primary: None,
+            declared_lost: Default::default(),
+            faults: BTreeMap::new(),
+            ticks: 0,
+            journal_faults: Vec::new(),
+        }
+    }
+
+    fn count(&mut self, f: Fault) {
+        *self.faults.entry(f).or_default() += 1;
+    }
+
+    fn instances(&self) -> Vec<String> {
+        self.w.sim.endpoints().into_iter().map(|(n, _, _)| n).collect()
+    }
+
+    /// An instance that is neither the lost one nor already under a fault.
+    fn pick_instance(&mut self) -> Option<String> {
+        let lost = self.lost.map(|(i, _)| i);
+        let free: Vec<String> = self
+            .instances()
+            .into_iter()
+            .filter(|i| Some(i.as_str()) != lost)
+            .filter(|i| {
+                !self.active.iter().any(|(_, h)| {
+                    matches!(h, Heal::StartInstance(x) | Heal::Unhang(x) | Heal::ResumeReplication(x) if x == i)
+                })
+            })
+            .collect();
+        (!free.is_empty()).then(|| free[self.rng.random_range(0..free.len())].clone())
+    }
+
+    fn pick_site(&mut self) -> &'static str {
+        if self.rng.random_bool(0.5) { "site-a" } else { "site-b" }
+    }
+
+    fn duration(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(self.rng.random_range(lo..=hi))
+    }
+
+    fn api_error(&mut self) -> PortError {
+        match self.rng.random_range(0..3) {
+            0 => PortError::Api(
+                "409 Conflict: Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again".into(),
+            ),
+            1 => PortError::Api("500 Internal Server Error: etcdserver: request timed out".into()),
+            _ => PortError::Api("429 Too Many Requests: the server has received too many requests and has asked us to try again later".into()),
+        }
+    }
+
+    /// Injects one fault chosen at random (some are skipped when they cannot apply now).
+    async fn inject(&mut self) {
+        let fault = FAULTS[self.rng.random_range(0..FAULTS.len())];
+        let now = Instant::now();
+        match fault {
+            // Handled in `tick` (they are about the reconcile itself).
+            Fault::OperatorRestart | Fault::OperatorCrashMidStep => return,
+            Fault::SecondOperator => {
+                if self.follower.is_some() {
+                    return;
+                }
+                let shared = follower_shared();
+                let config = self.w.config;
+                self.follower = Some((
+                    ag::Context::new(self.w.port.clone(), config).with_shared(shared.clone()),
+                    drsite::Context::new(self.w.port.clone(), self.w.sites.clone(), config).with_shared(shared),
+                ));
+                let d = self.duration(2_000, 20_000);
+                self.active.push((now + d, Heal::FollowerGone));
+            }
+            Fault::ReplicaOutage => {
+                let Some(i) = self.pick_instance() else { return };
+                // Excluded for the same reason as a partition below: the new primary down while
+                // the lost old one comes back lets the simulator bring that one up PRIMARY.
+                if self.phase == Phase::Restore && !self.old_primary_rejoined() {
+                    return;
+                }
+                if self.w.sim.stop_instance(&i).await.is_err() {
+                    return;
+                }
+                let d = self.duration(500, 15_000);
+                self.active.push((now + d, Heal::StartInstance(i)));
+            }
+            Fault::PartitionBetweenSites => {
+                // Excluded: a partition while the lost old primary comes back. The simulator then
+                // brings it up PRIMARY (it cannot hear of the forced failover), split brain with
+                // no statement from drover; real WSFC would keep it offline without quorum.
+                if self.phase == Phase::Restore && !self.old_primary_rejoined() {
+                    return;
+                }
+                if self.active.iter().any(|(_, h)| matches!(h, Heal::Partition)) {
+                    return;
+                }
+                if self.w.sim.partition("site-a", "site-b").is_err() {
+                    return;
+                }
+                let d = self.duration(500, 15_000);
+                self.active.push((now + d, Heal::Partition));
+            }
+            Fault::ReplicationStalled => {
+                let Some(i) = self.pick_instance() else { return };
+                if self.w.sim.pause_replication(&i, true).is_err() {
+                    return;
+                }
+                let d = self.duration(500, 15_000);
+                self.active.push((now + d, Heal::ResumeReplication(i)));
+            }
+            Fault::TdsConnectionReset => {
+                let Some(i) = self.pick_instance() else { return };
+                if self.w.sim.reset_connections(&i).await.is_err() {
+                    return;
+                }
+            }
+            Fault::CommandTimeout => {
+                let Some(i) = self.pick_instance() else { return };
+                if self.w.sim.hang_instance(&i).is_err() {
+                    return;
+                }
+                // Longer than the 5 s command timeout, sometimes much longer.
+                let d = self.duration(1_000, 12_000);
+                self.active.push((now + d, Heal::Unhang(i)));
+            }
+            Fault::KubeApiError => {
+                let calls = drover::controller::memory::CALLS;
+                let method = calls[self.rng.random_range(0..calls.len())];
+                let times = self.rng.random_range(1..=3);
+                let e = self.api_error();
+                self.journal_faults
+                    .push((self.w.elapsed(), format!("{method} fails {times} times: {e}")));
+                self.w.port.fail_next(method, times, e);
+            }
+            Fault::SiteApiError => {
+                let method = API_CALLS[self.rng.random_range(0..API_CALLS.len())];
+                let times = self.rng.random_range(1..=3);
+                let e = self.api_error();
+                self.w.sites.fail_next(method, times, e);
+            }
+            Fault::SiteApiUnreachable => {
+                let site = self.pick_site();
+                if self.lost.is_some_and(|(_, s)| s == site)
+                    || self
+                        .active
+                        .iter()
+                        .any(|(_, h)| matches!(h, Heal::Reachable(s) if s == site))
+                {
+                    return;
+                }
+                self.w.sites.set_reachable(site, false);
+                let d = self.duration(500, 15_000);
+                self.active.push((now + d, Heal::Reachable(site.into())));
+            }
+            Fault::ComponentCrash | Fault::ComponentHang => {
+                let site = self.pick_site();
+                let workloads: Vec<_> = self
+                    .w
+                    .drs
+                    .spec
+                    .components
+                    .iter()
+                    .flat_map(|c| c.sites.iter())
+                    .filter(|s| s.site == site)
+                    .filter_map(|s| s.workload.as_ref().map(|w| (w.kind, w.name.clone())))
+                    .collect();
+                let (kind, name) = workloads[self.rng.random_range(0..workloads.len())].clone();
+                if self
+                    .active
+                    .iter()
+                    .any(|(_, h)| matches!(h, Heal::Recover(s, _, n) if s == site && *n == name))
+                {
+                    return;
+                }
+                if fault == Fault::ComponentCrash {
+                    self.w.sites.crash(site, kind, &name);
+                } else {
+                    self.w.sites.hang(site, kind, &name);
+                }
+                let d = self.duration(500, 10_000);
+                self.active.push((now + d, Heal::Recover(site.into(), kind, name)));
+            }
+            Fault::HookJobFails => {
+                let site = self.pick_site();
+                let action = if self.rng.random_bool(0.5) {
+                    HookAction::Start
+                } else {
+                    HookAction::Stop
+                };
+                self.w.sites.fail_hook(site, "sip-server", action, 1);
+                let d = self.duration(1_000, 10_000);
+                self.active.push((now + d, Heal::HookSucceeds(site.into(), action)));
+            }
+            Fault::DesiredSiteFlipped => {
+                let planned = matches!(self.phase, Phase::Switchover | Phase::Failback);
+                if !planned
+                    || self.w.status().transition.is_none()
+                    || self.active.iter().any(|(_, h)| matches!(h, Heal::FlipBack))
+                {
+                    return;
+                }
+                let other = if self.phase.target() == "site-a" {
+                    "site-b"
+                } else {
+                    "site-a"
+                };
+                self.w.flip(other);
+                let d = self.duration(200, 8_000);
+                self.active.push((now + d, Heal::FlipBack));
+            }
+        }
+        self.count(fault);
+        self.journal_faults
+            .push((self.w.elapsed(), format!("{fault:?} {:?}", self.active.last())));
+    }
+
+    /// SQL-B, the primary lost in the failover phase, is up again as a secondary.
+    fn old_primary_rejoined(&self) -> bool {
+        self.w.sim.with_world(|w, now| {
+            w.roles(now, "ag1")
+                .into_iter()
+                .any(|(name, role)| name == "SQL-B" && role == Some(drover::sim::model::Role::Secondary))
+        })
+    }
+
+    async fn heal(&mut self, heal: Heal) {
+        match heal {
+            Heal::StartInstance(i) => {
+                let _ = self.w.sim.start_instance(&i);
+            }
+            Heal::Partition => self.w.sim.heal(),
+            Heal::ResumeReplication(i) => {
+                let _ = self.w.sim.pause_replication(&i, false);
+            }
+            Heal::Unhang(i) => {
+                let _ = self.w.sim.unhang_instance(&i);
+            }
+            Heal::Reachable(site) => {
+                self.w.sites.set_reachable(&site, true);
+            }
+            Heal::Recover(site, kind, name) => {
+                self.w.sites.recover(&site, kind, &name);
+            }
+            Heal::HookSucceeds(site, action) => self.w.sites.fail_hook(&site, "sip-server", action, 0),
+            Heal::FlipBack => {
+                let target = self.phase.target();
+                self.w.flip(target);
+            }
+            Heal::FollowerGone => self.follower = None,
+        }
+    }
+
+    /// Ends the faults that are due (all of them with `all`).
+    async fn heal_due(&mut self, all: bool) {
+        let now = Instant::now();
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.active)
+            .into_iter()
+            .partition(|(at, _)| all || *at <= now);
+        self.active = keep;
+        for (_, h) in due {
+            self.heal(h).await;
+        }
+        if all {
+            for m in drover::controller::memory::CALLS {
+                self.w.port.fail_next(m, 0, PortError::Api(String::new()));
+            }
+            for m in API_CALLS {
+                self.w.sites.fail_next(m, 0, PortError::Api(String::new()));
+            }
+        }
+    }
+
+    /// What the person on call does: answer the confirmations the failover asks for (only for the
+    /// site that is really lost), and delete failed hook Jobs once their cause is gone.
+    fn person(&mut self) -> Result<(), String> {
+        if self.phase == Phase::Failover {
+            let group = self.w.group_status();
+            if let Some(req) = group.confirmation
+                && self.rng.random_bool(0.3)
+            {
+                // Invariant 3: the estimate is shown before a person can confirm.
+                if group.estimate.is_none() && req.known_loss_seconds.is_none() && req.unknown_since.is_none() {
+                    return Err("a data-loss confirmation was asked without an estimate in status".into());
+                }
+                self.w.annotate_group(&req.token);
+                self.forced_allowed = true;
+            }
+            if let Some(req) = self.w.status().site_lost_confirmation
+                && self.lost.is_some_and(|(_, s)| s == req.site)
+                && self.rng.random_bool(0.3)
+            {
+                self.w.annotate(&req.token);
+            }
+        }
+        let hook_fault = self.active.iter().any(|(_, h)| matches!(h, Heal::HookSucceeds(..)));
+        if !hook_fault {
+            for site in ["site-a", "site-b"] {
+                for job in self.w.sites.failed_jobs(site) {
+                    self.w.sites.delete_job(site, &job);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One reconcile of each controller (perhaps cut short by a crash, perhaps by a fresh process),
+    /// the follower's, the person's reaction, then every check.
+    async fn tick(&mut self, faults: bool) -> Result<(), String> {
+        self.ticks += 1;
+        if faults && self.rng.random_bool(0.04) {
+            self.w.restart_operator();
+            self.count(Fault::OperatorRestart);
+        }
+        let crash =
+            (faults && self.rng.random_bool(0.04)).then(|| (self.rng.random_bool(0.5), self.rng.random_range(1..=3)));
+        let group = self.w.group();
+        let mut crashed = false;
+        match crash {
+            Some((true, polls)) => {
+                crashed = cut(ag::reconcile(&group, &self.w.ag_ctx, self.w.now()), polls)
+                    .await
+                    .is_none()
+            }
+            _ => {
+                let _ = ag::reconcile(&group, &self.w.ag_ctx, self.w.now()).await;
+            }
+        }
+        if !crashed {
+            self.w.drs.status = self.w.port.drsite_status(&self.w.drs);
+            match crash {
+                Some((false, polls)) => {
+                    crashed = cut(drsite::reconcile(&self.w.drs, &self.w.dr_ctx, self.w.now()), polls)
+                        .await
+                        .is_none()
+                }
+                _ => {
+                    let _ = drsite::reconcile(&self.w.drs, &self.w.dr_ctx, self.w.now()).await;
+                }
+            }
+        }
+        if crashed {
+            self.w.restart_operator();
+            self.count(Fault::OperatorCrashMidStep);
+            let at = if crash.is_some_and(|(ag, _)| ag) {
+                "AG"
+            } else {
+                "DrSite"
+            };
+            self.journal_faults
+                .push((self.w.elapsed(), format!("OperatorCrashMidStep in the {at} reconcile")));
+        }
+        self.follow().await?;
+        self.person()?;
+        self.check(false)?;
+        tokio::time::sleep(TICK).await;
+        self.heal_due(false).await;
+        Ok(())
+    }
+
+    /// The follower reconciles both objects; it must make no API call, no site call, no SQL.
+    async fn follow(&mut self) -> Result<(), String> {
+        let Some((ag_ctx, dr_ctx)) = &self.follower else {
+            return Ok(());
+        };
+        let before = (
+            self.w.port.snapshot().calls,
+            self.w.sites.total_calls(),
+            self.w.sim.with_world(|w, _| w.statement_counts().clone()),
+        );
+        let group = self.w.group();
+        let _ = ag::reconcile(&group, ag_ctx, self.w.now()).await;
+        let mut drs = self.w.drs.clone();
+        drs.status = self.w.port.drsite_status(&drs);
+        let _ = drsite::reconcile(&drs, dr_ctx, self.w.now()).await;
+        let after = (
+            self.w.port.snapshot().calls,
+            self.w.sites.total_calls(),
+            self.w.sim.with_world(|w, _| w.statement_counts().clone()),
+        );
+        if before != after {
+            return Err("an operator without the lease made calls".into());
+        }
+        Ok(())
+    }
+
+    /// Invariants 1–5 from ground truth.
+    fn check(&mut self, force_loss_check: bool) -> Result<(), String> {
+        // 1 and 4.
+        self.one_site_at_a_time()?;
+        // 5: database-dependent components start only where the group is writable ...
+        self.w.starts_follow_the_primary()?;
+        // ... and in dependency order; they stop in reverse order.
+        self.order()?;
+        // 2: a planned phase loses no acknowledged commit. Counting is costly (the whole log), and
+        // commits are lost only when the primary changes, so count then (and every 5 s).
+        let primary = self.w.primary_site();
+        let changed = primary != self.last_primary;
+        self.last_primary = primary;
+        if (changed || self.ticks.is_multiple_of(25) || force_loss_check)
+            && let Some(lost) = self.w.lost_transactions()
+        {
+            match self.loss_base {
+                Some(base) if lost > base => {
+                    return Err(format!(
+                        "{:?} (planned) lost {} acknowledged commits",
+                        self.phase,
+                        lost - base
+                    ));
+                }
+                None if self.phase != Phase::Failover => self.loss_base = Some(lost),
+                _ => {}
+            }
+        }
+        // 3: a forced failover only after a person confirmed it.
+        let forced = self.w.sim.with_world(|w, _| {
+            w.history()
+                .iter()
+                .filter(|h| h.text.contains("FORCE_FAILOVER_ALLOW_DATA_LOSS accepted"))
+                .count()
+        });
+        if forced > self.forced_seen && !self.forced_allowed {
+            return Err("a forced failover without a confirmation".into());
+        }
+        self.forced_seen = forced;
+        Ok(())
+    }
+
+    /// Invariant 1: never two writable primaries (the simulator records every such moment).
+    /// Invariant 4: no ActiveSite component at two sites, unless a person declared one lost; that
+    /// excuses the lost site until nothing ActiveSite runs there any more (drover clears
+    /// `lostSites` as soon as the site answers, while it is still stopping what runs there).
+    fn one_site_at_a_time(&mut self) -> Result<(), String> {
+        let moments = self.w.sim.with_world(|w, _| w.split_brain_moments().to_vec());
+        if !moments.is_empty() {
+            return Err(format!("two writable primaries at {moments:?}"));
+        }
+        let s = self.w.status();
+        let active: Vec<String> = self
+            .w
+            .drs
+            .spec
+            .components
+            .iter()
+            .filter(|c| c.placement == Placement::ActiveSite)
+            .map(|c| c.name.clone())
+            .collect();
+        for l in &s.lost_sites {
+            self.declared_lost.insert(l.site.clone());
+        }
+        let still = |site: &str| active.iter().any(|c| self.w.running(site, c));
+        self.declared_lost.retain(|site| still(site));
+        if self.w.lost_declared() || !self.declared_lost.is_empty() {
+            return Ok(());
+        }
+        for c in &active {
+            let at: Vec<&str> = ["site-a", "site-b"]
+                .into_iter()
+                .filter(|site| self.w.running(site, c))
+                .collect();
+            if at.len() > 1 {
+                return Err(format!("{c} runs at {}", at.join(" and ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Same-placement dependencies at one site: a workload is scaled up only while what it
+    /// depends on is, and a dependency is scaled to 0 only once its dependents are.
+    fn order(&mut self) -> Result<(), String> {
+        let actions = self.w.sites.actions();
+        let spec = &self.w.drs.spec;
+        for (_, action) in &actions[self.journal_seen.min(actions.len())..] {
+            let SiteAction::Scaled {
+                site, name, replicas, ..
+            } = action
+            else {
+                continue;
+            };
+            let Some(c) = spec.components.iter().find(|c| {
+                c.sites
+                    .iter()
+                    .any(|s| s.site == *site && s.workload.as_ref().is_some_and(|w| w.name == *name))
+            }) else {
+                continue;
+            };
+            let up = |n: &str| self.scaled.get(&(site.clone(), n.to_string())).copied().unwrap_or(0) > 0;
+            if *replicas > 0 {
+                for d in &c.depends_on {
+                    let same = spec
+                        .components
+                        .iter()
+                        .any(|x| x.name == *d && x.placement == c.placement);
+                    if same && !up(d) {
+                        return Err(format!("{name} scaled up at {site} while {d} was not"));
+                    }
+                }
+            } else {
+                for x in spec
+                    .components
+                    .iter()
+                    .filter(|x| x.placement == c.placement && x.depends_on.contains(&c.name))
+                {
+                    if up(&x.name) {
+                        return Err(format!("{name} scaled to 0 at {site} while {} still runs", x.name));
+                    }
+                }
+            }
+            self.scaled.insert((site.clone(), name.clone()), *replicas);
+        }
+        self.journal_seen = actions.len();
+        Ok(())
+    }
+
+    fn ready(&self, site: &str, component: &str) -> bool {
+        self.w.sites.instance(site, component).is_some_and(|i| i.ready > 0)
+    }
+
+    /// The phase's end state, reached.
+    fn done(&self) -> bool {
+        let t = self.phase.target();
+        let other = if t == "site-a" { "site-b" } else { "site-a" };
+        let primary = self.w.primary_site().as_deref() == Some(t);
+        let masters_here = MASTERS.iter().all(|m| self.ready(t, m));
+        let masters_gone = MASTERS.iter().all(|m| !self.w.running(other, m));
+        let s = self.w.status();
+        match self.phase {
+            Phase::ColdStart | Phase::Switchover | Phase::Failback => {
+                primary && self.w.steady_at(t) && masters_here && masters_gone
+            }
+            // Degraded at site-a: site-b's shared layers cannot be started while it is lost.
+            Phase::Failover => primary && masters_here && s.active_site.as_deref() == Some(t),
+            // Invariant 3's last part: once the old primary is back, its loss is measured.
+            Phase::Restore => {
+                primary
+                    && masters_here
+                    && masters_gone
+                    && s.transition.is_none()
+                    && self
+                        .w
+                        .group_status()
+                        .last_failover
+                        .is_some_and(|l| l.kind == AgTransition::Failover && l.data_loss.is_some())
+            }
+        }
+    }
+
+    async fn play(&mut self, phase: Phase) -> Result<(), Stop> {
+        self.phase = phase;
+        // What was lost before (the forced failover's share) is the base a planned phase must
+        // not add to; taken before the phase's first reconcile.
+        self.loss_base = if phase == Phase::Failover {
+            None
+        } else {
+            self.w.lost_transactions()
+        };
+        match phase {
+            Phase::ColdStart => {}
+            Phase::Switchover | Phase::Failback => self.w.flip(phase.target()),
+            Phase::Failover => {
+                self.lost = Some(("SQL-B", "site-b"));
+                self.w.sim.stop_instance("SQL-B").await.map_err(Stop::Violation)?;
+                self.w.sites.set_reachable("site-b", false);
+                self.w.flip("site-a");
+            }
+            Phase::Restore => {
+                self.lost = None;
+                self.w.sim.start_instance("SQL-B").map_err(Stop::Violation)?;
+                self.w.sites.set_reachable("site-b", true);
+            }
+        }
+        let window = self.duration(5_000, 40_000);
+        let faults_until = Instant::now() + window;
+        // Faults at random ticks, at a rate of about one every 2.5 s.
+        while Instant::now() < faults_until {
+            if self.rng.random_bool(0.08) {
+                self.inject().await;
+            }
+            self.tick(true).await.map_err(Stop::Violation)?;
+        }
+        self.heal_due(true).await;
+        let deadline = Instant::now() + CONVERGE_WITHIN;
+        while !self.done() {
+            if Instant::now() >= deadline {
+                return Err(Stop::NotConverged(format!(
+                    "{phase:?}: not converged {CONVERGE_WITHIN:?} after faults stopped: primary at {:?}, DrSite {:?} {:?}, step {:?}, transition {:?}, last {:?}, masters running at (a, b) {:?}, the group's last failover (kind, loss measured) {:?}",
+                    self.w.primary_site(),
+                    self.w.status().phase,
+                    self.w.status().active_site,
+                    self.w.status().step,
+                    self.w.status().transition,
+                    self.w.status().last_transition.map(|t| t.kind),
+                    MASTERS.map(|m| (self.w.running("site-a", m), self.w.running("site-b", m))),
+                    self.w
+                        .group_status()
+                        .last_failover
+                        .map(|l| (l.kind, l.data_loss.is_some())),
+                )));
+            }
+            self.tick(false).await.map_err(Stop::Violation)?;
+        }
+        self.check(true).map_err(Stop::Violation)?;
+        Ok(())
+    }
+
+    /// The simulator's history, the faults injected and the Events, for replaying a seed.
+    fn dump(&self) {
+        self.w.sim.with_world(|w, _| {
+            for h in w.history() {
+                eprintln!("sim {:?}: {}", h.at, h.text);
+            }
+        });
+        for (at, f) in &self.journal_faults {
+            eprintln!("fault {at:?}: {f}");
+        }
+        for e in self.w.group_events() {
+            eprintln!("group event {}: {}", e.reason, e.note);
+        }
+        for e in self.w.drsite_events() {
+            eprintln!("drsite event {}: {}", e.reason, e.note);
+        }
+    }
+
+    /// Every phase; the totals of this seed.
+    async fn run(mut self) -> Totals {
+        let mut totals = Totals {
+            runs: 1,
+            ..Totals::default()
+        };
+        for phase in PHASES {
+            let outcome = self.play(phase).await;
+            if outcome.is_err() && std::env::var("CHAOS_DEBUG").is_ok() {
+                self.dump();
+            }
+            match outcome {
+                Ok(()) => {}
+                Err(Stop::Violation(why)) => {
+                    totals
+                        .violations
+                        .push((self.seed, format!("{phase:?}: VIOLATION {why}")));
+                    break;
+                }
+                Err(Stop::NotConverged(why)) => {
+                    totals.not_converged.push((self.seed, why));
+                    break;
+                }
+            }
+        }
+        totals.ticks = self.ticks;
+        totals.forced_failovers = self.forced_seen as u64;
+        totals.faults = std::mem::take(&mut self.faults);
+        self.w.sim.shutdown();
+        totals
+    }
+}
+
+fn seeds(default: u64) -> Vec<u64> {
+    if let Some(seed) = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()) {
+        return vec![seed];
+    }
+    let n = std::env::var("CHAOS_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    (1..=n).collect()
+}
+
+/// Runs `seeds` on up to two threads, each with its own paused-clock runtime.
+fn run_seeds(seeds: Vec<u64>) -> Totals {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let mine: Vec<u64> = seeds.iter().copied().skip(t).step_by(threads).collect();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .start_paused(true)
+                    .build()
+                    .expect("runtime");
+                let mut totals = Totals::default();
+                for seed in mine {
+                    totals.merge(rt.block_on(async { Run::new(seed).await.run().await }));
+                }
+                totals
+            })
+        })
+        .collect();
+    let mut totals = Totals::default();
+    for h in handles {
+        totals.merge(h.join().expect("a chaos thread panicked"));
+    }
+    totals.violations.sort();
+    totals.not_converged.sort();
+    totals
+}
+
+fn assert_clean(totals: &Totals) {
+    totals.print();
+    assert!(totals.runs > 0);
+    assert!(
+        totals.violations.is_empty() && totals.not_converged.is_empty(),
+        "chaos found {} invariant violations and {} non-converged runs (seeds above)",
+        totals.violations.len(),
+        totals.not_converged.len()
+    );
+}
+
+#[test]
+fn chaos_contact_center_switchover_failover_failback() {
+    let totals = run_seeds(seeds(CI_SEEDS));
+    assert_clean(&totals);
+    // The runner really injects what it claims (over the CI seeds every kind comes up).
+    if totals.runs >= 40 {
+        for f in FAULTS {
+            assert!(totals.faults.get(&f).copied().unwrap_or(0) > 0, "{f:?} never injected");
+        }
+    }
+}
+
+/// The bench mode: thousands of seeds (`CHAOS_SEEDS`, default 2000), best with `--release`.
+#[test]
+#[ignore = "long: run with --ignored (and CHAOS_SEEDS)"]
+fn chaos_bench() {
+    assert_clean(&run_seeds(seeds(BENCH_SEEDS)));
+}
+
+/// Placement of the example, so a renamed component makes this runner fail loudly rather than
+/// check nothing.
+#[test]
+fn the_example_has_what_the_runner_drives() {
+    let drs = example().expect("the example parses");
+    for m in MASTERS {
+        let c = drs.spec.components.iter().find(|c| c.name == m).expect(m);
+        assert_eq!(c.placement, Placement::ActiveSite);
+    }
+    assert!(drs.spec.components.iter().any(|c| c.name == "sip-server"));
+}
+
+/// The checks are live: what drover must never do, done by hand, is caught.
+#[tokio::test(start_paused = true)]
+async fn the_checks_catch_what_drover_must_never_do() {
+    use drover::components::{SiteAccess, Sites};
+    let mut run = Run::new(7).await;
+    let steady = async {
+        for _ in 0..600 {
+            if run.done() {
+                return true;
+            }
+            run.tick(false).await.expect("no violation without faults");
+        }
+        false
+    };
+    assert!(steady.await, "steady at site-a");
+    let at_b = SiteAccess {
+        site: "site-b".into(),
+        namespace: "cc-site-b".into(),
+        kubeconfig: None,
+        home_namespace: "contact-center".into(),
+    };
+    let kind = drover::api::dr_site::WorkloadKind::Deployment;
+    // message-server at site-b before what it depends on, while it runs at site-a too.
+    run.w
+        .sites
+        .scale(&at_b, kind, "message-server", 1)
+        .await
+        .expect("scaled");
+    let why = run.check(true).expect_err("caught");
+    assert!(why.contains("message-server"), "{why}");
+    run.w.sim.shutdown();
+}
