@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod ideal;
+pub mod measure;
 pub mod summary;
 pub mod view;
 pub mod world;
