@@ -9,8 +9,9 @@
 //! (default 30) measures drover's CPU time (the process's, less the simulator's threads),
 //! resident memory (less what the simulator and the fake API held before drover started), API
 //! requests, SQL round trips (the simulator's count of batches) and reconciles per object (from
-//! the `reconcile` spans). `DROVER_BENCH_SIZES` (default `1,10,100,1000`) picks the Ns. The JSON
-//! goes to `target/bench/steady_state.json`.
+//! the `reconcile` spans). `DROVER_BENCH_SIZES` (default `1,10,100,1000`) picks the Ns;
+//! `DROVER_BENCH_STEADY_LIMIT` (default 180 s) is how long an N may take to become Steady before
+//! it is reported as not measured. The JSON goes to `target/bench/steady_state.json`.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -268,7 +269,12 @@ fn measure(n: usize, window: Duration) -> Result<Value, String> {
     // kube's client spawns its buffer task: make it inside drover's runtime.
     let client = rt.block_on(async { api.client("drover") });
     let operator = rt.spawn(operator::run(client, options, |_| {}, stop.clone().cancelled_owned()));
-    let limit = Duration::from_secs(600);
+    let limit = Duration::from_secs(
+        std::env::var("DROVER_BENCH_STEADY_LIMIT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(180),
+    );
     let started = Instant::now();
     while !all_steady(&api, n) {
         if started.elapsed() > limit {

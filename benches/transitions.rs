@@ -564,7 +564,7 @@ fn main() {
         (
             "loss → DrSite status changes",
             &s,
-            format!("the group's, + watch delivery ≤ {TICK:?}"),
+            format!("its own steady poll {:?}, or the group's change", config.steady_poll),
         ),
         (
             "flip → forced-failover confirmation asked",

@@ -83,8 +83,8 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
     let mut steps = Vec::new();
 
     // 1. Stops, dependents first.
-    let upstream = upstream(spec, &order);
-    let depends = |a: &str, b: &str| upstream.get(a).is_some_and(|u| u.contains(b));
+    // Needed only when a stop is due: not computed at steady state.
+    let mut upstream_of = None;
     let mut stopped: BTreeMap<(&str, &str), bool> = BTreeMap::new();
     for &ci in order.iter().rev() {
         let c = &spec.components[ci];
@@ -95,8 +95,11 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
             let mut state = judge.stop(c, site);
             if matches!(state, State::Due(_))
                 && let Some(d) = spec.components.iter().find(|d| {
+                    let upstream = upstream_of.get_or_insert_with(|| upstream(spec, &order));
                     d.placement == Placement::ActiveSite
-                        && depends(&d.name, &c.name)
+                        && upstream
+                            .get(d.name.as_str())
+                            .is_some_and(|u| u.contains(c.name.as_str()))
                         && stopped.get(&(d.name.as_str(), site.as_str())) != Some(&true)
                 })
             {
