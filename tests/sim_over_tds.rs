@@ -587,3 +587,31 @@ async fn the_simulator_is_driven_over_its_control_port() {
         "{history:?}"
     );
 }
+
+/// The benchmarks' "SQL round trips" are the simulator's batch count: one per batch received,
+/// however many statements it holds (the observation is one batch of several SELECTs).
+#[tokio::test(start_paused = true)]
+async fn the_simulator_counts_each_batch_once_whatever_it_holds() {
+    let sim = start(fast(WorldConfig::two_sites())).await;
+    let mut a = client(&sim, "SQL-A");
+    a.connect().await.expect("connects");
+    let counts = |sim: &Sim| {
+        sim.with_world(|w, _| {
+            (
+                w.batch_count("SQL-A"),
+                w.statement_count("SQL-A", "select"),
+                w.batch_count("SQL-B"),
+            )
+        })
+    };
+    let (batches, selects, other) = counts(&sim);
+    a.observe().await.expect("observe the primary");
+    let (batches_after, selects_after, other_after) = counts(&sim);
+    assert_eq!(batches_after, batches + 1);
+    assert!(selects_after > selects + 1, "the observation holds several SELECTs");
+    assert_eq!(other_after, other, "SQL-B received nothing");
+    a.select("SELECT name FROM sys.databases")
+        .await
+        .expect("a plain select");
+    assert_eq!(counts(&sim).0, batches + 2);
+}

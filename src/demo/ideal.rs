@@ -118,6 +118,19 @@ pub fn beside(mut ideal: Ideal, what: &str, chain: &Ideal) -> Ideal {
     ideal
 }
 
+/// The group's share of a `kind` transition (a DrSite's `Move` step at best), in seconds.
+pub fn group_seconds(kind: TransitionKind, costs: &Costs) -> f64 {
+    group_leg(kind, costs).map_or(0.0, |l| l.seconds)
+}
+
+/// How long component `name` of `spec` takes to start (or stop) at `site` at best.
+pub fn component_seconds(spec: &DrSiteSpec, name: &str, site: &str, stopping: bool, costs: &Costs) -> f64 {
+    spec.components
+        .iter()
+        .find(|c| c.name == name)
+        .map_or(0.0, |c| cost(c, site, stopping, costs).as_secs_f64())
+}
+
 fn group_leg(kind: TransitionKind, costs: &Costs) -> Option<Leg> {
     if costs.groups == 0 {
         return None;

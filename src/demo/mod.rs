@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod ideal;
+pub mod measure;
 mod speed;
 pub mod summary;
 pub mod view;

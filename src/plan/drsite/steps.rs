@@ -83,6 +83,8 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
     let mut steps = Vec::new();
 
     // 1. Stops, dependents first.
+    // Needed only when a stop is due: not computed at steady state.
+    let mut upstream_of = None;
     let mut stopped: BTreeMap<(&str, &str), bool> = BTreeMap::new();
     for &ci in order.iter().rev() {
         let c = &spec.components[ci];
@@ -93,8 +95,11 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
             let mut state = judge.stop(c, site);
             if matches!(state, State::Due(_))
                 && let Some(d) = spec.components.iter().find(|d| {
+                    let upstream = upstream_of.get_or_insert_with(|| upstream(spec, &order));
                     d.placement == Placement::ActiveSite
-                        && depends(spec, &d.name, &c.name)
+                        && upstream
+                            .get(d.name.as_str())
+                            .is_some_and(|u| u.contains(c.name.as_str()))
                         && stopped.get(&(d.name.as_str(), site.as_str())) != Some(&true)
                 })
             {
@@ -172,22 +177,22 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
     steps
 }
 
-/// Whether `a` depends on `b`, directly or through other components.
-fn depends(spec: &crate::api::dr_site::DrSiteSpec, a: &str, b: &str) -> bool {
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![a];
-    while let Some(x) = todo.pop() {
-        let Some(c) = spec.component(x) else { continue };
+/// What each component depends on, directly or through other components, computed once in start
+/// order (dependencies first): asking per pair made planning cubic in the components.
+fn upstream<'s>(spec: &'s crate::api::dr_site::DrSiteSpec, order: &[usize]) -> BTreeMap<&'s str, BTreeSet<&'s str>> {
+    let mut upstream: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for &ci in order {
+        let c = &spec.components[ci];
+        let mut all = BTreeSet::new();
         for d in &c.depends_on {
-            if d == b {
-                return true;
-            }
-            if seen.insert(d.as_str()) {
-                todo.push(d);
+            all.insert(d.as_str());
+            if let Some(further) = upstream.get(d.as_str()) {
+                all.extend(further.iter().copied());
             }
         }
+        upstream.insert(c.name.as_str(), all);
     }
-    false
+    upstream
 }
 
 struct Judge<'a, 'b> {

@@ -53,6 +53,8 @@ impl Engine {
 
     /// Runs a batch: a syntax error anywhere means nothing runs.
     pub async fn run_batch(&mut self, sql: &str, params: &[Param]) -> Vec<Outcome> {
+        let instance = self.instance.clone();
+        self.world().count_batch(&instance);
         let statements = match parse_batch(sql) {
             Ok(s) => s,
             Err(e) => return vec![Outcome::Error(e)],

@@ -239,6 +239,8 @@ pub struct World {
     pub(crate) backups: Vec<BackupRecord>,
     /// Statements executed, by (instance, kind).
     pub(crate) statements: BTreeMap<(String, String), u64>,
+    /// Batches (client round trips) received, by instance.
+    pub(crate) batches: BTreeMap<String, u64>,
     /// Moments when an AG had more than one writable primary.
     pub(crate) split_brain: Vec<(String, SimTime)>,
     /// AGs in a split-brain episode right now.
@@ -344,6 +346,7 @@ impl World {
             history: Vec::new(),
             backups: Vec::new(),
             statements: BTreeMap::new(),
+            batches: BTreeMap::new(),
             split_brain: Vec::new(),
             split_active: BTreeSet::new(),
             epoch,
@@ -407,6 +410,15 @@ impl World {
     /// Every statement count, as ((instance, kind), count).
     pub fn statement_counts(&self) -> &BTreeMap<(String, String), u64> {
         &self.statements
+    }
+
+    /// How many batches (round trips, whatever they hold) `instance` received.
+    pub fn batch_count(&self, instance: &str) -> u64 {
+        self.batches.get(&instance.to_lowercase()).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn count_batch(&mut self, instance: &str) {
+        *self.batches.entry(instance.to_lowercase()).or_default() += 1;
     }
 
     pub(crate) fn count_statement(&mut self, instance: &str, kind: &str) {
