@@ -6,8 +6,8 @@
 //! against ground truth (the simulator's model, the memory sites' processes and journal); after
 //! each phase's faults stop it requires convergence within a bounded simulated time.
 //!
-//! - CI: `cargo test --test chaos` runs `CHAOS_SEEDS` seeds (default 40: about two minutes of a
-//!   debug build on two cores, most of it real TDS round trips).
+//! - CI: `cargo test --test chaos` runs `CHAOS_SEEDS` seeds (default 150: about five minutes of
+//!   a debug build on two cores, most of it real TDS round trips).
 //! - Bench: `CHAOS_SEEDS=3000 cargo test --release --test chaos -- --ignored --nocapture`.
 //! - Replay: `CHAOS_SEED=123 cargo test --test chaos -- --nocapture` runs that seed alone (the
 //!   fault schedule is the seed's; loopback I/O interleaving, and so the exact poll a mid-step
@@ -37,7 +37,7 @@ const TICK: Duration = Duration::from_millis(200);
 /// After a phase's faults stop, how long (simulated) it may take to converge.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(300);
 /// CI's default number of seeds; the ignored bench test defaults to [`BENCH_SEEDS`].
-const CI_SEEDS: u64 = 40;
+const CI_SEEDS: u64 = 150;
 const BENCH_SEEDS: u64 = 2000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -8,7 +8,7 @@
 //! while the pool has active servers (unless a person confirmed a failover's loss), and a planned
 //! move loses no acknowledged commit; after each phase's faults stop it must converge.
 //!
-//! `CHAOS_SEEDS` (default 20, under half a minute), `CHAOS_SEED` to replay one:
+//! `CHAOS_SEEDS` (default 40, under a minute), `CHAOS_SEED` to replay one:
 //! `CHAOS_SEED=5 cargo test --test chaos_pool -- --nocapture`.
 
 mod common {
@@ -425,7 +425,7 @@ fn chaos_persistent_chat_pool() {
         None => (1..=std::env::var("CHAOS_SEEDS")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(20))
+            .unwrap_or(40))
             .collect(),
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
