@@ -14,6 +14,12 @@
 //!   crash lands on, can differ from run to run). `CHAOS_DEBUG=1` prints the simulator's history,
 //!   the faults injected and the Events when a seed fails.
 
+/// The crash helper from `tests/common`.
+mod common {
+    pub mod crash;
+}
+
+use common::crash::cut;
 use drover::api::availability_group::TransitionKind as AgTransition;
 use drover::api::dr_site::{DrSite, Placement};
 use drover::components::HookAction;
@@ -26,9 +32,7 @@ use drover::runtime::{Gate, LeaseConfig, Shared};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -171,21 +175,6 @@ impl Totals {
             eprintln!("  seed {seed}: {why}\n    replay: CHAOS_SEED={seed} cargo test --test chaos -- --nocapture");
         }
     }
-}
-
-/// Polls `fut` at most `polls` times: `None` when it was dropped unfinished, as a crash there
-/// would leave it.
-async fn cut<F: Future>(fut: F, polls: u32) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    let mut n = 0;
-    std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
-        Poll::Ready(v) => Poll::Ready(Some(v)),
-        Poll::Pending => {
-            n += 1;
-            if n >= polls { Poll::Ready(None) } else { Poll::Pending }
-        }
-    })
-    .await
 }
 
 /// A process that never got the lease: its elector never runs, so its claim stays empty.

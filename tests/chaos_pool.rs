@@ -12,10 +12,12 @@
 //! `CHAOS_SEED=5 cargo test --test chaos_pool -- --nocapture`.
 
 mod common {
+    pub mod crash;
     pub mod pool;
     pub mod rig;
 }
 
+use common::crash::cut;
 use common::pool::{runner, world};
 use drover::api::availability_group::CONFIRM_ANNOTATION;
 use drover::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolStatus, PoolPhase};
@@ -31,7 +33,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -74,19 +75,6 @@ impl Phase {
             Phase::Switchback | Phase::Failback => "site-a",
         }
     }
-}
-
-async fn cut<F: Future>(fut: F, polls: u32) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    let mut n = 0;
-    std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
-        Poll::Ready(v) => Poll::Ready(Some(v)),
-        Poll::Pending => {
-            n += 1;
-            if n >= polls { Poll::Ready(None) } else { Poll::Pending }
-        }
-    })
-    .await
 }
 
 #[derive(Default)]
