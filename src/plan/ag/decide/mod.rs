@@ -36,6 +36,13 @@ pub fn plan(input: &Input<'_>) -> Plan {
         estimate: None,
     };
     let (next, phase) = planner.decide();
+    // A data-loss confirmation is asked only beside its estimate. In a pass that cannot estimate
+    // (the target cannot be observed just now) the request is withdrawn rather than shown without
+    // one; it is asked again, with the same token if nothing changed, once the target answers.
+    // Found by the chaos bench (a TDS reset on the target while the request was pending).
+    if planner.estimate.is_none() {
+        planner.journal.confirmation = None;
+    }
     let primary_seen = planner.facts.primary().map(|p| PrimarySnapshot {
         replica: Some(planner.facts.replicas[p].name().to_string()),
         site: Some(planner.facts.replicas[p].site().to_string()),

@@ -373,6 +373,27 @@ pub(super) fn automatic(min: u32, max: u32) -> impl Fn(&mut AvailabilityGroupSpe
     }
 }
 
+/// A pending request is never shown without its estimate: while the target cannot be observed
+/// the request is withdrawn, and it comes back with the same token once the target answers.
+#[test]
+fn a_confirmation_request_is_withdrawn_while_the_target_cannot_be_estimated() {
+    let w = outage();
+    let seen = snapshot_of_a(t(12, 0, 0));
+    let p = w.plan(&Journal::default(), now(), None, Some(&seen));
+    let request = p.journal.confirmation.clone().expect("a confirmation request");
+    let gone = outage().rep(1, |r| r.reachable = false);
+    let blind = gone.plan(&p.journal, later(2), None, None);
+    assert_eq!(blind.estimate, None, "the target cannot be observed");
+    assert_eq!(blind.journal.confirmation, None, "no request without its estimate");
+    let back = w.plan(&blind.journal, later(4), None, None);
+    assert_eq!(
+        back.journal.confirmation.map(|r| r.token),
+        Some(request.token),
+        "asked again with the same token"
+    );
+    assert!(back.estimate.is_some());
+}
+
 #[test]
 fn confirm_policy_asks_for_a_token_bound_to_the_estimate() {
     let w = outage();
