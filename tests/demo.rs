@@ -78,9 +78,10 @@ async fn drover_demo_finishes_and_its_summary_matches_the_simulators_counts() {
 
     // The confirmations were given, with the commands a person would run.
     let given: Vec<&str> = report.confirmations.iter().map(|c| c.what.as_str()).collect();
-    assert_eq!(given, ["data-loss", "site-lost"]);
+    // Site-lost first: nothing moves away from a site that may still take writes until then.
+    assert_eq!(given, ["site-lost", "data-loss"]);
     assert!(
-        report.confirmations[1]
+        report.confirmations[0]
             .command
             .contains("drover.dev/confirm-site-lost=")
     );

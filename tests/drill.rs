@@ -84,8 +84,8 @@ async fn drill_all_on_the_contact_center_example_passes_with_three_transitions()
     let asked: Vec<&str> = report.confirmations.iter().map(|c| c.what.as_str()).collect();
     assert_eq!(
         asked,
-        ["data-loss", "site-lost"],
-        "the failover's confirmations are given and shown"
+        ["site-lost", "data-loss"],
+        "the failover's confirmations are given and shown, the site first"
     );
     drill.demo.world.invariants().expect("invariants hold at the end");
     assert!(report.replicas.iter().any(|r| r.starts_with("SQLNODE1 at site-a")));

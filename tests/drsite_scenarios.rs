@@ -144,6 +144,20 @@ async fn cold_start_failover_with_site_a_lost_and_failback_follow_runbook_a() {
     rig.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
     rig.sites.set_reachable("site-a", false);
     rig.flip("site-b");
+    // Site-a may still run its masters and take writes: first a person confirms it lost.
+    rig.run_until(Duration::from_secs(60), "the site-lost confirmation request", |r| {
+        r.status().site_lost_confirmation.is_some()
+    })
+    .await;
+    assert!(
+        rig.script()[before..].is_empty(),
+        "nothing moved or started before site-a was declared lost"
+    );
+    assert_eq!(rig.primary_site(), None, "SQL-A is down and nothing was forced yet");
+    let request = rig.status().site_lost_confirmation.expect("asked");
+    assert_eq!(request.site, "site-a");
+    rig.annotate(&request.token);
+    // Then the group's own data-loss confirmation.
     rig.run_until(Duration::from_secs(60), "the group's data-loss confirmation", |r| {
         r.status()
             .children
@@ -153,19 +167,12 @@ async fn cold_start_failover_with_site_a_lost_and_failback_follow_runbook_a() {
     })
     .await;
     assert_eq!(rig.status().phase, Some(DrPhase::AwaitingConfirmation));
-    let token = rig.group().status.and_then(|s| s.confirmation).expect("asked").token;
-    rig.annotate_group(&token);
-    rig.run_until(Duration::from_secs(60), "the site-lost confirmation request", |r| {
-        r.status().site_lost_confirmation.is_some()
-    })
-    .await;
     assert!(
         !rig.script()[before..].iter().any(|s| s.starts_with("start ")),
-        "nothing started before site-a was declared lost"
+        "nothing started before the group was writable at site-b"
     );
-    let request = rig.status().site_lost_confirmation.expect("asked");
-    assert_eq!(request.site, "site-a");
-    rig.annotate(&request.token);
+    let token = rig.group().status.and_then(|s| s.confirmation).expect("asked").token;
+    rig.annotate_group(&token);
     rig.run_until(Duration::from_secs(120), "the failover to finish", |r| {
         r.status().transition.is_none()
             && r.status()
@@ -296,17 +303,18 @@ async fn an_unreachable_old_site_is_not_assumed_stopped() {
     let mut rig = Rig::new(|_| {}).await;
     rig.run_until(Duration::from_secs(120), "steady at site-a", |r| r.steady_at("site-a"))
         .await;
-    // Site-a's Kubernetes API is cut off; its SQL Server is fine (the group switches over).
+    // Site-a's Kubernetes API is cut off; its SQL Server is fine. Its masters may still run and
+    // write, so the group stays: nothing moves away from a site that may still be in use.
     rig.sites.set_reachable("site-a", false);
     let before = rig.script().len();
     rig.flip("site-b");
     rig.run_for(Duration::from_secs(60)).await;
     assert_eq!(
         rig.primary_site().as_deref(),
-        Some("site-b"),
-        "the group moved by itself"
+        Some("site-a"),
+        "the group moved away from a site that may still run"
     );
-    assert_eq!(rig.script()[before..], ["move AvailabilityGroup/cc-ag@site-b"]);
+    assert!(rig.script()[before..].is_empty(), "{:?}", &rig.script()[before..]);
     let s = rig.status();
     assert_eq!(s.phase, Some(DrPhase::AwaitingConfirmation));
     assert!(
@@ -320,8 +328,8 @@ async fn an_unreachable_old_site_is_not_assumed_stopped() {
         .await;
     let mut reversed = MASTERS;
     reversed.reverse();
-    let mut expected = vec!["move AvailabilityGroup/cc-ag@site-b".to_string()];
-    expected.extend(stops("site-a", &reversed));
+    let mut expected = stops("site-a", &reversed);
+    expected.push("move AvailabilityGroup/cc-ag@site-b".to_string());
     expected.extend(starts("site-b", &MASTERS));
     assert_eq!(rig.script()[before..], expected);
     assert!(rig.status().lost_sites.is_empty());

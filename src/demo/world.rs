@@ -348,10 +348,7 @@ impl DemoWorld {
     /// Invariants 1 and 4: never two writable primaries; no `ActiveSite` component at two sites
     /// unless a person declared a site lost.
     pub fn invariants(&self) -> Result<(), String> {
-        let moments = self.sim.with_world(|w, _| w.split_brain_moments().to_vec());
-        if !moments.is_empty() {
-            return Err(format!("two writable primaries at {moments:?}"));
-        }
+        self.one_writer()?;
         if let Some(pool) = &self.pool {
             pool.invariant()?;
         }
@@ -381,6 +378,34 @@ impl DemoWorld {
     }
 
     /// Where `child` (a group or the pool the DrSite lists) is writable now, from ground truth.
+    /// Invariant 1: never two writable primaries because of drover. The one episode SQL Server
+    /// makes by itself — under CLUSTER_TYPE NONE a forced-out old primary comes back PRIMARY — is
+    /// drover's to end: it must demote the stale one within three steady polls of its return.
+    pub fn one_writer(&self) -> Result<(), String> {
+        let (episodes, now) = self.sim.with_world(|w, now| (w.split_episodes().to_vec(), now));
+        let bound = self.config.steady_poll * 3;
+        for e in &episodes {
+            let none = self.groups.iter().any(|g| {
+                g.sim_group == e.ag
+                    && self.group_of(g).spec.cluster_type == crate::api::availability_group::ClusterType::None
+            });
+            let at = e.start.as_secs_f64();
+            if !(e.on_return && none) {
+                return Err(format!("two writable primaries in {} at {at:.1} s", e.ag));
+            }
+            let lasted = e.end.unwrap_or(now).saturating_sub(e.start);
+            if lasted > bound {
+                return Err(format!(
+                    "two writable primaries in {} from {at:.1} s for {:.1} s: the forced-out old primary came back PRIMARY (cluster type NONE) and was not demoted within {:.1} s",
+                    e.ag,
+                    lasted.as_secs_f64(),
+                    bound.as_secs_f64()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn writable_at(&self, child: &str) -> Option<String> {
         if let Some(g) = self.groups.iter().find(|g| g.name == child) {
             return self.primary_site_of(&g.sim_group);

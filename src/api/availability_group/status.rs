@@ -163,6 +163,11 @@ pub struct LossEstimate {
     /// True when the primary cannot be observed.
     #[serde(default)]
     pub primary_unreachable: bool,
+    /// With the primary unreachable: what shows it cannot be taking writes (it reports it is no
+    /// longer primary, or its side lost WSFC quorum). Absent: drover cannot tell, and whatever it
+    /// commits until it is stopped would be lost too; policy Automatic then never forces alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_primary_fenced: Option<String>,
 }
 
 /// The primary as last seen, kept from the moment it became unreachable.

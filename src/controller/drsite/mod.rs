@@ -354,12 +354,14 @@ fn event_for(notice: &Notice, name: &str) -> Event {
         Notice::SiteLostConfirmationRequested { site, token } => Event::warning(
             "SiteLostConfirmationRequired",
             format!(
-                "site {site} cannot be reached to stop its ActiveSite components; if it is down or fenced, confirm with: kubectl annotate drsite {name} {CONFIRM_SITE_LOST_ANNOTATION}={token} --overwrite"
+                "site {site} cannot be reached: drover cannot tell whether its ActiveSite components still run or its databases still take writes, so nothing moves away from it yet; only if it is down or fenced (stopped, or cut off from its clients), confirm with: kubectl annotate drsite {name} {CONFIRM_SITE_LOST_ANNOTATION}={token} --overwrite"
             ),
         ),
         Notice::SiteDeclaredLost { site } => Event::warning(
             "SiteDeclaredLost",
-            format!("site {site} confirmed lost: its ActiveSite components are no longer waited for"),
+            format!(
+                "site {site} confirmed lost: its ActiveSite components are no longer waited for, and its databases may be moved away"
+            ),
         ),
         Notice::SiteLostTokenRefused { given, current } => Event::warning(
             "ConfirmationStale",

@@ -179,6 +179,19 @@ impl<'a> Facts<'a> {
         }
     }
 
+    /// `sys.availability_groups.sequence_number` as replica `r` reports it.
+    pub fn sequence_number(&self, _r: usize) -> Option<i64> {
+        None // MERGE: self.replicas[r].group.and_then(|g| g.sequence_number)
+    }
+
+    /// Under WSFC: why `other` cannot hold quorum, as seen from `from` — `from`'s node has normal
+    /// quorum (a strict majority) and reports `other`'s node DOWN, so `other` is dead or in a
+    /// minority whose lease has expired: it cannot commit. Forced quorum proves nothing (the
+    /// other side may have forced its own), and no row means `from` has no quorum itself.
+    pub fn quorum_excludes(&self, _from: usize, _other: usize) -> Option<String> {
+        None // MERGE: needs the WSFC observation
+    }
+
     /// REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT as the primary reports it.
     pub fn required_synchronized(&self) -> Option<i32> {
         self.replicas[self.primary()?].group?.required_synchronized_secondaries

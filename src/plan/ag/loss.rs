@@ -31,12 +31,14 @@ pub fn estimate(facts: &Facts<'_>, target: usize, lost: Option<&PrimarySnapshot>
             known_loss_seconds: behind(&facts.last_commits(p), &target_commits),
             unknown_since: None,
             primary_unreachable: false,
+            old_primary_fenced: None,
         },
         None => LossEstimate {
             target: facts.replicas[target].name().to_string(),
             known_loss_seconds: lost.and_then(|s| behind(&s.databases, &target_commits)),
             unknown_since: lost.and_then(|s| s.last_seen.clone()),
             primary_unreachable: true,
+            old_primary_fenced: None,
         },
     }
 }

@@ -115,9 +115,9 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
             });
         }
     }
-    let stops_settled = steps
-        .iter()
-        .all(|s| matches!(s.state, State::Done(_) | State::Blocked(Block::Unreachable(_), _)));
+    // An unreachable site's components are not stopped: they may still run, and its database may
+    // still take writes. Nothing moves until the site answers and they stop, or a person confirms
+    // the site lost (its stops are then Done).
     let unstopped_site = steps.iter().find_map(|s| match &s.state {
         State::Blocked(Block::Unreachable(site), _) => Some(site.clone()),
         _ => None,
@@ -126,7 +126,7 @@ pub(super) fn runbook(input: &Input<'_>, run: Option<&str>, lost: &BTreeSet<Stri
 
     // 2. The children: every kind at the same point, so no database moves while the old site runs.
     for (kind, child) in listed(spec) {
-        let state = judge.move_child(kind, &child.name, stops_settled);
+        let state = judge.move_child(kind, &child.name, old_stopped, unstopped_site.as_deref());
         steps.push(Step {
             action: StepAction::Move,
             target: kind.key(&child.name),
@@ -335,7 +335,7 @@ impl Judge<'_, '_> {
         None
     }
 
-    fn move_child(&self, kind: ChildKind, name: &str, stops_settled: bool) -> State {
+    fn move_child(&self, kind: ChildKind, name: &str, stops_done: bool, unstopped_site: Option<&str>) -> State {
         let target = self.input.spec.active_site.as_str();
         let key = kind.key(name);
         let Some(child) = self.input.observed.children.get(&key).filter(|c| c.found) else {
@@ -357,7 +357,15 @@ impl Judge<'_, '_> {
                     ),
                 );
             }
-            if !stops_settled {
+            if let Some(site) = unstopped_site {
+                return State::Blocked(
+                    Block::SiteNotStopped(site.to_string()),
+                    format!(
+                        "site {site} is unreachable: its ActiveSite components may still run and its databases may still take writes; waiting for it to answer, or for a person to confirm it lost"
+                    ),
+                );
+            }
+            if !stops_done {
                 return State::Pending("waiting for the other sites' ActiveSite components to stop".into());
             }
             return State::Due(Action::MoveChild {

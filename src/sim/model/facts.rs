@@ -37,6 +37,11 @@ impl World {
         &self.split_brain
     }
 
+    /// Every episode of more than one writable primary, with its cause and end.
+    pub fn split_episodes(&self) -> &[super::SplitEpisode] {
+        &self.split_episodes
+    }
+
     /// Acknowledged transactions of `db` that the current primary does not have:
     /// committed data lost, counted from the model. `None` unless exactly one
     /// replica is writable (during a role change, or in split brain).

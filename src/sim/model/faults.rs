@@ -33,7 +33,9 @@ impl World {
             .ok_or_else(|| format!("no instance named {name:?}"))?;
         self.instances[i].up = true;
         self.note(now, format!("instance {} started", self.instances[i].name));
+        self.returning = true;
         self.refresh(now);
+        self.returning = false;
         Ok(())
     }
 
@@ -64,7 +66,9 @@ impl World {
         self.advance(now);
         self.cuts.clear();
         self.note(now, "all partitions healed".into());
+        self.returning = true;
         self.refresh(now);
+        self.returning = false;
     }
 
     /// Stalls (or restarts) log transport to and from an instance.

@@ -91,6 +91,18 @@ impl SyncState {
     }
 }
 
+/// One episode of more than one writable primary in an availability group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitEpisode {
+    pub ag: String,
+    pub start: SimTime,
+    /// When only one writable primary was left; `None` while it lasts.
+    pub end: Option<SimTime>,
+    /// It began when an instance came back or a partition healed (under NONE SQL Server brings a
+    /// forced-out old primary back PRIMARY), not with a failover statement.
+    pub on_return: bool,
+}
+
 /// One committed transaction in a copy's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LogRec {
@@ -243,6 +255,11 @@ pub struct World {
     pub(crate) batches: BTreeMap<String, u64>,
     /// Moments when an AG had more than one writable primary.
     pub(crate) split_brain: Vec<(String, SimTime)>,
+    /// The same episodes with their cause and end (see [`SplitEpisode`]).
+    pub(crate) split_episodes: Vec<SplitEpisode>,
+    /// Set while an instance comes back or a partition heals: a split that begins then was
+    /// started by SQL Server itself (a returning old primary under NONE), not by a statement.
+    pub(crate) returning: bool,
     /// AGs in a split-brain episode right now.
     pub(crate) split_active: BTreeSet<usize>,
     /// Wall-clock time of the world's start, for `datetime` columns.
@@ -348,6 +365,8 @@ impl World {
             statements: BTreeMap::new(),
             batches: BTreeMap::new(),
             split_brain: Vec::new(),
+            split_episodes: Vec::new(),
+            returning: false,
             split_active: BTreeSet::new(),
             epoch,
             pool: standalone::PoolWorld::default(),

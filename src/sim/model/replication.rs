@@ -182,12 +182,26 @@ impl World {
         if writable > 1 && self.split_active.insert(a) {
             let name = self.ags[a].name.clone();
             self.split_brain.push((name.clone(), now));
+            self.split_episodes.push(super::SplitEpisode {
+                ag: name.clone(),
+                start: now,
+                end: None,
+                on_return: self.returning,
+            });
             self.note(
                 now,
                 format!("SPLIT BRAIN: availability group {name} has {writable} writable primaries"),
             );
-        } else if writable <= 1 {
-            self.split_active.remove(&a);
+        } else if writable <= 1 && self.split_active.remove(&a) {
+            let name = &self.ags[a].name;
+            if let Some(e) = self
+                .split_episodes
+                .iter_mut()
+                .rev()
+                .find(|e| &e.ag == name && e.end.is_none())
+            {
+                e.end = Some(now);
+            }
         }
     }
 

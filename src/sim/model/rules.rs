@@ -209,12 +209,29 @@ impl World {
                 }
             }
         }
+        // A stale primary demoted after a forced failover elsewhere (NONE) keeps its divergent
+        // log: its copies wait, suspended, to be resumed (which rolls that log back).
+        let epoch = self.ags[a].replicas[r].epoch;
+        let stale = self.ags[a]
+            .replicas
+            .iter()
+            .enumerate()
+            .any(|(p, o)| p != r && o.role == StoredRole::Primary && o.epoch > epoch);
         let rep = &mut self.ags[a].replicas[r];
         rep.role = StoredRole::Secondary;
         for c in &mut rep.copies {
             c.pending_acks.clear();
+            if stale {
+                c.suspended = Some(SuspendReason::Partner);
+                c.synchronized = false;
+            }
         }
-        self.note(now, format!("{name}: {instance} demoted to SECONDARY"));
+        let how = if stale {
+            ", databases suspended (it diverged)"
+        } else {
+            ""
+        };
+        self.note(now, format!("{name}: {instance} demoted to SECONDARY{how}"));
         self.refresh(now);
         Ok(())
     }

@@ -52,7 +52,8 @@ impl Planner<'_> {
                 Phase::Waiting,
             ));
         }
-        let estimate = loss::estimate(&self.facts, target, Some(&lost));
+        let mut estimate = loss::estimate(&self.facts, target, Some(&lost));
+        estimate.old_primary_fenced = self.old_primary_fenced(old, target);
         self.estimate = Some(estimate.clone());
         match tr.role() {
             Some(Role::Secondary | Role::Resolving) => {}
@@ -98,6 +99,15 @@ impl Planner<'_> {
             None => ", plus everything since an unknown time (drover did not see the primary before it was lost)"
                 .to_string(),
         };
+        // Nothing shows the old primary cannot commit: forcing now may make two writers. Only a
+        // person who knows it is stopped or cut off from its clients can take that on.
+        let unfenced = match (&estimate.old_primary_fenced, old.map(|o| self.name(o))) {
+            (Some(_), _) => String::new(),
+            (None, Some(o)) => format!(
+                ". drover cannot tell whether {o} still accepts writes: it cannot be reached and nothing shows it lost its role or its WSFC quorum; confirm only once it is stopped or cut off from its clients"
+            ),
+            (None, None) => ". drover does not know which replica was primary, so it cannot tell whether it still accepts writes; confirm only once the old primary is stopped or cut off from its clients".to_string(),
+        };
         let policy = &self.spec().forced_failover;
         match policy.policy {
             ForcePolicy::Never => Ok(blocked(
@@ -107,48 +117,8 @@ impl Planner<'_> {
                 Phase::Waiting,
             )),
             ForcePolicy::Confirm => {
-                let token = confirmation_token(&self.spec().group_name, &estimate, &outage);
-                let request = ConfirmationRequest {
-                    token: token.clone(),
-                    target: tn.to_string(),
-                    known_loss_seconds: estimate.known_loss_seconds,
-                    unknown_since: estimate.unknown_since.clone(),
-                    command: format!(
-                        "kubectl annotate sqlag {} {}={token} --overwrite",
-                        self.input.resource_name,
-                        crate::api::availability_group::CONFIRM_ANNOTATION
-                    ),
-                };
-                if self.journal.confirmation.as_ref() != Some(&request) {
-                    self.notices.push(Notice::ConfirmationRequested {
-                        token: token.clone(),
-                        target: tn.to_string(),
-                    });
-                    self.journal.confirmation = Some(request.clone());
-                }
-                match self.input.confirmation {
-                    Some(given) if given == token => Ok((self.force(target, Some(token)), Phase::Failover)),
-                    Some(given) => {
-                        self.notices.push(Notice::ConfirmationStale {
-                            given: given.to_string(),
-                            current: token.clone(),
-                        });
-                        Ok(blocked(
-                            format!(
-                                "the confirmation token {given:?} is not the current one (the target or the estimate changed); a forced failover to {tn} would lose {known}{window}; confirm with: {}",
-                                request.command
-                            ),
-                            Phase::AwaitingConfirmation,
-                        ))
-                    }
-                    None => Ok(blocked(
-                        format!(
-                            "a forced failover to {tn} would lose {known}{window}; confirm with: {}",
-                            request.command
-                        ),
-                        Phase::AwaitingConfirmation,
-                    )),
-                }
+                let what = format!("{known}{window}{unfenced}");
+                Ok(self.ask_confirmation(target, &estimate, &outage, &what))
             }
             ForcePolicy::Automatic => {
                 let (Some(min_down), Some(max_loss)) = (policy.min_unreachable_seconds, policy.max_data_loss_seconds)
@@ -163,6 +133,13 @@ impl Planner<'_> {
                         ),
                         Phase::Waiting,
                     ));
+                }
+                if estimate.old_primary_fenced.is_none() {
+                    // Automatic acts alone only on evidence; without it the decision is a person's.
+                    let what = format!(
+                        "{known}{window}{unfenced} (policy Automatic forces alone only when the old primary is shown unable to commit)"
+                    );
+                    return Ok(self.ask_confirmation(target, &estimate, &outage, &what));
                 }
                 match estimate.known_loss_seconds {
                     Some(s) if s <= i64::from(max_loss) => Ok((self.force(target, None), Phase::Failover)),
@@ -181,6 +158,69 @@ impl Planner<'_> {
                 }
             }
         }
+    }
+
+    /// Asks a person to confirm a forced failover to `target` (or takes the confirmation given).
+    /// `what` says what would be lost, and whether the old primary may still take writes.
+    fn ask_confirmation(&mut self, target: usize, estimate: &LossEstimate, outage: &str, what: &str) -> Decision {
+        let tn = self.name(target);
+        let token = confirmation_token(&self.spec().group_name, estimate, outage);
+        let request = ConfirmationRequest {
+            token: token.clone(),
+            target: tn.to_string(),
+            known_loss_seconds: estimate.known_loss_seconds,
+            unknown_since: estimate.unknown_since.clone(),
+            command: format!(
+                "kubectl annotate sqlag {} {}={token} --overwrite",
+                self.input.resource_name,
+                crate::api::availability_group::CONFIRM_ANNOTATION
+            ),
+        };
+        if self.journal.confirmation.as_ref() != Some(&request) {
+            self.notices.push(Notice::ConfirmationRequested {
+                token: token.clone(),
+                target: tn.to_string(),
+            });
+            self.journal.confirmation = Some(request.clone());
+        }
+        match self.input.confirmation {
+            Some(given) if given == token => (self.force(target, Some(token)), Phase::Failover),
+            Some(given) => {
+                self.notices.push(Notice::ConfirmationStale {
+                    given: given.to_string(),
+                    current: token.clone(),
+                });
+                blocked(
+                    format!(
+                        "the confirmation token {given:?} is not the current one (the target or the estimate changed); a forced failover to {tn} would lose {what}; confirm with: {}",
+                        request.command
+                    ),
+                    Phase::AwaitingConfirmation,
+                )
+            }
+            None => blocked(
+                format!(
+                    "a forced failover to {tn} would lose {what}; confirm with: {}",
+                    request.command
+                ),
+                Phase::AwaitingConfirmation,
+            ),
+        }
+    }
+
+    /// What shows that the unreachable old primary `old` cannot be taking writes, if anything:
+    /// it answers and reports it is no longer primary, or (WSFC) the target's side holds normal
+    /// quorum without the old primary's node, so that node is in a minority that cannot commit.
+    pub(super) fn old_primary_fenced(&self, old: Option<usize>, target: usize) -> Option<String> {
+        let o = old?;
+        let r = &self.facts.replicas[o];
+        if r.usable()
+            && let Some(role) = r.role()
+            && *role != Role::Primary
+        {
+            return Some(format!("{} answers and reports {role}", r.name()));
+        }
+        self.facts.quorum_excludes(target, o)
     }
 
     /// Records the lost primary the first time no primary is seen.

@@ -21,6 +21,7 @@ use crate::sql::{Action, AvailabilityMode, Command, CommitMode, Ident, Role, Syn
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 mod forced;
+mod stale;
 mod steady;
 mod switchover;
 
@@ -142,14 +143,7 @@ impl<'a> Planner<'a> {
             return blocked(self.facts.blockers.join("; "), Phase::Degraded);
         }
         if self.facts.primaries.len() > 1 {
-            let names: Vec<&str> = self.facts.primaries.iter().map(|&p| self.name(p)).collect();
-            return blocked(
-                format!(
-                    "replicas {} all report PRIMARY; drover will not act until only one does",
-                    names.join(", ")
-                ),
-                Phase::Degraded,
-            );
+            return self.two_primaries().unwrap_or_else(|d| d);
         }
         let Some(target) = self.facts.index_of_site(&self.spec().primary_site) else {
             return blocked(

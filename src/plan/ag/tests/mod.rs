@@ -442,6 +442,7 @@ fn snapshot_of_a(commit: civil::DateTime) -> PrimarySnapshot {
     }
 }
 
+mod fencing;
 mod model;
 mod properties;
 mod regressions;

@@ -517,13 +517,41 @@ fn policy_automatic_forces_only_within_both_bounds() {
     let journal = p.journal.clone();
     let p = w.plan(&journal, later(59), None, None);
     assert!(is_wait(&p), "{:?}", p.next);
-    // 60 s down, 10 s known loss <= 30: force, without a token.
+    // 60 s down, 10 s known loss <= 30, but nothing shows sql-a cannot commit (unreachable, no
+    // quorum evidence): Automatic does not force alone; it asks a person, saying why.
     let p = w.plan(&journal, later(60), None, None);
+    assert!(is_blocked(&p), "{:?}", p.next);
+    assert_eq!(p.phase, Phase::AwaitingConfirmation);
+    assert!(
+        reason(&p).contains("cannot tell whether sql-a still accepts writes"),
+        "{}",
+        reason(&p)
+    );
+    assert_eq!(p.estimate.as_ref().unwrap().old_primary_fenced, None);
+    let token = p.journal.confirmation.clone().unwrap().token;
+    let q = w.plan(&p.journal, later(61), Some(&token), None);
+    assert_eq!(step(&q).command, cmd("sql-b", Action::ForcedFailover { group: ag() }));
+    assert_eq!(transition(&q.journal).confirmed_token.as_deref(), Some(token.as_str()));
+    // sql-a answers and reports RESOLVING (it lost its role): that is evidence, so it forces alone.
+    let fenced = w.clone().rep(0, |r| {
+        r.reachable = true;
+        r.role = Some(Role::Resolving);
+    });
+    let p = fenced.plan(&journal, later(60), None, None);
     assert_eq!(step(&p).command, cmd("sql-b", Action::ForcedFailover { group: ag() }));
     assert_eq!(transition(&p.journal).confirmed_token, None);
     assert_eq!(transition(&p.journal).fork.len(), 2);
+    assert!(
+        p.estimate
+            .as_ref()
+            .unwrap()
+            .old_primary_fenced
+            .as_deref()
+            .unwrap()
+            .contains("RESOLVING")
+    );
     // Known loss above the bound.
-    let far = outage().spec_edit(automatic(60, 5));
+    let far = fenced.clone().spec_edit(automatic(60, 5));
     let p = far.plan(&journal, later(60), None, None);
     assert!(
         is_blocked(&p) && reason(&p).contains("maxDataLossSeconds"),
@@ -533,7 +561,7 @@ fn policy_automatic_forces_only_within_both_bounds() {
     assert_eq!(p.phase, Phase::Waiting);
     // Unknown loss: never seen the primary.
     let p = w.plan(&Journal::default(), now(), None, None);
-    let p = w.plan(&p.journal, later(120), None, None);
+    let p = fenced.plan(&p.journal, later(120), None, None);
     assert!(is_blocked(&p) && reason(&p).contains("unknown"), "{:?}", p.next);
 }
 

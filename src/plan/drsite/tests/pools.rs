@@ -230,8 +230,11 @@ fn a_pool_awaiting_its_data_loss_confirmation_shows_the_command_in_the_drsite_st
     let mut w = steady_with_pool_at("site-a");
     w.down.insert("site-a".into());
     w.spec.active_site = "site-b".into();
+    // The stops cannot happen and site-a may still take writes: a person confirms it lost first.
+    let token = w.step().journal.site_lost.expect("asks").token;
+    assert!(w.script().is_empty(), "{:?}", w.script());
+    w.confirm_token = Some(token);
     w.step();
-    // The stops cannot happen; both children are moved anyway (their own policies guard the data).
     assert_eq!(
         w.script(),
         [
@@ -259,12 +262,18 @@ fn a_pool_awaiting_its_data_loss_confirmation_shows_the_command_in_the_drsite_st
     assert_eq!(child.phase.as_deref(), Some("AwaitingConfirmation"));
     assert_eq!(child.applied_site.as_deref(), Some("site-b"));
 
-    // Given: the pool settles at site-b and only the site-lost confirmation remains.
+    // Given: the pool settles at site-b; site-a was confirmed lost before anything moved, so the
+    // ActiveSite starts follow.
     w.confirm_pool_loss();
     let p = w.step();
     assert!(!condition(&p, "DataLossConfirmationRequired").status);
-    assert_eq!(p.journal.site_lost.as_ref().map(|r| r.site.as_str()), Some("site-a"));
-    assert!(!w.script().iter().any(|s| s.starts_with("start ")));
+    assert!(p.journal.site_lost.is_none());
+    assert_eq!(
+        p.journal.lost_sites.iter().map(|l| l.site.as_str()).collect::<Vec<_>>(),
+        ["site-a"]
+    );
+    w.settle(50);
+    assert!(w.script().iter().any(|s| s.starts_with("start ")));
 }
 
 #[test]

@@ -97,18 +97,9 @@ fn failover_with_site_a_lost_needs_both_confirmations_then_fails_back() {
         p.journal.transition.as_ref().map(|t| t.kind),
         Some(TransitionKind::Failover)
     );
-    // The stops cannot happen; the group is moved anyway (its own policy guards the data).
-    assert_eq!(w.script(), ["move AvailabilityGroup/ag1@site-b"]);
-    let p = w.step();
-    assert_eq!(p.phase, DrPhase::AwaitingConfirmation);
-    assert!(
-        p.conditions
-            .iter()
-            .any(|c| c.type_ == "DataLossConfirmationRequired" && c.status)
-    );
-    w.confirm_loss();
-    // The group is writable at site-b; the ActiveSite starts wait for site-a to be declared lost.
-    let p = w.step();
+    // The stops cannot happen, and site-a may still run its components and take writes: nothing
+    // moves until a person confirms site-a lost (asked before the group is moved, not after).
+    assert!(w.script().is_empty(), "{:?}", w.script());
     assert_eq!(p.phase, DrPhase::AwaitingConfirmation);
     let request = p.journal.site_lost.clone().expect("asks");
     assert_eq!(request.site, "site-a");
@@ -129,15 +120,30 @@ fn failover_with_site_a_lost_needs_both_confirmations_then_fails_back() {
             .iter()
             .any(|n| matches!(n, Notice::SiteLostConfirmationRequested { .. }))
     );
-    assert_eq!(
-        w.script(),
-        ["move AvailabilityGroup/ag1@site-b"],
-        "nothing started before the confirmation"
+    assert!(
+        w.script().is_empty(),
+        "nothing moved or started before the confirmation"
     );
 
     w.confirm_token = Some(request.token.clone());
-    let seen = notices(&mut w, 50);
+    let seen = notices(&mut w, 3);
     assert!(seen.contains(&Notice::SiteDeclaredLost { site: "site-a".into() }));
+    // Now the group is moved; its own policy asks for the data loss to be confirmed.
+    assert_eq!(w.script(), ["move AvailabilityGroup/ag1@site-b"]);
+    let p = w.step();
+    assert_eq!(p.phase, DrPhase::AwaitingConfirmation);
+    assert!(
+        p.conditions
+            .iter()
+            .any(|c| c.type_ == "DataLossConfirmationRequired" && c.status)
+    );
+    assert_eq!(
+        w.script(),
+        ["move AvailabilityGroup/ag1@site-b"],
+        "nothing started before it"
+    );
+    w.confirm_loss();
+    notices(&mut w, 50);
     assert_eq!(
         w.script()[1..],
         [
@@ -200,15 +206,12 @@ fn an_unreachable_old_site_that_returns_needs_no_confirmation() {
     let mut w = steady_at("site-a");
     w.down.insert("site-a".into());
     w.spec.active_site = "site-b".into();
-    for _ in 0..3 {
-        w.step();
-    }
-    w.confirm_loss();
     for _ in 0..5 {
         let p = w.step();
         assert!(p.journal.site_lost.is_some());
     }
-    assert_eq!(w.script(), ["move AvailabilityGroup/ag1@site-b"]);
+    // Not even the group moves while site-a may still run and take writes.
+    assert!(w.script().is_empty(), "{:?}", w.script());
     w.down.clear();
     w.settle(50);
     let script = w.script();
@@ -225,9 +228,6 @@ fn a_wrong_site_lost_token_is_refused_once() {
     w.down.insert("site-a".into());
     w.spec.active_site = "site-b".into();
     w.step();
-    w.step();
-    w.confirm_loss();
-    w.step();
     w.confirm_token = Some("not-the-token".into());
     let p = w.step();
     assert!(
@@ -242,7 +242,7 @@ fn a_wrong_site_lost_token_is_refused_once() {
             .any(|n| matches!(n, Notice::SiteLostTokenRefused { .. }))
     );
     assert!(p.journal.lost_sites.is_empty());
-    assert!(!w.script().iter().any(|s| s.starts_with("start ")));
+    assert!(w.script().is_empty(), "nothing moved or started: {:?}", w.script());
 }
 
 #[test]
@@ -250,9 +250,7 @@ fn a_token_from_an_earlier_transition_does_not_confirm_a_new_one() {
     let mut w = steady_at("site-a");
     w.down.insert("site-a".into());
     w.spec.active_site = "site-b".into();
-    w.step();
-    w.step();
-    w.confirm_loss();
+    // The site-lost question comes first now: nothing moves before it is answered.
     let token = w.step().journal.site_lost.expect("asks").token;
     // The desired site flips back and forth: a new attempt, a new token.
     w.spec.active_site = "site-a".into();
