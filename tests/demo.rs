@@ -187,3 +187,46 @@ fn the_drover_demo_command_prints_json_and_exits_by_the_rules() {
         assert_eq!(run(&bad).status.code(), Some(2), "{bad:?}");
     }
 }
+
+/// The invariant the demo and the drill check: under CLUSTER_TYPE NONE SQL Server brings a
+/// forced-out old primary back PRIMARY by itself; that is tolerated only until drover's three
+/// steady polls have passed. Any other second writer is a violation at once.
+#[tokio::test(start_paused = true)]
+async fn a_stale_none_primary_left_undemoted_breaks_the_invariant() {
+    use drover::api::availability_group::ClusterType;
+    use drover::demo::world::{
+        DemoWorld, controller_config, example, example_declared_group, sim_config, site_latencies,
+    };
+    use drover::sim::model::config::ClusterType as SimCluster;
+    use std::time::Duration;
+    let mut cfg = sim_config();
+    cfg.availability_groups[0].cluster_type = SimCluster::None;
+    let mut declared = example_declared_group().expect("the example");
+    declared.spec.cluster_type = ClusterType::None;
+    let drs = example().expect("the example");
+    let world = DemoWorld::start_with(
+        cfg,
+        &site_latencies(),
+        drs,
+        &declared,
+        SIM_GROUP,
+        controller_config(Duration::from_millis(200)),
+    )
+    .await
+    .expect("starts");
+    let sim = world.sim.clone();
+    sim.stop_instance("SQL-A").await.expect("stop");
+    sim.with_world(|w, now| w.failover(now, "SQL-B", SIM_GROUP, true))
+        .expect("forced by hand");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sim.start_instance("SQL-A").expect("start");
+    let restart = sim.with_world(|w, _| w.config().latencies.restart);
+    tokio::time::sleep(restart + Duration::from_millis(100)).await;
+    let writers = sim.with_world(|w, now| w.writable_primaries(now, SIM_GROUP));
+    assert_eq!(writers.len(), 2, "SQL Server's NONE behaviour: {writers:?}");
+    world.one_writer().expect("within drover's bound");
+    // Nobody demotes it: past three steady polls it is drover's failure.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let err = world.one_writer().expect_err("not demoted");
+    assert!(err.contains("was not demoted within 3.0 s"), "{err}");
+}

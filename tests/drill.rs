@@ -480,3 +480,51 @@ fn the_tag_checker_catches_what_it_must() {
     assert!(well_formed("<div>").is_err());
     assert!(well_formed("<td>a < b</td>").is_err(), "an unescaped < is caught");
 }
+
+/// An AvailabilityGroup alone, of `cluster` type with `replicas` replicas, every name hostile.
+fn group_file(cluster: &str, replicas: usize) -> PathBuf {
+    let sites = ["east", "west", "north"];
+    let mut text = format!(
+        "apiVersion: drover.dev/v1alpha1
+kind: AvailabilityGroup
+metadata:
+  name: odd-ag
+  namespace: tenant-x
+spec:
+  groupName: \"we]ird 'ag\"
+  clusterType: {cluster}
+  databases: [\"db]one\", \"db'two\"]
+  credentials: {{secretName: login}}
+  primarySite: east
+  forcedFailover: {{policy: Confirm}}
+  autoResume: true
+  replicas:
+"
+    );
+    for (r, site) in sites.iter().enumerate().take(replicas) {
+        text.push_str(&format!(
+            "    - serverName: 'HOST{r}\\INST]'\n      site: {site}\n      endpoint: {{host: h{r}.example, port: 1433}}\n      availabilityMode: {}\n",
+            if r == 0 { "SynchronousCommit" } else { "AsynchronousCommit" }
+        ));
+    }
+    let path = std::env::temp_dir().join(format!("drover-drill-{}-{cluster}-{replicas}.yaml", std::process::id()));
+    std::fs::write(&path, text).expect("writes");
+    path
+}
+
+#[tokio::test(start_paused = true)]
+async fn none_and_wsfc_groups_of_two_and_three_replicas_never_have_two_writers() {
+    for cluster in ["NONE", "WSFC"] {
+        for replicas in [2, 3] {
+            let path = group_file(cluster, replicas);
+            let report = run(&options(vec![path.clone()], Scenario::All), Vec::new()).await;
+            let _ = std::fs::remove_file(&path);
+            let report = report.unwrap_or_else(|e| panic!("{cluster} x{replicas}: {e}"));
+            let kinds: Vec<&str> = report.transitions.iter().map(|t| t.kind.as_str()).collect();
+            assert_eq!(kinds, ["Switchover", "Failover", "Failback"], "{cluster} x{replicas}");
+            // Under NONE the forced-out old primary came back PRIMARY and drover demoted it.
+            let demoted = report.timeline.iter().any(|t| t.detail.contains("came back PRIMARY"));
+            assert_eq!(demoted, cluster == "NONE", "{cluster} x{replicas}");
+        }
+    }
+}

@@ -14,6 +14,8 @@ pub enum ErrorCategory {
     /// log-shipping secondary).
     AlreadyDone,
     /// 41142: the target is not ready for a planned failover; wait, or force if allowed.
+    /// 41125: the WSFC cluster was started in forced quorum mode, so a planned failover is refused;
+    /// the planner re-reads the quorum state and forces onto the SYNCHRONIZED target instead.
     NotReady,
     /// 41113: a failover is already pending; back off and re-read the role.
     Pending,
@@ -27,10 +29,12 @@ pub enum ErrorCategory {
 pub fn classify(number: u32) -> ErrorCategory {
     match number {
         41122 | 4326 | 3153 | 1416 | 6106 | 32014 => ErrorCategory::AlreadyDone,
-        41142 => ErrorCategory::NotReady,
+        41142 | 41125 => ErrorCategory::NotReady,
         41113 => ErrorCategory::Pending,
         // 3101: a session holds the database RESTORE/BACKUP LOG needs exclusively.
-        35250 | 1205 | 41131 | 41165 | 41138 | 983 | 3101 => ErrorCategory::Transient,
+        // 35220: the replica manager waits for its WSFC node to come online or regain quorum;
+        // the planner reads quorum before forcing, so this is a race worth a retry.
+        35250 | 1205 | 41131 | 41165 | 41138 | 983 | 3101 | 35220 => ErrorCategory::Transient,
         _ => ErrorCategory::Fatal,
     }
 }
@@ -146,8 +150,13 @@ mod tests {
             assert_eq!(classify(n), ErrorCategory::AlreadyDone, "{n}");
         }
         assert_eq!(classify(41142), ErrorCategory::NotReady);
+        assert_eq!(
+            classify(41125),
+            ErrorCategory::NotReady,
+            "forced quorum: re-read, then force"
+        );
         assert_eq!(classify(41113), ErrorCategory::Pending);
-        for n in [35250, 1205, 41131, 41165, 41138, 983, 3101] {
+        for n in [35250, 1205, 41131, 41165, 41138, 983, 3101, 35220] {
             assert_eq!(classify(n), ErrorCategory::Transient, "{n}");
         }
         // Log chain gap, not restoring, no device, second error of a failed
