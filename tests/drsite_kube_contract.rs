@@ -183,6 +183,7 @@ fn ag() -> AvailabilityGroup {
             forced_failover: ForcedFailoverPolicy::default(),
             auto_resume: false,
             backup_before_failback: None,
+            required_synchronized_secondaries: None,
         },
     );
     ag.metadata.namespace = Some("dr".into());

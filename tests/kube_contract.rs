@@ -170,6 +170,7 @@ fn spec(primary_site: &str, replicas: Vec<ReplicaSpec>) -> AvailabilityGroupSpec
         forced_failover: ForcedFailoverPolicy::default(),
         auto_resume: false,
         backup_before_failback: None,
+        required_synchronized_secondaries: None,
     }
 }
 

@@ -70,6 +70,7 @@ pub fn availability_group_spec(
         forced_failover: ForcedFailoverPolicy::default(),
         auto_resume: false,
         backup_before_failback: None,
+        required_synchronized_secondaries: None,
     })
 }
 

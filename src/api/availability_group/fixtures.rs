@@ -37,5 +37,6 @@ pub(crate) fn spec() -> AvailabilityGroupSpec {
         forced_failover: ForcedFailoverPolicy::default(),
         auto_resume: false,
         backup_before_failback: None,
+        required_synchronized_secondaries: None,
     }
 }

@@ -75,6 +75,16 @@ pub struct AvailabilityGroupSpec {
     /// returned after a forced failover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_before_failback: Option<BackupTarget>,
+    /// `REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT` in steady state (SQL Server 2017 and later;
+    /// not for EXTERNAL, whose cluster resource owns it). With 1 or more, the primary commits only
+    /// once that many synchronous secondaries hardened the log, so a primary cut off from them
+    /// stops committing: drover counts that as evidence that an unreachable old primary cannot
+    /// take writes, and a forced failover onto a SYNCHRONIZED secondary loses no acknowledged
+    /// commit. At most the number of SynchronousCommit replicas minus one. Absent: drover leaves
+    /// the setting as it finds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 8))]
+    pub required_synchronized_secondaries: Option<u8>,
 }
 
 /// `sys.availability_groups.cluster_type`.

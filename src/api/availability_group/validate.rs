@@ -2,7 +2,7 @@
 //! cluster, `drover drill` reading files): everything drover relies on before
 //! it sends a single statement.
 
-use super::{AvailabilityGroupSpec, ClusterType, ForcePolicy, ForcedFailoverPolicy, MAX_REPLICAS};
+use super::{AvailabilityGroupSpec, AvailabilityMode, ClusterType, ForcePolicy, ForcedFailoverPolicy, MAX_REPLICAS};
 use crate::sql::Ident;
 use std::collections::HashSet;
 use std::fmt;
@@ -120,6 +120,29 @@ pub fn validate(spec: &AvailabilityGroupSpec) -> Vec<SpecError> {
             "a non-empty path without NUL is required",
         );
     }
+    if let Some(n) = spec.required_synchronized_secondaries {
+        let sync = spec
+            .replicas
+            .iter()
+            .filter(|r| r.availability_mode == AvailabilityMode::SynchronousCommit)
+            .count();
+        if spec.cluster_type == ClusterType::External {
+            problem(
+                &mut errors,
+                "spec.requiredSynchronizedSecondaries",
+                "EXTERNAL availability groups have this set by their cluster resource",
+            );
+        } else if usize::from(n) > sync.saturating_sub(1) {
+            problem(
+                &mut errors,
+                "spec.requiredSynchronizedSecondaries",
+                format!(
+                    "{n} synchronized secondaries cannot be had with {sync} SynchronousCommit replica(s) (at most {}): the primary would stop committing",
+                    sync.saturating_sub(1)
+                ),
+            );
+        }
+    }
     if spec.credentials.secret_name.is_empty() {
         problem(&mut errors, "spec.credentials.secretName", "a Secret name is required");
     }
@@ -158,6 +181,13 @@ mod tests {
     #[test]
     fn the_example_spec_is_valid() {
         assert_eq!(validate(&spec()), vec![]);
+        // One required synchronized secondary with two synchronous replicas is fine.
+        let mut s = spec();
+        for r in &mut s.replicas {
+            r.availability_mode = AvailabilityMode::SynchronousCommit;
+        }
+        s.required_synchronized_secondaries = Some(1);
+        assert_eq!(validate(&s), vec![]);
     }
 
     #[test]
@@ -165,6 +195,18 @@ mod tests {
         type Breakage = fn(&mut AvailabilityGroupSpec);
         let cases: Vec<(Breakage, &str)> = vec![
             (|s| s.group_name = String::new(), "spec.groupName"),
+            // Both replicas asynchronous: nothing could ever acknowledge, every commit would stop.
+            (
+                |s| s.required_synchronized_secondaries = Some(1),
+                "spec.requiredSynchronizedSecondaries",
+            ),
+            (
+                |s| {
+                    s.cluster_type = ClusterType::External;
+                    s.required_synchronized_secondaries = Some(0);
+                },
+                "spec.requiredSynchronizedSecondaries",
+            ),
             (|s| s.group_name = "x".repeat(129), "spec.groupName"),
             (|s| s.group_name = "ag\u{7}".into(), "spec.groupName"),
             (|s| s.databases.push("CONFIG".into()), "spec.databases[2]"),

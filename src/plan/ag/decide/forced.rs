@@ -91,7 +91,11 @@ impl Planner<'_> {
         let known = estimate
             .known_loss_seconds
             .map_or_else(|| "unknown".to_string(), |s| format!("{s} s"));
+        let acked_kept = old.and_then(|o| self.commits_need_target(o, target)).is_some();
         let window = match &estimate.unknown_since {
+            _ if acked_kept => format!(
+                "; no acknowledged commit is lost: every commit waited for {tn} to harden it (REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT)"
+            ),
             Some(since) => format!(
                 ", plus anything committed since {} (when drover last saw the primary)",
                 since.0
@@ -220,7 +224,31 @@ impl Planner<'_> {
         {
             return Some(format!("{} answers and reports {role}", r.name()));
         }
-        self.facts.quorum_excludes(target, o)
+        self.facts
+            .quorum_excludes(target, o)
+            .or_else(|| self.commits_need_target(o, target))
+    }
+
+    /// REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = n (as the target's copy of the group's
+    /// configuration says) and fewer than n synchronous replicas besides the target could harden
+    /// the old primary's log: with the target cut off from it, the old primary cannot commit.
+    /// Replicas drover cannot observe are counted as able to, to stay on the safe side.
+    fn commits_need_target(&self, old: usize, target: usize) -> Option<String> {
+        let n = self.facts.replicas[target].group?.required_synchronized_secondaries?;
+        if n < 1 || self.facts.replicas[target].connected() {
+            return None;
+        }
+        let others = (0..self.facts.replicas.len())
+            .filter(|&r| r != old && r != target)
+            .filter(|&r| !self.facts.replicas[r].usable() || is_sync(self.facts.mode(r)))
+            .count();
+        (others < usize::try_from(n).unwrap_or(usize::MAX)).then(|| {
+            format!(
+                "REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = {n} and only {others} other synchronous replica(s) besides {}, which is cut off from it: {} cannot commit",
+                self.name(target),
+                self.name(old)
+            )
+        })
     }
 
     /// Records the lost primary the first time no primary is seen.

@@ -48,6 +48,9 @@ impl Planner<'_> {
         if let Some(next) = self.restore_modes(p)? {
             return Ok((next, Phase::Degraded));
         }
+        if let Some(next) = self.restore_required_synchronized(p)? {
+            return Ok((next, Phase::Degraded));
+        }
         if let Some(next) = self.resume_secondaries(p)? {
             return Ok((next, Phase::Degraded));
         }
@@ -125,6 +128,45 @@ impl Planner<'_> {
                 )),
             }
         }
+        Ok(None)
+    }
+
+    /// The declared REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT, set only once that many
+    /// synchronous secondaries are SYNCHRONIZED: setting it earlier would stop every commit.
+    pub(super) fn restore_required_synchronized(&mut self, p: usize) -> Result<Option<Next>, Decision> {
+        let Some(want) = self.spec().required_synchronized_secondaries else {
+            return Ok(None);
+        };
+        let now = self.facts.required_synchronized();
+        if now == Some(i32::from(want)) {
+            return Ok(None);
+        }
+        let group = self.group()?;
+        let dbs = self.spec().databases.len();
+        let ready = (0..self.facts.replicas.len())
+            .filter(|&r| {
+                r != p
+                    && is_sync(self.facts.mode(r))
+                    && (0..dbs).all(|d| self.facts.sync_state(r, d) == Some(&SyncState::Synchronized))
+            })
+            .count();
+        // Lowering it never stops commits; raising it waits for enough SYNCHRONIZED partners.
+        if now.is_some_and(|n| n > i32::from(want)) || ready >= usize::from(want) {
+            return Ok(Some(self.step(
+                p,
+                Action::SetRequiredSynchronizedSecondaries { group, count: want },
+                format!(
+                    "set REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = {want} on {} as declared (it is {})",
+                    self.name(p),
+                    now.map_or("not reported".to_string(), |n| n.to_string())
+                ),
+                |_| {},
+            )));
+        }
+        self.degraded.push(format!(
+            "requiredSynchronizedSecondaries {want} is not set yet: only {ready} synchronous secondar{} SYNCHRONIZED, and requiring more would stop every commit",
+            if ready == 1 { "y is" } else { "ies are" }
+        ));
         Ok(None)
     }
 

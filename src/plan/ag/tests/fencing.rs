@@ -157,3 +157,75 @@ fn automatic_without_evidence_waits_its_bound_then_asks_a_person() {
     );
     assert!(p.journal.confirmation.is_some());
 }
+
+#[test]
+fn the_declared_required_synchronized_secondaries_is_set_only_once_they_are_synchronized() {
+    let w = World::new()
+        .spec_edit(|s| {
+            s.required_synchronized_secondaries = Some(1);
+            for r in &mut s.replicas {
+                r.availability_mode = crate::api::availability_group::AvailabilityMode::SynchronousCommit;
+            }
+        })
+        .rep(0, |r| r.mode = AvailabilityMode::SynchronousCommit)
+        .rep(1, |r| r.mode = AvailabilityMode::SynchronousCommit);
+    // sql-b is SYNCHRONIZING, not SYNCHRONIZED: requiring it now would stop every commit.
+    let p = w.plan0();
+    assert_eq!(p.next, Next::Steady);
+    assert!(
+        p.degraded.iter().any(|d| d.contains("would stop every commit")),
+        "{:?}",
+        p.degraded
+    );
+    let synced = w.copies(1, |c| c.sync = Some(SyncState::Synchronized));
+    let p = synced.plan0();
+    assert_eq!(
+        step(&p).command,
+        cmd(
+            "sql-a",
+            Action::SetRequiredSynchronizedSecondaries { group: ag(), count: 1 }
+        )
+    );
+    let mut done = synced.clone();
+    done.required_sync = Some(1);
+    assert_eq!(done.plan0().next, Next::Steady);
+}
+
+#[test]
+fn required_synchronized_secondaries_is_evidence_the_cut_off_primary_cannot_commit() {
+    // sql-a unreachable; sql-b (the only synchronous secondary) cut off from it, and the group's
+    // configuration requires one synchronized secondary: sql-a cannot commit without sql-b.
+    let mut w = outage().spec_edit(automatic(10, 30));
+    w.required_sync = Some(1);
+    let p = w.plan(&Journal::default(), now(), None, Some(&snapshot_of_a(t(12, 0, 0))));
+    let p = w.plan(&p.journal, later(10), None, None);
+    assert_eq!(step(&p).command, cmd("sql-b", Action::ForcedFailover { group: ag() }));
+    let fenced = p.estimate.clone().unwrap().old_primary_fenced.unwrap();
+    assert!(
+        fenced.contains("REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = 1"),
+        "{fenced}"
+    );
+    // Under Confirm the text says no acknowledged commit is lost, and no unfenced warning.
+    let mut c = outage();
+    c.required_sync = Some(1);
+    let p = c.plan(&Journal::default(), now(), None, Some(&snapshot_of_a(t(12, 0, 0))));
+    assert!(reason(&p).contains("no acknowledged commit is lost"), "{}", reason(&p));
+    assert!(!reason(&p).contains("cannot tell"), "{}", reason(&p));
+    // A third, synchronous replica that could still acknowledge sql-a's commits: no evidence.
+    let mut three = World::with_spec({
+        let mut s = fixtures::spec();
+        s.replicas.push(third_replica());
+        s.replicas[2].availability_mode = crate::api::availability_group::AvailabilityMode::SynchronousCommit;
+        s.primary_site = "site-b".into();
+        s
+    })
+    .rep(0, |r| r.reachable = false)
+    .rep(1, |r| r.connected = false)
+    .rep(2, |r| {
+        r.connected = false;
+        r.mode = AvailabilityMode::SynchronousCommit;
+    });
+    three.required_sync = Some(1);
+    let p = three.plan(&Journal::default(), now(), None, Some(&snapshot_of_a(t(12, 0, 0))));
+    assert_eq!(p.estimate.unwrap().old_primary_fenced, None);
+}

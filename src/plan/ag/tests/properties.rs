@@ -458,13 +458,25 @@ pub(super) fn known_loss(w: &World, lost: &PrimarySnapshot, r: usize) -> Option<
 
 /// Whether the lost primary answers and reports it is no longer primary: the evidence policy
 /// Automatic needs to force alone (the model has no WSFC quorum).
-fn old_primary_fenced(w: &World, journal: &Journal) -> bool {
-    journal
+/// Or: REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = n and fewer than n other replicas (besides
+/// the cut-off target) that could be synchronous.
+fn old_primary_fenced(w: &World, journal: &Journal, target: usize) -> bool {
+    let Some(o) = journal
         .primary_lost
         .as_ref()
         .and_then(|l| l.replica.as_deref())
         .and_then(|n| w.index(n))
-        .is_some_and(|o| w.usable(o) && w.reps[o].role.as_ref().is_some_and(|r| *r != Role::Primary))
+    else {
+        return false;
+    };
+    let says_not_primary = w.usable(o) && w.reps[o].role.as_ref().is_some_and(|r| *r != Role::Primary);
+    let n = w.required_sync.unwrap_or(0);
+    let others = (0..w.n())
+        .filter(|&r| r != o && r != target)
+        .filter(|&r| !w.usable(r) || w.reps[r].mode == AvailabilityMode::SynchronousCommit)
+        .count();
+    let needs_target = w.usable(target) && n >= 1 && !w.reps[target].connected && (others as i32) < n;
+    says_not_primary || needs_target
 }
 
 /// The safety invariants one plan must satisfy. `annotation` is what the plan was given;
@@ -573,7 +585,7 @@ pub(super) fn check_plan(
                     ForcePolicy::Confirm => annotation.is_some() && annotation == token,
                     // Automatic alone only when the old primary is shown unable to commit;
                     // otherwise only with a person's confirmation.
-                    ForcePolicy::Automatic if !old_primary_fenced(w, &plan.journal) => {
+                    ForcePolicy::Automatic if !old_primary_fenced(w, &plan.journal, r) => {
                         annotation.is_some() && annotation == token
                     }
                     ForcePolicy::Automatic => plan.journal.primary_lost.as_ref().is_some_and(|lost| {
@@ -592,7 +604,7 @@ pub(super) fn check_plan(
                 prop_assert_eq!(tr.kind, TransitionKind::Failover);
                 prop_assert_eq!(tr.fork.len(), dbs, "the fork is journalled before forcing");
                 match policy.policy {
-                    ForcePolicy::Automatic if old_primary_fenced(w, &plan.journal) => {
+                    ForcePolicy::Automatic if old_primary_fenced(w, &plan.journal, r) => {
                         prop_assert_eq!(tr.confirmed_token.as_deref(), None)
                     }
                     _ => prop_assert_eq!(tr.confirmed_token.as_deref(), annotation),
