@@ -150,6 +150,9 @@ pub fn status(sim: &Arc<Sim>) -> String {
                 if up { "up" } else { "DOWN" }
             );
         }
+        if let Some(line) = w.quorum_line() {
+            let _ = writeln!(out, "{line}");
+        }
         let ags: Vec<String> = w.databases().into_iter().map(|(a, _)| a).collect();
         let mut seen = std::collections::BTreeSet::new();
         for ag in ags.into_iter().filter(|a| seen.insert(a.clone())) {

@@ -147,6 +147,14 @@ impl World {
         self.settle_primaries(now);
         for a in 0..self.ags.len() {
             for s in 0..self.ags[a].replicas.len() {
+                // A secondary takes on the configuration of the primary it follows.
+                if let Some(p) = self.leader_for(a, s) {
+                    let e = self.ags[a].replicas[p].epoch;
+                    let rep = &mut self.ags[a].replicas[s];
+                    if rep.role == StoredRole::Secondary && rep.epoch < e {
+                        rep.epoch = e;
+                    }
+                }
                 let stalled = self.stalled(a, s);
                 let sync = self.leader_for(a, s).is_some_and(|p| self.sync_pair(a, p, s));
                 for d in 0..self.ags[a].databases.len() {

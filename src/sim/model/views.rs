@@ -93,9 +93,11 @@ impl World {
         let rows = self
             .hosted(instance)
             .into_iter()
-            .map(|(a, _)| {
+            .map(|(a, local)| {
                 let ag = &self.ags[a];
-                let epoch = ag.replicas.iter().map(|r| r.epoch).max().unwrap_or(1);
+                // The local copy of the group's configuration: a replica that missed a failover
+                // (a returning old primary under NONE) reports an older sequence number.
+                let epoch = ag.replicas[local].epoch;
                 vec![
                     Value::Guid(ag.group_id),
                     s(&ag.name),

@@ -383,4 +383,30 @@ impl World {
         self.advance(now);
         self.node_quorum(instance).is_some()
     }
+
+    /// One line about the cluster for `status`: each node's quorum; `None` without a cluster.
+    pub fn quorum_line(&self) -> Option<String> {
+        if self.wsfc.nodes.is_empty() {
+            return None;
+        }
+        let nodes: Vec<String> = self
+            .wsfc
+            .nodes
+            .iter()
+            .map(|n| {
+                let q = match n.quorum {
+                    Some(QuorumKind::Normal) => "NORMAL",
+                    Some(QuorumKind::Forced) => "FORCED",
+                    None => "no-quorum",
+                };
+                format!("{}={q}", n.name)
+            })
+            .collect();
+        let witness = self
+            .wsfc
+            .witness
+            .as_ref()
+            .map_or(String::new(), |(site, _)| format!(", witness at {site}"));
+        Some(format!("wsfc {}: {}{witness}", self.wsfc.name, nodes.join(" ")))
+    }
 }

@@ -305,6 +305,14 @@ fn forced_quorum_lets_the_survivor_be_forced_and_the_old_primary_rejoins_suspend
     assert_eq!(quorum_state(&mut w, 2000, "SQL-A").as_deref(), Some("NORMAL_QUORUM"));
     assert_eq!(quorum_state(&mut w, 2000, "SQL-B").as_deref(), Some("NORMAL_QUORUM"));
     assert!(w.split_brain_moments().is_empty());
+    // One configuration again: both report the forced failover's sequence number.
+    for i in ["SQL-A", "SQL-B"] {
+        assert_eq!(
+            rows(&mut w, 2000, i, "sys.availability_groups")[0]["sequence_number"],
+            Value::Int(2),
+            "{i}"
+        );
+    }
     // Resuming rolls the divergent tail back, as before.
     assert!(w.resume_database(ms(2100), "SQL-A", "confdb").unwrap());
     w.advance(ms(4000));
@@ -389,6 +397,10 @@ fn under_none_there_is_no_cluster_and_a_returning_old_primary_is_primary_too() {
         1,
         "two primaries, as SQL Server documents"
     );
+    // sys.availability_groups.sequence_number tells the newer configuration apart.
+    let seq = |w: &mut World, i: &str| rows(w, 1600, i, "sys.availability_groups")[0]["sequence_number"].clone();
+    assert_eq!(seq(&mut w, "SQL-A"), Value::Int(1));
+    assert_eq!(seq(&mut w, "SQL-B"), Value::Int(2));
     assert!(w.force_quorum(ms(1700), "SQL-A").is_err(), "no cluster under NONE");
 }
 
