@@ -318,11 +318,8 @@ impl Run {
             }
             Fault::ReplicaOutage => {
                 let Some(i) = self.pick_instance() else { return };
-                // Excluded for the same reason as a partition below: the new primary down while
-                // the lost old one comes back lets the simulator bring that one up PRIMARY.
-                if self.phase == Phase::Restore && !self.old_primary_rejoined() {
-                    return;
-                }
+                // Also while the lost old primary comes back: under WSFC it cannot form a cluster
+                // with the witness alone (its configuration is older), so it stays RESOLVING.
                 if self.w.sim.stop_instance(&i).await.is_err() {
                     return;
                 }
@@ -330,12 +327,9 @@ impl Run {
                 self.active.push((now + d, Heal::StartInstance(i)));
             }
             Fault::PartitionBetweenSites => {
-                // Excluded: a partition while the lost old primary comes back. The simulator then
-                // brings it up PRIMARY (it cannot hear of the forced failover), split brain with
-                // no statement from drover; real WSFC would keep it offline without quorum.
-                if self.phase == Phase::Restore && !self.old_primary_rejoined() {
-                    return;
-                }
+                // Also while the lost old primary comes back: cut off from the side with quorum
+                // (the witness stays there), it stays RESOLVING until the partition heals, then
+                // rejoins as a suspended secondary.
                 if self.active.iter().any(|(_, h)| matches!(h, Heal::Partition)) {
                     return;
                 }
@@ -457,15 +451,6 @@ impl Run {
         self.count(fault);
         self.journal_faults
             .push((self.w.elapsed(), format!("{fault:?} {:?}", self.active.last())));
-    }
-
-    /// SQL-B, the primary lost in the failover phase, is up again as a secondary.
-    fn old_primary_rejoined(&self) -> bool {
-        self.w.sim.with_world(|w, now| {
-            w.roles(now, "ag1")
-                .into_iter()
-                .any(|(name, role)| name == "SQL-B" && role == Some(drover::sim::model::Role::Secondary))
-        })
     }
 
     async fn heal(&mut self, heal: Heal) {

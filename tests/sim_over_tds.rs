@@ -615,3 +615,146 @@ async fn the_simulator_counts_each_batch_once_whatever_it_holds() {
         .expect("a plain select");
     assert_eq!(counts(&sim).0, batches + 2);
 }
+
+/// The WSFC views through tiberius: the three cluster SELECTs of the observation batch come back
+/// with SQL Server's column names and types and parse; quorum lost behind a partition empties
+/// `sys.dm_hadr_cluster` and refuses a forced failover with 35220; forced quorum shows as
+/// FORCED_QUORUM and lets it through.
+#[tokio::test(start_paused = true)]
+async fn wsfc_quorum_is_observed_and_enforced_over_tds() {
+    use drover::sql::{OBSERVATION_BATCH, OperationalState, QuorumState, parse_observation};
+    use tiberius::{ColumnData, ColumnType};
+    let sim = start(fast(WorldConfig::two_sites())).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut b = client(&sim, "SQL-B");
+
+    // Column names and types, read raw.
+    let cluster_lines: Vec<&str> = OBSERVATION_BATCH
+        .lines()
+        .filter(|l| l.contains("dm_hadr_cluster") || l.contains("cluster_nodes"))
+        .collect();
+    assert_eq!(cluster_lines.len(), 3, "{OBSERVATION_BATCH}");
+    let sets = b
+        .select(&cluster_lines.join("\n"))
+        .await
+        .expect("the cluster views answer");
+    assert_eq!(sets.len(), 3);
+    let types = |row: &tiberius::Row| -> Vec<(String, ColumnType)> {
+        row.columns()
+            .iter()
+            .map(|c| (c.name().to_string(), c.column_type()))
+            .collect()
+    };
+    assert_eq!(sets[0].len(), 1, "one row on a node with quorum");
+    assert_eq!(
+        types(&sets[0][0]),
+        vec![
+            ("cluster_name".to_string(), ColumnType::NVarchar),
+            ("quorum_type_desc".to_string(), ColumnType::BigVarChar),
+            ("quorum_state_desc".to_string(), ColumnType::BigVarChar),
+        ]
+    );
+    assert_eq!(sets[1].len(), 3, "two nodes and the witness");
+    let votes = sets[1][0].get_column_data("number_of_quorum_votes").expect("votes");
+    assert!(matches!(votes, ColumnData::U8(Some(1))), "tinyint: {votes:?}");
+    assert_eq!(
+        types(&sets[2][0]).into_iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        ["group_name", "replica_server_name", "node_name"]
+    );
+
+    // The whole batch, parsed as drover does.
+    let obs = parse_observation(b.select(OBSERVATION_BATCH).await.expect("batch")).expect("parses");
+    let wsfc = obs.wsfc.as_ref().expect("quorum at the start");
+    assert_eq!(wsfc.cluster_name, "SIM-WSFC");
+    assert_eq!(wsfc.quorum_type.as_deref(), Some("NODE_AND_FILE_SHARE_MAJORITY"));
+    assert_eq!(wsfc.quorum_state, QuorumState::Normal);
+    let members: Vec<(&str, &str, bool, u8)> = wsfc
+        .members
+        .iter()
+        .map(|m| (m.name.as_str(), m.member_type.as_str(), m.up, m.votes))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("SQL-A", "CLUSTER_NODE", true, 1),
+            ("SQL-B", "CLUSTER_NODE", true, 1),
+            (r"\\witness\SIM-WSFC", "FILE_SHARE_WITNESS", true, 1)
+        ]
+    );
+    assert_eq!(obs.node_of("AG1", "sql-a"), Some("SQL-A"));
+    assert_eq!(obs.group_named("ag1").and_then(|g| g.sequence_number), Some(1));
+
+    // Cut off from site-a, which keeps the witness (it holds the primary): no quorum at SQL-B.
+    sim.partition("site-a", "site-b").expect("partition");
+    let obs = b.observe().await.expect("observe");
+    assert_eq!(obs.wsfc, None);
+    assert_eq!(obs.node_of("ag1", "SQL-B"), Some("SQL-B"), "the node map stays");
+    let local = obs.group_named("ag1").and_then(|g| g.local_replica()).expect("local");
+    let rt = local.state.as_ref().expect("runtime");
+    assert_eq!(rt.role, Some(Role::Resolving));
+    assert_eq!(rt.operational_state, Some(OperationalState::FailedNoQuorum));
+    let ag = ident("ag1");
+    let err = b
+        .execute(&Action::ForcedFailover { group: ag.clone() })
+        .await
+        .expect_err("no quorum, no forced failover");
+    assert_eq!(err.number(), Some(35220), "{err}");
+    // Site-a still has quorum and a primary.
+    let obs = client(&sim, "SQL-A").observe().await.expect("observe SQL-A");
+    assert_eq!(obs.wsfc.map(|w| w.quorum_state), Some(QuorumState::Normal));
+
+    // A person forces quorum at site-b: FORCED_QUORUM, and the forced failover goes through.
+    sim.force_quorum("SQL-B").expect("force quorum");
+    let obs = b.observe().await.expect("observe");
+    let wsfc = obs.wsfc.expect("forced quorum");
+    assert_eq!(wsfc.quorum_state, QuorumState::Forced);
+    let up: Vec<bool> = wsfc.members.iter().map(|m| m.up).collect();
+    assert_eq!(up, [false, true, false], "site-a and the witness are on the other side");
+    assert_eq!(
+        b.execute(&Action::ForcedFailover { group: ag }).await.expect("forced"),
+        Executed::Done
+    );
+    wait_for(&mut b, Duration::from_secs(5), "SQL-B primary", |o| {
+        role_of(o, "ag1", "SQL-B") == Some(Role::Primary)
+    })
+    .await;
+    sim.shutdown();
+}
+
+/// An instance cut off from clients: drover's login times out, while the instance keeps its
+/// primary role and its workload keeps committing; reachable again, it answers.
+#[tokio::test(start_paused = true)]
+async fn an_instance_isolated_from_clients_times_out_and_keeps_committing() {
+    let sim = start(fast(WorldConfig::two_sites())).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sim.isolate_from_clients("SQL-A", true).expect("isolate");
+    sim.partition("site-a", "site-b").expect("partition");
+    let before = sim.with_world(|w, _| w.acknowledged("ag1", "confdb"));
+    let mut a = client(&sim, "SQL-A");
+    let started = tokio::time::Instant::now();
+    let err = a.observe().await.expect_err("unreachable for clients");
+    assert!(
+        started.elapsed() >= timeouts().handshake.min(timeouts().command),
+        "it timed out rather than being refused at once: {err}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = sim.with_world(|w, _| w.acknowledged("ag1", "confdb"));
+    assert!(after > before + 50, "the workload kept committing: {before} -> {after}");
+    assert_eq!(
+        sim.with_world(|w, now| w.writable_primaries(now, "ag1")),
+        ["SQL-A"],
+        "still the one writable primary (quorum with the witness)"
+    );
+    // Restarted while isolated, it comes back isolated.
+    sim.heal();
+    sim.stop_instance("SQL-A").await.expect("stop");
+    sim.start_instance("SQL-A").expect("start");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(sim.with_world(|w, _| w.instances().iter().any(|(n, _, up)| n == "SQL-A" && *up)));
+    assert!(client(&sim, "SQL-A").observe().await.is_err(), "still isolated");
+    sim.isolate_from_clients("SQL-A", false).expect("reachable again");
+    let obs = client(&sim, "SQL-A").observe().await.expect("answers again");
+    assert_eq!(role_of(&obs, "ag1", "SQL-A"), Some(Role::Primary));
+    assert!(sim.isolate_from_clients("nobody", true).is_err());
+    sim.shutdown();
+}

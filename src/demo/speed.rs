@@ -31,6 +31,7 @@ pub fn speed_up(sql: &mut crate::sim::model::config::WorldConfig, speed: f64) {
         &mut l.restart,
         &mut l.session_timeout,
         &mut l.restore,
+        &mut l.lease_timeout,
     ] {
         *d = scaled(*d, speed);
     }

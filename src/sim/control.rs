@@ -17,6 +17,9 @@ commands:
   heal                       restore every link
   pause INSTANCE             stall log transport to and from an instance
   unpause INSTANCE           let log flow again
+  isolate INSTANCE           cut clients off from a running instance (their logins time out)
+  unisolate INSTANCE         let clients reach it again
+  forcequorum INSTANCE       force WSFC quorum on the instance's node (its side runs the cluster)
   workload on|off            start or stop committing transactions
   history [N]                the last N events (default 20)
   help                       this text";
@@ -33,6 +36,9 @@ pub enum Command {
     Heal,
     Pause(String),
     Unpause(String),
+    Isolate(String),
+    Unisolate(String),
+    ForceQuorum(String),
     Workload(bool),
     History(usize),
     Help,
@@ -54,6 +60,9 @@ impl Command {
             Some("unhang") => one(&words).map(Command::Unhang),
             Some("pause") => one(&words).map(Command::Pause),
             Some("unpause") => one(&words).map(Command::Unpause),
+            Some("isolate") => one(&words).map(Command::Isolate),
+            Some("unisolate") => one(&words).map(Command::Unisolate),
+            Some("forcequorum") => one(&words).map(Command::ForceQuorum),
             Some("heal") => Ok(Command::Heal),
             Some("help") => Ok(Command::Help),
             Some("partition") => match words.as_slice() {
@@ -96,6 +105,13 @@ pub async fn execute(sim: &Arc<Sim>, cmd: &Command) -> Result<String, String> {
         Command::Unpause(i) => sim
             .pause_replication(i, false)
             .map(|_| format!("replication resumed at {i}")),
+        Command::Isolate(i) => sim
+            .isolate_from_clients(i, true)
+            .map(|_| format!("{i} isolated from clients")),
+        Command::Unisolate(i) => sim
+            .isolate_from_clients(i, false)
+            .map(|_| format!("{i} reachable by clients")),
+        Command::ForceQuorum(i) => sim.force_quorum(i).map(|_| format!("quorum forced on {i}")),
         Command::Workload(on) => {
             if *on {
                 sim.start_workload();
@@ -133,6 +149,9 @@ pub fn status(sim: &Arc<Sim>) -> String {
                 "instance {name:<10} site {site:<10} {:<5} {addr}",
                 if up { "up" } else { "DOWN" }
             );
+        }
+        if let Some(line) = w.quorum_line() {
+            let _ = writeln!(out, "{line}");
         }
         let ags: Vec<String> = w.databases().into_iter().map(|(a, _)| a).collect();
         let mut seen = std::collections::BTreeSet::new();
@@ -222,6 +241,16 @@ mod tests {
         );
         assert_eq!(Command::parse("workload off"), Ok(Command::Workload(false)));
         assert_eq!(Command::parse("history 5"), Ok(Command::History(5)));
+        assert_eq!(
+            Command::parse("forcequorum SQL-B"),
+            Ok(Command::ForceQuorum("SQL-B".into()))
+        );
+        assert_eq!(Command::parse("isolate SQL-A"), Ok(Command::Isolate("SQL-A".into())));
+        assert_eq!(
+            Command::parse("unisolate SQL-A"),
+            Ok(Command::Unisolate("SQL-A".into()))
+        );
+        assert!(Command::parse("forcequorum").is_err());
         assert!(Command::parse("stop").is_err());
         assert!(Command::parse("partition a").is_err());
         assert!(Command::parse("reboot everything").is_err());

@@ -35,6 +35,8 @@ pub struct Sim {
     workload: Mutex<Option<JoinHandle<()>>>,
     /// Instances whose `start` is under way (restart latency), so two starts do not race.
     restarting: Mutex<BTreeMap<String, JoinHandle<()>>>,
+    /// Instances clients cannot reach (`isolate_from_clients`), by endpoint name.
+    isolated: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Sim {
@@ -84,6 +86,7 @@ impl Sim {
             endpoints,
             workload: Mutex::new(None),
             restarting: Mutex::new(BTreeMap::new()),
+            isolated: Mutex::new(Default::default()),
         });
         if workload_enabled {
             sim.start_workload();
@@ -163,7 +166,7 @@ impl Sim {
             tokio::time::sleep(delay).await;
             if let Ok(ep) = me.endpoint(&name) {
                 let _ = me.with_world(|w, now| w.start_instance(now, &name));
-                ep.availability.send_replace(Availability::Up);
+                ep.availability.send_replace(me.serving(&name));
             }
             lock(&me.restarting).remove(&name);
         });
@@ -179,13 +182,57 @@ impl Sim {
         Ok(())
     }
 
-    /// Lets a hung instance answer again at once.
+    /// Lets a hung instance answer again at once (unless clients are cut off from it).
     pub fn unhang_instance(&self, instance: &str) -> Result<(), String> {
         let ep = self.endpoint(instance)?;
         if *ep.availability.borrow() == Availability::Hang {
-            ep.availability.send_replace(Availability::Up);
+            ep.availability.send_replace(self.serving(&ep.name));
         }
         Ok(())
+    }
+
+    /// How a running instance's endpoint behaves: it answers unless clients are cut off from it.
+    fn serving(&self, name: &str) -> Availability {
+        if lock(&self.isolated).contains(name) {
+            Availability::Hang
+        } else {
+            Availability::Up
+        }
+    }
+
+    /// Cuts clients (drover) off from an instance, or lets them reach it again, while the
+    /// instance keeps running: its logins and batches go unanswered and time out, as for a host
+    /// behind a dead network path (the endpoint accepts the TCP connection and then stays silent,
+    /// as `hang` does), but the model is untouched, so its replicas keep their roles, its links
+    /// to other instances stay as the sites' partitions say, and the workload keeps committing on
+    /// it wherever it may (a primary with quorum under WSFC, any primary under NONE). With
+    /// `partition(site-a, site-b)` this is an old primary neither drover nor the target reaches,
+    /// alive. A stopped instance stays down; it comes back cut off if it still is.
+    pub fn isolate_from_clients(&self, instance: &str, isolated: bool) -> Result<(), String> {
+        let ep = self.endpoint(instance)?;
+        self.with_world(|w, now| w.set_client_isolation(now, &ep.name, isolated))?;
+        if isolated {
+            lock(&self.isolated).insert(ep.name.clone());
+        } else {
+            lock(&self.isolated).remove(&ep.name);
+        }
+        let current = *ep.availability.borrow();
+        match (isolated, current) {
+            (true, Availability::Up) => {
+                ep.availability.send_replace(Availability::Hang);
+            }
+            (false, Availability::Hang) => {
+                ep.availability.send_replace(Availability::Up);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Forces WSFC quorum on `instance`'s node (`/forcequorum`): the part of the cluster it
+    /// reaches runs with FORCED_QUORUM (see `model::wsfc`).
+    pub fn force_quorum(&self, instance: &str) -> Result<(), String> {
+        self.with_world(|w, now| w.force_quorum(now, instance))
     }
 
     /// Resets every TDS connection to an instance (a network blip or a failover of the listener)

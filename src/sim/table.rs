@@ -8,6 +8,8 @@ pub enum SqlType {
     NVarChar(u16),
     /// `char(n)` (1..=8000), single-byte; values are ASCII, padded with spaces.
     Char(u16),
+    /// `varchar(n)` (1..=8000), single-byte; values are ASCII.
+    VarChar(u16),
     TinyInt,
     SmallInt,
     Int,

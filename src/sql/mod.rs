@@ -20,8 +20,8 @@ pub use command::{Action, Command, CommitMode, RunsOn, UnsettableMode};
 pub use connect::{Credentials, Encryption, Endpoint, Executed, ReplicaClient, Timeouts, Tls, install_crypto_provider};
 pub use error::{ErrorCategory, SqlError, classify};
 pub use observe::{
-    DatabaseReplicaState, GroupObservation, LocalDatabase, OBSERVATION_BATCH, ReplicaObservation, ReplicaRuntime,
-    ReplicaState, RowReader, parse_observation,
+    ClusterMember, DatabaseReplicaState, GroupObservation, LocalDatabase, OBSERVATION_BATCH, ReplicaNode,
+    ReplicaObservation, ReplicaRuntime, ReplicaState, RowReader, WsfcObservation, parse_observation,
 };
 pub use pool::{
     LogShippingSecondary, Mirroring, POOL_OBSERVATION_BATCH, PoolDatabase, PoolInstanceObservation, Session,
@@ -30,5 +30,5 @@ pub use pool::{
 pub use quote::{Ident, QuoteError};
 pub use types::{
     AvailabilityMode, ClusterType, ConnectedState, DatabaseState, FailoverMode, Lsn, MirroringRole, MirroringState,
-    OperationalState, Role, SuspendReason, SyncHealth, SyncState,
+    OperationalState, QuorumState, Role, SuspendReason, SyncHealth, SyncState,
 };

@@ -9,28 +9,37 @@ use tiberius::{ColumnData, Row, Uuid};
 
 use super::error::SqlError;
 use super::types::{
-    AvailabilityMode, ClusterType, ConnectedState, DatabaseState, FailoverMode, Lsn, OperationalState, Role,
-    SuspendReason, SyncHealth, SyncState,
+    AvailabilityMode, ClusterType, ConnectedState, DatabaseState, FailoverMode, Lsn, OperationalState, QuorumState,
+    Role, SuspendReason, SyncHealth, SyncState,
 };
 
-/// Six single-view SELECTs, one per line, answered as six result sets in this order.
+/// Nine single-view SELECTs, one per line, answered as nine result sets in this order.
+/// The last three are the WSFC's view of this node: `sys.dm_hadr_cluster` and
+/// `sys.dm_hadr_cluster_members` have rows only while the node has quorum (none on a
+/// node without quorum, none off a WSFC).
 pub const OBSERVATION_BATCH: &str = "\
 SELECT @@SERVERNAME AS server_name;
-SELECT group_id, name, cluster_type, cluster_type_desc, required_synchronized_secondaries_to_commit FROM sys.availability_groups;
+SELECT group_id, name, cluster_type, cluster_type_desc, required_synchronized_secondaries_to_commit, sequence_number FROM sys.availability_groups;
 SELECT replica_id, group_id, replica_server_name, endpoint_url, availability_mode_desc, failover_mode_desc FROM sys.availability_replicas;
 SELECT replica_id, group_id, is_local, role_desc, operational_state_desc, connected_state_desc, synchronization_health_desc, last_connect_error_number, last_connect_error_description FROM sys.dm_hadr_availability_replica_states;
 SELECT database_id, group_id, replica_id, group_database_id, is_local, is_primary_replica, synchronization_state_desc, synchronization_health_desc, database_state_desc, is_suspended, suspend_reason_desc, last_hardened_lsn, last_commit_lsn, last_commit_time, end_of_log_lsn, log_send_queue_size, redo_queue_size, secondary_lag_seconds FROM sys.dm_hadr_database_replica_states;
 SELECT database_id, name, state_desc, group_database_id FROM sys.databases;
+SELECT cluster_name, quorum_type_desc, quorum_state_desc FROM sys.dm_hadr_cluster;
+SELECT member_name, member_type_desc, member_state_desc, number_of_quorum_votes FROM sys.dm_hadr_cluster_members;
+SELECT group_name, replica_server_name, node_name FROM sys.dm_hadr_availability_replica_cluster_nodes;
 ";
 
 /// The source of each result set of [`OBSERVATION_BATCH`], for error messages.
-const VIEWS: [&str; 6] = [
+const VIEWS: [&str; 9] = [
     "@@SERVERNAME",
     "sys.availability_groups",
     "sys.availability_replicas",
     "sys.dm_hadr_availability_replica_states",
     "sys.dm_hadr_database_replica_states",
     "sys.databases",
+    "sys.dm_hadr_cluster",
+    "sys.dm_hadr_cluster_members",
+    "sys.dm_hadr_availability_replica_cluster_nodes",
 ];
 
 /// Everything one replica reports about itself and the AGs it takes part in.
@@ -39,6 +48,41 @@ pub struct ReplicaObservation {
     pub server_name: Option<String>,
     pub groups: Vec<GroupObservation>,
     pub databases: Vec<LocalDatabase>,
+    /// The WSFC as this node sees it; `None` when `sys.dm_hadr_cluster` returned no row:
+    /// the node has no quorum, or the instance is not on a WSFC.
+    pub wsfc: Option<WsfcObservation>,
+    /// Which WSFC node hosts each replica (`sys.dm_hadr_availability_replica_cluster_nodes`).
+    pub replica_nodes: Vec<ReplicaNode>,
+}
+
+/// The row of `sys.dm_hadr_cluster` (present only on a node with quorum) and the rows of
+/// `sys.dm_hadr_cluster_members`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WsfcObservation {
+    pub cluster_name: String,
+    /// `quorum_type_desc`, e.g. `NODE_AND_FILE_SHARE_MAJORITY`.
+    pub quorum_type: Option<String>,
+    pub quorum_state: QuorumState,
+    pub members: Vec<ClusterMember>,
+}
+
+/// One row of `sys.dm_hadr_cluster_members`: a node or the witness.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterMember {
+    pub name: String,
+    /// `member_type_desc`: CLUSTER_NODE, DISK_WITNESS, FILE_SHARE_WITNESS, CLOUD_WITNESS.
+    pub member_type: String,
+    /// `member_state_desc` is UP.
+    pub up: bool,
+    pub votes: u8,
+}
+
+/// One row of `sys.dm_hadr_availability_replica_cluster_nodes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaNode {
+    pub group_name: String,
+    pub replica_server_name: String,
+    pub node_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +91,9 @@ pub struct GroupObservation {
     pub name: String,
     pub cluster_type: ClusterType,
     pub required_synchronized_secondaries: Option<i32>,
+    /// `sys.availability_groups.sequence_number`: grows with every configuration change
+    /// (a failover among them), so the larger of two replicas' values is the newer view.
+    pub sequence_number: Option<i64>,
     pub replicas: Vec<ReplicaState>,
     pub databases: Vec<DatabaseReplicaState>,
 }
@@ -110,6 +157,18 @@ impl ReplicaObservation {
     pub fn group_named(&self, name: &str) -> Option<&GroupObservation> {
         self.groups.iter().find(|g| g.name == name)
     }
+
+    /// The WSFC node hosting replica `replica_server_name` of group `group` (names compared
+    /// case-insensitively), from `sys.dm_hadr_availability_replica_cluster_nodes`.
+    pub fn node_of(&self, group: &str, replica_server_name: &str) -> Option<&str> {
+        self.replica_nodes
+            .iter()
+            .find(|n| {
+                n.group_name.eq_ignore_ascii_case(group)
+                    && n.replica_server_name.eq_ignore_ascii_case(replica_server_name)
+            })
+            .map(|n| n.node_name.as_str())
+    }
 }
 
 impl GroupObservation {
@@ -132,19 +191,33 @@ impl GroupObservation {
     }
 }
 
-/// Turns the six result sets of [`OBSERVATION_BATCH`] into a [`ReplicaObservation`].
+/// Turns the nine result sets of [`OBSERVATION_BATCH`] into a [`ReplicaObservation`].
 /// DMV rows whose group is not in `sys.availability_groups` (a race with DDL) are
-/// dropped, as are result sets after the sixth.
+/// dropped, as are result sets after the ninth. Cluster members without a
+/// `sys.dm_hadr_cluster` row are ignored (the views are read one after the other, so
+/// quorum can come in between).
 pub fn parse_observation(mut results: Vec<Vec<Row>>) -> Result<ReplicaObservation, SqlError> {
     let missing = |count: usize| SqlError::Decode {
         view: VIEWS.get(count).copied().unwrap_or("observation batch"),
         column: "*",
-        detail: format!("result set missing: the batch returned {count} of 6 result sets"),
+        detail: format!(
+            "result set missing: the batch returned {count} of {} result sets",
+            VIEWS.len()
+        ),
     };
     let count = results.len();
     results.truncate(VIEWS.len());
-    let [names, groups, replicas, replica_states, db_states, databases] =
-        <[Vec<Row>; 6]>::try_from(results).map_err(|_| missing(count))?;
+    let [
+        names,
+        groups,
+        replicas,
+        replica_states,
+        db_states,
+        databases,
+        cluster,
+        members,
+        replica_nodes,
+    ] = <[Vec<Row>; 9]>::try_from(results).map_err(|_| missing(count))?;
     let server_name = match names.first() {
         Some(row) => RowReader::new(VIEWS[0], row).opt("server_name")?,
         None => None,
@@ -190,10 +263,56 @@ pub fn parse_observation(mut results: Vec<Vec<Row>>) -> Result<ReplicaObservatio
             g.databases.push(db);
         }
     }
+    let wsfc = match cluster.first() {
+        Some(row) => {
+            let mut wsfc = parse_cluster(RowReader::new(VIEWS[6], row))?;
+            wsfc.members = members
+                .iter()
+                .map(|r| parse_member(RowReader::new(VIEWS[7], r)))
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(wsfc)
+        }
+        None => None,
+    };
+    let replica_nodes = replica_nodes
+        .iter()
+        .map(|r| parse_replica_node(RowReader::new(VIEWS[8], r)))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ReplicaObservation {
         server_name,
         groups,
         databases,
+        wsfc,
+        replica_nodes,
+    })
+}
+
+fn parse_cluster(r: RowReader<'_>) -> Result<WsfcObservation, SqlError> {
+    Ok(WsfcObservation {
+        cluster_name: r.req("cluster_name")?,
+        quorum_type: r.opt("quorum_type_desc")?,
+        // A NULL state is not a state drover knows: kept as unknown, never as NORMAL.
+        quorum_state: r
+            .opt_desc("quorum_state_desc", QuorumState::parse)?
+            .unwrap_or(QuorumState::UnknownState),
+        members: Vec::new(),
+    })
+}
+
+fn parse_member(r: RowReader<'_>) -> Result<ClusterMember, SqlError> {
+    Ok(ClusterMember {
+        name: r.req("member_name")?,
+        member_type: r.opt("member_type_desc")?.unwrap_or_default(),
+        up: r.opt::<String>("member_state_desc")?.as_deref() == Some("UP"),
+        votes: r.opt("number_of_quorum_votes")?.unwrap_or(0),
+    })
+}
+
+fn parse_replica_node(r: RowReader<'_>) -> Result<ReplicaNode, SqlError> {
+    Ok(ReplicaNode {
+        group_name: r.req("group_name")?,
+        replica_server_name: r.req("replica_server_name")?,
+        node_name: r.req("node_name")?,
     })
 }
 
@@ -203,6 +322,7 @@ fn parse_group(r: RowReader<'_>) -> Result<GroupObservation, SqlError> {
         name: r.req("name")?,
         cluster_type: ClusterType::from_code(r.req("cluster_type")?),
         required_synchronized_secondaries: r.opt("required_synchronized_secondaries_to_commit")?,
+        sequence_number: r.opt("sequence_number")?,
         replicas: Vec::new(),
         databases: Vec::new(),
     })

@@ -143,6 +143,17 @@ desc_enum!(
 );
 
 desc_enum!(
+    /// `quorum_state_desc` of `sys.dm_hadr_cluster` (which has no row at all on a node
+    /// without quorum).
+    QuorumState {
+        UnknownState => "UNKNOWN_QUORUM_STATE",
+        Normal => "NORMAL_QUORUM",
+        /// Quorum was forced on this side (`/forcequorum`): a minority runs the cluster.
+        Forced => "FORCED_QUORUM",
+    }
+);
+
+desc_enum!(
     /// `sys.database_mirroring.mirroring_role_desc` (NULL when not mirrored).
     MirroringRole {
         Principal => "PRINCIPAL",
@@ -259,6 +270,9 @@ mod tests {
             OperationalState::FailedNoQuorum
         );
         assert_eq!(MirroringRole::parse("PRINCIPAL"), MirroringRole::Principal);
+        assert_eq!(QuorumState::parse("FORCED_QUORUM"), QuorumState::Forced);
+        assert_eq!(QuorumState::parse("UNKNOWN_QUORUM_STATE"), QuorumState::UnknownState);
+        assert_eq!(QuorumState::Normal.as_str(), "NORMAL_QUORUM");
         assert_eq!(MirroringRole::Mirror.as_str(), "MIRROR");
         assert_eq!(
             MirroringState::parse("PENDING_FAILOVER"),

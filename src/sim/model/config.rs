@@ -30,6 +30,10 @@ pub struct WorldConfig {
     pub mirroring: Vec<MirroringConfig>,
     #[serde(default)]
     pub chat_pools: Vec<ChatPoolConfig>,
+    /// The Windows Server Failover Cluster under the CLUSTER_TYPE = WSFC groups: its name,
+    /// its witness, node names and votes. Default: no witness, every node one vote.
+    #[serde(default)]
+    pub wsfc: WsfcConfig,
     #[serde(default)]
     pub latencies: Latencies,
     #[serde(default)]
@@ -56,6 +60,93 @@ pub struct InstanceConfig {
     /// Loopback TCP port for its TDS endpoint; 0 picks a free one.
     #[serde(default)]
     pub port: u16,
+}
+
+/// The world's one WSFC cluster (its rules: `crate::sim::model` `wsfc.rs`). Its nodes are the
+/// instances hosting a replica of a WSFC group.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct WsfcConfig {
+    /// `sys.dm_hadr_cluster.cluster_name`. Default `SIM-WSFC`.
+    pub cluster_name: String,
+    /// The quorum witness, one vote. Default none: a node majority.
+    pub witness: Option<WitnessConfig>,
+    /// Node names and votes of particular instances (the others: the instance's name, 1 vote).
+    pub nodes: Vec<NodeConfig>,
+}
+
+impl Default for WsfcConfig {
+    fn default() -> Self {
+        Self {
+            cluster_name: "SIM-WSFC".into(),
+            witness: None,
+            nodes: Vec::new(),
+        }
+    }
+}
+
+/// Where the witness is. A site no instance uses is a third location: a partition between
+/// the instances' sites leaves it reachable from both (it then sides with one).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WitnessConfig {
+    pub site: String,
+    /// Default FILE_SHARE_WITNESS.
+    #[serde(default)]
+    pub kind: WitnessKind,
+}
+
+impl WitnessConfig {
+    /// A file share witness at `site`.
+    pub fn file_share(site: &str) -> Self {
+        Self {
+            site: site.into(),
+            kind: WitnessKind::FileShareWitness,
+        }
+    }
+}
+
+/// `member_type_desc` of the witness in `sys.dm_hadr_cluster_members`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WitnessKind {
+    #[default]
+    FileShareWitness,
+    DiskWitness,
+    CloudWitness,
+}
+
+impl WitnessKind {
+    /// (`member_type`, `member_type_desc`).
+    pub fn member_type(self) -> (u8, &'static str) {
+        match self {
+            WitnessKind::DiskWitness => (1, "DISK_WITNESS"),
+            WitnessKind::FileShareWitness => (2, "FILE_SHARE_WITNESS"),
+            WitnessKind::CloudWitness => (3, "CLOUD_WITNESS"),
+        }
+    }
+
+    /// (`quorum_type`, `quorum_type_desc`) of a cluster with this witness.
+    pub fn quorum_type(self) -> (u8, &'static str) {
+        match self {
+            WitnessKind::DiskWitness => (1, "NODE_AND_DISK_MAJORITY"),
+            WitnessKind::FileShareWitness => (2, "NODE_AND_FILE_SHARE_MAJORITY"),
+            WitnessKind::CloudWitness => (5, "CLOUD_WITNESS"),
+        }
+    }
+}
+
+/// One instance's WSFC node: its name and its vote.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeConfig {
+    pub instance: String,
+    /// The node name (`node_name`, `member_name`). Default: the instance's name.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// 0 or 1 (WSFC's NodeWeight). Default 1.
+    #[serde(default)]
+    pub votes: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -157,6 +248,10 @@ pub struct Latencies {
     /// How long one RESTORE statement runs.
     #[serde(with = "millis")]
     pub restore: Duration,
+    /// Under WSFC, how long a primary whose node lost quorum keeps reporting PRIMARY before it
+    /// goes RESOLVING (its lease running out). It commits nothing from the moment quorum is lost.
+    #[serde(with = "millis")]
+    pub lease_timeout: Duration,
 }
 
 impl Default for Latencies {
@@ -169,6 +264,7 @@ impl Default for Latencies {
             restart: Duration::from_millis(1000),
             session_timeout: Duration::from_secs(10),
             restore: Duration::from_millis(200),
+            lease_timeout: Duration::from_millis(1000),
         }
     }
 }
@@ -222,7 +318,9 @@ mod millis {
 
 impl WorldConfig {
     /// The default two-site world: AG `ag1` with `confdb` and `logdb`, `SQL-A`
-    /// primary at `site-a`, `SQL-B` asynchronous secondary at `site-b`.
+    /// primary at `site-a`, `SQL-B` asynchronous secondary at `site-b`, and the WSFC's file
+    /// share witness at a third location (`witness`), so either site alone keeps quorum when
+    /// the other is lost.
     pub fn two_sites() -> Self {
         Self {
             instances: vec![
@@ -259,6 +357,10 @@ impl WorldConfig {
             log_shipping: Vec::new(),
             mirroring: Vec::new(),
             chat_pools: Vec::new(),
+            wsfc: WsfcConfig {
+                witness: Some(WitnessConfig::file_share("witness")),
+                ..WsfcConfig::default()
+            },
             latencies: Latencies::default(),
             workload: WorkloadConfig::default(),
             login: LoginConfig::default(),
@@ -331,6 +433,39 @@ impl WorldConfig {
                 }
             }
         }
+        self.validate_wsfc()?;
         self.validate_pool()
+    }
+
+    fn validate_wsfc(&self) -> Result<(), String> {
+        let w = &self.wsfc;
+        if w.cluster_name.trim().is_empty() || w.cluster_name.chars().count() > 128 {
+            return Err("wsfc.clusterName must have 1 to 128 characters".into());
+        }
+        if let Some(witness) = &w.witness
+            && witness.site.trim().is_empty()
+        {
+            return Err("wsfc.witness.site must not be empty".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for n in &w.nodes {
+            if !self.instances.iter().any(|i| i.name.eq_ignore_ascii_case(&n.instance)) {
+                return Err(format!("wsfc.nodes: unknown instance {:?}", n.instance));
+            }
+            if !seen.insert(n.instance.to_lowercase()) {
+                return Err(format!("wsfc.nodes: instance {:?} listed twice", n.instance));
+            }
+            if n.votes.is_some_and(|v| v > 1) {
+                return Err(format!(
+                    "wsfc.nodes: instance {:?} has {} votes; a WSFC node has 0 or 1",
+                    n.instance,
+                    n.votes.unwrap_or_default()
+                ));
+            }
+            if n.node.as_ref().is_some_and(|x| x.trim().is_empty()) {
+                return Err(format!("wsfc.nodes: instance {:?} has an empty node name", n.instance));
+            }
+        }
+        Ok(())
     }
 }

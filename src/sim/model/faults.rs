@@ -43,7 +43,8 @@ impl World {
     pub fn partition(&mut self, now: SimTime, a: &str, b: &str) -> Result<(), String> {
         self.advance(now);
         for s in [a, b] {
-            if !self.instances.iter().any(|i| i.site == s) {
+            let witness = self.wsfc.witness.as_ref().is_some_and(|(w, _)| w == s);
+            if !witness && !self.instances.iter().any(|i| i.site == s) {
                 return Err(format!("no site named {s:?}"));
             }
         }
@@ -69,6 +70,30 @@ impl World {
         self.returning = true;
         self.refresh(now);
         self.returning = false;
+    }
+
+    /// Makes an instance unreachable for clients (drover's logins and batches) or reachable
+    /// again. The instance keeps running: its replicas keep their roles and links, and the
+    /// workload keeps committing on it wherever it may (a primary with quorum under WSFC).
+    /// The endpoint's behaviour is the runtime's (`Sim::isolate_from_clients`).
+    pub fn set_client_isolation(&mut self, now: SimTime, name: &str, isolated: bool) -> Result<(), String> {
+        self.advance(now);
+        let i = self
+            .instance_index(name)
+            .ok_or_else(|| format!("no instance named {name:?}"))?;
+        self.instances[i].isolated = isolated;
+        let verb = if isolated {
+            "isolated from clients"
+        } else {
+            "reachable by clients again"
+        };
+        self.note(now, format!("instance {} {verb}", self.instances[i].name));
+        Ok(())
+    }
+
+    /// Whether clients are cut off from `name`.
+    pub fn is_isolated_from_clients(&self, name: &str) -> bool {
+        self.instance_index(name).is_some_and(|i| self.instances[i].isolated)
     }
 
     /// Stalls (or restarts) log transport to and from an instance.

@@ -18,6 +18,7 @@ mod replication;
 mod rules;
 mod standalone;
 mod views;
+mod wsfc;
 
 pub use chat::ChatPoolView;
 pub use media::{Caller, MediaOp, MediaVerb};
@@ -194,6 +195,9 @@ pub(crate) struct Instance {
     pub up: bool,
     /// Log transport to and from this instance stalled (`pause` fault).
     pub paused: bool,
+    /// Clients cannot reach it (`isolate_from_clients`); it keeps running, and its
+    /// workload keeps committing where it may.
+    pub isolated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -243,6 +247,8 @@ pub struct World {
     pub(crate) ags: Vec<Ag>,
     /// Cut links between sites, as sorted (site, site) pairs.
     pub(crate) cuts: BTreeSet<(String, String)>,
+    /// The WSFC cluster under the WSFC groups (no nodes when there is none).
+    pub(crate) wsfc: wsfc::Wsfc,
     pub(crate) events: BTreeMap<(SimTime, u64), EventKind>,
     pub(crate) event_seq: u64,
     pub(crate) next_txn: u64,
@@ -304,6 +310,7 @@ impl World {
                 site: i.site.clone(),
                 up: true,
                 paused: false,
+                isolated: false,
             })
             .collect();
         let mut ags = Vec::new();
@@ -351,11 +358,25 @@ impl World {
                 pending: None,
             });
         }
+        // The cluster's nodes: instances hosting a WSFC replica, in the instances' order.
+        let nodes: Vec<String> = cfg
+            .instances
+            .iter()
+            .filter(|i| {
+                cfg.availability_groups.iter().any(|a| {
+                    a.cluster_type == ClusterType::Wsfc
+                        && a.replicas.iter().any(|r| r.instance.eq_ignore_ascii_case(&i.name))
+                })
+            })
+            .map(|i| i.name.clone())
+            .collect();
+        let wsfc = wsfc::Wsfc::new(&cfg.wsfc, &nodes);
         let mut world = World {
             cfg,
             instances,
             ags,
             cuts: BTreeSet::new(),
+            wsfc,
             events: BTreeMap::new(),
             event_seq: 0,
             next_txn: 1,
@@ -496,3 +517,5 @@ impl World {
 mod pool_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wsfc_tests;

@@ -59,6 +59,14 @@ impl World {
         if self.in_role_change(a, r) {
             return Some(Role::Resolving);
         }
+        // Under WSFC a node without quorum runs no replica: a primary until its lease runs
+        // out (committing nothing meanwhile), a secondary at once.
+        if !self.quorum_ok(a, r) {
+            return match rep.role {
+                StoredRole::Primary if !self.lease_expired(a, r) => Some(Role::Primary),
+                _ => Some(Role::Resolving),
+            };
+        }
         match rep.role {
             StoredRole::Primary => Some(Role::Primary),
             // Under WSFC a secondary that cannot see a primary is RESOLVING;
@@ -70,12 +78,13 @@ impl World {
         }
     }
 
-    /// Replicas that accept writes: stored primary, up, not in a role change.
+    /// Replicas that accept writes: stored primary, up, not in a role change, and under
+    /// WSFC on a node with quorum.
     pub(crate) fn writable(&self, a: usize) -> Vec<usize> {
         let ag = &self.ags[a];
         (0..ag.replicas.len())
             .filter(|&r| ag.replicas[r].role == StoredRole::Primary && self.is_up(&ag.replicas[r].instance))
-            .filter(|&r| !self.in_role_change(a, r))
+            .filter(|&r| !self.in_role_change(a, r) && self.quorum_ok(a, r))
             .collect()
     }
 
@@ -134,9 +143,18 @@ impl World {
     /// Re-derives link states after anything changed at `now`, settles role
     /// conflicts a cluster manager would settle, and records split brain.
     pub(crate) fn refresh(&mut self, now: SimTime) {
+        self.refresh_quorum(now);
         self.settle_primaries(now);
         for a in 0..self.ags.len() {
             for s in 0..self.ags[a].replicas.len() {
+                // A secondary takes on the configuration of the primary it follows.
+                if let Some(p) = self.leader_for(a, s) {
+                    let e = self.ags[a].replicas[p].epoch;
+                    let rep = &mut self.ags[a].replicas[s];
+                    if rep.role == StoredRole::Secondary && rep.epoch < e {
+                        rep.epoch = e;
+                    }
+                }
                 let stalled = self.stalled(a, s);
                 let sync = self.leader_for(a, s).is_some_and(|p| self.sync_pair(a, p, s));
                 for d in 0..self.ags[a].databases.len() {
@@ -304,7 +322,8 @@ impl World {
     fn acknowledge(&mut self, a: usize, t: SimTime) {
         for p in 0..self.ags[a].replicas.len() {
             let rep = &self.ags[a].replicas[p];
-            if rep.role != StoredRole::Primary || !self.is_up(&rep.instance) {
+            // A primary without quorum completes no commit.
+            if rep.role != StoredRole::Primary || !self.is_up(&rep.instance) || !self.quorum_ok(a, p) {
                 continue;
             }
             let others: Vec<usize> = (0..self.ags[a].replicas.len()).filter(|&s| s != p).collect();
@@ -407,6 +426,13 @@ impl World {
             );
             return;
         }
+        if !self.quorum_ok(a, t) {
+            self.note(
+                at,
+                format!("{ag_name}: failover to {target_name} failed: its WSFC node lost quorum"),
+            );
+            return;
+        }
         if !change.forced {
             // A planned failover hands over only once the target hardened the
             // old primary's whole log: nothing is left in flight.
@@ -452,6 +478,10 @@ impl World {
                     c.suspended = Some(SuspendReason::Partner);
                 }
             }
+        }
+        if self.ags[a].cluster_type == ClusterType::Wsfc {
+            // The new owner is recorded in the cluster's configuration.
+            self.bump_cluster_configuration();
         }
         let kind = if change.forced { "forced failover" } else { "failover" };
         self.note(at, format!("{ag_name}: {kind} complete, {target_name} is PRIMARY"));

@@ -43,6 +43,16 @@ fn cannot_become_primary(ag: &str) -> ServerError {
     )
 }
 
+/// 35220: the node hosting the replica is not online in a WSFC cluster with quorum.
+fn no_quorum(what: &str) -> ServerError {
+    err(
+        35220,
+        format!(
+            "Could not process the operation ({what}). The Always On Availability Groups replica manager is waiting for the local Windows Server Failover Clustering (WSFC) node to be online in a cluster with quorum, and it is not: this node has lost quorum. Wait until quorum is restored (or force quorum on this node's side of the cluster), then retry the operation."
+        ),
+    )
+}
+
 impl World {
     /// The (AG, replica) indexes of `ag` on `instance`.
     fn ag_on(&self, instance: &str, ag: &str) -> Result<(usize, usize), ServerError> {
@@ -121,6 +131,14 @@ impl World {
             return Err(unverified(format!(
                 "Availability group '{name}' has CLUSTER_TYPE = EXTERNAL: fail it over through its cluster manager, or set the session context 'external_cluster' first."
             )));
+        }
+        if !self.quorum_ok(a, r) {
+            let what = if forced {
+                "FORCE_FAILOVER_ALLOW_DATA_LOSS"
+            } else {
+                "FAILOVER"
+            };
+            return Err(no_quorum(&format!("{what} of availability group '{name}'")));
         }
         if self.ags[a].pending.is_some() {
             return Err(err(
@@ -330,6 +348,12 @@ impl World {
         let copy = &self.ags[a].replicas[r].copies[d];
         if copy.suspended.is_none() || copy.reverting_until.is_some() {
             return Ok(false);
+        }
+        if !self.quorum_ok(a, r) {
+            return Err(no_quorum(&format!(
+                "SET HADR RESUME of database '{}'",
+                self.ags[a].databases[d].name
+            )));
         }
         if self.ags[a].replicas[r].role == StoredRole::Primary {
             self.ags[a].replicas[r].copies[d].suspended = None;

@@ -142,6 +142,10 @@ fn forcing_during_a_partition_makes_two_primaries_and_it_is_recorded() {
     w.partition(ms(300), "site-a", "site-b").unwrap();
     let in_flight = w.log_length("ag1", "confdb", "SQL-A").unwrap() - w.log_length("ag1", "confdb", "SQL-B").unwrap();
     assert_eq!(role(&mut w, 300, "SQL-B"), Some(Role::Resolving));
+    // Under WSFC the cut-off side has no quorum (the witness sides with the primary's):
+    // a person must force quorum there first, while site A, a majority, runs on.
+    assert_eq!(w.failover(ms(300), "SQL-B", "ag1", true).unwrap_err().number, 35220);
+    w.force_quorum(ms(300), "SQL-B").unwrap();
     w.failover(ms(300), "SQL-B", "ag1", true).unwrap();
     w.advance(ms(1000));
     assert_eq!(w.writable_primaries(ms(1000), "ag1").len(), 2);
@@ -240,6 +244,8 @@ fn the_example_world_file_parses_and_matches_the_default() {
         default.availability_groups[0].databases
     );
     assert_eq!(cfg.latencies.failover, default.latencies.failover);
+    assert_eq!(cfg.latencies.lease_timeout, default.latencies.lease_timeout);
+    assert_eq!(cfg.wsfc, default.wsfc);
 }
 
 #[test]
@@ -268,12 +274,14 @@ fn sync_world() -> World {
 fn every_split_brain_episode_is_recorded() {
     let mut w = world();
     w.partition(ms(100), "site-a", "site-b").unwrap();
+    w.force_quorum(ms(100), "SQL-B").unwrap();
     w.failover(ms(100), "SQL-B", "ag1", true).unwrap();
     w.advance(ms(800));
     w.heal(ms(900));
     assert_eq!(w.writable_primaries(ms(900), "ag1"), vec!["SQL-B".to_string()]);
     w.partition(ms(1000), "site-a", "site-b").unwrap();
-    // SQL-A is a secondary now (suspended); force it back on its own side.
+    // SQL-A is a secondary now (suspended); force it back on its own side (quorum first).
+    w.force_quorum(ms(1000), "SQL-A").unwrap();
     w.failover(ms(1000), "SQL-A", "ag1", true).unwrap();
     w.advance(ms(2000));
     assert_eq!(w.writable_primaries(ms(2000), "ag1").len(), 2);
@@ -349,6 +357,8 @@ fn a_synchronized_secondary_that_lost_its_primary_can_take_a_planned_failover() 
 fn an_isolated_old_primary_keeps_taking_writes_while_the_other_side_fails_over() {
     let mut w = world();
     w.partition(ms(100), "site-a", "site-b").unwrap();
+    // SQL-A keeps quorum (the witness sides with it); a person forces quorum on SQL-B's side.
+    w.force_quorum(ms(100), "SQL-B").unwrap();
     w.failover(ms(100), "SQL-B", "ag1", true).unwrap();
     // During the role change SQL-A does not know: it is still primary.
     assert_eq!(role(&mut w, 300, "SQL-A"), Some(Role::Primary));

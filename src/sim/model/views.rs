@@ -2,6 +2,7 @@
 //! and types, and SQL Server's visibility rules (remote rows only on the primary).
 
 use super::config::AvailabilityMode;
+use super::wsfc::QuorumKind;
 use super::{LSN_STEP, Role, StoredRole, SyncState, World};
 use crate::sim::table::{Column, ResultSet, SqlType, Value};
 
@@ -47,6 +48,9 @@ impl World {
             "sys.dm_hadr_availability_replica_states" => self.replica_states(instance),
             "sys.dm_hadr_database_replica_states" => self.database_replica_states(instance),
             "sys.databases" => self.sys_databases(instance),
+            "sys.dm_hadr_cluster" => self.hadr_cluster(instance),
+            "sys.dm_hadr_cluster_members" => self.hadr_cluster_members(instance),
+            "sys.dm_hadr_availability_replica_cluster_nodes" => self.replica_cluster_nodes(instance),
             other => return self.pool_view(instance, other),
         };
         Some(rs)
@@ -89,9 +93,11 @@ impl World {
         let rows = self
             .hosted(instance)
             .into_iter()
-            .map(|(a, _)| {
+            .map(|(a, local)| {
                 let ag = &self.ags[a];
-                let epoch = ag.replicas.iter().map(|r| r.epoch).max().unwrap_or(1);
+                // The local copy of the group's configuration: a replica that missed a failover
+                // (a returning old primary under NONE) reports an older sequence number.
+                let epoch = ag.replicas[local].epoch;
                 vec![
                     Value::Guid(ag.group_id),
                     s(&ag.name),
@@ -241,6 +247,7 @@ impl World {
                 };
                 let (op, op_desc) = match (is_local, role) {
                     (false, _) => (Value::Null, Value::Null),
+                    (true, _) if !self.quorum_ok(a, r) => (int(5), s("FAILED_NO_QUORUM")),
                     (true, Some(Role::Resolving)) if self.ags[a].pending.is_some() => (int(0), s("PENDING_FAILOVER")),
                     (true, Some(Role::Resolving)) => (int(3), s("OFFLINE")),
                     (true, _) => (int(2), s("ONLINE")),
@@ -416,6 +423,100 @@ impl World {
                         last.map_or(Value::Null, |l| Value::DateTime(self.wall_time(l.at))),
                         lag,
                     ]);
+                }
+            }
+        }
+        ResultSet { columns, rows }
+    }
+
+    /// `sys.dm_hadr_cluster`: one row on a node with quorum, none otherwise (nor off the cluster).
+    fn hadr_cluster(&self, instance: &str) -> ResultSet {
+        let columns = cols(&[
+            ("cluster_name", SYSNAME, false),
+            ("quorum_type", SqlType::TinyInt, true),
+            ("quorum_type_desc", SqlType::VarChar(50), true),
+            ("quorum_state", SqlType::TinyInt, true),
+            ("quorum_state_desc", SqlType::VarChar(50), true),
+        ]);
+        let rows = match self.node_quorum(instance) {
+            None => Vec::new(),
+            Some(kind) => {
+                let (qt, qt_desc) = self
+                    .wsfc
+                    .witness
+                    .as_ref()
+                    .map_or((0, "NODE_MAJORITY"), |(_, k)| k.quorum_type());
+                let (qs, qs_desc) = match kind {
+                    QuorumKind::Normal => (1, "NORMAL_QUORUM"),
+                    QuorumKind::Forced => (2, "FORCED_QUORUM"),
+                };
+                vec![vec![s(&self.wsfc.name), int(qt), s(qt_desc), int(qs), s(qs_desc)]]
+            }
+        };
+        ResultSet { columns, rows }
+    }
+
+    /// `sys.dm_hadr_cluster_members`: on a node with quorum, every node (UP when it is in
+    /// this node's part of the cluster) and the witness (UP when this part holds it).
+    fn hadr_cluster_members(&self, instance: &str) -> ResultSet {
+        let columns = cols(&[
+            ("member_name", SYSNAME, false),
+            ("member_type", SqlType::TinyInt, true),
+            ("member_type_desc", SqlType::NVarChar(50), true),
+            ("member_state", SqlType::TinyInt, true),
+            ("member_state_desc", DESC, true),
+            ("number_of_quorum_votes", SqlType::TinyInt, true),
+        ]);
+        let mut rows = Vec::new();
+        if self.node_quorum(instance).is_some()
+            && let Some(me) = self.node_index(instance)
+        {
+            let state = |up: bool| {
+                if up { (int(1), s("UP")) } else { (int(0), s("DOWN")) }
+            };
+            for (n, node) in self.wsfc.nodes.iter().enumerate() {
+                let (st, st_desc) = state(self.wsfc.same_part(me, n));
+                rows.push(vec![
+                    s(&node.name),
+                    int(0),
+                    s("CLUSTER_NODE"),
+                    st,
+                    st_desc,
+                    int(node.votes),
+                ]);
+            }
+            if let Some((site, kind)) = &self.wsfc.witness {
+                let (mt, mt_desc) = kind.member_type();
+                let name = match kind {
+                    super::config::WitnessKind::FileShareWitness => format!("\\\\{site}\\{}", self.wsfc.name),
+                    super::config::WitnessKind::DiskWitness => "Cluster Disk 1".to_string(),
+                    super::config::WitnessKind::CloudWitness => "Cloud Witness".to_string(),
+                };
+                let (st, st_desc) = state(self.wsfc.witness_part.contains(&me));
+                rows.push(vec![s(&name), int(mt), s(mt_desc), st, st_desc, int(1)]);
+            }
+        }
+        ResultSet { columns, rows }
+    }
+
+    /// `sys.dm_hadr_availability_replica_cluster_nodes`: for every WSFC group on `instance`,
+    /// each replica and the node hosting it (from the node's copy of the cluster configuration,
+    /// so with or without quorum).
+    fn replica_cluster_nodes(&self, instance: &str) -> ResultSet {
+        let columns = cols(&[
+            ("group_name", SqlType::NVarChar(256), false),
+            ("replica_server_name", SqlType::NVarChar(256), false),
+            ("node_name", SqlType::NVarChar(256), false),
+        ]);
+        let mut rows = Vec::new();
+        for (a, _) in self.hosted(instance) {
+            let ag = &self.ags[a];
+            if ag.cluster_type != super::config::ClusterType::Wsfc {
+                continue;
+            }
+            for r in &ag.replicas {
+                if let Some(n) = self.node_index(&r.instance) {
+                    rows.push(vec![s(&ag.name), s(&r.instance), s(&self.wsfc.nodes[n].name)]);
                 }
             }
         }

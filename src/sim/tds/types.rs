@@ -16,6 +16,7 @@ const DATETIMN: u8 = 0x6F;
 const GUIDTYPE: u8 = 0x24;
 const NVARCHAR: u8 = 0xE7;
 const BIGCHAR: u8 = 0xAF;
+const BIGVARCHAR: u8 = 0xA7;
 
 const FLAG_NULLABLE: u16 = 0x0001;
 /// usUpdateable = "unknown", which SQL Server reports for expression columns.
@@ -96,13 +97,20 @@ fn type_info(buf: &mut Vec<u8>, ty: SqlType) {
             buf.extend_from_slice(&n.clamp(1, 8000).to_le_bytes());
             buf.extend_from_slice(&COLLATION);
         }
+        SqlType::VarChar(n) => {
+            buf.push(BIGVARCHAR);
+            buf.extend_from_slice(&n.clamp(1, 8000).to_le_bytes());
+            buf.extend_from_slice(&COLLATION);
+        }
     }
 }
 
 fn put_value(buf: &mut Vec<u8>, col: &Column, value: &Value) -> Result<(), ServerError> {
     let bad = || mismatch(&format!("{value:?} in column '{}' ({:?})", col.name, col.ty));
     match (col.ty, value) {
-        (SqlType::NVarChar(_) | SqlType::Char(_), Value::Null) => buf.extend_from_slice(&[0xFF, 0xFF]),
+        (SqlType::NVarChar(_) | SqlType::Char(_) | SqlType::VarChar(_), Value::Null) => {
+            buf.extend_from_slice(&[0xFF, 0xFF])
+        }
         (_, Value::Null) => buf.push(0),
         (SqlType::TinyInt, Value::Int(v)) => put_sized(buf, &u8::try_from(*v).map_err(|_| bad())?.to_le_bytes()),
         (SqlType::SmallInt, Value::Int(v)) => put_sized(buf, &i16::try_from(*v).map_err(|_| bad())?.to_le_bytes()),
@@ -144,6 +152,13 @@ fn put_value(buf: &mut Vec<u8>, col: &Column, value: &Value) -> Result<(), Serve
             buf.extend_from_slice(&(n as u16).to_le_bytes());
             buf.extend_from_slice(s.as_bytes());
             buf.extend(std::iter::repeat_n(b' ', n - s.len()));
+        }
+        (SqlType::VarChar(n), Value::Str(s)) => {
+            if !s.is_ascii() || s.len() > usize::from(n.clamp(1, 8000)) {
+                return Err(bad());
+            }
+            buf.extend_from_slice(&(s.len() as u16).to_le_bytes());
+            buf.extend_from_slice(s.as_bytes());
         }
         _ => return Err(bad()),
     }

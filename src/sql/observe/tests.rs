@@ -63,6 +63,7 @@ fn group_row() -> Row {
         ("cluster_type", ColumnData::U8(Some(2))),
         ("cluster_type_desc", s("none")),
         ("required_synchronized_secondaries_to_commit", ColumnData::I32(Some(0))),
+        ("sequence_number", ColumnData::I64(Some(7))),
     ])
 }
 
@@ -151,6 +152,10 @@ fn from_primary() -> Vec<Vec<Row>> {
             db_state_row(REPLICA_B, false, false, 41_000_000_100_000_001),
         ],
         system_databases(),
+        // No WSFC (the group above is CLUSTER_TYPE = NONE): the cluster views are empty.
+        vec![],
+        vec![],
+        vec![],
     ]
 }
 
@@ -162,6 +167,9 @@ fn healthy_ag_seen_from_the_primary() {
     let ag = obs.group_named("ag1").unwrap();
     assert_eq!(ag.cluster_type, ClusterType::None);
     assert_eq!(ag.required_synchronized_secondaries, Some(0));
+    assert_eq!(ag.sequence_number, Some(7));
+    assert_eq!(obs.wsfc, None);
+    assert!(obs.replica_nodes.is_empty());
     assert_eq!(ag.replicas.len(), 2);
     assert_eq!(ag.local_replica().unwrap().server_name, "sqla");
     assert_eq!(ag.primary_replica().unwrap().replica_id, REPLICA_A);
@@ -218,6 +226,7 @@ fn nulls_everywhere_optional() {
         ("cluster_type", ColumnData::U8(Some(0))),
         ("cluster_type_desc", s("wsfc")),
         ("required_synchronized_secondaries_to_commit", ColumnData::I32(None)),
+        ("sequence_number", ColumnData::I64(None)),
     ])];
     results[2] = vec![row(vec![
         ("replica_id", g(REPLICA_A)),
@@ -267,6 +276,7 @@ fn nulls_everywhere_optional() {
     let ag = &obs.groups[0];
     assert_eq!(ag.cluster_type, ClusterType::Wsfc);
     assert_eq!(ag.required_synchronized_secondaries, None);
+    assert_eq!(ag.sequence_number, None);
     assert_eq!(ag.replicas[0].endpoint_url, None);
     let rt = ag.replicas[0].state.as_ref().unwrap();
     assert_eq!(
@@ -291,9 +301,10 @@ fn nulls_everywhere_optional() {
 
 #[test]
 fn empty_result_sets_are_fine() {
-    let obs = parse_observation((0..6).map(|_| Vec::new()).collect()).unwrap();
+    let obs = parse_observation((0..9).map(|_| Vec::new()).collect()).unwrap();
     assert_eq!(obs.server_name, None);
     assert!(obs.groups.is_empty() && obs.databases.is_empty());
+    assert!(obs.wsfc.is_none() && obs.replica_nodes.is_empty());
 }
 
 #[test]
@@ -307,6 +318,7 @@ fn unknown_enum_strings_are_kept() {
         ("cluster_type", ColumnData::U8(Some(7))),
         ("cluster_type_desc", s("?")),
         ("required_synchronized_secondaries_to_commit", ColumnData::I32(Some(0))),
+        ("sequence_number", ColumnData::I64(Some(1))),
     ]);
     let obs = parse_observation(results).unwrap();
     let ag = &obs.groups[0];
@@ -366,7 +378,14 @@ fn missing_result_set_is_a_decode_error() {
     results.truncate(4);
     let (view, _, detail) = decode_error(results);
     assert_eq!(view, "sys.dm_hadr_database_replica_states");
-    assert!(detail.contains("4 of 6"), "{detail}");
+    assert!(detail.contains("4 of 9"), "{detail}");
+    // A server that does not know the cluster views answers with an error instead, so a
+    // batch of six result sets is a decode error too, naming the first missing view.
+    let mut results = from_primary();
+    results.truncate(6);
+    let (view, _, detail) = decode_error(results);
+    assert_eq!(view, "sys.dm_hadr_cluster");
+    assert!(detail.contains("6 of 9"), "{detail}");
     let (view, _, _) = decode_error(vec![]);
     assert_eq!(view, "@@SERVERNAME");
 }
@@ -426,9 +445,151 @@ fn datetime2_conversion() {
 #[test]
 fn batch_is_one_select_per_line() {
     let lines: Vec<_> = OBSERVATION_BATCH.lines().collect();
-    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.len(), 9);
     for (line, view) in lines.iter().zip(VIEWS) {
         assert!(line.starts_with("SELECT ") && line.ends_with(';'), "{line}");
         assert!(line.contains(view), "{line} should read {view}");
     }
+}
+
+fn cluster_row(name: Option<&str>, quorum_type: Option<&str>, state: Option<&str>) -> Row {
+    row(vec![
+        ("cluster_name", name.map_or_else(null_s, s)),
+        ("quorum_type_desc", quorum_type.map_or_else(null_s, s)),
+        ("quorum_state_desc", state.map_or_else(null_s, s)),
+    ])
+}
+
+fn member_row(name: &str, kind: &str, state: &str, votes: Option<u8>) -> Row {
+    row(vec![
+        ("member_name", s(name)),
+        ("member_type_desc", s(kind)),
+        ("member_state_desc", s(state)),
+        ("number_of_quorum_votes", ColumnData::U8(votes)),
+    ])
+}
+
+fn node_row(group: &str, replica: &str, node: &str) -> Row {
+    row(vec![
+        ("group_name", s(group)),
+        ("replica_server_name", s(replica)),
+        ("node_name", s(node)),
+    ])
+}
+
+/// The primary of a WSFC group on a node with quorum: the cluster row, its members
+/// (a node down, the witness up), and which node hosts each replica.
+fn from_wsfc_primary(state: &str) -> Vec<Vec<Row>> {
+    let mut results = from_primary();
+    results[6] = vec![cluster_row(
+        Some("SIM-WSFC"),
+        Some("NODE_AND_FILE_SHARE_MAJORITY"),
+        Some(state),
+    )];
+    results[7] = vec![
+        member_row("NODE-A", "CLUSTER_NODE", "UP", Some(1)),
+        member_row("NODE-B", "CLUSTER_NODE", "DOWN", Some(1)),
+        member_row("\\\\witness\\share", "FILE_SHARE_WITNESS", "UP", Some(1)),
+    ];
+    results[8] = vec![node_row("ag1", "sqla", "NODE-A"), node_row("ag1", "SQLB", "NODE-B")];
+    results
+}
+
+#[test]
+fn wsfc_with_quorum_members_and_nodes() {
+    let obs = parse_observation(from_wsfc_primary("NORMAL_QUORUM")).unwrap();
+    let wsfc = obs.wsfc.as_ref().expect("a cluster row");
+    assert_eq!(wsfc.cluster_name, "SIM-WSFC");
+    assert_eq!(wsfc.quorum_type.as_deref(), Some("NODE_AND_FILE_SHARE_MAJORITY"));
+    assert_eq!(wsfc.quorum_state, QuorumState::Normal);
+    assert_eq!(wsfc.members.len(), 3);
+    assert_eq!(
+        wsfc.members[0],
+        ClusterMember {
+            name: "NODE-A".into(),
+            member_type: "CLUSTER_NODE".into(),
+            up: true,
+            votes: 1,
+        }
+    );
+    assert!(!wsfc.members[1].up, "DOWN is not up");
+    assert_eq!(wsfc.members[2].member_type, "FILE_SHARE_WITNESS");
+    // Replica to node, case-insensitively on both names.
+    assert_eq!(obs.node_of("AG1", "SQLA"), Some("NODE-A"));
+    assert_eq!(obs.node_of("ag1", "sqlb"), Some("NODE-B"));
+    assert_eq!(obs.node_of("ag1", "sqlc"), None);
+    assert_eq!(obs.node_of("ag2", "sqla"), None);
+
+    let forced = parse_observation(from_wsfc_primary("FORCED_QUORUM")).unwrap();
+    assert_eq!(forced.wsfc.unwrap().quorum_state, QuorumState::Forced);
+    let odd = parse_observation(from_wsfc_primary("WOBBLY_QUORUM")).unwrap();
+    assert_eq!(
+        odd.wsfc.unwrap().quorum_state,
+        QuorumState::Unknown("WOBBLY_QUORUM".into())
+    );
+}
+
+#[test]
+fn wsfc_without_quorum_has_no_cluster_row() {
+    // A node without quorum: no cluster row, no members, but the replica-to-node map stays.
+    let mut results = from_wsfc_primary("NORMAL_QUORUM");
+    results[6].clear();
+    results[7].clear();
+    let obs = parse_observation(results).unwrap();
+    assert_eq!(obs.wsfc, None);
+    assert_eq!(obs.node_of("ag1", "sqla"), Some("NODE-A"));
+    // Members without a cluster row (quorum came between the two reads) are ignored.
+    let mut results = from_wsfc_primary("NORMAL_QUORUM");
+    results[6].clear();
+    assert_eq!(parse_observation(results).unwrap().wsfc, None);
+}
+
+#[test]
+fn wsfc_nulls() {
+    let mut results = from_wsfc_primary("NORMAL_QUORUM");
+    results[6] = vec![cluster_row(Some("SIM-WSFC"), None, None)];
+    results[7] = vec![row(vec![
+        ("member_name", s("NODE-A")),
+        ("member_type_desc", null_s()),
+        ("member_state_desc", null_s()),
+        ("number_of_quorum_votes", ColumnData::U8(None)),
+    ])];
+    let wsfc = parse_observation(results).unwrap().wsfc.unwrap();
+    assert_eq!(wsfc.quorum_type, None);
+    assert_eq!(wsfc.quorum_state, QuorumState::UnknownState, "NULL is never NORMAL");
+    assert_eq!(
+        wsfc.members,
+        vec![ClusterMember {
+            name: "NODE-A".into(),
+            member_type: String::new(),
+            up: false,
+            votes: 0,
+        }]
+    );
+    // A NULL cluster name or node name is a decode error naming the view and column.
+    let mut results = from_wsfc_primary("NORMAL_QUORUM");
+    results[6] = vec![cluster_row(None, None, None)];
+    let (view, column, _) = decode_error(results);
+    assert_eq!((view, column), ("sys.dm_hadr_cluster", "cluster_name"));
+    let mut results = from_wsfc_primary("NORMAL_QUORUM");
+    results[8] = vec![row(vec![
+        ("group_name", s("ag1")),
+        ("replica_server_name", s("sqla")),
+        ("node_name", null_s()),
+    ])];
+    let (view, column, _) = decode_error(results);
+    assert_eq!(
+        (view, column),
+        ("sys.dm_hadr_availability_replica_cluster_nodes", "node_name")
+    );
+    // Votes are a tinyint: a wider value that fits is read, one that does not is an error.
+    let mut results = from_wsfc_primary("NORMAL_QUORUM");
+    results[7] = vec![row(vec![
+        ("member_name", s("NODE-A")),
+        ("member_type_desc", s("CLUSTER_NODE")),
+        ("member_state_desc", s("UP")),
+        ("number_of_quorum_votes", ColumnData::I32(Some(300))),
+    ])];
+    let (_, column, _) = decode_error(results);
+    assert_eq!(column, "number_of_quorum_votes");
 }

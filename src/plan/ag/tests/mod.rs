@@ -343,6 +343,7 @@ impl World {
                 name: self.spec.group_name.clone(),
                 cluster_type: self.cluster,
                 required_synchronized_secondaries: self.required_sync,
+                sequence_number: None,
                 replicas,
                 databases,
             }],
@@ -359,6 +360,8 @@ impl World {
                     group_database_id: Some(group_database_id(d)),
                 })
                 .collect(),
+            wsfc: None,
+            replica_nodes: Vec::new(),
         }
     }
 

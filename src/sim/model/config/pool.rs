@@ -161,6 +161,7 @@ impl super::WorldConfig {
                 state: ChatPoolState::Normal,
                 active_servers: vec!["chat-a1".into(), "chat-a2".into()],
             }],
+            wsfc: super::WsfcConfig::default(),
             latencies: super::Latencies::default(),
             workload: super::WorkloadConfig::default(),
             login: super::LoginConfig::default(),
