@@ -5,8 +5,8 @@
 use super::Observed;
 use crate::api::availability_group::{AvailabilityGroupSpec, LogPoint, ReplicaSpec};
 use crate::sql::{
-    AvailabilityMode, ConnectedState, DatabaseReplicaState, GroupObservation, ReplicaObservation, ReplicaState, Role,
-    SyncState,
+    AvailabilityMode, ConnectedState, DatabaseReplicaState, GroupObservation, QuorumState, ReplicaObservation,
+    ReplicaState, Role, SyncState,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tiberius::Uuid;
@@ -18,6 +18,8 @@ pub struct ReplicaFacts<'a> {
     /// Why drover cannot use this replica's observation (unreachable, wrong server, no such group).
     pub problem: Option<String>,
     pub group: Option<&'a GroupObservation>,
+    /// Everything it reported (the WSFC views among it), when it answered.
+    pub observation: Option<&'a ReplicaObservation>,
     /// Its own row of `dm_hadr_availability_replica_states`.
     pub local: Option<&'a ReplicaState>,
 }
@@ -71,10 +73,15 @@ impl<'a> Facts<'a> {
                 Some(Observed::Reachable(o)) => read_replica(spec, r, o),
             };
             let local = group.and_then(|g| g.local_replica());
+            let observation = match observed.get(i) {
+                Some(Observed::Reachable(o)) => Some(&**o),
+                _ => None,
+            };
             replicas.push(ReplicaFacts {
                 spec: r,
                 problem,
                 group,
+                observation,
                 local,
             });
         }
@@ -180,16 +187,44 @@ impl<'a> Facts<'a> {
     }
 
     /// `sys.availability_groups.sequence_number` as replica `r` reports it.
-    pub fn sequence_number(&self, _r: usize) -> Option<i64> {
-        None // MERGE: self.replicas[r].group.and_then(|g| g.sequence_number)
+    pub fn sequence_number(&self, r: usize) -> Option<i64> {
+        self.replicas[r].group.and_then(|g| g.sequence_number)
+    }
+
+    /// Under WSFC, the quorum replica `r`'s node reports: `None` when it answered with no row in
+    /// `sys.dm_hadr_cluster` (its node has no quorum), or did not answer.
+    pub fn quorum(&self, r: usize) -> Option<&'a QuorumState> {
+        let rep = &self.replicas[r];
+        if !rep.usable() {
+            return None;
+        }
+        rep.observation?.wsfc.as_ref().map(|w| &w.quorum_state)
     }
 
     /// Under WSFC: why `other` cannot hold quorum, as seen from `from` — `from`'s node has normal
     /// quorum (a strict majority) and reports `other`'s node DOWN, so `other` is dead or in a
     /// minority whose lease has expired: it cannot commit. Forced quorum proves nothing (the
     /// other side may have forced its own), and no row means `from` has no quorum itself.
-    pub fn quorum_excludes(&self, _from: usize, _other: usize) -> Option<String> {
-        None // MERGE: needs the WSFC observation
+    pub fn quorum_excludes(&self, from: usize, other: usize) -> Option<String> {
+        if self.spec.cluster_type != crate::api::availability_group::ClusterType::Wsfc {
+            return None;
+        }
+        let rep = &self.replicas[from];
+        let obs = rep.observation.filter(|_| rep.usable())?;
+        let wsfc = obs.wsfc.as_ref().filter(|w| w.quorum_state == QuorumState::Normal)?;
+        let theirs = self.replicas[other].name();
+        let node = obs.node_of(&self.spec.group_name, theirs)?;
+        let member = wsfc
+            .members
+            .iter()
+            .find(|m| m.member_type == "CLUSTER_NODE" && m.name.eq_ignore_ascii_case(node))?;
+        (!member.up).then(|| {
+            format!(
+                "{}'s WSFC node holds normal quorum in cluster {} and reports {theirs}'s node {node} DOWN: {theirs} is down or in a minority whose lease has ended, so it cannot commit",
+                rep.name(),
+                wsfc.cluster_name
+            )
+        })
     }
 
     /// REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT as the primary reports it.

@@ -140,6 +140,14 @@ impl World {
             };
             return Err(no_quorum(&format!("{what} of availability group '{name}'")));
         }
+        if !forced && self.quorum_forced(a, r) {
+            return Err(err(
+                41125,
+                format!(
+                    "Cannot perform a planned manual failover of availability group '{name}' to this instance: the WSFC cluster was started in forced quorum mode. Perform a forced manual failover (FORCE_FAILOVER_ALLOW_DATA_LOSS) instead; onto a SYNCHRONIZED replica it loses nothing."
+                ),
+            ));
+        }
         if self.ags[a].pending.is_some() {
             return Err(err(
                 41113,

@@ -145,6 +145,14 @@ impl World {
             .is_some_and(|n| self.wsfc.nodes[n].quorum.is_some())
     }
 
+    /// Under WSFC, whether the node hosting replica `r` runs under forced quorum.
+    pub(crate) fn quorum_forced(&self, a: usize, r: usize) -> bool {
+        self.ags[a].cluster_type == ClusterType::Wsfc
+            && self
+                .node_index(&self.ags[a].replicas[r].instance)
+                .is_some_and(|n| self.wsfc.nodes[n].quorum == Some(QuorumKind::Forced))
+    }
+
     /// Under WSFC, a primary without quorum whose lease ran out (it reports RESOLVING).
     pub(crate) fn lease_expired(&self, a: usize, r: usize) -> bool {
         self.ags[a].cluster_type == ClusterType::Wsfc

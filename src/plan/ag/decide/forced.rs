@@ -70,6 +70,14 @@ impl Planner<'_> {
                 Phase::Waiting,
             ));
         }
+        if self.spec().cluster_type == ClusterType::Wsfc && self.facts.quorum(target).is_none() {
+            return Ok(blocked(
+                format!(
+                    "{tn}'s WSFC node has no quorum (sys.dm_hadr_cluster returns no row), so it cannot be forced to primary (SQL Server refuses with 35220). Only if the other side is down or fenced: force quorum on a surviving node of {tn}'s side (PowerShell: Start-ClusterNode -Name <node> -FixQuorum, or net start clussvc /forcequorum); drover then goes on under forcedFailover.policy. Forcing quorum while the other side still runs makes two clusters and two primaries"
+                ),
+                Phase::Waiting,
+            ));
+        }
         for (d, db) in self.spec().databases.iter().enumerate() {
             match self.facts.sync_state(target, d) {
                 Some(SyncState::Reverting | SyncState::Initializing) => {

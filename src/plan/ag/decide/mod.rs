@@ -17,7 +17,7 @@ use crate::api::availability_group::{
     AvailabilityGroupSpec, BackupTaken, ClusterType, ConfirmationRequest, DataLoss, FailoverRecord, ForcePolicy,
     LossEstimate, Phase, PrimarySnapshot, Transition, TransitionKind,
 };
-use crate::sql::{Action, AvailabilityMode, Command, CommitMode, Ident, Role, SyncState};
+use crate::sql::{Action, AvailabilityMode, Command, CommitMode, Ident, QuorumState, Role, SyncState};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 mod forced;

@@ -132,6 +132,21 @@ impl Planner<'_> {
             }
         }
         let next = match self.spec().cluster_type {
+            // Under forced quorum SQL Server refuses a planned FAILOVER (41125); forcing onto a
+            // SYNCHRONIZED synchronous-commit target of a reachable primary is carried out as a
+            // planned failover and loses nothing (the failback after a forced quorum).
+            ClusterType::Wsfc if self.facts.quorum(target) == Some(&QuorumState::Forced) => self.step(
+                target,
+                Action::ForcedFailover { group },
+                format!(
+                    "failover to {tn} by FORCE_FAILOVER_ALLOW_DATA_LOSS: the cluster runs under forced quorum, where a planned FAILOVER is refused (41125); every database is SYNCHRONIZED, so nothing is lost"
+                ),
+                |j| {
+                    if let Some(t) = j.transition.as_mut() {
+                        t.failover_issued = true;
+                    }
+                },
+            ),
             ClusterType::Wsfc => self.step(
                 target,
                 Action::PlannedFailover { group },

@@ -229,3 +229,64 @@ fn required_synchronized_secondaries_is_evidence_the_cut_off_primary_cannot_comm
     let p = three.plan(&Journal::default(), now(), None, Some(&snapshot_of_a(t(12, 0, 0))));
     assert_eq!(p.estimate.unwrap().old_primary_fenced, None);
 }
+
+#[test]
+fn a_wsfc_target_without_quorum_is_never_forced_and_the_remediation_is_named() {
+    let w = outage().rep(1, |r| r.quorum = None);
+    let p = w.plan(&Journal::default(), now(), None, Some(&snapshot_of_a(t(12, 0, 0))));
+    assert!(is_blocked(&p), "{:?}", p.next);
+    assert!(reason(&p).contains("-FixQuorum"), "{}", reason(&p));
+    assert!(p.estimate.is_some(), "the estimate is still shown");
+    // Not even with a token the person had from before.
+    let token = outage()
+        .plan(&Journal::default(), now(), None, Some(&snapshot_of_a(t(12, 0, 0))))
+        .journal
+        .confirmation
+        .unwrap()
+        .token;
+    let p = w.plan(&p.journal, later(5), Some(&token), None);
+    assert!(is_blocked(&p), "{:?}", p.next);
+}
+
+#[test]
+fn normal_quorum_with_the_old_primarys_node_down_is_evidence_forced_quorum_is_not() {
+    let down = outage().spec_edit(automatic(10, 30)).rep(0, |r| r.node_up = false);
+    let p = down.plan(&Journal::default(), now(), None, Some(&snapshot_of_a(t(12, 0, 0))));
+    let p = down.plan(&p.journal, later(10), None, None);
+    assert_eq!(step(&p).command, cmd("sql-b", Action::ForcedFailover { group: ag() }));
+    let why = p.estimate.unwrap().old_primary_fenced.unwrap();
+    assert!(why.contains("node-0 DOWN"), "{why}");
+    // The same under forced quorum: the other side may have forced its own; a person decides.
+    let forced = down.rep(1, |r| r.quorum = Some(QuorumState::Forced));
+    let p = forced.plan(&Journal::default(), now(), None, Some(&snapshot_of_a(t(12, 0, 0))));
+    let p = forced.plan(&p.journal, later(10), None, None);
+    assert_eq!(p.phase, Phase::AwaitingConfirmation, "{:?}", p.next);
+    // Its node still UP in the target's view (a partition drover alone suffers): no evidence.
+    let up = outage().spec_edit(automatic(10, 30));
+    let p = up.plan(&Journal::default(), now(), None, Some(&snapshot_of_a(t(12, 0, 0))));
+    let p = up.plan(&p.journal, later(10), None, None);
+    assert_eq!(p.phase, Phase::AwaitingConfirmation, "{:?}", p.next);
+}
+
+#[test]
+fn a_switch_under_forced_quorum_is_made_by_force_onto_the_synchronized_target() {
+    // Failback after forced quorum: everything synchronous and SYNCHRONIZED, the cluster forced.
+    let w = World::new()
+        .spec_edit(|s| s.primary_site = "site-b".into())
+        .rep(0, |r| r.mode = AvailabilityMode::SynchronousCommit)
+        .rep(1, |r| {
+            r.mode = AvailabilityMode::SynchronousCommit;
+            r.quorum = Some(QuorumState::Forced);
+        })
+        .copies(1, |c| c.sync = Some(SyncState::Synchronized));
+    let p = w.plan0();
+    assert_eq!(step(&p).command, cmd("sql-b", Action::ForcedFailover { group: ag() }));
+    assert!(step(&p).reason.contains("41125"), "{}", step(&p).reason);
+    assert!(transition(&step(&p).after).failover_issued);
+    // Under normal quorum the ordinary planned FAILOVER.
+    let normal = w.rep(1, |r| r.quorum = Some(QuorumState::Normal));
+    assert_eq!(
+        step(&normal.plan0()).command,
+        cmd("sql-b", Action::PlannedFailover { group: ag() })
+    );
+}

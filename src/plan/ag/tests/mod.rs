@@ -11,9 +11,10 @@ use crate::api::availability_group::{
     ForcePolicy, LogPoint, Phase, PrimarySnapshot, ReplicaSpec, Transition, TransitionKind,
 };
 use crate::sql::{
-    Action, AvailabilityMode, ClusterType, Command, CommitMode, ConnectedState, DatabaseReplicaState, DatabaseState,
-    FailoverMode, GroupObservation, Ident, LocalDatabase, Lsn, OperationalState, ReplicaObservation, ReplicaRuntime,
-    ReplicaState, Role, SuspendReason, SyncHealth, SyncState,
+    Action, AvailabilityMode, ClusterMember, ClusterType, Command, CommitMode, ConnectedState, DatabaseReplicaState,
+    DatabaseState, FailoverMode, GroupObservation, Ident, LocalDatabase, Lsn, OperationalState, QuorumState,
+    ReplicaNode, ReplicaObservation, ReplicaRuntime, ReplicaState, Role, SuspendReason, SyncHealth, SyncState,
+    WsfcObservation,
 };
 use jiff::{Timestamp, civil};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -85,6 +86,10 @@ struct Rep {
     /// Its row of `sys.availability_replicas` (the same on every replica).
     mode: AvailabilityMode,
     copies: Vec<DbCopy>,
+    /// Under WSFC, the quorum its node reports (`None`: no row, no quorum).
+    quorum: Option<QuorumState>,
+    /// Its WSFC node as the other nodes see it (`sys.dm_hadr_cluster_members`).
+    node_up: bool,
 }
 
 impl Rep {
@@ -177,6 +182,8 @@ impl World {
         let dbs = spec.databases.len();
         let reps = (0..n)
             .map(|r| Rep {
+                quorum: Some(QuorumState::Normal),
+                node_up: true,
                 reachable: true,
                 actual_name: None,
                 role: Some(if r == 0 { Role::Primary } else { Role::Secondary }),
@@ -360,8 +367,33 @@ impl World {
                     group_database_id: Some(group_database_id(d)),
                 })
                 .collect(),
-            wsfc: None,
-            replica_nodes: Vec::new(),
+            wsfc: (self.cluster == ClusterType::Wsfc)
+                .then(|| me.quorum.clone())
+                .flatten()
+                .map(|quorum_state| WsfcObservation {
+                    cluster_name: "wsfc1".into(),
+                    quorum_type: Some("NODE_AND_FILE_SHARE_MAJORITY".into()),
+                    quorum_state,
+                    members: (0..self.n())
+                        .map(|q| ClusterMember {
+                            name: format!("node-{q}"),
+                            member_type: "CLUSTER_NODE".into(),
+                            up: self.reps[q].node_up,
+                            votes: 1,
+                        })
+                        .collect(),
+                }),
+            replica_nodes: if self.cluster == ClusterType::Wsfc {
+                (0..self.n())
+                    .map(|q| ReplicaNode {
+                        group_name: self.spec.group_name.clone(),
+                        replica_server_name: self.name(q).to_string(),
+                        node_name: format!("node-{q}"),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 

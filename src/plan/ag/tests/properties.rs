@@ -87,8 +87,16 @@ prop_compose! {
         connected in any::<bool>(),
         sync in any::<bool>(),
         copies in prop::collection::vec(arb_copy(), 2),
+        quorum in prop_oneof![
+            4 => Just(Some(QuorumState::Normal)),
+            1 => Just(Some(QuorumState::Forced)),
+            1 => Just(None),
+        ],
+        node_up in prop::bool::weighted(0.8),
     ) -> Rep {
         Rep {
+            quorum,
+            node_up,
             reachable,
             actual_name: wrong_server.then(|| "sql-x".to_string()),
             role,
@@ -476,7 +484,11 @@ fn old_primary_fenced(w: &World, journal: &Journal, target: usize) -> bool {
         .filter(|&r| !w.usable(r) || w.reps[r].mode == AvailabilityMode::SynchronousCommit)
         .count();
     let needs_target = w.usable(target) && n >= 1 && !w.reps[target].connected && (others as i32) < n;
-    says_not_primary || needs_target
+    let minority = w.spec.cluster_type == SpecCluster::Wsfc
+        && w.usable(target)
+        && w.reps[target].quorum == Some(QuorumState::Normal)
+        && !w.reps[o].node_up;
+    says_not_primary || needs_target || minority
 }
 
 /// The safety invariants one plan must satisfy. `annotation` is what the plan was given;
@@ -562,8 +574,28 @@ pub(super) fn check_plan(
             }
             prop_assert!(transition(&step.after).failover_issued);
         }
+        // Under forced quorum a planned FAILOVER is refused (41125): the same switch is made by
+        // FORCE onto a SYNCHRONIZED synchronous target of a reachable primary, losing nothing.
+        Action::ForcedFailover { .. } if !primaries.is_empty() => {
+            let p = w.primary();
+            prop_assert!(p.is_some(), "forced with two primaries");
+            let p = p.unwrap();
+            prop_assert_eq!(w.spec.cluster_type, SpecCluster::Wsfc, "forced with a primary");
+            prop_assert_eq!(&rep.quorum, &Some(QuorumState::Forced), "forced with a primary");
+            prop_assert_eq!(Some(r), target);
+            prop_assert_eq!(&rep.role, &Some(Role::Secondary));
+            prop_assert_eq!(&rep.mode, &AvailabilityMode::SynchronousCommit);
+            prop_assert_eq!(&w.reps[p].mode, &AvailabilityMode::SynchronousCommit);
+            for d in 0..dbs {
+                prop_assert_eq!(&rep.copy(d).sync, &Some(SyncState::Synchronized), "db {}", d);
+            }
+        }
         Action::ForcedFailover { .. } => {
             prop_assert!(primaries.is_empty(), "forced with a primary");
+            prop_assert!(
+                w.spec.cluster_type != SpecCluster::Wsfc || rep.quorum.is_some(),
+                "forced onto a WSFC node without quorum"
+            );
             prop_assert!(
                 matches!(rep.role, Some(Role::Secondary | Role::Resolving)),
                 "forced onto role {:?}",
