@@ -528,3 +528,45 @@ async fn none_and_wsfc_groups_of_two_and_three_replicas_never_have_two_writers()
         }
     }
 }
+
+/// `drover drill --scenario isolated-primary`: the old primary keeps committing where neither
+/// drover nor the target can see it. Under either policy drover makes no second writer, and once
+/// the isolation ends the move completes without losing a commit.
+#[tokio::test(start_paused = true)]
+async fn an_isolated_primary_that_keeps_committing_never_gets_a_second_writer() {
+    let mut files: Vec<(String, PathBuf)> = vec![
+        ("contact-center".into(), example("contact-center-framework.yaml")),
+        ("availability-group".into(), example("availability-group.yaml")),
+    ];
+    for cluster in ["NONE", "WSFC"] {
+        for replicas in [2, 3] {
+            files.push((format!("{cluster} x{replicas}"), group_file(cluster, replicas)));
+            let automatic = group_file(cluster, replicas).with_extension("automatic.yaml");
+            let text = std::fs::read_to_string(group_file(cluster, replicas))
+                .expect("reads")
+                .replace(
+                    "{policy: Confirm}",
+                    "{policy: Automatic, minUnreachableSeconds: 1, maxDataLossSeconds: 600}",
+                );
+            std::fs::write(&automatic, text).expect("writes");
+            files.push((format!("{cluster} x{replicas} Automatic"), automatic));
+        }
+    }
+    for (what, path) in files {
+        let report = run(&options(vec![path.clone()], Scenario::IsolatedPrimary), Vec::new()).await;
+        if !path.starts_with(env!("CARGO_MANIFEST_DIR")) {
+            let _ = std::fs::remove_file(&path);
+        }
+        let report = report.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(report.confirmations.is_empty(), "{what}: nobody confirmed anything");
+        assert!(
+            !report
+                .timeline
+                .iter()
+                .any(|t| t.detail.contains("FORCE_FAILOVER_ALLOW_DATA_LOSS") && t.detail.contains("forced failover to")),
+            "{what}: a lossy forced failover while the old primary lived"
+        );
+        let last = report.transitions.last().expect("the move after the isolation");
+        assert_eq!(last.lost_transactions, 0, "{what}: {last:?}");
+    }
+}

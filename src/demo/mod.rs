@@ -317,6 +317,11 @@ impl<W: Write> Demo<W> {
         self.speed
     }
 
+    /// `d` at this demo's speed.
+    pub fn scaled(&self, d: Duration) -> Duration {
+        d.div_f64(self.speed)
+    }
+
     /// The transitions measured so far.
     pub fn transitions(&self) -> &[TransitionSummary] {
         &self.transitions
@@ -436,6 +441,69 @@ impl<W: Write> Demo<W> {
         })
         .await?;
         Ok(self.view.drsite_steps + self.view.sql_steps - steps_before)
+    }
+
+    /// The active site's SQL Server alive and committing but cut off from drover and from every
+    /// other site, its Kubernetes API unreachable; the move to `to` is asked for. The person here
+    /// knows the old primary still runs, so confirms nothing: for `hold`, drover must not make a
+    /// second writer (checked at every reconcile). Then the isolation ends and the move finishes.
+    /// Returns what drover said it was waiting for while isolated.
+    pub async fn isolated_primary(&mut self, to: &str, hold: Duration) -> Result<String, Error> {
+        let old = self.world.drs.spec.active_site.clone();
+        let at = self.world.elapsed();
+        let sql = self.sql_at(&old);
+        self.view.stage(
+            at,
+            &format!(
+                "{old} isolated: SQL Server {} alive and committing, unreachable from drover and from the other sites; its Kubernetes API unreachable",
+                sql.join(", ")
+            ),
+        );
+        for name in &sql {
+            self.world.sim.isolate_from_clients(name, true).map_err(Error::Failed)?;
+        }
+        let others: Vec<String> = self.world.drs.spec.sites.iter().map(|s| s.name.clone()).collect();
+        for other in others.iter().filter(|s| **s != old) {
+            if !self.sql_at(other).is_empty() {
+                self.world.sim.partition(&old, other).map_err(Error::Failed)?;
+            }
+        }
+        self.world.sites.set_reachable(&old, false);
+        self.patch(at, to);
+        // A person who knows the old primary is alive gives no confirmation.
+        let deadline = tokio::time::Instant::now() + hold;
+        while tokio::time::Instant::now() < deadline {
+            self.tick().await?;
+        }
+        let waiting = self.world.status().step.unwrap_or_else(|| "nothing".into());
+        let reasons: Vec<String> = self.world.group_statuses().into_iter().filter_map(|s| s.step).collect();
+        let said = format!(
+            "while {old} was isolated drover waited: {waiting}{}",
+            if reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" (group: {})", reasons.join("; "))
+            }
+        );
+        self.view.line(self.world.elapsed(), &format!("  {said}"));
+        let at = self.world.elapsed();
+        self.view
+            .stage(at, &format!("{old} reachable again: the isolation ends"));
+        for name in &sql {
+            self.world
+                .sim
+                .isolate_from_clients(name, false)
+                .map_err(Error::Failed)?;
+        }
+        self.world.sim.heal();
+        self.world.sites.set_reachable(&old, true);
+        let kind = self
+            .world
+            .status()
+            .transition
+            .map_or(TransitionKind::Switchover, |t| t.kind);
+        self.transition(kind, Some(&old), to, at).await?;
+        Ok(said)
     }
 
     /// The move back to `to`, the site the last failover left.

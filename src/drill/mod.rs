@@ -35,6 +35,10 @@ pub enum Scenario {
     Failback,
     /// Switchover, failover, failback, in that order.
     All,
+    /// The active site's SQL Server keeps committing but drover and the other sites cannot reach
+    /// it; the move is asked for and no confirmation is given: drover must not make a second
+    /// writer. Then the isolation ends and the move completes.
+    IsolatedPrimary,
 }
 
 /// What to drill and how fast.
@@ -135,6 +139,24 @@ async fn play(demo: &mut Demo<impl Write>, scenario: Scenario, what: &str) -> Re
             // one reachable: switch back before the failover loses a site.
             demo.switchover(&from).await?;
         }
+    }
+    if scenario == Scenario::IsolatedPrimary {
+        let from = demo.world.drs.spec.active_site.clone();
+        let to = other(demo, &from)?;
+        // Long enough for any policy to have acted: the groups' own wait before an automatic
+        // failover (not scaled: it is the spec's), plus half a minute at the drill's speed.
+        let waits = demo
+            .world
+            .groups
+            .iter()
+            .filter_map(|g| demo.world.group_of(g).spec.forced_failover.min_unreachable_seconds)
+            .max()
+            .unwrap_or(0);
+        let hold = demo
+            .scaled(std::time::Duration::from_secs(30))
+            .max(std::time::Duration::from_secs(5))
+            + std::time::Duration::from_secs(u64::from(waits) + 2);
+        demo.isolated_primary(&to, hold).await?;
     }
     if matches!(scenario, Scenario::Failover | Scenario::Failback | Scenario::All) {
         let lost = demo.world.drs.spec.active_site.clone();
