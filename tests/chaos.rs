@@ -142,6 +142,9 @@ struct Totals {
     ticks: u64,
     faults: BTreeMap<Fault, u64>,
     forced_failovers: u64,
+    /// Outages and partitions injected while the lost old primary was coming back (not yet a
+    /// secondary again): the cases a WSFC without quorum rules used to make unsafe to inject.
+    while_old_primary_returns: u64,
     violations: Vec<(u64, String)>,
     not_converged: Vec<(u64, String)>,
 }
@@ -151,6 +154,7 @@ impl Totals {
         self.runs += other.runs;
         self.ticks += other.ticks;
         self.forced_failovers += other.forced_failovers;
+        self.while_old_primary_returns += other.while_old_primary_returns;
         for (f, n) in other.faults {
             *self.faults.entry(f).or_default() += n;
         }
@@ -161,10 +165,11 @@ impl Totals {
     fn print(&self) {
         let injected: u64 = self.faults.values().sum();
         eprintln!(
-            "chaos totals: runs {}, ticks {}, faults injected {injected}, forced failovers {}, invariant violations {}, non-converged runs {}",
+            "chaos totals: runs {}, ticks {}, faults injected {injected}, forced failovers {}, outages and partitions while the old primary returned {}, invariant violations {}, non-converged runs {}",
             self.runs,
             self.ticks,
             self.forced_failovers,
+            self.while_old_primary_returns,
             self.violations.len(),
             self.not_converged.len()
         );
@@ -220,6 +225,8 @@ struct Run {
     /// The primary's site at the last check.
     last_primary: Option<String>,
     faults: BTreeMap<Fault, u64>,
+    /// See [`Totals::while_old_primary_returns`].
+    while_old_primary_returns: u64,
     ticks: u64,
     /// Every fault injected, with when (printed when debugging a seed).
     journal_faults: Vec<(Duration, String)>,
@@ -249,6 +256,7 @@ impl Run {
             last_primary: None,
             declared_lost: Default::default(),
             faults: BTreeMap::new(),
+            while_old_primary_returns: 0,
             ticks: 0,
             journal_faults: Vec::new(),
         }
@@ -320,9 +328,11 @@ impl Run {
                 let Some(i) = self.pick_instance() else { return };
                 // Also while the lost old primary comes back: under WSFC it cannot form a cluster
                 // with the witness alone (its configuration is older), so it stays RESOLVING.
+                let returning = self.old_primary_returning();
                 if self.w.sim.stop_instance(&i).await.is_err() {
                     return;
                 }
+                self.while_old_primary_returns += u64::from(returning);
                 let d = self.duration(500, 15_000);
                 self.active.push((now + d, Heal::StartInstance(i)));
             }
@@ -333,9 +343,11 @@ impl Run {
                 if self.active.iter().any(|(_, h)| matches!(h, Heal::Partition)) {
                     return;
                 }
+                let returning = self.old_primary_returning();
                 if self.w.sim.partition("site-a", "site-b").is_err() {
                     return;
                 }
+                self.while_old_primary_returns += u64::from(returning);
                 let d = self.duration(500, 15_000);
                 self.active.push((now + d, Heal::Partition));
             }
@@ -451,6 +463,17 @@ impl Run {
         self.count(fault);
         self.journal_faults
             .push((self.w.elapsed(), format!("{fault:?} {:?}", self.active.last())));
+    }
+
+    /// In the restore phase, SQL-B (the primary lost in the failover phase) is not yet back as a
+    /// secondary.
+    fn old_primary_returning(&self) -> bool {
+        self.phase == Phase::Restore
+            && !self.w.sim.with_world(|w, now| {
+                w.roles(now, "ag1")
+                    .into_iter()
+                    .any(|(name, role)| name == "SQL-B" && role == Some(drover::sim::model::Role::Secondary))
+            })
     }
 
     async fn heal(&mut self, heal: Heal) {
@@ -877,6 +900,7 @@ impl Run {
         }
         totals.ticks = self.ticks;
         totals.forced_failovers = self.forced_seen as u64;
+        totals.while_old_primary_returns = self.while_old_primary_returns;
         totals.faults = std::mem::take(&mut self.faults);
         self.w.sim.shutdown();
         totals
@@ -943,6 +967,10 @@ fn chaos_contact_center_switchover_failover_failback() {
         for f in FAULTS {
             assert!(totals.faults.get(&f).copied().unwrap_or(0) > 0, "{f:?} never injected");
         }
+        assert!(
+            totals.while_old_primary_returns > 0,
+            "no outage or partition while the old primary came back"
+        );
     }
 }
 

@@ -239,15 +239,16 @@ impl World {
         // Witness arbitration.
         let primary_node = self.current_primary_node();
         let held = &self.wsfc.witness_part;
+        let holds = |set: &[usize]| set.iter().any(|n| held.contains(n));
         let witness_set = (0..sets.len())
             .filter(|&s| sites(&sets[s]).iter().any(|site| self.witness_reachable_from(site)))
             .min_by_key(|&s| {
                 let set = &sets[s];
+                // Held alone: the lock stays where it is.
+                let held_alone = holds(set) && !sets.iter().any(|o| o != set && holds(o));
                 (
                     !fresh(set),
-                    // Held alone: the lock stays where it is.
-                    !(set.iter().any(|n| held.contains(n))
-                        && !sets.iter().any(|o| o != set && o.iter().any(|n| held.contains(n)))),
+                    !held_alone,
                     !primary_node.is_some_and(|p| set.contains(&p)),
                     !set.iter().any(|&n| nodes[n].quorum.is_some()),
                     set.iter().map(|&n| nodes[n].name.to_lowercase()).min(),
