@@ -491,6 +491,24 @@ fn old_primary_fenced(w: &World, journal: &Journal, target: usize) -> bool {
     says_not_primary || needs_target || minority
 }
 
+/// A WSFC switch onto `r` that loses nothing: one primary, both synchronous, every database on
+/// the target SYNCHRONIZED, and the target the desired site's replica.
+fn lossless_switch(w: &World, r: usize, target: Option<usize>) -> Result<(), TestCaseError> {
+    let p = w.primary();
+    prop_assert!(p.is_some(), "a switch without a single primary");
+    let p = p.unwrap();
+    let rep = &w.reps[r];
+    prop_assert_eq!(w.spec.cluster_type, SpecCluster::Wsfc);
+    prop_assert_eq!(Some(r), target);
+    prop_assert_eq!(&rep.role, &Some(Role::Secondary));
+    prop_assert_eq!(&rep.mode, &AvailabilityMode::SynchronousCommit);
+    prop_assert_eq!(&w.reps[p].mode, &AvailabilityMode::SynchronousCommit);
+    for d in 0..w.spec.databases.len() {
+        prop_assert_eq!(&rep.copy(d).sync, &Some(SyncState::Synchronized), "db {}", d);
+    }
+    Ok(())
+}
+
 /// The safety invariants one plan must satisfy. `annotation` is what the plan was given;
 /// `token` the current token, as read from a plan made without an annotation.
 pub(super) fn check_plan(
@@ -561,34 +579,14 @@ pub(super) fn check_plan(
             prop_assert_eq!(w.primary(), Some(r), "{:?} not on the primary", step.command);
         }
         Action::PlannedFailover { .. } => {
-            let p = w.primary();
-            prop_assert!(p.is_some(), "planned failover without a primary");
-            let p = p.unwrap();
-            prop_assert_eq!(w.spec.cluster_type, SpecCluster::Wsfc);
-            prop_assert_eq!(Some(r), target);
-            prop_assert_eq!(&rep.role, &Some(Role::Secondary));
-            prop_assert_eq!(&rep.mode, &AvailabilityMode::SynchronousCommit);
-            prop_assert_eq!(&w.reps[p].mode, &AvailabilityMode::SynchronousCommit);
-            for d in 0..dbs {
-                prop_assert_eq!(&rep.copy(d).sync, &Some(SyncState::Synchronized), "db {}", d);
-            }
+            lossless_switch(w, r, target)?;
             prop_assert!(transition(&step.after).failover_issued);
         }
         // Under forced quorum a planned FAILOVER is refused (41125): the same switch is made by
         // FORCE onto a SYNCHRONIZED synchronous target of a reachable primary, losing nothing.
         Action::ForcedFailover { .. } if !primaries.is_empty() => {
-            let p = w.primary();
-            prop_assert!(p.is_some(), "forced with two primaries");
-            let p = p.unwrap();
-            prop_assert_eq!(w.spec.cluster_type, SpecCluster::Wsfc, "forced with a primary");
+            lossless_switch(w, r, target)?;
             prop_assert_eq!(&rep.quorum, &Some(QuorumState::Forced), "forced with a primary");
-            prop_assert_eq!(Some(r), target);
-            prop_assert_eq!(&rep.role, &Some(Role::Secondary));
-            prop_assert_eq!(&rep.mode, &AvailabilityMode::SynchronousCommit);
-            prop_assert_eq!(&w.reps[p].mode, &AvailabilityMode::SynchronousCommit);
-            for d in 0..dbs {
-                prop_assert_eq!(&rep.copy(d).sync, &Some(SyncState::Synchronized), "db {}", d);
-            }
         }
         Action::ForcedFailover { .. } => {
             prop_assert!(primaries.is_empty(), "forced with a primary");
