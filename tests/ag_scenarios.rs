@@ -557,3 +557,62 @@ async fn a_forced_failover_is_recorded_when_the_operator_stopped_right_after_it(
     .await;
     rig.no_split_brain();
 }
+
+/// The witness is at site-a, so losing site-a leaves SQL-B's node without quorum: drover never
+/// forces it (SQL Server would refuse with 35220) and names the remediation. Once a person has
+/// forced quorum on SQL-B's side and confirmed the loss, the forced failover runs, and the
+/// failback after the forced quorum brings the group home without losing more.
+#[tokio::test(start_paused = true)]
+async fn without_quorum_the_target_waits_for_forced_quorum_and_the_failback_after_it_works() {
+    use drover::sim::model::config::WitnessConfig;
+    let mut cfg = world();
+    cfg.wsfc.witness = Some(WitnessConfig::file_share("site-a"));
+    let mut rig = Rig::with_world(cfg, |s| s.auto_resume = true).await;
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.run_for(Duration::from_secs(2)).await;
+    // Site-a lost as a whole: SQL-A and the witness's file share with it.
+    rig.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
+    rig.sim.partition("site-a", "site-b").expect("partition");
+    rig.flip("site-b");
+    rig.run_for(Duration::from_secs(10)).await;
+    let status = rig.status();
+    assert_eq!(status.phase, Some(Phase::Waiting), "{status:#?}");
+    assert!(
+        status.step.as_deref().is_some_and(|s| s.contains("-FixQuorum")),
+        "{status:#?}"
+    );
+    assert!(
+        status.confirmation.is_none(),
+        "no token offered for what SQL Server would refuse"
+    );
+    assert_eq!(rig.statements("SQL-B", "alter_ag"), 0);
+
+    // A person checks site-a is really down and forces quorum on SQL-B's side.
+    rig.sim.force_quorum("SQL-B").expect("force quorum");
+    rig.run_until(Duration::from_secs(10), "a confirmation request", |r| {
+        r.status().confirmation.is_some()
+    })
+    .await;
+    let token = rig.status().confirmation.expect("asked").token;
+    rig.annotate(&token);
+    rig.run_until(Duration::from_secs(20), "the forced failover", |r| {
+        r.role("SQL-B") == Some(Role::Primary)
+    })
+    .await;
+    let lost_at_failover = rig.lost();
+
+    // Site-a returns into the forced cluster: SQL-A comes back SECONDARY, never PRIMARY.
+    rig.sim.start_instance("SQL-A").expect("start SQL-A");
+    rig.sim.heal();
+    rig.run_for(Duration::from_secs(5)).await;
+    assert_ne!(rig.role("SQL-A"), Some(Role::Primary));
+    rig.flip("site-a");
+    rig.run_until(Duration::from_secs(90), "steady back at site-a", |r| {
+        r.steady_at("site-a")
+    })
+    .await;
+    assert_eq!(rig.role("SQL-A"), Some(Role::Primary));
+    assert_eq!(rig.lost(), lost_at_failover, "the failback lost more");
+    rig.no_split_brain();
+}
