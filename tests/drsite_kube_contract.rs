@@ -873,14 +873,14 @@ async fn a_child_availability_group_follows_by_a_forced_apply_of_its_primary_sit
                 &json!({
                     "apiVersion": "drover.dev/v1alpha1",
                     "kind": "AvailabilityGroup",
-                    "metadata": {"name": "ag1"},
+                    "metadata": {"name": "ag1", "labels": {"drover.dev/drsite": "drs"}},
                     "spec": {"primarySite": "site-b"}
                 }),
             )
             .await
             .ok(&answer);
         },
-        port.apply_primary_site("dr", "ag1", "site-b"),
+        port.apply_primary_site("dr", "ag1", "site-b", "drs"),
     )
     .await;
     assert_eq!(result, Ok(()));
@@ -934,14 +934,14 @@ async fn a_child_persistent_chat_pool_follows_by_a_forced_apply_of_its_active_si
                 &json!({
                     "apiVersion": "drover.dev/v1alpha1",
                     "kind": "PersistentChatPool",
-                    "metadata": {"name": "pchat"},
+                    "metadata": {"name": "pchat", "labels": {"drover.dev/drsite": "drs"}},
                     "spec": {"activeSite": "site-b"}
                 }),
             )
             .await
             .ok(&answer);
         },
-        port.apply_pool_active_site("dr", "pchat", "site-b"),
+        port.apply_pool_active_site("dr", "pchat", "site-b", "drs"),
     )
     .await;
     assert_eq!(result, Ok(()));
@@ -955,7 +955,7 @@ async fn applying_to_a_missing_pool_is_not_found_and_a_refused_site_is_an_api_er
         json!({
             "apiVersion": "drover.dev/v1alpha1",
             "kind": "PersistentChatPool",
-            "metadata": {"name": "pchat"},
+            "metadata": {"name": "pchat", "labels": {"drover.dev/drsite": "drs"}},
             "spec": {"activeSite": site}
         })
     };
@@ -975,8 +975,8 @@ async fn applying_to_a_missing_pool_is_not_found_and_a_refused_site_is_an_api_er
         },
         async {
             (
-                port.apply_pool_active_site("dr", "pchat", "site-b").await,
-                port.apply_pool_active_site("dr", "pchat", "site-z").await,
+                port.apply_pool_active_site("dr", "pchat", "site-b", "drs").await,
+                port.apply_pool_active_site("dr", "pchat", "site-z", "drs").await,
             )
         },
     )
@@ -1112,12 +1112,12 @@ async fn every_call_to_an_api_server_that_is_gone_is_unreachable() {
     assert_unreachable("availability_group", port.availability_group("dr", "ag1").await);
     assert_unreachable(
         "apply_primary_site",
-        port.apply_primary_site("dr", "ag1", "site-b").await,
+        port.apply_primary_site("dr", "ag1", "site-b", "drs").await,
     );
     assert_unreachable("persistent_chat_pool", port.persistent_chat_pool("dr", "pchat").await);
     assert_unreachable(
         "apply_pool_active_site",
-        port.apply_pool_active_site("dr", "pchat", "site-b").await,
+        port.apply_pool_active_site("dr", "pchat", "site-b", "drs").await,
     );
     assert_unreachable(
         "patch_drsite_status",

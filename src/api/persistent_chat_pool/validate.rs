@@ -126,13 +126,17 @@ fn sites(spec: &PersistentChatPoolSpec, errors: &mut Vec<SpecError>) {
             ),
         );
     }
-    if spec.active_site != spec.primary.site && spec.active_site != spec.backup.site {
+    // Left out, the pool stays where it is active: there is nothing to check.
+    if let Some(active_site) = &spec.active_site
+        && active_site != &spec.primary.site
+        && active_site != &spec.backup.site
+    {
         problem(
             errors,
             "spec.activeSite",
             format!(
-                "{:?} is neither spec.primary.site ({:?}) nor spec.backup.site ({:?})",
-                spec.active_site, spec.primary.site, spec.backup.site
+                "{active_site:?} is neither spec.primary.site ({:?}) nor spec.backup.site ({:?})",
+                spec.primary.site, spec.backup.site
             ),
         );
     }

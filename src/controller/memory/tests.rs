@@ -74,7 +74,7 @@ async fn applying_the_primary_site_bumps_the_generation_only_on_a_change() {
     let port = MemoryPort::default();
     port.put_availability_group(group());
 
-    port.apply_primary_site("dr", "ag1", "site-a").await.unwrap();
+    port.apply_primary_site("dr", "ag1", "site-a", "drs").await.unwrap();
     let ag = port.stored_availability_group("dr", "ag1").unwrap();
     assert_eq!(ag.metadata.generation, Some(1), "same value: no spec change");
     assert_eq!(
@@ -83,7 +83,7 @@ async fn applying_the_primary_site_bumps_the_generation_only_on_a_change() {
         Some(DRSITE_FIELD_MANAGER)
     );
 
-    port.apply_primary_site("dr", "ag1", "site-b").await.unwrap();
+    port.apply_primary_site("dr", "ag1", "site-b", "drs").await.unwrap();
     let ag = port.stored_availability_group("dr", "ag1").unwrap();
     assert_eq!(ag.spec.primary_site, "site-b");
     assert_eq!(ag.metadata.generation, Some(2));
@@ -95,7 +95,7 @@ async fn applying_the_primary_site_bumps_the_generation_only_on_a_change() {
 async fn managed_fields_show_who_owns_the_primary_site() {
     let port = MemoryPort::default();
     port.put_availability_group(group());
-    port.apply_primary_site("dr", "ag1", "site-b").await.unwrap();
+    port.apply_primary_site("dr", "ag1", "site-b", "drs").await.unwrap();
     port.edit_desired_site(ChildKind::AvailabilityGroup, "dr", "ag1", "site-a", "kubectl-edit")
         .unwrap();
 
@@ -129,7 +129,7 @@ async fn managed_fields_show_who_owns_the_primary_site() {
 async fn applying_to_a_missing_group_or_an_unknown_site_fails_and_changes_nothing() {
     let port = MemoryPort::default();
     assert_eq!(
-        port.apply_primary_site("dr", "nope", "site-b").await,
+        port.apply_primary_site("dr", "nope", "site-b", "drs").await,
         Err(PortError::NotFound {
             kind: "AvailabilityGroup",
             namespace: "dr".into(),
@@ -137,7 +137,7 @@ async fn applying_to_a_missing_group_or_an_unknown_site_fails_and_changes_nothin
         })
     );
     port.put_availability_group(group());
-    let refused = port.apply_primary_site("dr", "ag1", "site-z").await;
+    let refused = port.apply_primary_site("dr", "ag1", "site-z", "drs").await;
     assert!(
         matches!(&refused, Err(PortError::Api(m)) if m.contains("primarySite must be the site of one of the replicas")),
         "{refused:?}"
@@ -164,14 +164,14 @@ async fn injected_failures_hit_the_next_calls_then_stop() {
     let down = PortError::Unreachable("connection refused".into());
     port.fail_next("apply_primary_site", 2, down.clone());
 
-    assert_eq!(port.apply_primary_site("dr", "ag1", "site-b").await, Err(down.clone()));
-    assert_eq!(port.apply_primary_site("dr", "ag1", "site-b").await, Err(down));
+    assert_eq!(port.apply_primary_site("dr", "ag1", "site-b", "drs").await, Err(down.clone()));
+    assert_eq!(port.apply_primary_site("dr", "ag1", "site-b", "drs").await, Err(down));
     assert_eq!(
         port.stored_availability_group("dr", "ag1").unwrap().spec.primary_site,
         "site-a",
         "a failed call changes nothing"
     );
-    port.apply_primary_site("dr", "ag1", "site-b").await.unwrap();
+    port.apply_primary_site("dr", "ag1", "site-b", "drs").await.unwrap();
     assert_eq!(port.calls("apply_primary_site"), 3);
     assert_eq!(port.desired_site_writes(ChildKind::AvailabilityGroup, "dr", "ag1"), 1);
 
@@ -244,7 +244,7 @@ async fn applying_a_pool_active_site_records_drovers_field_manager() {
     let port = MemoryPort::default();
     port.put_pool(chat_pool());
 
-    port.apply_pool_active_site("dr", "pchat", "site-a").await.unwrap();
+    port.apply_pool_active_site("dr", "pchat", "site-a", "drs").await.unwrap();
     let pool = port.stored_pool("dr", "pchat").unwrap();
     assert_eq!(pool.metadata.generation, None, "same value: no spec change");
     assert_eq!(
@@ -253,7 +253,7 @@ async fn applying_a_pool_active_site_records_drovers_field_manager() {
         Some(DRSITE_FIELD_MANAGER)
     );
 
-    port.apply_pool_active_site("dr", "pchat", "site-b").await.unwrap();
+    port.apply_pool_active_site("dr", "pchat", "site-b", "drs").await.unwrap();
     let pool = port.stored_pool("dr", "pchat").unwrap();
     assert_eq!(pool.spec.active_site, "site-b");
     assert_eq!(pool.metadata.generation, Some(2));
@@ -301,7 +301,7 @@ async fn applying_a_pool_active_site_records_drovers_field_manager() {
 async fn applying_to_a_missing_pool_or_a_site_it_does_not_have_fails_and_changes_nothing() {
     let port = MemoryPort::default();
     assert_eq!(
-        port.apply_pool_active_site("dr", "nope", "site-b").await,
+        port.apply_pool_active_site("dr", "nope", "site-b", "drs").await,
         Err(PortError::NotFound {
             kind: "PersistentChatPool",
             namespace: "dr".into(),
@@ -309,7 +309,7 @@ async fn applying_to_a_missing_pool_or_a_site_it_does_not_have_fails_and_changes
         })
     );
     port.put_pool(chat_pool());
-    let refused = port.apply_pool_active_site("dr", "pchat", "site-z").await;
+    let refused = port.apply_pool_active_site("dr", "pchat", "site-z", "drs").await;
     assert!(
         matches!(&refused, Err(PortError::Api(m)) if m.contains("activeSite must be primary.site or backup.site")),
         "{refused:?}"
@@ -329,6 +329,6 @@ async fn applying_to_a_missing_pool_or_a_site_it_does_not_have_fails_and_changes
     );
 
     port.fail_next("apply_pool_active_site", 1, PortError::Unreachable("timeout".into()));
-    assert!(port.apply_pool_active_site("dr", "pchat", "site-b").await.is_err());
+    assert!(port.apply_pool_active_site("dr", "pchat", "site-b", "drs").await.is_err());
     assert_eq!(port.stored_pool("dr", "pchat").unwrap().spec.active_site, "site-a");
 }
