@@ -237,5 +237,5 @@ fn the_example_availability_group_is_valid() {
         .expect("an AvailabilityGroup");
     let ag: drover::api::AvailabilityGroup = serde_json::from_value(ag).expect("matches the CRD types");
     assert_eq!(drover::api::availability_group::validate(&ag.spec), vec![]);
-    assert_eq!(ag.spec.primary_site, "site-a");
+    assert_eq!(ag.spec.primary_site.as_deref(), Some("site-a"));
 }

@@ -179,7 +179,7 @@ fn ag() -> AvailabilityGroup {
                 encryption: Encryption::Off,
                 ..TlsSpec::default()
             },
-            primary_site: "site-a".into(),
+            primary_site: Some("site-a".into()),
             forced_failover: ForcedFailoverPolicy::default(),
             auto_resume: false,
             backup_before_failback: None,
@@ -863,7 +863,7 @@ async fn a_child_availability_group_follows_by_a_forced_apply_of_its_primary_sit
     let (client, handle) = mock_client();
     let port = KubePort::new(client, None);
     let mut moved = ag();
-    moved.spec.primary_site = "site-b".into();
+    moved.spec.primary_site = Some("site-b".into());
     let answer = serde_json::to_value(&moved).expect("serializes");
     let result = verify(
         handle,
@@ -924,7 +924,7 @@ async fn a_child_persistent_chat_pool_follows_by_a_forced_apply_of_its_active_si
     let (client, handle) = mock_client();
     let port = KubePort::new(client, None);
     let mut moved = pool();
-    moved.spec.active_site = "site-b".into();
+    moved.spec.active_site = Some("site-b".into());
     let answer = serde_json::to_value(&moved).expect("serializes");
     let result = verify(
         handle,

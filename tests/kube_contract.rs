@@ -166,7 +166,7 @@ fn spec(primary_site: &str, replicas: Vec<ReplicaSpec>) -> AvailabilityGroupSpec
             encryption: Encryption::Off,
             ..TlsSpec::default()
         },
-        primary_site: primary_site.into(),
+        primary_site: Some(primary_site.into()),
         forced_failover: ForcedFailoverPolicy::default(),
         auto_resume: false,
         backup_before_failback: None,
@@ -802,7 +802,7 @@ async fn confirmation_bound_to_a_seen_primary_survives_the_status_round_trip() {
             assert_eq!(status.primary_replica.as_deref(), Some("SQL-A"), "{status:?}");
             ag.status = Some(status);
             sim.stop_instance("SQL-A").await.unwrap();
-            ag.spec.primary_site = "site-b".into();
+            ag.spec.primary_site = Some("site-b".into());
             ag.metadata.generation = Some(4);
             results.push(reconcile(&ag, &ctx, jiff::Timestamp::now()).await);
             let Some(status) = rx.recv().await else {

@@ -546,7 +546,7 @@ async fn the_pool_inside_a_drsite_moves_with_it() {
     );
     let pool = rig.pool();
     assert_eq!(
-        pool.spec.active_site, "site-b",
+        pool.spec.active_site.as_deref(), Some("site-b"),
         "the DrSite applied the pool's desired site"
     );
     let s = rig.status();
@@ -565,7 +565,7 @@ async fn the_pool_inside_a_drsite_moves_with_it() {
 async fn an_invalid_spec_is_reported_and_nothing_is_sent() {
     let rig = Rig::new().await;
     let mut pool = rig.pool();
-    pool.spec.active_site = "nowhere".into();
+    pool.spec.active_site = Some("nowhere".into());
     pool.spec.backup.active_servers = vec!["chat,b1.sim.local".into()];
     rig.port.put_pool(pool);
     let before = rig.sim.with_world(|w, _| w.statement_counts().clone());

@@ -177,7 +177,7 @@ mod tests {
                 "spec.replicas[1].serverName",
             ),
             (|s| s.replicas.truncate(1), "spec.replicas"),
-            (|s| s.primary_site = "site-z".into(), "spec.primarySite"),
+            (|s| s.primary_site = Some("site-z".into()), "spec.primarySite"),
             (
                 |s| s.forced_failover.policy = ForcePolicy::Automatic,
                 "spec.forcedFailover",

@@ -11,7 +11,7 @@ pub(super) fn demoted_none() -> (World, Journal) {
     let w = World::new()
         .spec_edit(|s| {
             s.cluster_type = SpecCluster::None;
-            s.primary_site = "site-b".into();
+            s.primary_site = Some("site-b".into());
         })
         .rep(0, |r| {
             r.role = Some(Role::Secondary);
@@ -210,7 +210,7 @@ fn a_journalled_transition_from_a_replica_that_is_no_longer_primary_is_started_a
 #[test]
 fn primary_site_set_back_after_a_none_demote_forces_the_demoted_replica_back() {
     let (w, journal) = demoted_none();
-    let w = w.spec_edit(|s| s.primary_site = "site-a".into());
+    let w = w.spec_edit(|s| s.primary_site = Some("site-a".into()));
     let p = w.plan(&journal, now(), None, None);
     assert_eq!(step(&p).command, cmd("sql-a", Action::ForcedFailover { group: ag() }));
     // The journal is turned around before the statement runs, so a restart finishes the move
