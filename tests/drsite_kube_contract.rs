@@ -1164,3 +1164,142 @@ async fn a_gateway_answering_for_a_dead_api_server_is_unreachable_but_the_server
         other => panic!("expected an API error, got {other:?}"),
     }
 }
+
+// ---------------------------------------------------------------------------
+// One writer per desired site: managedFields and the DrSites listing a child
+
+/// ag1 as the API server hands it back (`kubectl get sqlag ag1 -o json --show-managed-fields`)
+/// after the DrSite moved it to site-b and Argo CD's self-heal re-applied Git's `site-a` with
+/// server-side apply, forced: argocd-controller owns spec.primarySite alone, drover-drsite keeps
+/// only its label, drover the status.
+fn ag_taken_by_argocd() -> Value {
+    let mut ag = serde_json::to_value(ag()).expect("serializes");
+    ag["metadata"]["generation"] = json!(5);
+    ag["metadata"]["labels"] = json!({"app.kubernetes.io/instance": "cc", "drover.dev/drsite": "contact-center"});
+    ag["metadata"]["managedFields"] = json!([
+        {
+            "manager": "argocd-controller",
+            "operation": "Apply",
+            "apiVersion": "drover.dev/v1alpha1",
+            "time": "2026-12-07T21:40:02Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:metadata": {"f:labels": {"f:app.kubernetes.io/instance": {}}},
+                "f:spec": {
+                    "f:clusterType": {}, "f:credentials": {"f:secretName": {}}, "f:databases": {},
+                    "f:groupName": {}, "f:primarySite": {}, "f:replicas": {}
+                }
+            }
+        },
+        {
+            "manager": "drover-drsite",
+            "operation": "Apply",
+            "apiVersion": "drover.dev/v1alpha1",
+            "time": "2026-12-07T21:31:17Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {"f:labels": {"f:drover.dev/drsite": {}}}}
+        },
+        {
+            "manager": "drover",
+            "operation": "Apply",
+            "apiVersion": "drover.dev/v1alpha1",
+            "time": "2026-12-07T21:40:05Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:status": {"f:phase": {}, "f:primarySite": {}}},
+            "subresource": "status"
+        }
+    ]);
+    ag
+}
+
+#[tokio::test]
+async fn a_childs_managed_fields_and_the_drsites_listing_it_tell_whose_primary_site_it_is() {
+    use drover::controller::ownership::{ListedBy, foreign_value, owners};
+    use drover::plan::drsite::ChildKind;
+    let (client, handle) = mock_client();
+    let port = KubePort::new(client, None);
+    let answer = ag_taken_by_argocd();
+    let mut listing = drsite();
+    listing.metadata.resource_version = Some("77".into());
+    let mut unrelated = drsite();
+    unrelated.metadata.name = Some("other".into());
+    unrelated.spec.availability_groups = vec![ChildRef { name: "ag2".into() }];
+    let items = json!([listing, unrelated]);
+    let (found, foreign) = verify(
+        handle,
+        move |mut api| async move {
+            api.get("/apis/drover.dev/v1alpha1/namespaces/dr/availabilitygroups/ag1")
+                .await
+                .ok(&answer);
+            // Without a DrSite watch the adapter lists the namespace's DrSites.
+            api.get("/apis/drover.dev/v1alpha1/namespaces/dr/drsites?")
+                .await
+                .ok(&json!({
+                    "apiVersion": "drover.dev/v1alpha1",
+                    "kind": "DrSiteList",
+                    "metadata": {"resourceVersion": "4711"},
+                    "items": items
+                }));
+        },
+        async {
+            let found = port.availability_group("dr", "ag1").await.expect("read").expect("exists");
+            let foreign = foreign_value(
+                &port,
+                ChildKind::AvailabilityGroup,
+                &found.metadata,
+                "primarySite",
+                found.spec.primary_site.as_deref(),
+            )
+            .await;
+            (found, foreign)
+        },
+    )
+    .await;
+    // The status subresource's entry and the DrSite's label-only entry own no primarySite.
+    assert_eq!(owners(&found.metadata, "primarySite"), ["argocd-controller"]);
+    assert_eq!(owners(&found.metadata, "groupName"), ["argocd-controller"]);
+    let foreign = foreign.expect("no API error").expect("a value the DrSite does not own");
+    assert_eq!(foreign.value, "site-a");
+    assert_eq!(foreign.owners, ["argocd-controller"]);
+    assert_eq!(
+        foreign.drsites,
+        [ListedBy {
+            drsite: "contact-center".into(),
+            active_site: "site-b".into(),
+        }]
+    );
+    assert!(foreign.is_conflict(Some("site-b")), "it would move the group away from site-b");
+    assert!(
+        foreign.is_conflict(Some("site-a")),
+        "even where the group is, it is not where the DrSite wants it"
+    );
+    let message = foreign.message("keeps the primary at site-b");
+    for part in ["argocd-controller", "drover-drsite", "contact-center", "spec.primarySite \"site-a\""] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_primary_site_the_drsites_field_manager_owns_needs_no_lookup() {
+    use drover::controller::ownership::foreign_value;
+    use drover::plan::drsite::ChildKind;
+    let (client, handle) = mock_client();
+    let port = KubePort::new(client, None);
+    let mut ag = ag_taken_by_argocd();
+    // Argo CD applied the same value as the DrSite: server-side apply made them co-owners.
+    ag["metadata"]["managedFields"][1]["fieldsV1"]["f:spec"] = json!({"f:primarySite": {}});
+    let ag: AvailabilityGroup = serde_json::from_value(ag).expect("an AvailabilityGroup");
+    let foreign = verify(
+        handle,
+        |_api| async {},
+        foreign_value(
+            &port,
+            ChildKind::AvailabilityGroup,
+            &ag.metadata,
+            "primarySite",
+            ag.spec.primary_site.as_deref(),
+        ),
+    )
+    .await;
+    assert_eq!(foreign, Ok(None), "co-owned by drover-drsite: in force, and no request made");
+}

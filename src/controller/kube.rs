@@ -10,7 +10,7 @@ use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus}
 use crate::api::dr_site::{DrSite, DrSiteStatus};
 use crate::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolStatus};
 use crate::components::LABEL_DRSITE;
-use crate::controller::ownership::listing;
+use crate::controller::ownership::{ListedBy, listing};
 use crate::plan::drsite::ChildKind;
 use kube::runtime::reflector::Store;
 use k8s_openapi::api::batch::v1::Job;
@@ -161,7 +161,7 @@ impl Port for KubePort {
         self.publish_about(event, &ag.object_ref(&())).await
     }
 
-    async fn drsites_listing(&self, kind: ChildKind, namespace: &str, name: &str) -> Result<Vec<String>, PortError> {
+    async fn drsites_listing(&self, kind: ChildKind, namespace: &str, name: &str) -> Result<Vec<ListedBy>, PortError> {
         match &self.drsites {
             Some(store) => {
                 // Before the watch's first list an empty store would say "listed by none".

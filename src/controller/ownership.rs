@@ -43,22 +43,32 @@ pub fn owners(meta: &ObjectMeta, field: &str) -> Vec<String> {
     owners
 }
 
-/// The names of the DrSites among `drsites` in `namespace` that list the child `kind`/`name`.
+/// A DrSite that lists a child, and the site it wants active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedBy {
+    pub drsite: String,
+    pub active_site: String,
+}
+
+/// The DrSites among `drsites` in `namespace` that list the child `kind`/`name`, by name.
 pub fn listing<'a>(
     drsites: impl IntoIterator<Item = &'a DrSite>,
     kind: ChildKind,
     namespace: &str,
     name: &str,
-) -> Vec<String> {
-    let mut names: Vec<String> = drsites
+) -> Vec<ListedBy> {
+    let mut found: Vec<ListedBy> = drsites
         .into_iter()
         .filter(|drs| drs.namespace().as_deref() == Some(namespace))
         .filter(|drs| listed(&drs.spec).any(|(k, child)| k == kind && child.name == name))
-        .map(ResourceExt::name_any)
+        .map(|drs| ListedBy {
+            drsite: drs.name_any(),
+            active_site: drs.spec.active_site.clone(),
+        })
         .collect();
-    names.sort();
-    names.dedup();
-    names
+    found.sort_by(|a, b| a.drsite.cmp(&b.drsite));
+    found.dedup();
+    found
 }
 
 /// A desired site that the DrSites listing the child did not write.
@@ -69,11 +79,19 @@ pub struct Foreign {
     pub value: String,
     /// Who owns the field (empty: nobody, as `managedFields` tells).
     pub owners: Vec<String>,
-    /// The DrSites that list the child.
-    pub drsites: Vec<String>,
+    /// The DrSites that list the child, with the site each wants active.
+    pub drsites: Vec<ListedBy>,
 }
 
 impl Foreign {
+    /// Whether it is a Conflict for a child that is (or was last seen) at `here`: a value that
+    /// would move it, or one that is not where a DrSite listing it wants it. A foreign value that
+    /// agrees with both (the child as first applied from Git, say) moves nothing and is no
+    /// Conflict; it is not acted on either.
+    pub fn is_conflict(&self, here: Option<&str>) -> bool {
+        here != Some(self.value.as_str()) || self.drsites.iter().any(|d| d.active_site != self.value)
+    }
+
     /// The Conflict condition's message and the Event's note; `stays` says where the child stays.
     pub fn message(&self, stays: &str) -> String {
         let writers = if self.owners.is_empty() {
@@ -87,7 +105,7 @@ impl Foreign {
              Argo CD ignore it) or change the DrSite's activeSite",
             self.kind.desired_field(),
             self.value,
-            self.drsites.join(", "),
+            self.drsites.iter().map(|d| d.drsite.as_str()).collect::<Vec<_>>().join(", "),
             self.kind,
         )
     }
@@ -203,11 +221,12 @@ mod tests {
         let mut elsewhere = here.clone();
         elsewhere.metadata.namespace = Some("other".into());
         elsewhere.metadata.name = Some("drs-other".into());
-        assert_eq!(
-            listing([&here, &elsewhere], ChildKind::AvailabilityGroup, "dr", "ag1"),
-            ["drs"]
-        );
-        assert_eq!(listing([&here], ChildKind::PersistentChatPool, "dr", "pchat"), ["drs"]);
+        let drs = vec![ListedBy {
+            drsite: "drs".into(),
+            active_site: "site-a".into(),
+        }];
+        assert_eq!(listing([&here, &elsewhere], ChildKind::AvailabilityGroup, "dr", "ag1"), drs);
+        assert_eq!(listing([&here], ChildKind::PersistentChatPool, "dr", "pchat"), drs);
         assert!(listing([&here], ChildKind::PersistentChatPool, "dr", "ag1").is_empty());
         assert!(listing([&here], ChildKind::AvailabilityGroup, "dr", "ag2").is_empty());
     }

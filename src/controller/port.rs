@@ -85,14 +85,14 @@ pub trait Port: Send + Sync {
     /// Publishes an Event about `ag`.
     fn publish(&self, ag: &AvailabilityGroup, event: &Event) -> impl Future<Output = Result<(), PortError>> + Send;
 
-    /// The names of the DrSites in `namespace` that list the child `kind`/`name` (see
-    /// [`super::ownership`]): found by what the DrSites say, not by anything on the child.
+    /// The DrSites in `namespace` that list the child `kind`/`name` (see [`super::ownership`]):
+    /// found by what the DrSites say, not by anything on the child.
     fn drsites_listing(
         &self,
         kind: crate::plan::drsite::ChildKind,
         namespace: &str,
         name: &str,
-    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Vec<super::ownership::ListedBy>, PortError>> + Send;
 }
 
 /// The Kubernetes side of the DrSite controller besides the sites' workloads
@@ -174,7 +174,7 @@ impl<T: Port> Port for std::sync::Arc<T> {
         kind: crate::plan::drsite::ChildKind,
         namespace: &str,
         name: &str,
-    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send {
+    ) -> impl Future<Output = Result<Vec<super::ownership::ListedBy>, PortError>> + Send {
         (**self).drsites_listing(kind, namespace, name)
     }
 }

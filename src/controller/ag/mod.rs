@@ -255,7 +255,7 @@ async fn reconcile_inner<P: Port>(
         .or_else(|| remembered.as_ref().and_then(|r| r.site.clone()))
         .or_else(|| previous.primary_site.clone());
     let conflict = foreign
-        .filter(|f| here.as_deref() != Some(f.value.as_str()))
+        .filter(|f| f.is_conflict(here.as_deref()))
         .map(|f| {
             f.message(&match &here {
                 Some(site) => format!("keeps the primary at {site}"),

@@ -208,7 +208,12 @@ impl Port for MemoryPort {
     }
 
     /// From the stored DrSites, as the controller's DrSite watch would have them: no API request.
-    async fn drsites_listing(&self, kind: ChildKind, namespace: &str, name: &str) -> Result<Vec<String>, PortError> {
+    async fn drsites_listing(
+        &self,
+        kind: ChildKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<super::ownership::ListedBy>, PortError> {
         let state = crate::sync::lock(&self.state);
         Ok(super::ownership::listing(state.drsites.values(), kind, namespace, name))
     }

@@ -237,7 +237,7 @@ async fn reconcile_inner<P: Port + PoolPort>(
     // Where the pool is active (or was): a foreign value that agrees with it moves nothing.
     let here = status.active_site.clone().or_else(|| previous.active_site.clone());
     let conflict = foreign
-        .filter(|f| here.as_deref() != Some(f.value.as_str()))
+        .filter(|f| f.is_conflict(here.as_deref()))
         .map(|f| {
             f.message(&match &here {
                 Some(site) => format!("keeps the pool active at {site}"),

@@ -344,10 +344,17 @@ impl Judge<'_, '_> {
         if let Some(problem) = &child.problem {
             return State::Blocked(Block::Other, problem.clone());
         }
-        let desired = child.desired_site.as_deref().unwrap_or_default();
-        if desired != target {
+        // No desired site on the child (left out of Git): it stays where it is until this DrSite
+        // sets one, which is no conflict.
+        let desired = child.desired_site.as_deref();
+        if desired.is_none() && child.writable_at(target) {
+            return State::Done(None);
+        }
+        if desired != Some(target) {
             let ours = self.input.journal.applied.get(&key).map(String::as_str);
-            if ours != Some(desired) {
+            if let Some(desired) = desired
+                && ours != Some(desired)
+            {
                 return State::Blocked(
                     Block::Conflict,
                     format!(
