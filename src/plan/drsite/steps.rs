@@ -344,13 +344,11 @@ impl Judge<'_, '_> {
         if let Some(problem) = &child.problem {
             return State::Blocked(Block::Other, problem.clone());
         }
-        // No desired site on the child (left out of Git): it stays where it is until this DrSite
-        // sets one, which is no conflict.
+        // No desired site on the child (left out of Git): it stays where it is, which is no
+        // conflict; this DrSite sets one only to move it.
         let desired = child.desired_site.as_deref();
-        if desired.is_none() && child.writable_at(target) {
-            return State::Done(None);
-        }
-        if desired != Some(target) {
+        let stays_at_target = desired.is_none() && child.active_site.as_deref() == Some(target);
+        if desired != Some(target) && !stays_at_target {
             let ours = self.input.journal.applied.get(&key).map(String::as_str);
             if let Some(desired) = desired
                 && ours != Some(desired)
