@@ -503,7 +503,10 @@ fn the_desired_site_admission_policy_is_off_by_default_and_guards_both_fields() 
             assert!(e.contains(&part), "{part:?} not in {e}");
         }
     }
-    assert!(expressions[2].contains(&format!("'{}' in oldObject.metadata.labels", drover::components::LABEL_DRSITE)));
+    assert!(expressions[2].contains(&format!(
+        "'{}' in oldObject.metadata.labels",
+        drover::components::LABEL_DRSITE
+    )));
     // The fields it guards are the CRDs' desired-site fields.
     for (crd, field) in [
         ("availabilitygroups.drover.dev.yaml", "primarySite"),

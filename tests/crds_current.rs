@@ -62,7 +62,10 @@ fn the_crd_has_the_names_columns_and_rules_users_rely_on() {
         .iter()
         .filter_map(|v| v.as_str())
         .collect();
-    assert!(!required.contains(&"primarySite"), "primarySite is optional: {required:?}");
+    assert!(
+        !required.contains(&"primarySite"),
+        "primarySite is optional: {required:?}"
+    );
     assert!(required.contains(&"replicas"), "{required:?}");
     assert!(
         spec["properties"]["primarySite"]["description"]
@@ -185,7 +188,10 @@ fn the_persistent_chat_pool_crd_has_the_names_columns_and_rules_users_rely_on() 
         .collect();
     // The desired site may be left out ("stay where you are"), as GitOps repositories leave out
     // what a DrSite owns; a value given is still checked.
-    assert!(!required.contains(&"activeSite"), "activeSite is optional: {required:?}");
+    assert!(
+        !required.contains(&"activeSite"),
+        "activeSite is optional: {required:?}"
+    );
     assert!(json.contains("!has(self.activeSite) || self.activeSite == self.primary.site"));
     for field in [
         "poolIdentity",

@@ -1242,7 +1242,11 @@ async fn a_childs_managed_fields_and_the_drsites_listing_it_tell_whose_primary_s
                 }));
         },
         async {
-            let found = port.availability_group("dr", "ag1").await.expect("read").expect("exists");
+            let found = port
+                .availability_group("dr", "ag1")
+                .await
+                .expect("read")
+                .expect("exists");
             let foreign = foreign_value(
                 &port,
                 ChildKind::AvailabilityGroup,
@@ -1268,13 +1272,21 @@ async fn a_childs_managed_fields_and_the_drsites_listing_it_tell_whose_primary_s
             active_site: "site-b".into(),
         }]
     );
-    assert!(foreign.is_conflict(Some("site-b")), "it would move the group away from site-b");
+    assert!(
+        foreign.is_conflict(Some("site-b")),
+        "it would move the group away from site-b"
+    );
     assert!(
         foreign.is_conflict(Some("site-a")),
         "even where the group is, it is not where the DrSite wants it"
     );
     let message = foreign.message("keeps the primary at site-b");
-    for part in ["argocd-controller", "drover-drsite", "contact-center", "spec.primarySite \"site-a\""] {
+    for part in [
+        "argocd-controller",
+        "drover-drsite",
+        "contact-center",
+        "spec.primarySite \"site-a\"",
+    ] {
         assert!(message.contains(part), "{part:?} not in {message}");
     }
 }
@@ -1301,5 +1313,9 @@ async fn a_primary_site_the_drsites_field_manager_owns_needs_no_lookup() {
         ),
     )
     .await;
-    assert_eq!(foreign, Ok(None), "co-owned by drover-drsite: in force, and no request made");
+    assert_eq!(
+        foreign,
+        Ok(None),
+        "co-owned by drover-drsite: in force, and no request made"
+    );
 }

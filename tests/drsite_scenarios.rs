@@ -15,8 +15,8 @@ use common::rig::world;
 use drover::api::dr_site::{DrPhase, DrSite, Placement, TransitionKind};
 use drover::components::memory::SiteAction;
 use drover::controller::memory::Write;
-use drover::plan::drsite::ChildKind;
 use drover::demo::world::{DemoWorld, example, site_latencies};
+use drover::plan::drsite::ChildKind;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
@@ -409,7 +409,11 @@ async fn a_primary_site_reasserted_by_another_field_manager_moves_nothing() {
     let mut rig = Rig::new(|_| {}).await;
     rig.run_until(Duration::from_secs(120), "steady at site-a", |r| r.steady_at("site-a"))
         .await;
-    assert_eq!(group_condition(&rig, "Conflict"), None, "no Conflict for the group as applied");
+    assert_eq!(
+        group_condition(&rig, "Conflict"),
+        None,
+        "no Conflict for the group as applied"
+    );
 
     // Steady state: Git says site-b.
     argocd_applies(&rig, "site-b");
@@ -418,7 +422,12 @@ async fn a_primary_site_reasserted_by_another_field_manager_moves_nothing() {
     assert!(failovers(&rig).is_empty(), "{:?}", failovers(&rig));
     let (status, message) = group_condition(&rig, "Conflict").expect("a Conflict condition");
     assert_eq!(status, "True");
-    for part in ["argocd-controller", "drover-drsite", "\"site-b\"", "keeps the primary at site-a"] {
+    for part in [
+        "argocd-controller",
+        "drover-drsite",
+        "\"site-b\"",
+        "keeps the primary at site-a",
+    ] {
         assert!(message.contains(part), "{part:?} not in {message}");
     }
     let warned: Vec<_> = rig
@@ -439,8 +448,10 @@ async fn a_primary_site_reasserted_by_another_field_manager_moves_nothing() {
 
     // Git agrees with the DrSite again: no Conflict (the value is still not acted on).
     argocd_applies(&rig, "site-a");
-    rig.run_until(Duration::from_secs(30), "the DrSite steady again", |r| r.steady_at("site-a"))
-        .await;
+    rig.run_until(Duration::from_secs(30), "the DrSite steady again", |r| {
+        r.steady_at("site-a")
+    })
+    .await;
     assert_eq!(group_condition(&rig, "Conflict").map(|c| c.0).as_deref(), Some("False"));
 
     // A switchover: the DrSite applies site-b; before the group acts on it, Git's site-a is back.
@@ -455,7 +466,10 @@ async fn a_primary_site_reasserted_by_another_field_manager_moves_nothing() {
     assert_eq!(rig.primary_site().as_deref(), Some("site-a"), "nothing moved");
     assert!(failovers(&rig).is_empty(), "{:?}", failovers(&rig));
     let (status, message) = group_condition(&rig, "Conflict").expect("a Conflict condition");
-    assert_eq!(status, "True", "site-a is not where the DrSite wants the group: {message}");
+    assert_eq!(
+        status, "True",
+        "site-a is not where the DrSite wants the group: {message}"
+    );
 
     // Argo CD no longer carries the field (ignoreDifferences, or Git leaves it out): it is gone,
     // and the DrSite sets it again.
@@ -475,7 +489,11 @@ async fn a_primary_site_reasserted_by_another_field_manager_moves_nothing() {
     // After it: Git's site-a re-applied once more.
     argocd_applies(&rig, "site-a");
     rig.run_for(Duration::from_secs(30)).await;
-    assert_eq!(rig.primary_site().as_deref(), Some("site-b"), "the database stays at site-b");
+    assert_eq!(
+        rig.primary_site().as_deref(),
+        Some("site-b"),
+        "the database stays at site-b"
+    );
     assert_eq!(failovers(&rig).len(), 1, "{:?}", failovers(&rig));
     assert_eq!(group_condition(&rig, "Conflict").map(|c| c.0).as_deref(), Some("True"));
     for m in MASTERS {
@@ -495,9 +513,16 @@ async fn a_group_without_a_primary_site_stays_put_until_the_drsite_sets_one() {
         .await;
     rig.run_for(Duration::from_secs(20)).await;
     assert_eq!(rig.primary_site().as_deref(), Some("site-a"));
-    assert_eq!(rig.group().spec.primary_site, None, "steady state writes nothing into it");
+    assert_eq!(
+        rig.group().spec.primary_site,
+        None,
+        "steady state writes nothing into it"
+    );
     assert!(failovers(&rig).is_empty());
-    assert_eq!(rig.group_status().phase, Some(drover::api::availability_group::Phase::Steady));
+    assert_eq!(
+        rig.group_status().phase,
+        Some(drover::api::availability_group::Phase::Steady)
+    );
     rig.flip("site-b");
     rig.run_until(Duration::from_secs(180), "steady at site-b", |r| r.steady_at("site-b"))
         .await;

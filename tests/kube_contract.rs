@@ -55,7 +55,9 @@ impl ApiServer {
     /// A list of the DrSites in `ns` (the adapter without a DrSite watch, asking which list a
     /// group whose primarySite the DrSite's field manager does not own); answers with `items`.
     async fn drsite_list(&mut self, ns: &str, items: &[Value]) {
-        let seen = self.get(&format!("/apis/drover.dev/v1alpha1/namespaces/{ns}/drsites?")).await;
+        let seen = self
+            .get(&format!("/apis/drover.dev/v1alpha1/namespaces/{ns}/drsites?"))
+            .await;
         seen.ok(&json!({
             "apiVersion": "drover.dev/v1alpha1",
             "kind": "DrSiteList",

@@ -546,7 +546,8 @@ async fn the_pool_inside_a_drsite_moves_with_it() {
     );
     let pool = rig.pool();
     assert_eq!(
-        pool.spec.active_site.as_deref(), Some("site-b"),
+        pool.spec.active_site.as_deref(),
+        Some("site-b"),
         "the DrSite applied the pool's desired site"
     );
     let s = rig.status();
@@ -655,14 +656,26 @@ async fn a_pool_active_site_reasserted_by_another_field_manager_moves_nothing() 
     sites.add_site("site-b", "chat-site-b");
     let dr_ctx = drsite::Context::new(rig.port.clone(), sites, config());
     let port = rig.port.clone();
-    async fn both(rig: &mut Rig, drs: &mut DrSite, dr_ctx: &drsite::Context<Arc<MemoryPort>, Arc<MemorySites>>, port: &MemoryPort) {
+    async fn both(
+        rig: &mut Rig,
+        drs: &mut DrSite,
+        dr_ctx: &drsite::Context<Arc<MemoryPort>, Arc<MemorySites>>,
+        port: &MemoryPort,
+    ) {
         drs.status = port.drsite_status(drs);
         let _ = drsite::reconcile(drs, dr_ctx, rig.now()).await;
         rig.tick().await;
     }
     let argocd = |site: &str| {
-        port.write_desired_site(ChildKind::PersistentChatPool, NS, POOL, site, "argocd-controller", Write::Apply)
-            .expect("the API server takes it");
+        port.write_desired_site(
+            ChildKind::PersistentChatPool,
+            NS,
+            POOL,
+            site,
+            "argocd-controller",
+            Write::Apply,
+        )
+        .expect("the API server takes it");
     };
     for _ in 0..5 {
         both(&mut rig, &mut drs, &dr_ctx, &port).await;
@@ -679,11 +692,19 @@ async fn a_pool_active_site_reasserted_by_another_field_manager_moves_nothing() 
     assert_eq!(moving_statements(&rig), before, "no statement that moves the pool");
     assert!(rig.port.snapshot().jobs.is_empty(), "no hook Job");
     let s = rig.status();
-    assert_eq!((s.active_site.as_deref(), s.pool_state), (Some("site-a"), Some(PoolState::Normal)));
+    assert_eq!(
+        (s.active_site.as_deref(), s.pool_state),
+        (Some("site-a"), Some(PoolState::Normal))
+    );
     assert!(s.transition.is_none(), "{:?}", s.transition);
     let (status, message) = pool_conflict(&rig).expect("a Conflict condition");
     assert_eq!(status, "True");
-    for part in ["argocd-controller", "drover-drsite", "spec.activeSite \"site-b\"", "keeps the pool active at site-a"] {
+    for part in [
+        "argocd-controller",
+        "drover-drsite",
+        "spec.activeSite \"site-b\"",
+        "keeps the pool active at site-a",
+    ] {
         assert!(message.contains(part), "{part:?} not in {message}");
     }
     let warned: Vec<_> = rig.events().into_iter().filter(|e| e.reason == "Conflict").collect();
@@ -718,7 +739,8 @@ async fn a_pool_active_site_reasserted_by_another_field_manager_moves_nothing() 
     assert!(settled, "the DrSite settles at site-b: {:#?}", port.drsite_status(&drs));
     assert_eq!(rig.pool().spec.active_site.as_deref(), Some("site-b"));
     assert_eq!(
-        port.desired_site_manager(ChildKind::PersistentChatPool, NS, POOL).as_deref(),
+        port.desired_site_manager(ChildKind::PersistentChatPool, NS, POOL)
+            .as_deref(),
         Some("drover-drsite")
     );
 

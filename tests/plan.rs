@@ -307,7 +307,11 @@ async fn a_pool_is_planned_from_selects_alone() {
     let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
     let resource = &json["resources"][0];
     assert_eq!(resource["kind"], "PersistentChatPool", "{json:#}");
-    assert_eq!(resource["observedSite"], primary_site.as_deref().unwrap_or_default(), "{json:#}");
+    assert_eq!(
+        resource["observedSite"],
+        primary_site.as_deref().unwrap_or_default(),
+        "{json:#}"
+    );
     assert_eq!(resource["next"]["type"], "steady", "{json:#}");
     only_selects(&before, &after, &instances);
 

@@ -1037,7 +1037,11 @@ impl Runbook {
         // The group, as its own status and managedFields tell.
         let ags: Api<AvailabilityGroup> = Api::namespaced(self.client.clone(), &self.home);
         let ag = ags.get(AG).await.expect("get the AvailabilityGroup");
-        assert_eq!(ag.spec.primary_site.as_deref(), Some(site), "the DrSite set the group's primarySite");
+        assert_eq!(
+            ag.spec.primary_site.as_deref(),
+            Some(site),
+            "the DrSite set the group's primarySite"
+        );
         let ag_status = ag.status.clone().expect("the group has a status");
         assert_eq!(ag_status.primary_site.as_deref(), Some(site), "{ag_status:#?}");
         assert_eq!(ag_status.phase, Some(Phase::Steady), "{ag_status:#?}");

@@ -12,10 +12,10 @@ use crate::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolSta
 use crate::components::LABEL_DRSITE;
 use crate::controller::ownership::{ListedBy, listing};
 use crate::plan::drsite::ChildKind;
-use kube::runtime::reflector::Store;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Secret};
 use kube::api::{ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;

@@ -9,10 +9,10 @@
 //! (never by a label on the child, which anyone who can edit the child can remove).
 
 use super::{DRSITE_FIELD_MANAGER, Port, PortError};
+use crate::api::conditions::{CONFLICT, Desired, merge};
 use crate::api::dr_site::DrSite;
 use crate::plan::drsite::ChildKind;
 use crate::plan::drsite::child::listed;
-use crate::api::conditions::{CONFLICT, Desired, merge};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use kube::ResourceExt;
 
@@ -105,7 +105,11 @@ impl Foreign {
              Argo CD ignore it) or change the DrSite's activeSite",
             self.kind.desired_field(),
             self.value,
-            self.drsites.iter().map(|d| d.drsite.as_str()).collect::<Vec<_>>().join(", "),
+            self.drsites
+                .iter()
+                .map(|d| d.drsite.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             self.kind,
         )
     }
@@ -197,10 +201,22 @@ mod tests {
                     None,
                     serde_json::json!({"f:spec": {"f:primarySite": {}, "f:groupName": {}}}),
                 ),
-                entry("drover-drsite", None, serde_json::json!({"f:spec": {"f:primarySite": {}}})),
-                entry("drover-drsite", None, serde_json::json!({"f:spec": {"f:primarySite": {}}})),
+                entry(
+                    "drover-drsite",
+                    None,
+                    serde_json::json!({"f:spec": {"f:primarySite": {}}}),
+                ),
+                entry(
+                    "drover-drsite",
+                    None,
+                    serde_json::json!({"f:spec": {"f:primarySite": {}}}),
+                ),
                 // The status subresource never owns a spec field, whatever its fieldsV1 says.
-                entry("drover", Some("status"), serde_json::json!({"f:spec": {"f:primarySite": {}}})),
+                entry(
+                    "drover",
+                    Some("status"),
+                    serde_json::json!({"f:spec": {"f:primarySite": {}}}),
+                ),
                 entry("kubectl", None, serde_json::json!({"f:spec": {"f:databases": {}}})),
                 entry("helm", None, serde_json::json!({"f:metadata": {"f:primarySite": {}}})),
             ]),
@@ -225,7 +241,10 @@ mod tests {
             drsite: "drs".into(),
             active_site: "site-a".into(),
         }];
-        assert_eq!(listing([&here, &elsewhere], ChildKind::AvailabilityGroup, "dr", "ag1"), drs);
+        assert_eq!(
+            listing([&here, &elsewhere], ChildKind::AvailabilityGroup, "dr", "ag1"),
+            drs
+        );
         assert_eq!(listing([&here], ChildKind::PersistentChatPool, "dr", "pchat"), drs);
         assert!(listing([&here], ChildKind::PersistentChatPool, "dr", "ag1").is_empty());
         assert!(listing([&here], ChildKind::AvailabilityGroup, "dr", "ag2").is_empty());

@@ -76,13 +76,7 @@ impl Wiring {
 
     /// A watch kept in a store (for lookups) whose changes also trigger reconciles (through a
     /// mapper), counted for readiness.
-    pub fn reflect<K>(
-        &self,
-        api: Api<K>,
-    ) -> (
-        Store<K>,
-        impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>,
-    )
+    pub fn reflect<K>(&self, api: Api<K>) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>)
     where
         K: Clone + Resource + DeserializeOwned + Debug + Send + Sync + 'static,
         K::DynamicType: Eq + Hash + Clone + Default,

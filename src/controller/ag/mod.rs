@@ -9,12 +9,12 @@ pub mod run;
 pub mod status;
 
 use super::login::{LoginError, login};
+use super::ownership::{conflict_condition, foreign_value};
 use super::{Config, Event, Failures, Port, PortError, as_stored, whole_seconds};
 use crate::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, CONFIRM_ANNOTATION, Phase, PrimarySnapshot,
     validate,
 };
-use super::ownership::{conflict_condition, foreign_value};
 use crate::plan::ag::{self, Input, Next, Notice};
 use crate::plan::drsite::ChildKind;
 use crate::runtime::Shared;
@@ -254,14 +254,12 @@ async fn reconcile_inner<P: Port>(
         .clone()
         .or_else(|| remembered.as_ref().and_then(|r| r.site.clone()))
         .or_else(|| previous.primary_site.clone());
-    let conflict = foreign
-        .filter(|f| f.is_conflict(here.as_deref()))
-        .map(|f| {
-            f.message(&match &here {
-                Some(site) => format!("keeps the primary at {site}"),
-                None => "does not choose where to fail over".to_string(),
-            })
-        });
+    let conflict = foreign.filter(|f| f.is_conflict(here.as_deref())).map(|f| {
+        f.message(&match &here {
+            Some(site) => format!("keeps the primary at {site}"),
+            None => "does not choose where to fail over".to_string(),
+        })
+    });
     let with_conflict = |mut status: AvailabilityGroupStatus, from: &AvailabilityGroupStatus| {
         status.conditions = conflict_condition(
             status.conditions,
@@ -273,7 +271,15 @@ async fn reconcile_inner<P: Port>(
         as_stored(status)
     };
     let before = with_conflict(
-        status::planned(&previous, generation, &plan, &plan.journal, report.clone(), None, &stamp),
+        status::planned(
+            &previous,
+            generation,
+            &plan,
+            &plan.journal,
+            report.clone(),
+            None,
+            &stamp,
+        ),
         &previous,
     );
     if before != previous {
@@ -282,7 +288,9 @@ async fn reconcile_inner<P: Port>(
     if let Some(message) = &conflict
         && conflict_message(&previous).as_deref() != Some(message.as_str())
     {
-        ctx.port.publish(ag, &Event::warning("Conflict", message.clone())).await?;
+        ctx.port
+            .publish(ag, &Event::warning("Conflict", message.clone()))
+            .await?;
     }
     for notice in &plan.notices {
         ctx.port.publish(ag, &event_for(notice)).await?;

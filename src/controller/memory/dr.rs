@@ -69,7 +69,10 @@ fn disown(meta: &mut ObjectMeta, field: &str, keep: Option<(&str, &str)>) {
     // An entry left owning nothing goes, as the API server drops it.
     for entry in entries.iter_mut() {
         if let Some(all) = entry.fields_v1.as_mut().and_then(|f| f.0.as_object_mut())
-            && all.get("f:spec").and_then(|s| s.as_object()).is_some_and(|s| s.is_empty())
+            && all
+                .get("f:spec")
+                .and_then(|s| s.as_object())
+                .is_some_and(|s| s.is_empty())
         {
             all.remove("f:spec");
         }
@@ -329,12 +332,17 @@ impl MemoryPort {
 
     /// Stores a DrSite (as `kubectl apply` creates it): the children it lists are then listed.
     pub fn put_drsite(&self, drs: &DrSite) {
-        crate::sync::lock(&self.state).drsites.insert(drsite_key(drs), drs.clone());
+        crate::sync::lock(&self.state)
+            .drsites
+            .insert(drsite_key(drs), drs.clone());
     }
 
     /// Deletes a stored DrSite; whether it existed.
     pub fn remove_drsite(&self, drs: &DrSite) -> bool {
-        crate::sync::lock(&self.state).drsites.remove(&drsite_key(drs)).is_some()
+        crate::sync::lock(&self.state)
+            .drsites
+            .remove(&drsite_key(drs))
+            .is_some()
     }
 
     /// The field manager that last set the child's desired site through this port.

@@ -7,16 +7,16 @@
 pub mod run;
 
 use super::login::login;
+use super::ownership::{conflict_condition, foreign_value};
 use super::{Config, Event, Failures, PoolPort, Port, PortError, as_stored, whole_seconds};
 use crate::api::availability_group::CONFIRM_ANNOTATION;
 use crate::api::dr_site::StepState;
 use crate::api::persistent_chat_pool::{
     PersistentChatPool, PersistentChatPoolSpec, PersistentChatPoolStatus, PoolHooks,
 };
-use super::ownership::{conflict_condition, foreign_value};
 use crate::components::LABEL_POOL;
-use crate::plan::drsite::ChildKind;
 use crate::components::hook::{PoolHookContext, label_value, parse_pool_job, pool_hook_job};
+use crate::plan::drsite::ChildKind;
 use crate::plan::pchat::{self, Action, Cmdlet, DbObs, Input, InstanceObs, Listing, LogShippingObs, Notice, Observed};
 use crate::runtime::Shared;
 use crate::runtime::metrics::{Kind, Metrics};
@@ -236,14 +236,12 @@ async fn reconcile_inner<P: Port + PoolPort>(
     let mut status = plan.status.clone();
     // Where the pool is active (or was): a foreign value that agrees with it moves nothing.
     let here = status.active_site.clone().or_else(|| previous.active_site.clone());
-    let conflict = foreign
-        .filter(|f| f.is_conflict(here.as_deref()))
-        .map(|f| {
-            f.message(&match &here {
-                Some(site) => format!("keeps the pool active at {site}"),
-                None => "does not choose where the pool is active".to_string(),
-            })
-        });
+    let conflict = foreign.filter(|f| f.is_conflict(here.as_deref())).map(|f| {
+        f.message(&match &here {
+            Some(site) => format!("keeps the pool active at {site}"),
+            None => "does not choose where the pool is active".to_string(),
+        })
+    });
     status.conditions = conflict_condition(
         status.conditions,
         &previous.conditions,

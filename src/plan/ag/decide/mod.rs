@@ -194,7 +194,9 @@ impl<'a> Planner<'a> {
     /// primary, else the one with the most recent commits among those receiving log (a suspended
     /// copy's gap only grows with the clock; status says it is suspended instead).
     fn best_secondary(&self, p: usize) -> Option<usize> {
-        let target = self.desired_site().map_or(Some(p), |site| self.facts.index_of_site(site))?;
+        let target = self
+            .desired_site()
+            .map_or(Some(p), |site| self.facts.index_of_site(site))?;
         if target != p {
             return Some(target);
         }

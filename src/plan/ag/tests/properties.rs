@@ -296,7 +296,9 @@ pub(super) fn arb_planned_case() -> impl Strategy<Value = Case> {
     (arb_case(), prop::collection::vec(prop::bool::weighted(0.85), 8)).prop_map(|(mut c, b)| {
         let w = &mut c.world;
         let n = w.n();
-        let target = w.site_index(w.spec.primary_site.as_deref().unwrap_or_default()).unwrap();
+        let target = w
+            .site_index(w.spec.primary_site.as_deref().unwrap_or_default())
+            .unwrap();
         let p = (target + 1) % n;
         if b[5] {
             w.spec.cluster_type = SpecCluster::Wsfc;
@@ -357,7 +359,9 @@ pub(super) fn arb_forced_case() -> impl Strategy<Value = Case> {
                 }
             }
             w.cluster = w.spec.cluster_type.observed();
-            let target = w.site_index(w.spec.primary_site.as_deref().unwrap_or_default()).unwrap();
+            let target = w
+                .site_index(w.spec.primary_site.as_deref().unwrap_or_default())
+                .unwrap();
             let rep = &mut w.reps[target];
             if b[0] {
                 rep.reachable = true;

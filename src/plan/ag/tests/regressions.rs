@@ -246,7 +246,11 @@ fn without_a_primary_site_a_group_stays_where_its_primary_is() {
     let drifted = w.clone().rep(1, |r| r.mode = AvailabilityMode::SynchronousCommit);
     let p = drifted.plan0();
     assert_eq!(step(&p).command, set_mode("sql-a", "sql-b", CommitMode::Asynchronous));
-    assert!(p.journal.transition.is_none(), "no move begins: {:?}", p.journal.transition);
+    assert!(
+        p.journal.transition.is_none(),
+        "no move begins: {:?}",
+        p.journal.transition
+    );
 }
 
 #[test]

@@ -108,7 +108,11 @@ fn scenario(automatic: bool, events: &[Event]) -> Result<(), String> {
                 w.pass();
             }
             Event::Flip => {
-                let to = if w.spec.active_site.as_deref() == Some("dc1") { "dc2" } else { "dc1" };
+                let to = if w.spec.active_site.as_deref() == Some("dc1") {
+                    "dc2"
+                } else {
+                    "dc1"
+                };
                 w.flip(to);
             }
             Event::Crash(i) => {
