@@ -231,7 +231,9 @@ pub(super) fn plan_drsite(drs: &DrSite, loaded: &[Loaded], planned: &[ResourcePl
             continue;
         };
         let target = format!("{kind}/{child}");
-        if plan.desired_site.as_deref() != Some(spec.active_site.as_str()) {
+        // A child without a desired site already at the DrSite's site stays there: nothing to set.
+        let stays = plan.desired_site.is_none() && plan.observed_site.as_deref() == Some(spec.active_site.as_str());
+        if plan.desired_site.as_deref() != Some(spec.active_site.as_str()) && !stays {
             moves.push(NextStep::SetChildSite {
                 child: target.clone(),
                 site: spec.active_site.clone(),
