@@ -509,7 +509,10 @@ fn event_for(notice: &Notice) -> Event {
         }
         Notice::TransitionCancelled { to } => Event::normal(
             "TransitionCancelled",
-            format!("the move to {to} was abandoned: spec.primarySite points at the current primary again"),
+            format!(
+                "the move to {to} was abandoned: the desired site in force is the current primary's again \
+                 (spec.primarySite points at it, was left out, or was not written by the DrSite listing the group)"
+            ),
         ),
         Notice::PrimaryLost { replica } => Event::warning(
             "PrimaryUnreachable",
