@@ -91,7 +91,7 @@ impl Rig {
     }
 
     fn flip(&mut self, site: &str) {
-        self.ag.spec.primary_site = site.into();
+        self.ag.spec.primary_site = Some(site.into());
         self.ag.metadata.generation = Some(self.ag.metadata.generation.unwrap_or(0) + 1);
     }
 
@@ -425,7 +425,7 @@ async fn cluster_type_none_switches_by_demote_and_force_without_loss() {
 
 #[tokio::test(start_paused = true)]
 async fn a_wrong_password_is_reported_and_nothing_is_sent() {
-    let mut rig = Rig::new(|s| s.primary_site = "site-b".into()).await;
+    let mut rig = Rig::new(|s| s.primary_site = Some("site-b".into())).await;
     rig.ctx.port.put_secret(
         "dr",
         "ag1-login",

@@ -136,7 +136,7 @@ fn ag_rows() -> Vec<(&'static str, AgEdit, Expect)> {
         ),
         (
             "primary site unknown",
-            |f| f.ag.spec.primary_site = "site-x".into(),
+            |f| f.ag.spec.primary_site = Some("site-x".into()),
             expect(INVALID, "InvalidSpec", "\"site-x\" has no replica"),
         ),
         (
@@ -353,7 +353,7 @@ async fn a_confirmation_token_for_another_target_is_refused() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     sim.stop_instance("SQL-A").await.expect("stop");
-    ag.spec.primary_site = "site-b".into();
+    ag.spec.primary_site = Some("site-b".into());
     ag.metadata.generation = Some(2);
     let mut token = None;
     for _ in 0..30 {

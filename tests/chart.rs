@@ -416,3 +416,104 @@ fn a_grant_missing_or_extra_is_reported() {
         "{text}"
     );
 }
+
+/// templates/desired-site-policy.yaml with its few template actions filled in as helm would for
+/// release `drover` in namespace `drover-system` with the default values (and the policy on): the
+/// two documents, parsed.
+fn desired_site_policy() -> (Value, Value) {
+    let text = read("templates/desired-site-policy.yaml");
+    let v = values();
+    let actions = serde_saphyr::to_string(&v["desiredSiteAdmissionPolicy"]["validationActions"]).expect("yaml");
+    let indented: String = actions.lines().map(|l| format!("\n    {l}")).collect();
+    let comment_start = text.find("{{- /*").expect("the template's comment");
+    let comment_end = text.find("*/}}").expect("its end") + "*/}}".len();
+    let text = format!("{}{}", &text[..comment_start], &text[comment_end..]);
+    let rendered = text
+        .replace("{{- if .Values.desiredSiteAdmissionPolicy.enabled }}", "")
+        .replace("{{- end }}", "")
+        .replace("{{ include \"drover.fullname\" . }}", "drover")
+        .replace("{{ include \"drover.serviceAccountName\" . }}", "drover")
+        .replace("{{ .Release.Namespace }}", "drover-system")
+        .replace(
+            "\n    {{- include \"drover.labels\" . | nindent 4 }}",
+            "\n    app.kubernetes.io/name: drover",
+        )
+        .replace(
+            "\n    {{- toYaml .Values.desiredSiteAdmissionPolicy.validationActions | nindent 4 }}",
+            &indented,
+        );
+    assert!(!rendered.contains("{{"), "an action left unrendered:\n{rendered}");
+    let docs: Vec<&str> = rendered.split("\n---\n").collect();
+    let [policy, binding] = docs[..] else {
+        panic!("two documents: {rendered}")
+    };
+    let parse = |d: &str| -> Value { serde_saphyr::from_str(d).unwrap_or_else(|e| panic!("{e}:\n{d}")) };
+    (parse(policy), parse(binding))
+}
+
+#[test]
+fn the_desired_site_admission_policy_is_off_by_default_and_guards_both_fields() {
+    let v = values();
+    assert_eq!(v["desiredSiteAdmissionPolicy"]["enabled"], false, "off by default");
+    assert_eq!(v["desiredSiteAdmissionPolicy"]["validationActions"], json!(["Deny"]));
+    let text = read("templates/desired-site-policy.yaml");
+    assert!(
+        text.starts_with("{{- if .Values.desiredSiteAdmissionPolicy.enabled }}"),
+        "rendered only when enabled"
+    );
+    let (policy, binding) = desired_site_policy();
+    assert_eq!(policy["apiVersion"], "admissionregistration.k8s.io/v1");
+    assert_eq!(policy["kind"], "ValidatingAdmissionPolicy");
+    assert_eq!(binding["apiVersion"], "admissionregistration.k8s.io/v1");
+    assert_eq!(binding["kind"], "ValidatingAdmissionPolicyBinding");
+    assert_eq!(binding["spec"]["policyName"], policy["metadata"]["name"]);
+    assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
+    let spec = &policy["spec"];
+    assert_eq!(spec["failurePolicy"], "Fail");
+    let rule = &spec["matchConstraints"]["resourceRules"][0];
+    assert_eq!(rule["apiGroups"], json!(["drover.dev"]));
+    assert_eq!(rule["operations"], json!(["UPDATE"]));
+    assert_eq!(rule["resources"], json!(["availabilitygroups", "persistentchatpools"]));
+    // The label the DrSite sets with its apply of a child's desired site.
+    assert_eq!(
+        spec["matchConstraints"]["objectSelector"]["matchExpressions"],
+        json!([{"key": drover::components::LABEL_DRSITE, "operator": "Exists"}])
+    );
+    assert_eq!(
+        spec["variables"][0]["expression"],
+        "request.userInfo.username == 'system:serviceaccount:drover-system:drover'"
+    );
+    let expressions: Vec<&str> = spec["validations"]
+        .as_array()
+        .expect("validations")
+        .iter()
+        .map(|v| v["expression"].as_str().expect("an expression"))
+        .collect();
+    assert_eq!(expressions.len(), 3, "{expressions:?}");
+    for (e, resource, field) in [
+        (expressions[0], "availabilitygroups", "primarySite"),
+        (expressions[1], "persistentchatpools", "activeSite"),
+    ] {
+        assert!(e.starts_with("variables.drover || "), "{e}");
+        assert!(e.contains(&format!("request.resource.resource != '{resource}'")), "{e}");
+        for part in [
+            format!("object.spec.{field} == oldObject.spec.{field}"),
+            format!("!has(oldObject.spec.{field})"),
+        ] {
+            assert!(e.contains(&part), "{part:?} not in {e}");
+        }
+    }
+    assert!(expressions[2].contains(&format!(
+        "'{}' in oldObject.metadata.labels",
+        drover::components::LABEL_DRSITE
+    )));
+    // The fields it guards are the CRDs' desired-site fields.
+    for (crd, field) in [
+        ("availabilitygroups.drover.dev.yaml", "primarySite"),
+        ("persistentchatpools.drover.dev.yaml", "activeSite"),
+    ] {
+        let crd = yaml(&format!("crds/{crd}"));
+        let props = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+        assert!(props[field].is_object(), "{crd} has no spec.{field}");
+    }
+}

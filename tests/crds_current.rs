@@ -53,8 +53,29 @@ fn the_crd_has_the_names_columns_and_rules_users_rely_on() {
         ["Primary", "Desired", "Phase", "Synchronized", "Est-Loss", "Age"]
     );
     assert!(version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
+    // The desired site may be left out ("stay where you are"); a value given is still checked.
+    let spec =
+        &serde_json::to_value(version.schema.as_ref().unwrap()).unwrap()["openAPIV3Schema"]["properties"]["spec"];
+    let required: Vec<&str> = spec["required"]
+        .as_array()
+        .expect("required fields")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        !required.contains(&"primarySite"),
+        "primarySite is optional: {required:?}"
+    );
+    assert!(required.contains(&"replicas"), "{required:?}");
+    assert!(
+        spec["properties"]["primarySite"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("drover-drsite")),
+        "{}",
+        spec["properties"]["primarySite"]
+    );
     for rule in [
-        "self.replicas.exists(r, r.site == self.primarySite)",
+        "!has(self.primarySite) || self.replicas.exists(r, r.site == self.primarySite)",
         "b.serverName.lowerAscii() == a.serverName.lowerAscii()",
         "self.policy != 'Automatic'",
         "x-kubernetes-list-map-keys",
@@ -165,9 +186,15 @@ fn the_persistent_chat_pool_crd_has_the_names_columns_and_rules_users_rely_on() 
         .iter()
         .filter_map(|v| v.as_str())
         .collect();
+    // The desired site may be left out ("stay where you are"), as GitOps repositories leave out
+    // what a DrSite owns; a value given is still checked.
+    assert!(
+        !required.contains(&"activeSite"),
+        "activeSite is optional: {required:?}"
+    );
+    assert!(json.contains("!has(self.activeSite) || self.activeSite == self.primary.site"));
     for field in [
         "poolIdentity",
-        "activeSite",
         "primary",
         "backup",
         "logShipping",
@@ -237,5 +264,5 @@ fn the_example_availability_group_is_valid() {
         .expect("an AvailabilityGroup");
     let ag: drover::api::AvailabilityGroup = serde_json::from_value(ag).expect("matches the CRD types");
     assert_eq!(drover::api::availability_group::validate(&ag.spec), vec![]);
-    assert_eq!(ag.spec.primary_site, "site-a");
+    assert_eq!(ag.spec.primary_site.as_deref(), Some("site-a"));
 }

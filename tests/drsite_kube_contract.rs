@@ -179,7 +179,7 @@ fn ag() -> AvailabilityGroup {
                 encryption: Encryption::Off,
                 ..TlsSpec::default()
             },
-            primary_site: "site-a".into(),
+            primary_site: Some("site-a".into()),
             forced_failover: ForcedFailoverPolicy::default(),
             auto_resume: false,
             backup_before_failback: None,
@@ -864,7 +864,7 @@ async fn a_child_availability_group_follows_by_a_forced_apply_of_its_primary_sit
     let (client, handle) = mock_client();
     let port = KubePort::new(client, None);
     let mut moved = ag();
-    moved.spec.primary_site = "site-b".into();
+    moved.spec.primary_site = Some("site-b".into());
     let answer = serde_json::to_value(&moved).expect("serializes");
     let result = verify(
         handle,
@@ -874,14 +874,14 @@ async fn a_child_availability_group_follows_by_a_forced_apply_of_its_primary_sit
                 &json!({
                     "apiVersion": "drover.dev/v1alpha1",
                     "kind": "AvailabilityGroup",
-                    "metadata": {"name": "ag1"},
+                    "metadata": {"name": "ag1", "labels": {"drover.dev/drsite": "drs"}},
                     "spec": {"primarySite": "site-b"}
                 }),
             )
             .await
             .ok(&answer);
         },
-        port.apply_primary_site("dr", "ag1", "site-b"),
+        port.apply_primary_site("dr", "ag1", "site-b", "drs"),
     )
     .await;
     assert_eq!(result, Ok(()));
@@ -925,7 +925,7 @@ async fn a_child_persistent_chat_pool_follows_by_a_forced_apply_of_its_active_si
     let (client, handle) = mock_client();
     let port = KubePort::new(client, None);
     let mut moved = pool();
-    moved.spec.active_site = "site-b".into();
+    moved.spec.active_site = Some("site-b".into());
     let answer = serde_json::to_value(&moved).expect("serializes");
     let result = verify(
         handle,
@@ -935,14 +935,14 @@ async fn a_child_persistent_chat_pool_follows_by_a_forced_apply_of_its_active_si
                 &json!({
                     "apiVersion": "drover.dev/v1alpha1",
                     "kind": "PersistentChatPool",
-                    "metadata": {"name": "pchat"},
+                    "metadata": {"name": "pchat", "labels": {"drover.dev/drsite": "drs"}},
                     "spec": {"activeSite": "site-b"}
                 }),
             )
             .await
             .ok(&answer);
         },
-        port.apply_pool_active_site("dr", "pchat", "site-b"),
+        port.apply_pool_active_site("dr", "pchat", "site-b", "drs"),
     )
     .await;
     assert_eq!(result, Ok(()));
@@ -956,7 +956,7 @@ async fn applying_to_a_missing_pool_is_not_found_and_a_refused_site_is_an_api_er
         json!({
             "apiVersion": "drover.dev/v1alpha1",
             "kind": "PersistentChatPool",
-            "metadata": {"name": "pchat"},
+            "metadata": {"name": "pchat", "labels": {"drover.dev/drsite": "drs"}},
             "spec": {"activeSite": site}
         })
     };
@@ -976,8 +976,8 @@ async fn applying_to_a_missing_pool_is_not_found_and_a_refused_site_is_an_api_er
         },
         async {
             (
-                port.apply_pool_active_site("dr", "pchat", "site-b").await,
-                port.apply_pool_active_site("dr", "pchat", "site-z").await,
+                port.apply_pool_active_site("dr", "pchat", "site-b", "drs").await,
+                port.apply_pool_active_site("dr", "pchat", "site-z", "drs").await,
             )
         },
     )
@@ -1113,12 +1113,12 @@ async fn every_call_to_an_api_server_that_is_gone_is_unreachable() {
     assert_unreachable("availability_group", port.availability_group("dr", "ag1").await);
     assert_unreachable(
         "apply_primary_site",
-        port.apply_primary_site("dr", "ag1", "site-b").await,
+        port.apply_primary_site("dr", "ag1", "site-b", "drs").await,
     );
     assert_unreachable("persistent_chat_pool", port.persistent_chat_pool("dr", "pchat").await);
     assert_unreachable(
         "apply_pool_active_site",
-        port.apply_pool_active_site("dr", "pchat", "site-b").await,
+        port.apply_pool_active_site("dr", "pchat", "site-b", "drs").await,
     );
     assert_unreachable(
         "patch_drsite_status",
@@ -1164,4 +1164,159 @@ async fn a_gateway_answering_for_a_dead_api_server_is_unreachable_but_the_server
         Err(PortError::Api(m)) => assert!(m.contains("unable to handle"), "{m}"),
         other => panic!("expected an API error, got {other:?}"),
     }
+}
+
+// ---------------------------------------------------------------------------
+// One writer per desired site: managedFields and the DrSites listing a child
+
+/// ag1 as the API server hands it back (`kubectl get sqlag ag1 -o json --show-managed-fields`)
+/// after the DrSite moved it to site-b and Argo CD's self-heal re-applied Git's `site-a` with
+/// server-side apply, forced: argocd-controller owns spec.primarySite alone, drover-drsite keeps
+/// only its label, drover the status.
+fn ag_taken_by_argocd() -> Value {
+    let mut ag = serde_json::to_value(ag()).expect("serializes");
+    ag["metadata"]["generation"] = json!(5);
+    ag["metadata"]["labels"] = json!({"app.kubernetes.io/instance": "cc", "drover.dev/drsite": "contact-center"});
+    ag["metadata"]["managedFields"] = json!([
+        {
+            "manager": "argocd-controller",
+            "operation": "Apply",
+            "apiVersion": "drover.dev/v1alpha1",
+            "time": "2026-12-07T21:40:02Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:metadata": {"f:labels": {"f:app.kubernetes.io/instance": {}}},
+                "f:spec": {
+                    "f:clusterType": {}, "f:credentials": {"f:secretName": {}}, "f:databases": {},
+                    "f:groupName": {}, "f:primarySite": {}, "f:replicas": {}
+                }
+            }
+        },
+        {
+            "manager": "drover-drsite",
+            "operation": "Apply",
+            "apiVersion": "drover.dev/v1alpha1",
+            "time": "2026-12-07T21:31:17Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {"f:labels": {"f:drover.dev/drsite": {}}}}
+        },
+        {
+            "manager": "drover",
+            "operation": "Apply",
+            "apiVersion": "drover.dev/v1alpha1",
+            "time": "2026-12-07T21:40:05Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:status": {"f:phase": {}, "f:primarySite": {}}},
+            "subresource": "status"
+        }
+    ]);
+    ag
+}
+
+#[tokio::test]
+async fn a_childs_managed_fields_and_the_drsites_listing_it_tell_whose_primary_site_it_is() {
+    use drover::controller::ownership::{ListedBy, foreign_value, owners};
+    use drover::plan::drsite::ChildKind;
+    let (client, handle) = mock_client();
+    let port = KubePort::new(client, None);
+    let answer = ag_taken_by_argocd();
+    let mut listing = drsite();
+    listing.metadata.resource_version = Some("77".into());
+    let mut unrelated = drsite();
+    unrelated.metadata.name = Some("other".into());
+    unrelated.spec.availability_groups = vec![ChildRef { name: "ag2".into() }];
+    let items = json!([listing, unrelated]);
+    let (found, foreign) = verify(
+        handle,
+        move |mut api| async move {
+            api.get("/apis/drover.dev/v1alpha1/namespaces/dr/availabilitygroups/ag1")
+                .await
+                .ok(&answer);
+            // Without a DrSite watch the adapter lists the namespace's DrSites.
+            api.get("/apis/drover.dev/v1alpha1/namespaces/dr/drsites?")
+                .await
+                .ok(&json!({
+                    "apiVersion": "drover.dev/v1alpha1",
+                    "kind": "DrSiteList",
+                    "metadata": {"resourceVersion": "4711"},
+                    "items": items
+                }));
+        },
+        async {
+            let found = port
+                .availability_group("dr", "ag1")
+                .await
+                .expect("read")
+                .expect("exists");
+            let foreign = foreign_value(
+                &port,
+                ChildKind::AvailabilityGroup,
+                &found.metadata,
+                "primarySite",
+                found.spec.primary_site.as_deref(),
+            )
+            .await;
+            (found, foreign)
+        },
+    )
+    .await;
+    // The status subresource's entry and the DrSite's label-only entry own no primarySite.
+    assert_eq!(owners(&found.metadata, "primarySite"), ["argocd-controller"]);
+    assert_eq!(owners(&found.metadata, "groupName"), ["argocd-controller"]);
+    let foreign = foreign.expect("no API error").expect("a value the DrSite does not own");
+    assert_eq!(foreign.value, "site-a");
+    assert_eq!(foreign.owners, ["argocd-controller"]);
+    assert_eq!(
+        foreign.drsites,
+        [ListedBy {
+            drsite: "contact-center".into(),
+            active_site: "site-b".into(),
+        }]
+    );
+    assert!(
+        foreign.is_conflict(Some("site-b")),
+        "it would move the group away from site-b"
+    );
+    assert!(
+        foreign.is_conflict(Some("site-a")),
+        "even where the group is, it is not where the DrSite wants it"
+    );
+    let message = foreign.message("keeps the primary at site-b");
+    for part in [
+        "argocd-controller",
+        "drover-drsite",
+        "contact-center",
+        "spec.primarySite \"site-a\"",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_primary_site_the_drsites_field_manager_owns_needs_no_lookup() {
+    use drover::controller::ownership::foreign_value;
+    use drover::plan::drsite::ChildKind;
+    let (client, handle) = mock_client();
+    let port = KubePort::new(client, None);
+    let mut ag = ag_taken_by_argocd();
+    // Argo CD applied the same value as the DrSite: server-side apply made them co-owners.
+    ag["metadata"]["managedFields"][1]["fieldsV1"]["f:spec"] = json!({"f:primarySite": {}});
+    let ag: AvailabilityGroup = serde_json::from_value(ag).expect("an AvailabilityGroup");
+    let foreign = verify(
+        handle,
+        |_api| async {},
+        foreign_value(
+            &port,
+            ChildKind::AvailabilityGroup,
+            &ag.metadata,
+            "primarySite",
+            ag.spec.primary_site.as_deref(),
+        ),
+    )
+    .await;
+    assert_eq!(
+        foreign,
+        Ok(None),
+        "co-owned by drover-drsite: in force, and no request made"
+    );
 }

@@ -14,7 +14,9 @@ mod common {
 use common::rig::world;
 use drover::api::dr_site::{DrPhase, DrSite, Placement, TransitionKind};
 use drover::components::memory::SiteAction;
+use drover::controller::memory::Write;
 use drover::demo::world::{DemoWorld, example, site_latencies};
+use drover::plan::drsite::ChildKind;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
@@ -369,4 +371,169 @@ async fn a_site_confirmed_lost_lets_the_new_site_start() {
     // Site-a still cannot be seen: the system runs at site-b, degraded.
     rig.run_for(Duration::from_secs(5)).await;
     assert_eq!(rig.status().phase, Some(DrPhase::Degraded));
+}
+
+/// The FAILOVER / FORCE_FAILOVER_ALLOW_DATA_LOSS statements the simulator accepted so far.
+fn failovers(rig: &Rig) -> Vec<String> {
+    rig.sim.with_world(|w, _| {
+        w.history()
+            .iter()
+            .filter(|h| h.text.contains("FAILOVER") && h.text.contains("accepted"))
+            .map(|h| h.text.clone())
+            .collect()
+    })
+}
+
+/// The group's condition of `type_`, if any: (status, message).
+fn group_condition(rig: &Rig, type_: &str) -> Option<(String, String)> {
+    rig.group_status()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.message.clone()))
+}
+
+/// Argo CD's self-heal (server-side apply, forced) writing the group's primarySite from Git.
+fn argocd_applies(rig: &Rig, site: &str) {
+    let g = rig.groups[0].clone();
+    rig.port
+        .write_desired_site(
+            ChildKind::AvailabilityGroup,
+            &g.namespace,
+            &g.name,
+            site,
+            "argocd-controller",
+            Write::Apply,
+        )
+        .expect("the API server takes the value");
+}
+
+/// One writer per desired site: a GitOps tool re-asserting the group's primarySite, at steady
+/// state, mid-switchover and after it, moves nothing; the group reports a Conflict naming it, the
+/// simulator accepts no failover statement, and the database stays where the DrSite put it. When
+/// the tool gives the field up (Git leaves it out), the DrSite's move goes on.
+#[tokio::test(start_paused = true)]
+async fn a_primary_site_reasserted_by_another_field_manager_moves_nothing() {
+    let mut rig = Rig::new(|_| {}).await;
+    rig.run_until(Duration::from_secs(120), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    assert_eq!(
+        group_condition(&rig, "Conflict"),
+        None,
+        "no Conflict for the group as applied"
+    );
+
+    // Steady state: Git says site-b.
+    argocd_applies(&rig, "site-b");
+    rig.run_for(Duration::from_secs(30)).await;
+    assert_eq!(rig.primary_site().as_deref(), Some("site-a"));
+    assert!(failovers(&rig).is_empty(), "{:?}", failovers(&rig));
+    let (status, message) = group_condition(&rig, "Conflict").expect("a Conflict condition");
+    assert_eq!(status, "True");
+    for part in [
+        "argocd-controller",
+        "drover-drsite",
+        "\"site-b\"",
+        "keeps the primary at site-a",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+    let warned: Vec<_> = rig
+        .group_events()
+        .into_iter()
+        .filter(|e| e.reason == "Conflict" && e.warning)
+        .collect();
+    assert_eq!(warned.len(), 1, "announced once: {warned:?}");
+    assert!(warned[0].note.contains("argocd-controller"), "{:?}", warned[0]);
+    assert!(
+        rig.status()
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Conflict" && c.status == "True"),
+        "the DrSite sees it too: {:?}",
+        rig.status().conditions
+    );
+
+    // Git agrees with the DrSite again: no Conflict (the value is still not acted on).
+    argocd_applies(&rig, "site-a");
+    rig.run_until(Duration::from_secs(30), "the DrSite steady again", |r| {
+        r.steady_at("site-a")
+    })
+    .await;
+    assert_eq!(group_condition(&rig, "Conflict").map(|c| c.0).as_deref(), Some("False"));
+
+    // A switchover: the DrSite applies site-b; before the group acts on it, Git's site-a is back.
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(120), "the DrSite's move", |r| {
+        r.script().iter().any(|s| s == "move AvailabilityGroup/cc-ag@site-b")
+    })
+    .await;
+    assert_eq!(rig.group().spec.primary_site.as_deref(), Some("site-b"));
+    argocd_applies(&rig, "site-a");
+    rig.run_for(Duration::from_secs(30)).await;
+    assert_eq!(rig.primary_site().as_deref(), Some("site-a"), "nothing moved");
+    assert!(failovers(&rig).is_empty(), "{:?}", failovers(&rig));
+    let (status, message) = group_condition(&rig, "Conflict").expect("a Conflict condition");
+    assert_eq!(
+        status, "True",
+        "site-a is not where the DrSite wants the group: {message}"
+    );
+
+    // Argo CD no longer carries the field (ignoreDifferences, or Git leaves it out): it is gone,
+    // and the DrSite sets it again.
+    let g = rig.groups[0].clone();
+    assert!(
+        rig.port
+            .release_desired_site(ChildKind::AvailabilityGroup, &g.namespace, &g.name, "argocd-controller")
+            .expect("stored")
+    );
+    rig.run_until(Duration::from_secs(180), "steady at site-b", |r| r.steady_at("site-b"))
+        .await;
+    assert_eq!(rig.primary_site().as_deref(), Some("site-b"));
+    assert_eq!(failovers(&rig).len(), 1, "one planned failover: {:?}", failovers(&rig));
+    assert_eq!(group_condition(&rig, "Conflict").map(|c| c.0).as_deref(), Some("False"));
+    assert_eq!(rig.lost_transactions(), Some(0));
+
+    // After it: Git's site-a re-applied once more.
+    argocd_applies(&rig, "site-a");
+    rig.run_for(Duration::from_secs(30)).await;
+    assert_eq!(
+        rig.primary_site().as_deref(),
+        Some("site-b"),
+        "the database stays at site-b"
+    );
+    assert_eq!(failovers(&rig).len(), 1, "{:?}", failovers(&rig));
+    assert_eq!(group_condition(&rig, "Conflict").map(|c| c.0).as_deref(), Some("True"));
+    for m in MASTERS {
+        assert!(rig.running("site-b", m) && !rig.running("site-a", m), "{m}");
+    }
+}
+
+/// A group whose primarySite is left out (as Git would, with the DrSite owning it) stays where it
+/// is at steady state, and follows the DrSite when it flips.
+#[tokio::test(start_paused = true)]
+async fn a_group_without_a_primary_site_stays_put_until_the_drsite_sets_one() {
+    let mut rig = Rig::new(|_| {}).await;
+    let mut ag = rig.group();
+    ag.spec.primary_site = None;
+    rig.port.put_availability_group(ag);
+    rig.run_until(Duration::from_secs(120), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.run_for(Duration::from_secs(20)).await;
+    assert_eq!(rig.primary_site().as_deref(), Some("site-a"));
+    assert_eq!(
+        rig.group().spec.primary_site,
+        None,
+        "steady state writes nothing into it"
+    );
+    assert!(failovers(&rig).is_empty());
+    assert_eq!(
+        rig.group_status().phase,
+        Some(drover::api::availability_group::Phase::Steady)
+    );
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(180), "steady at site-b", |r| r.steady_at("site-b"))
+        .await;
+    assert_eq!(rig.group().spec.primary_site.as_deref(), Some("site-b"));
+    assert_eq!(rig.primary_site().as_deref(), Some("site-b"));
 }

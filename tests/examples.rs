@@ -195,7 +195,8 @@ fn the_contact_center_example_is_one_consistent_system() {
     assert_eq!(Some(&drs.spec.availability_groups[0].name), ag.metadata.name.as_ref());
     assert_eq!(ag.spec.databases, ["confdb", "logdb"]);
     assert_eq!(
-        ag.spec.primary_site, drs.spec.active_site,
+        ag.spec.primary_site.as_deref(),
+        Some(drs.spec.active_site.as_str()),
         "the group starts where the DrSite is active"
     );
     let mut replica_sites: Vec<&str> = ag.spec.replicas.iter().map(|r| r.site.as_str()).collect();
@@ -268,7 +269,11 @@ fn the_persistent_chat_example_is_runbook_b_two_data_centers() {
 
     let spec = &pool.spec;
     assert_eq!(spec.pool_identity, "PersistentChatServer:pchat.contoso.com");
-    assert_eq!(spec.active_site, "dc1", "the pool starts in state Normal");
+    assert_eq!(
+        spec.active_site.as_deref(),
+        Some("dc1"),
+        "the pool starts in state Normal"
+    );
     assert_eq!(
         (spec.chat_database.as_str(), spec.compliance_database.as_str()),
         ("mgc", "mgccomp")

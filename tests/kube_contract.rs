@@ -52,6 +52,20 @@ impl ApiServer {
         }
     }
 
+    /// A list of the DrSites in `ns` (the adapter without a DrSite watch, asking which list a
+    /// group whose primarySite the DrSite's field manager does not own); answers with `items`.
+    async fn drsite_list(&mut self, ns: &str, items: &[Value]) {
+        let seen = self
+            .get(&format!("/apis/drover.dev/v1alpha1/namespaces/{ns}/drsites?"))
+            .await;
+        seen.ok(&json!({
+            "apiVersion": "drover.dev/v1alpha1",
+            "kind": "DrSiteList",
+            "metadata": {"resourceVersion": "4711"},
+            "items": items
+        }));
+    }
+
     /// A server-side apply of `ag`'s status; returns the applied status. Answers with the object.
     async fn status_patch(&mut self, ag: &AvailabilityGroup) -> AvailabilityGroupStatus {
         let ns = ag.metadata.namespace.as_deref().expect("namespaced");
@@ -166,7 +180,7 @@ fn spec(primary_site: &str, replicas: Vec<ReplicaSpec>) -> AvailabilityGroupSpec
             encryption: Encryption::Off,
             ..TlsSpec::default()
         },
-        primary_site: primary_site.into(),
+        primary_site: Some(primary_site.into()),
         forced_failover: ForcedFailoverPolicy::default(),
         auto_resume: false,
         backup_before_failback: None,
@@ -647,6 +661,9 @@ async fn confirmed_forced_failover_through_the_annotation() {
             let secret = [("username", login.0.as_str()), ("password", login.1.as_str())];
             // Pass 1. The code writes status before it publishes the planner's notices.
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
+            // No managedFields on this object: who wrote primarySite is unknown, so the DrSites
+            // are asked whether one lists the group. None does: the value is in force.
+            api.drsite_list("dr", &[]).await;
             let status = api.status_patch(&target).await;
             api.event(&target, "Warning", "PrimaryUnreachable").await;
             let asked = api.event(&target, "Warning", "DataLossConfirmationRequired").await;
@@ -657,6 +674,7 @@ async fn confirmed_forced_failover_through_the_annotation() {
             // runs, then the journal after it, then the step's Event (a refused Event must not
             // lose the journal).
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
+            api.drsite_list("dr", &[]).await;
             let before = api.status_patch(&target).await;
             let after = api.status_patch(&target).await;
             let forced = api.event(&target, "Normal", "ForcedFailover").await;
@@ -776,15 +794,18 @@ async fn confirmation_bound_to_a_seen_primary_survives_the_status_round_trip() {
             let secret = [("username", login.0.as_str()), ("password", login.1.as_str())];
             // Pass 0: the primary is seen at site-a (SQL-B lagging: no step, no Event).
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
+            api.drsite_list("dr", &[]).await;
             tx.send(api.status_patch(&target).await).unwrap();
             // Pass 1: it is gone, and spec.primarySite now says site-b.
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
+            api.drsite_list("dr", &[]).await;
             tx.send(api.status_patch(&target).await).unwrap();
             api.event(&target, "Warning", "PrimaryUnreachable").await;
             api.event(&target, "Warning", "DataLossConfirmationRequired").await;
             api.event(&target, "Warning", "ReplicaUnavailable").await;
             // Pass 2: confirmed.
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
+            api.drsite_list("dr", &[]).await;
             tx.send(api.status_patch(&target).await).unwrap();
             tx.send(api.status_patch(&target).await).unwrap();
             api.event(&target, "Normal", "ForcedFailover").await;
@@ -803,7 +824,7 @@ async fn confirmation_bound_to_a_seen_primary_survives_the_status_round_trip() {
             assert_eq!(status.primary_replica.as_deref(), Some("SQL-A"), "{status:?}");
             ag.status = Some(status);
             sim.stop_instance("SQL-A").await.unwrap();
-            ag.spec.primary_site = "site-b".into();
+            ag.spec.primary_site = Some("site-b".into());
             ag.metadata.generation = Some(4);
             results.push(reconcile(&ag, &ctx, jiff::Timestamp::now()).await);
             let Some(status) = rx.recv().await else {

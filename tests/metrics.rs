@@ -110,7 +110,7 @@ async fn a_planned_switchover_as_prometheus_scrapes_it() {
 
     let mut rig = Rig::new(shared).await;
     rig.run_until("steady at site-a", steady_at("site-a")).await;
-    rig.ag.spec.primary_site = "site-b".into();
+    rig.ag.spec.primary_site = Some("site-b".into());
     rig.ag.metadata.generation = Some(2);
     rig.run_until("the switchover to start", |s| s.transition.is_some())
         .await;

@@ -546,7 +546,8 @@ async fn the_pool_inside_a_drsite_moves_with_it() {
     );
     let pool = rig.pool();
     assert_eq!(
-        pool.spec.active_site, "site-b",
+        pool.spec.active_site.as_deref(),
+        Some("site-b"),
         "the DrSite applied the pool's desired site"
     );
     let s = rig.status();
@@ -565,7 +566,7 @@ async fn the_pool_inside_a_drsite_moves_with_it() {
 async fn an_invalid_spec_is_reported_and_nothing_is_sent() {
     let rig = Rig::new().await;
     let mut pool = rig.pool();
-    pool.spec.active_site = "nowhere".into();
+    pool.spec.active_site = Some("nowhere".into());
     pool.spec.backup.active_servers = vec!["chat,b1.sim.local".into()];
     rig.port.put_pool(pool);
     let before = rig.sim.with_world(|w, _| w.statement_counts().clone());
@@ -594,4 +595,169 @@ async fn an_invalid_spec_is_reported_and_nothing_is_sent() {
         before,
         "no statement reached any instance"
     );
+}
+
+/// The statements that move a pool (restores, backups, KILL, SET PARTNER OFF) each instance
+/// has received so far.
+fn moving_statements(rig: &Rig) -> BTreeMap<(String, String), u64> {
+    rig.sim.with_world(|w, _| {
+        w.statement_counts()
+            .iter()
+            .filter(|((_, kind), _)| ["restore", "backup", "kill", "alter_database"].contains(&kind.as_str()))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    })
+}
+
+/// The pool's Conflict condition: (status, message).
+fn pool_conflict(rig: &Rig) -> Option<(String, String)> {
+    rig.status()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Conflict")
+        .map(|c| (c.status.clone(), c.message.clone()))
+}
+
+/// One writer per desired site, for a pool: while a DrSite lists it, an activeSite that Argo CD
+/// re-asserts moves nothing (no restore, no hook), and the pool reports a Conflict naming it; a
+/// pool whose activeSite is left out stays where it is until the DrSite sets one.
+#[tokio::test(start_paused = true)]
+async fn a_pool_active_site_reasserted_by_another_field_manager_moves_nothing() {
+    use drover::api::dr_site::{ChildRef, DrPhase, DrSite, DrSiteSpec, SiteSpec};
+    use drover::components::memory::MemorySites;
+    use drover::controller::drsite;
+    use drover::controller::memory::Write;
+
+    let mut rig = Rig::new().await;
+    rig.steady_at("site-a").await;
+    let mut drs = DrSite::new(
+        "chat",
+        DrSiteSpec {
+            sites: ["site-a", "site-b"]
+                .into_iter()
+                .map(|s| SiteSpec {
+                    name: s.into(),
+                    namespace: format!("chat-{s}"),
+                    kubeconfig: None,
+                })
+                .collect(),
+            active_site: "site-a".into(),
+            availability_groups: vec![],
+            persistent_chat_pools: vec![ChildRef { name: POOL.into() }],
+            components: vec![],
+            suspend: false,
+        },
+    );
+    drs.metadata.namespace = Some(NS.into());
+    drs.metadata.generation = Some(1);
+    rig.port.put_drsite(&drs);
+    let sites = Arc::new(MemorySites::new(Duration::from_secs(1)));
+    sites.add_site("site-a", "chat-site-a");
+    sites.add_site("site-b", "chat-site-b");
+    let dr_ctx = drsite::Context::new(rig.port.clone(), sites, config());
+    let port = rig.port.clone();
+    async fn both(
+        rig: &mut Rig,
+        drs: &mut DrSite,
+        dr_ctx: &drsite::Context<Arc<MemoryPort>, Arc<MemorySites>>,
+        port: &MemoryPort,
+    ) {
+        drs.status = port.drsite_status(drs);
+        let _ = drsite::reconcile(drs, dr_ctx, rig.now()).await;
+        rig.tick().await;
+    }
+    let argocd = |site: &str| {
+        port.write_desired_site(
+            ChildKind::PersistentChatPool,
+            NS,
+            POOL,
+            site,
+            "argocd-controller",
+            Write::Apply,
+        )
+        .expect("the API server takes it");
+    };
+    for _ in 0..5 {
+        both(&mut rig, &mut drs, &dr_ctx, &port).await;
+    }
+    assert_eq!(port.drsite_status(&drs).and_then(|s| s.phase), Some(DrPhase::Steady));
+    assert_eq!(pool_conflict(&rig), None);
+
+    // Steady state: Git says site-b.
+    let before = moving_statements(&rig);
+    argocd("site-b");
+    for _ in 0..50 {
+        both(&mut rig, &mut drs, &dr_ctx, &port).await;
+    }
+    assert_eq!(moving_statements(&rig), before, "no statement that moves the pool");
+    assert!(rig.port.snapshot().jobs.is_empty(), "no hook Job");
+    let s = rig.status();
+    assert_eq!(
+        (s.active_site.as_deref(), s.pool_state),
+        (Some("site-a"), Some(PoolState::Normal))
+    );
+    assert!(s.transition.is_none(), "{:?}", s.transition);
+    let (status, message) = pool_conflict(&rig).expect("a Conflict condition");
+    assert_eq!(status, "True");
+    for part in [
+        "argocd-controller",
+        "drover-drsite",
+        "spec.activeSite \"site-b\"",
+        "keeps the pool active at site-a",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+    let warned: Vec<_> = rig.events().into_iter().filter(|e| e.reason == "Conflict").collect();
+    assert_eq!(warned.len(), 1, "announced once: {warned:?}");
+
+    // Argo CD stops carrying the field: it is gone, the pool stays where it is.
+    assert!(
+        port.release_desired_site(ChildKind::PersistentChatPool, NS, POOL, "argocd-controller")
+            .expect("stored")
+    );
+    for _ in 0..10 {
+        both(&mut rig, &mut drs, &dr_ctx, &port).await;
+    }
+    assert_eq!(rig.pool().spec.active_site, None);
+    assert_eq!(rig.status().active_site.as_deref(), Some("site-a"));
+    assert_eq!(pool_conflict(&rig).map(|c| c.0).as_deref(), Some("False"));
+    assert_eq!(moving_statements(&rig), before);
+    assert_eq!(port.drsite_status(&drs).and_then(|s| s.phase), Some(DrPhase::Steady));
+
+    // The DrSite flips: it sets the field, and the pool follows.
+    drs.spec.active_site = "site-b".into();
+    drs.metadata.generation = Some(2);
+    let mut settled = false;
+    for _ in 0..400 {
+        both(&mut rig, &mut drs, &dr_ctx, &port).await;
+        let s = port.drsite_status(&drs).unwrap_or_default();
+        if s.phase == Some(DrPhase::Steady) && s.active_site.as_deref() == Some("site-b") {
+            settled = true;
+            break;
+        }
+    }
+    assert!(settled, "the DrSite settles at site-b: {:#?}", port.drsite_status(&drs));
+    assert_eq!(rig.pool().spec.active_site.as_deref(), Some("site-b"));
+    assert_eq!(
+        port.desired_site_manager(ChildKind::PersistentChatPool, NS, POOL)
+            .as_deref(),
+        Some("drover-drsite")
+    );
+
+    // After it, Git's site-a once more: nothing moves back.
+    let after = moving_statements(&rig);
+    let jobs = rig.port.snapshot().jobs.len();
+    argocd("site-a");
+    for _ in 0..50 {
+        both(&mut rig, &mut drs, &dr_ctx, &port).await;
+    }
+    assert_eq!(moving_statements(&rig), after, "no statement that moves the pool");
+    assert_eq!(rig.port.snapshot().jobs.len(), jobs, "no hook Job");
+    let s = rig.status();
+    assert_eq!(
+        (s.active_site.as_deref(), s.pool_state),
+        (Some("site-b"), Some(PoolState::FailedOver))
+    );
+    assert_eq!(pool_conflict(&rig).map(|c| c.0).as_deref(), Some("True"));
+    assert_eq!(rig.sim.with_world(|w, _| w.chat_lost(POOL)), Some(0));
 }

@@ -122,10 +122,35 @@ async fn steady_state_plans_nothing_and_sends_only_selects() {
     only_selects(&before, &after, &["SQL-A", "SQL-B"]);
 }
 
+/// A group file without `spec.primarySite` (as a GitOps repository keeps a DrSite's child): the
+/// primary stays where it is, nothing is planned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_without_a_primary_site_stays_where_it_is() {
+    let (sim, mut ag) = ag_world().await;
+    ag.spec.primary_site = None;
+    let file = write_yaml("no-primary-site", &ag);
+    let text = std::fs::read_to_string(&file).expect("written");
+    assert!(!text.contains("primarySite"), "{text}");
+    let before = counts(&sim);
+    let run = drover_plan(&sim, &["-f", file.to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("desired site: (not set: stays where it is)   observed: site-a"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("next: nothing to do"), "{}", run.stdout);
+    only_selects(&before, &counts(&sim), &["SQL-A", "SQL-B"]);
+    let json = drover_plan(&sim, &["-f", file.to_str().unwrap(), "-o", "json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(json["resources"][0]["desiredSite"], serde_json::Value::Null, "{json:#}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipped_site_prints_the_switchover_step_and_changes_nothing() {
     let (sim, mut ag) = ag_world().await;
-    ag.spec.primary_site = "site-b".into();
+    ag.spec.primary_site = Some("site-b".into());
     let file = write_yaml("flipped", &ag);
     let before = counts(&sim);
     let run = drover_plan(&sim, &["-f", file.to_str().unwrap()]).await;
@@ -159,7 +184,7 @@ async fn a_flipped_site_prints_the_switchover_step_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_and_yaml_output_carry_the_step() {
     let (sim, mut ag) = ag_world().await;
-    ag.spec.primary_site = "site-b".into();
+    ag.spec.primary_site = Some("site-b".into());
     let file = write_yaml("json", &ag);
     let run = drover_plan(&sim, &["-f", file.to_str().unwrap(), "-o", "json"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -282,13 +307,17 @@ async fn a_pool_is_planned_from_selects_alone() {
     let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
     let resource = &json["resources"][0];
     assert_eq!(resource["kind"], "PersistentChatPool", "{json:#}");
-    assert_eq!(resource["observedSite"], primary_site.as_str(), "{json:#}");
+    assert_eq!(
+        resource["observedSite"],
+        primary_site.as_deref().unwrap_or_default(),
+        "{json:#}"
+    );
     assert_eq!(resource["next"]["type"], "steady", "{json:#}");
     only_selects(&before, &after, &instances);
 
     // Moving the pool to the backup data center starts runbook B, whose folder listings
     // (EXEC xp_dirtree) the controller would send: the dry run must not.
-    pool.spec.active_site = backup_site.clone();
+    pool.spec.active_site = Some(backup_site.clone());
     let file = write_yaml("pool-moved", &pool);
     let run = drover_plan(&sim, &["-f", file.to_str().unwrap()]).await;
     let moved = counts(&sim);

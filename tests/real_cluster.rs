@@ -1037,7 +1037,11 @@ impl Runbook {
         // The group, as its own status and managedFields tell.
         let ags: Api<AvailabilityGroup> = Api::namespaced(self.client.clone(), &self.home);
         let ag = ags.get(AG).await.expect("get the AvailabilityGroup");
-        assert_eq!(ag.spec.primary_site, site, "the DrSite set the group's primarySite");
+        assert_eq!(
+            ag.spec.primary_site.as_deref(),
+            Some(site),
+            "the DrSite set the group's primarySite"
+        );
         let ag_status = ag.status.clone().expect("the group has a status");
         assert_eq!(ag_status.primary_site.as_deref(), Some(site), "{ag_status:#?}");
         assert_eq!(ag_status.phase, Some(Phase::Steady), "{ag_status:#?}");
@@ -1283,7 +1287,7 @@ async fn the_example_as_the_real_cluster_suite_applies_it() {
                 let ag: AvailabilityGroup = serde_json::from_value(doc.clone()).expect("an AvailabilityGroup");
                 assert_eq!(drover::api::availability_group::validate(&ag.spec), vec![]);
                 assert_eq!(ag.spec.group_name, SQL_AG);
-                assert_eq!(ag.spec.primary_site, "site-a");
+                assert_eq!(ag.spec.primary_site.as_deref(), Some("site-a"));
                 assert_eq!(ag.spec.tls.encryption, drover::api::availability_group::Encryption::Off);
                 for r in &ag.spec.replicas {
                     let addr = sim.addr(&r.server_name).expect("a simulated instance");

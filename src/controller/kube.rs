@@ -9,9 +9,13 @@ use super::{DRSITE_FIELD_MANAGER, DrPort, Event, FIELD_MANAGER, PoolPort, Port, 
 use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus};
 use crate::api::dr_site::{DrSite, DrSiteStatus};
 use crate::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolStatus};
+use crate::components::LABEL_DRSITE;
+use crate::controller::ownership::{ListedBy, listing};
+use crate::plan::drsite::ChildKind;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Secret};
 use kube::api::{ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -22,7 +26,13 @@ use std::fmt::Debug;
 pub struct KubePort {
     client: Client,
     recorder: EventRecorder,
+    /// The DrSites as a watch keeps them, to tell which list a child without an API request;
+    /// without it, they are listed from the API server when needed.
+    drsites: Option<Store<DrSite>>,
 }
+
+/// How long a reconcile waits for the DrSite watch's first list before it gives up.
+const DRSITES_READY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl KubePort {
     /// `instance` names this operator process in Events (its pod name).
@@ -30,7 +40,14 @@ impl KubePort {
         Self {
             recorder: EventRecorder::new(client.clone(), FIELD_MANAGER, instance),
             client,
+            drsites: None,
         }
+    }
+
+    /// Tells which DrSites list a child from `store` (a watch's) instead of listing them.
+    pub fn with_drsites(mut self, store: Store<DrSite>) -> Self {
+        self.drsites = Some(store);
+        self
     }
 }
 
@@ -143,6 +160,25 @@ impl Port for KubePort {
     async fn publish(&self, ag: &AvailabilityGroup, event: &Event) -> Result<(), PortError> {
         self.publish_about(event, &ag.object_ref(&())).await
     }
+
+    async fn drsites_listing(&self, kind: ChildKind, namespace: &str, name: &str) -> Result<Vec<ListedBy>, PortError> {
+        match &self.drsites {
+            Some(store) => {
+                // Before the watch's first list an empty store would say "listed by none".
+                tokio::time::timeout(DRSITES_READY, store.wait_until_ready())
+                    .await
+                    .map_err(|_| PortError::Unreachable("the DrSite watch has not listed DrSites yet".into()))?
+                    .map_err(|e| PortError::Unreachable(format!("the DrSite watch: {e}")))?;
+                let all = store.state();
+                Ok(listing(all.iter().map(|d| &**d), kind, namespace, name))
+            }
+            None => {
+                let api: Api<DrSite> = Api::namespaced(self.client.clone(), namespace);
+                let list = api.list(&ListParams::default()).await.map_err(port_error)?;
+                Ok(listing(&list.items, kind, namespace, name))
+            }
+        }
+    }
 }
 
 impl KubePort {
@@ -184,6 +220,7 @@ impl KubePort {
         name: &str,
         field: &str,
         site: &str,
+        drsite: &str,
     ) -> Result<(), PortError>
     where
         K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
@@ -192,7 +229,7 @@ impl KubePort {
         let body = serde_json::json!({
             "apiVersion": K::api_version(&()),
             "kind": K::kind(&()),
-            "metadata": {"name": name},
+            "metadata": {"name": name, "labels": {LABEL_DRSITE: drsite}},
             "spec": {field: site},
         });
         match api
@@ -220,8 +257,8 @@ impl DrPort for KubePort {
         get_opt(&api, name).await
     }
 
-    async fn apply_primary_site(&self, namespace: &str, name: &str, site: &str) -> Result<(), PortError> {
-        self.apply_desired_site::<AvailabilityGroup>("AvailabilityGroup", namespace, name, "primarySite", site)
+    async fn apply_primary_site(&self, namespace: &str, name: &str, site: &str, drsite: &str) -> Result<(), PortError> {
+        self.apply_desired_site::<AvailabilityGroup>("AvailabilityGroup", namespace, name, "primarySite", site, drsite)
             .await
     }
 
@@ -230,8 +267,14 @@ impl DrPort for KubePort {
         get_opt(&api, name).await
     }
 
-    async fn apply_pool_active_site(&self, namespace: &str, name: &str, site: &str) -> Result<(), PortError> {
-        self.apply_desired_site::<PersistentChatPool>("PersistentChatPool", namespace, name, "activeSite", site)
+    async fn apply_pool_active_site(
+        &self,
+        namespace: &str,
+        name: &str,
+        site: &str,
+        drsite: &str,
+    ) -> Result<(), PortError> {
+        self.apply_desired_site::<PersistentChatPool>("PersistentChatPool", namespace, name, "activeSite", site, drsite)
             .await
     }
 

@@ -11,6 +11,7 @@ pub mod events;
 pub mod kube;
 pub mod login;
 pub mod memory;
+pub mod ownership;
 pub mod pchat;
 pub mod port;
 pub mod rbac;

@@ -84,6 +84,15 @@ pub trait Port: Send + Sync {
 
     /// Publishes an Event about `ag`.
     fn publish(&self, ag: &AvailabilityGroup, event: &Event) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The DrSites in `namespace` that list the child `kind`/`name` (see [`super::ownership`]):
+    /// found by what the DrSites say, not by anything on the child.
+    fn drsites_listing(
+        &self,
+        kind: crate::plan::drsite::ChildKind,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<super::ownership::ListedBy>, PortError>> + Send;
 }
 
 /// The Kubernetes side of the DrSite controller besides the sites' workloads
@@ -99,11 +108,14 @@ pub trait DrPort: Send + Sync {
 
     /// Sets an AvailabilityGroup's `spec.primarySite` by server-side apply with the DrSite field
     /// manager ([`super::DRSITE_FIELD_MANAGER`]), forced: the DrSite owns that field from then on.
+    /// The same apply labels the group [`crate::components::LABEL_DRSITE`]`=<drsite>`, which the
+    /// chart's optional admission policy selects on.
     fn apply_primary_site(
         &self,
         namespace: &str,
         name: &str,
         site: &str,
+        drsite: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
     /// A PersistentChatPool in `namespace`; `None` when it does not exist.
@@ -120,6 +132,7 @@ pub trait DrPort: Send + Sync {
         namespace: &str,
         name: &str,
         site: &str,
+        drsite: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
     /// Server-side apply of the DrSite's status subresource.
@@ -155,6 +168,15 @@ impl<T: Port> Port for std::sync::Arc<T> {
     fn publish(&self, ag: &AvailabilityGroup, event: &Event) -> impl Future<Output = Result<(), PortError>> + Send {
         (**self).publish(ag, event)
     }
+
+    fn drsites_listing(
+        &self,
+        kind: crate::plan::drsite::ChildKind,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<super::ownership::ListedBy>, PortError>> + Send {
+        (**self).drsites_listing(kind, namespace, name)
+    }
 }
 
 impl<T: DrPort> DrPort for std::sync::Arc<T> {
@@ -171,8 +193,9 @@ impl<T: DrPort> DrPort for std::sync::Arc<T> {
         namespace: &str,
         name: &str,
         site: &str,
+        drsite: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send {
-        (**self).apply_primary_site(namespace, name, site)
+        (**self).apply_primary_site(namespace, name, site, drsite)
     }
 
     fn persistent_chat_pool(
@@ -188,8 +211,9 @@ impl<T: DrPort> DrPort for std::sync::Arc<T> {
         namespace: &str,
         name: &str,
         site: &str,
+        drsite: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send {
-        (**self).apply_pool_active_site(namespace, name, site)
+        (**self).apply_pool_active_site(namespace, name, site, drsite)
     }
 
     fn patch_drsite_status(

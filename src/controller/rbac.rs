@@ -62,7 +62,8 @@ pub const API_CALLS: &[ApiCall] = &[
         "drover.dev",
         "drsites",
         &["list", "watch"],
-        "the DrSite controller's watch",
+        "the DrSite controller's watch; the AvailabilityGroup and PersistentChatPool controllers' watches \
+         (and, without one, a list) of the DrSites that list a child: only their field manager may move it",
     ),
     cluster(
         "drover.dev",

@@ -105,7 +105,12 @@ fn twin_group(sim: &Sim, declared: &AvailabilityGroup, sim_group: &str) -> Resul
     let mut spec = availability_group_spec(
         sim,
         sim_group,
-        &declared.spec.primary_site,
+        declared
+            .spec
+            .primary_site
+            .as_deref()
+            .or_else(|| declared.spec.replicas.first().map(|r| r.site.as_str()))
+            .unwrap_or_default(),
         &declared.spec.credentials.secret_name,
     )
     .ok_or_else(|| format!("the simulator has no group {sim_group}"))?;

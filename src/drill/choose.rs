@@ -75,7 +75,8 @@ fn made_drsite(child: &kube::api::ObjectMeta, sites: &[&str], active: &str, pool
 /// An AvailabilityGroup on its own, moved by a DrSite the drill makes for it.
 fn group_alone(group: &AvailabilityGroup) -> Chosen {
     let sites: Vec<&str> = group.spec.replicas.iter().map(|r| r.site.as_str()).collect();
-    let drs = made_drsite(&group.metadata, &sites, &group.spec.primary_site, false);
+    let primary = group.spec.primary_site.as_deref().unwrap_or(sites[0]);
+    let drs = made_drsite(&group.metadata, &sites, primary, false);
     Chosen {
         subject: Subject::Made(Box::new(Setup {
             sql: twin::world_config(group),
@@ -136,12 +137,12 @@ fn child_alone(
         })
         .collect();
     let spec = &mut pool.spec;
-    if spec.active_site != spec.primary.site {
+    if let Some(declared) = spec.active_site.as_ref().filter(|site| **site != spec.primary.site) {
         notes.push(format!(
-            "the pool declares activeSite {} (failed over); the twin starts it from its primary data center {}",
-            spec.active_site, spec.primary.site
+            "the pool declares activeSite {declared} (failed over); the twin starts it from its primary data center {}",
+            spec.primary.site
         ));
-        spec.active_site = spec.primary.site.clone();
+        spec.active_site = Some(spec.primary.site.clone());
     }
     notes.push(format!(
         "the log-shipping share {} is on a simulated file server at {}: it is lost with that data center",

@@ -64,7 +64,11 @@ fn add_instances(cfg: &mut WorldConfig, more: Vec<InstanceConfig>) -> Result<(),
 /// The simulated world for `group`, with the demo's short latencies.
 pub fn world_config(group: &AvailabilityGroup) -> WorldConfig {
     let spec = &group.spec;
-    let primary = spec.replicas.iter().position(|r| r.site == spec.primary_site);
+    // Left out, the declared group starts where its first replica is.
+    let primary = match spec.primary_site.as_deref() {
+        Some(site) => spec.replicas.iter().position(|r| r.site == site),
+        None => Some(0),
+    };
     let mut cfg = WorldConfig::two_sites();
     cfg.instances = spec
         .replicas

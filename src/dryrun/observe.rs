@@ -231,14 +231,17 @@ pub(super) fn plan_drsite(drs: &DrSite, loaded: &[Loaded], planned: &[ResourcePl
             continue;
         };
         let target = format!("{kind}/{child}");
-        if plan.desired_site != spec.active_site {
+        // A child without a desired site already at the DrSite's site stays there: nothing to set.
+        let stays = plan.desired_site.is_none() && plan.observed_site.as_deref() == Some(spec.active_site.as_str());
+        if plan.desired_site.as_deref() != Some(spec.active_site.as_str()) && !stays {
             moves.push(NextStep::SetChildSite {
                 child: target.clone(),
                 site: spec.active_site.clone(),
             });
             notes.push(format!(
                 "{target} declares {} but the DrSite's active site is {}: drover would set it (after stopping the old site's components, which are not observed here)",
-                plan.desired_site, spec.active_site
+                plan.desired_site.as_deref().unwrap_or("no site"),
+                spec.active_site
             ));
         } else if plan.observed_site.as_deref() != Some(spec.active_site.as_str()) {
             let observed = plan.observed_site.as_deref().unwrap_or("no site (see its plan)");
@@ -260,7 +263,7 @@ pub(super) fn plan_drsite(drs: &DrSite, loaded: &[Loaded], planned: &[ResourcePl
         kind: "DrSite".into(),
         name: drs.metadata.name.clone().unwrap_or_default(),
         file: String::new(),
-        desired_site: spec.active_site.clone(),
+        desired_site: Some(spec.active_site.clone()),
         observed_site: None,
         phase: None,
         next,

@@ -41,7 +41,8 @@ fn text(report: &Report) -> String {
 fn resource(out: &mut String, r: &ResourcePlan) {
     let _ = writeln!(out, "{}/{}  ({})", r.kind, r.name, r.file);
     let observed = r.observed_site.as_deref().unwrap_or("unknown");
-    let _ = writeln!(out, "  desired site: {}   observed: {observed}", r.desired_site);
+    let desired = r.desired_site.as_deref().unwrap_or("(not set: stays where it is)");
+    let _ = writeln!(out, "  desired site: {desired}   observed: {observed}");
     if let Some(phase) = &r.phase {
         let _ = writeln!(out, "  phase: {phase}");
     }

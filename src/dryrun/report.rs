@@ -22,8 +22,8 @@ pub struct ResourcePlan {
     pub kind: String,
     pub name: String,
     pub file: String,
-    /// The site the spec declares.
-    pub desired_site: String,
+    /// The site the spec declares; none: it stays where it is.
+    pub desired_site: Option<String>,
     /// The site observed serving (primary, active data center).
     pub observed_site: Option<String>,
     pub phase: Option<String>,

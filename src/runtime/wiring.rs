@@ -74,6 +74,20 @@ impl Wiring {
             .touched_objects()
     }
 
+    /// A watch kept in a store (for lookups) whose changes also trigger reconciles (through a
+    /// mapper), counted for readiness.
+    pub fn reflect<K>(&self, api: Api<K>) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>)
+    where
+        K: Clone + Resource + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Eq + Hash + Clone + Default,
+    {
+        let writer = reflector::store::Writer::<K>::default();
+        let reader = writer.as_reader();
+        let events = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+        let objects = self.readiness.track(events).reflect(writer).touched_objects();
+        (reader, objects)
+    }
+
     /// Runs `controller` until `stop` is cancelled: each object reconciled at most once at a time;
     /// when this process becomes leader every object is reconciled again (followers skipped them).
     /// On `stop` it takes no new work and waits for the reconciles in flight.

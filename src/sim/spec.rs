@@ -66,7 +66,7 @@ pub fn availability_group_spec(
             encryption: Encryption::Off,
             ..TlsSpec::default()
         },
-        primary_site: primary_site.into(),
+        primary_site: Some(primary_site.into()),
         forced_failover: ForcedFailoverPolicy::default(),
         auto_resume: false,
         backup_before_failback: None,
@@ -126,7 +126,7 @@ pub fn persistent_chat_pool_spec(sim: &Sim, pool: &str, secret: &str) -> Option<
     let hook = |what: &str| sim_hook_template(what);
     Some(PersistentChatPoolSpec {
         pool_identity: format!("PersistentChatServer:{pool}.sim.local"),
-        active_site: primary_site.clone(),
+        active_site: Some(primary_site.clone()),
         chat_database: chat.database.clone(),
         compliance_database: chat.compliance_database.clone(),
         primary: data_center(&chat.primary, servers_at(&primary_site))?,

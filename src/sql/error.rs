@@ -164,7 +164,7 @@ mod tests {
         for n in [4305, 3117, 3201, 3013, 911, 3104, 3102, 6104, 4330, 3159, 3154] {
             assert_eq!(classify(n), ErrorCategory::Fatal, "{n}");
         }
-        for n in [0, 18456, 41104, 41125, 41140, 35253, 976, 50000] {
+        for n in [0, 18456, 41104, 41140, 35253, 976, 50000] {
             assert_eq!(classify(n), ErrorCategory::Fatal, "{n}");
         }
     }

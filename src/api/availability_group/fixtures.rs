@@ -33,7 +33,7 @@ pub(crate) fn spec() -> AvailabilityGroupSpec {
             password_key: "password".into(),
         },
         tls: TlsSpec::default(),
-        primary_site: "site-a".into(),
+        primary_site: Some("site-a".into()),
         forced_failover: ForcedFailoverPolicy::default(),
         auto_resume: false,
         backup_before_failback: None,

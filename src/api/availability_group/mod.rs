@@ -38,7 +38,7 @@ pub const MAX_REPLICAS: usize = 9;
     printcolumn = r#"{"name":"Est-Loss", "type":"integer", "description":"Seconds of commits a forced failover would lose now (known part)", "jsonPath":".status.estimatedDataLossSeconds"}"#,
     printcolumn = r#"{"name":"Age", "type":"date", "jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[x_kube(validation = Rule::new("self.replicas.exists(r, r.site == self.primarySite)").message("primarySite must be the site of one of the replicas").field_path(".primarySite"))]
+#[x_kube(validation = Rule::new("!has(self.primarySite) || self.replicas.exists(r, r.site == self.primarySite)").message("primarySite must be the site of one of the replicas").field_path(".primarySite"))]
 #[x_kube(validation = Rule::new("self.replicas.all(a, self.replicas.filter(b, b.serverName.lowerAscii() == a.serverName.lowerAscii()).size() == 1)").message("replica serverName values must be unique (SQL Server compares them case-insensitively)").field_path(".replicas"))]
 #[x_kube(validation = Rule::new("self.replicas.all(a, self.replicas.filter(b, b.site == a.site).size() == 1)").message("each site may hold only one replica of the availability group").field_path(".replicas"))]
 #[serde(rename_all = "camelCase")]
@@ -62,8 +62,13 @@ pub struct AvailabilityGroupSpec {
     #[serde(default)]
     pub tls: TlsSpec,
     /// The site whose replica should be the primary. Change it to switch over, fail over or fail back.
+    /// Optional: left out, drover keeps the primary wherever it is (steady-state upkeep goes on) and
+    /// never starts a switchover or a forced failover by itself, as a Deployment's `replicas` left to
+    /// an HPA. While a DrSite lists this group, only a value written by the DrSite's field manager
+    /// (`drover-drsite`) is acted on; a value from any other writer is reported as a Conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
-    pub primary_site: String,
+    pub primary_site: Option<String>,
     /// When drover may fail over with possible data loss (the primary unreachable).
     #[serde(default)]
     pub forced_failover: ForcedFailoverPolicy,

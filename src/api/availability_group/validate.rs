@@ -97,16 +97,15 @@ pub fn validate(spec: &AvailabilityGroupSpec) -> Vec<SpecError> {
             problem(&mut errors, at("endpoint.port"), "port 0 is not a TCP port");
         }
     }
-    if !spec.replicas.iter().any(|r| r.site == spec.primary_site) {
+    // Left out, the primary stays where it is: there is nothing to check.
+    if let Some(primary_site) = &spec.primary_site
+        && !spec.replicas.iter().any(|r| &r.site == primary_site)
+    {
         let known: Vec<&str> = spec.replicas.iter().map(|r| r.site.as_str()).collect();
         problem(
             &mut errors,
             "spec.primarySite",
-            format!(
-                "site {:?} has no replica (sites: {})",
-                spec.primary_site,
-                known.join(", ")
-            ),
+            format!("site {primary_site:?} has no replica (sites: {})", known.join(", ")),
         );
     }
     let policy = &spec.forced_failover;
@@ -220,7 +219,7 @@ mod tests {
                 "spec.replicas[1].serverName",
             ),
             (|s| s.replicas.truncate(1), "spec.replicas"),
-            (|s| s.primary_site = "site-z".into(), "spec.primarySite"),
+            (|s| s.primary_site = Some("site-z".into()), "spec.primarySite"),
             (
                 |s| s.forced_failover.policy = ForcePolicy::Automatic,
                 "spec.forcedFailover",

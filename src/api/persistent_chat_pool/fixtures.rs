@@ -17,7 +17,7 @@ use crate::api::dr_site::fixtures::job_template;
 pub(crate) fn pool_spec() -> PersistentChatPoolSpec {
     PersistentChatPoolSpec {
         pool_identity: "PersistentChatServer:pchat.contoso.com".into(),
-        active_site: "dc1".into(),
+        active_site: Some("dc1".into()),
         chat_database: "mgc".into(),
         compliance_database: "mgccomp".into(),
         primary: data_center(

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Last-Restore", "type":"date", "description":"When the backup instance last restored a log backup", "jsonPath":".status.logShipping.lastRestoredAt"}"#,
     printcolumn = r#"{"name":"Age", "type":"date", "jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[x_kube(validation = Rule::new("self.activeSite == self.primary.site || self.activeSite == self.backup.site").message("activeSite must be primary.site or backup.site").field_path(".activeSite"))]
+#[x_kube(validation = Rule::new("!has(self.activeSite) || self.activeSite == self.primary.site || self.activeSite == self.backup.site").message("activeSite must be primary.site or backup.site").field_path(".activeSite"))]
 #[x_kube(validation = Rule::new("self.primary.site != self.backup.site").message("the primary and backup data centers must be different sites").field_path(".backup.site"))]
 #[x_kube(validation = Rule::new("self.chatDatabase.lowerAscii() != self.complianceDatabase.lowerAscii()").message("the chat and compliance databases must differ (SQL Server compares names case-insensitively)").field_path(".complianceDatabase"))]
 #[x_kube(validation = Rule::new("(has(self.primary.mirrorInstance) ? [self.primary.sqlInstance.serverName, self.primary.mirrorInstance.serverName] : [self.primary.sqlInstance.serverName]).all(a, (has(self.backup.mirrorInstance) ? [self.backup.sqlInstance.serverName, self.backup.mirrorInstance.serverName] : [self.backup.sqlInstance.serverName]).all(b, a.lowerAscii() != b.lowerAscii()))").message("an instance cannot serve both data centers: every serverName must be different (SQL Server compares them case-insensitively)").field_path(".backup"))]
@@ -48,9 +48,13 @@ pub struct PersistentChatPoolSpec {
     #[schemars(length(min = 1, max = 256))]
     pub pool_identity: String,
     /// The site whose data center should serve the pool: `primary.site` (pool state Normal) or
-    /// `backup.site` (pool state FailedOver). Change it to fail over or fail back.
+    /// `backup.site` (pool state FailedOver). Change it to fail over or fail back. Optional: left
+    /// out, drover keeps the pool where it is active and never fails it over or back by itself. While
+    /// a DrSite lists this pool, only a value written by the DrSite's field manager (`drover-drsite`)
+    /// is acted on; a value from any other writer is reported as a Conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63), pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
-    pub active_site: String,
+    pub active_site: Option<String>,
     /// The chat database (log-shipped and failed over), as named in SQL Server.
     #[serde(default = "default_chat_database")]
     #[schemars(length(min = 1, max = 128))]

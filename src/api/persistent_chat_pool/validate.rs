@@ -126,13 +126,17 @@ fn sites(spec: &PersistentChatPoolSpec, errors: &mut Vec<SpecError>) {
             ),
         );
     }
-    if spec.active_site != spec.primary.site && spec.active_site != spec.backup.site {
+    // Left out, the pool stays where it is active: there is nothing to check.
+    if let Some(active_site) = &spec.active_site
+        && active_site != &spec.primary.site
+        && active_site != &spec.backup.site
+    {
         problem(
             errors,
             "spec.activeSite",
             format!(
-                "{:?} is neither spec.primary.site ({:?}) nor spec.backup.site ({:?})",
-                spec.active_site, spec.primary.site, spec.backup.site
+                "{active_site:?} is neither spec.primary.site ({:?}) nor spec.backup.site ({:?})",
+                spec.primary.site, spec.backup.site
             ),
         );
     }
@@ -421,7 +425,7 @@ mod tests {
             // Renamed consistently (the active site too), only the label itself is at fault.
             let errors = fields_after(|s| {
                 s.primary.site = bad.clone();
-                s.active_site = bad.clone();
+                s.active_site = Some(bad.clone());
             });
             assert_eq!(errors, ["spec.primary.site"], "{bad:?}");
         }
@@ -439,14 +443,14 @@ mod tests {
 
     #[test]
     fn the_active_site_is_the_primary_or_the_backup_site() {
-        accepted(|s| s.active_site = "dc2".into());
+        accepted(|s| s.active_site = Some("dc2".into()));
         refused(
-            |s| s.active_site = "dc3".into(),
+            |s| s.active_site = Some("dc3".into()),
             "spec.activeSite",
             "neither spec.primary.site",
         );
-        refused(|s| s.active_site = "DC1".into(), "spec.activeSite", "\"DC1\"");
-        refused(|s| s.active_site = "dc1]".into(), "spec.activeSite", "\"dc1]\"");
+        refused(|s| s.active_site = Some("DC1".into()), "spec.activeSite", "\"DC1\"");
+        refused(|s| s.active_site = Some("dc1]".into()), "spec.activeSite", "\"dc1]\"");
     }
 
     #[test]
@@ -736,7 +740,7 @@ mod tests {
         let fields = fields_after(|s| {
             s.pool_identity = String::new();
             s.compliance_database = "MGC".into();
-            s.active_site = "dc9".into();
+            s.active_site = Some("dc9".into());
             s.backup.mirror_instance.as_mut().unwrap().server_name = "sql-chat-b".into();
             s.primary.active_servers.push("x,y".into());
             s.log_shipping.backup_share = "share".into();

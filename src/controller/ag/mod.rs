@@ -9,12 +9,14 @@ pub mod run;
 pub mod status;
 
 use super::login::{LoginError, login};
+use super::ownership::{conflict_condition, foreign_value};
 use super::{Config, Event, Failures, Port, PortError, as_stored, whole_seconds};
 use crate::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, CONFIRM_ANNOTATION, Phase, PrimarySnapshot,
     validate,
 };
 use crate::plan::ag::{self, Input, Next, Notice};
+use crate::plan::drsite::ChildKind;
 use crate::runtime::Shared;
 use crate::runtime::metrics::{Kind, Metrics};
 use crate::sql::{ErrorCategory, Executed, SqlError};
@@ -212,8 +214,29 @@ async fn reconcile_inner<P: Port>(
     let journal = status::journal_of(&previous);
     let remembered = crate::sync::lock(&ctx.last_seen).get(key).cloned();
     let name = ag.name_any();
+    // One writer per desired site: a primarySite that the DrSite listing this group did not write
+    // is not acted on; the planner is asked to keep the primary where it is.
+    let foreign = foreign_value(
+        &ctx.port,
+        ChildKind::AvailabilityGroup,
+        &ag.metadata,
+        "primarySite",
+        spec.primary_site.as_deref(),
+    )
+    .await?;
+    let staying;
+    let in_force = match &foreign {
+        Some(_) => {
+            staying = AvailabilityGroupSpec {
+                primary_site: None,
+                ..spec.clone()
+            };
+            &staying
+        }
+        None => spec,
+    };
     let plan = ag::plan(&Input {
-        spec,
+        spec: in_force,
         observed: &observed,
         journal: &journal,
         now,
@@ -225,17 +248,49 @@ async fn reconcile_inner<P: Port>(
         crate::sync::lock(&ctx.last_seen).insert(key.to_string(), as_status_keeps_it(seen));
     }
     let report = plan.report.clone();
-    let before = as_stored(status::planned(
+    // Where the primary is (or was last seen): a foreign value that agrees with it moves nothing.
+    let here = report
+        .primary_site
+        .clone()
+        .or_else(|| remembered.as_ref().and_then(|r| r.site.clone()))
+        .or_else(|| previous.primary_site.clone());
+    let conflict = foreign.filter(|f| f.is_conflict(here.as_deref())).map(|f| {
+        f.message(&match &here {
+            Some(site) => format!("keeps the primary at {site}"),
+            None => "does not choose where to fail over".to_string(),
+        })
+    });
+    let with_conflict = |mut status: AvailabilityGroupStatus, from: &AvailabilityGroupStatus| {
+        status.conditions = conflict_condition(
+            status.conditions,
+            &from.conditions,
+            conflict.as_deref(),
+            generation,
+            &stamp,
+        );
+        as_stored(status)
+    };
+    let before = with_conflict(
+        status::planned(
+            &previous,
+            generation,
+            &plan,
+            &plan.journal,
+            report.clone(),
+            None,
+            &stamp,
+        ),
         &previous,
-        generation,
-        &plan,
-        &plan.journal,
-        report.clone(),
-        None,
-        &stamp,
-    ));
+    );
     if before != previous {
         write(ctx, ag, &before, stored).await?;
+    }
+    if let Some(message) = &conflict
+        && conflict_message(&previous).as_deref() != Some(message.as_str())
+    {
+        ctx.port
+            .publish(ag, &Event::warning("Conflict", message.clone()))
+            .await?;
     }
     for notice in &plan.notices {
         ctx.port.publish(ag, &event_for(notice)).await?;
@@ -312,15 +367,10 @@ async fn reconcile_inner<P: Port>(
             );
             // The journal before the Event: what the step did (a failover issued, a confirmation
             // consumed, the fork point) must survive an Event the API server refuses.
-            let after = as_stored(status::planned(
+            let after = with_conflict(
+                status::planned(&before, generation, &plan, &step.after, report, None, &stamp),
                 &before,
-                generation,
-                &plan,
-                &step.after,
-                report,
-                None,
-                &stamp,
-            ));
+            );
             if after != before {
                 write(ctx, ag, &after, stored).await?;
             }
@@ -341,15 +391,10 @@ async fn reconcile_inner<P: Port>(
                     ctx.port
                         .publish(ag, &Event::warning("StepFailed", note.clone()))
                         .await?;
-                    let failed = as_stored(status::planned(
+                    let failed = with_conflict(
+                        status::planned(&before, generation, &plan, &plan.journal, report, Some(&note), &stamp),
                         &before,
-                        generation,
-                        &plan,
-                        &plan.journal,
-                        report,
-                        Some(&note),
-                        &stamp,
-                    ));
+                    );
                     if failed != before {
                         write(ctx, ag, &failed, stored).await?;
                     }
@@ -386,6 +431,15 @@ fn as_status_keeps_it(seen: &PrimarySnapshot) -> PrimarySnapshot {
         db.commit_time = up(&db.commit_time);
     }
     kept
+}
+
+/// The message of a True Conflict condition, if any.
+fn conflict_message(status: &AvailabilityGroupStatus) -> Option<String> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == crate::api::conditions::CONFLICT && c.status == "True")
+        .map(|c| c.message.clone())
 }
 
 fn is_retryable(e: &SqlError) -> bool {
@@ -455,7 +509,10 @@ fn event_for(notice: &Notice) -> Event {
         }
         Notice::TransitionCancelled { to } => Event::normal(
             "TransitionCancelled",
-            format!("the move to {to} was abandoned: spec.primarySite points at the current primary again"),
+            format!(
+                "the move to {to} was abandoned: the desired site in force is the current primary's again \
+                 (spec.primarySite points at it, was left out, or was not written by the DrSite listing the group)"
+            ),
         ),
         Notice::PrimaryLost { replica } => Event::warning(
             "PrimaryUnreachable",

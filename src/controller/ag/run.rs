@@ -3,6 +3,7 @@
 
 use super::{Context, Error, key_of, reconcile};
 use crate::api::availability_group::AvailabilityGroup;
+use crate::api::dr_site::DrSite;
 use crate::controller::api_in;
 use crate::controller::kube::KubePort;
 use crate::controller::login::naming_secret;
@@ -10,8 +11,10 @@ use crate::runtime::Wiring;
 use crate::runtime::metrics::Kind;
 use crate::runtime::wiring::retry_after;
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use std::future::Future;
 use std::sync::Arc;
@@ -39,9 +42,15 @@ pub fn run(
     stop: CancellationToken,
 ) -> impl Future<Output = ()> + Send + use<> {
     let client = &wiring.client;
+    // The DrSites, to tell which list a group (only their field manager may move it), and to
+    // look at the groups a DrSite lists again when it changes.
+    let (drsites, drsite_changes) = wiring.reflect(api_in::<DrSite>(client, namespace));
     let ctx = Arc::new(
-        Context::new(KubePort::new(client.clone(), wiring.instance.clone()), wiring.config)
-            .with_shared(wiring.shared.clone()),
+        Context::new(
+            KubePort::new(client.clone(), wiring.instance.clone()).with_drsites(drsites),
+            wiring.config,
+        )
+        .with_shared(wiring.shared.clone()),
     );
     let controller = wiring.controller(Kind::AvailabilityGroup, api_in::<AvailabilityGroup>(client, namespace));
     let store = controller.store();
@@ -50,6 +59,15 @@ pub fn run(
         api_in::<PartialObjectMeta<Secret>>(client, namespace),
         watcher::Config::default(),
     );
-    let controller = controller.watches_stream(secrets, move |secret| naming_secret(&store, &secret));
+    let controller = controller
+        .watches_stream(secrets, move |secret| naming_secret(&store, &secret))
+        .watches_stream(drsite_changes, |drs| {
+            let ns = drs.namespace().unwrap_or_default();
+            drs.spec
+                .availability_groups
+                .iter()
+                .map(|c| ObjectRef::<AvailabilityGroup>::new(&c.name).within(&ns))
+                .collect::<Vec<_>>()
+        });
     wiring.drive(controller, reconcile_kube, error_policy, ctx, stop)
 }

@@ -293,9 +293,10 @@ async fn execute<P: DrPort, S: Sites>(drs: &DrSite, ctx: &Context<P, S>, action:
         }
         Action::MoveChild { kind, name, site } => {
             let ns = drs.namespace().unwrap_or_default();
+            let drsite = drs.name_any();
             let applied = match kind {
-                ChildKind::AvailabilityGroup => ctx.port.apply_primary_site(&ns, name, site).await,
-                ChildKind::PersistentChatPool => ctx.port.apply_pool_active_site(&ns, name, site).await,
+                ChildKind::AvailabilityGroup => ctx.port.apply_primary_site(&ns, name, site, &drsite).await,
+                ChildKind::PersistentChatPool => ctx.port.apply_pool_active_site(&ns, name, site, &drsite).await,
             };
             applied.map_err(|e| e.to_string())?;
             Ok(format!(

@@ -92,7 +92,7 @@ async fn a_flip_applies_the_pools_active_site_with_the_drsite_field_manager() {
     rig.flip("site-b");
     let status = rig.reconcile().await;
     let pool = rig.port.stored_pool(NS, "pchat").expect("stored");
-    assert_eq!(pool.spec.active_site, "site-b");
+    assert_eq!(pool.spec.active_site.as_deref(), Some("site-b"));
     assert_eq!(
         rig.port
             .desired_site_manager(ChildKind::PersistentChatPool, NS, "pchat")

@@ -28,11 +28,35 @@ pub fn drsite_event_key(drs: &DrSite) -> String {
 const PRIMARY_SITE_FIELD: &str = "f:primarySite";
 const ACTIVE_SITE_FIELD: &str = "f:activeSite";
 
-/// Moves ownership of the spec field `field` (e.g. `f:primarySite`) to `manager` in
-/// `managedFields`, as a forced apply (or an update) by that manager does: no other entry keeps it.
-fn take_ownership(meta: &mut ObjectMeta, field: &str, manager: &str, operation: &str) {
+/// How a writer sets a field, as the API server tells them apart in `managedFields`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// Server-side apply, forced (`kubectl apply --server-side --force-conflicts`, Argo CD or Flux
+    /// with SSA, the DrSite): the same value as the live one makes the writer a co-owner; another
+    /// value takes the field from every other owner.
+    Apply,
+    /// A plain update (`kubectl edit`, `patch`, client-side apply): a changed value takes the
+    /// field from every other owner; the same value changes no ownership.
+    Update,
+}
+
+impl Write {
+    fn operation(self) -> &'static str {
+        match self {
+            Self::Apply => "Apply",
+            Self::Update => "Update",
+        }
+    }
+}
+
+/// Removes `field` (e.g. `f:primarySite`) from every `managedFields` entry but those of `keep`,
+/// dropping entries left owning nothing.
+fn disown(meta: &mut ObjectMeta, field: &str, keep: Option<(&str, &str)>) {
     let entries = meta.managed_fields.get_or_insert_with(Vec::new);
     for entry in entries.iter_mut() {
+        if keep.is_some_and(|(m, o)| entry.manager.as_deref() == Some(m) && entry.operation.as_deref() == Some(o)) {
+            continue;
+        }
         if let Some(spec) = entry
             .fields_v1
             .as_mut()
@@ -42,13 +66,36 @@ fn take_ownership(meta: &mut ObjectMeta, field: &str, manager: &str, operation: 
             spec.remove(field);
         }
     }
+    // An entry left owning nothing goes, as the API server drops it.
+    for entry in entries.iter_mut() {
+        if let Some(all) = entry.fields_v1.as_mut().and_then(|f| f.0.as_object_mut())
+            && all
+                .get("f:spec")
+                .and_then(|s| s.as_object())
+                .is_some_and(|s| s.is_empty())
+        {
+            all.remove("f:spec");
+        }
+    }
     entries.retain(|e| {
         e.fields_v1
             .as_ref()
-            .and_then(|f| f.0.get("f:spec"))
-            .and_then(|s| s.as_object())
-            .is_none_or(|s| !s.is_empty())
+            .and_then(|f| f.0.as_object())
+            .is_none_or(|all| !all.is_empty())
     });
+}
+
+/// Records in `managedFields` that `manager` wrote the spec field `field` (e.g. `f:primarySite`)
+/// by `write`; `changed`: the value differs from the live one (or the field was absent).
+fn record_write(meta: &mut ObjectMeta, field: &str, manager: &str, write: Write, changed: bool) {
+    let operation = write.operation();
+    if !changed && write == Write::Update {
+        return;
+    }
+    if changed {
+        disown(meta, field, Some((manager, operation)));
+    }
+    let entries = meta.managed_fields.get_or_insert_with(Vec::new);
     let mine = entries.iter_mut().find(|e| {
         e.manager.as_deref() == Some(manager) && e.operation.as_deref() == Some(operation) && e.subresource.is_none()
     });
@@ -75,17 +122,44 @@ fn take_ownership(meta: &mut ObjectMeta, field: &str, manager: &str, operation: 
     }
 }
 
+/// `manager` stops applying `field`: it is no longer an owner; a field nobody owns any more is
+/// removed from the object, as server-side apply removes a field its last applier left out.
+/// Whether the field was removed.
+fn release(meta: &mut ObjectMeta, field: &str, manager: &str) -> bool {
+    let entries = meta.managed_fields.get_or_insert_with(Vec::new);
+    for entry in entries.iter_mut().filter(|e| e.manager.as_deref() == Some(manager)) {
+        if let Some(spec) = entry
+            .fields_v1
+            .as_mut()
+            .and_then(|f| f.0.get_mut("f:spec"))
+            .and_then(|s| s.as_object_mut())
+        {
+            spec.remove(field);
+        }
+    }
+    disown(meta, "", None);
+    let name = field.trim_start_matches("f:");
+    crate::controller::ownership::owners(meta, name).is_empty()
+}
+
+/// Labels a child with the DrSite that set its desired site.
+fn label_drsite(meta: &mut ObjectMeta, drsite: &str) {
+    meta.labels
+        .get_or_insert_with(Default::default)
+        .insert(crate::components::LABEL_DRSITE.into(), drsite.into());
+}
+
 impl MemoryState {
     /// Sets a stored group's `spec.primarySite` as the API server would: the CRD's rule that it
-    /// names a replica's site, `metadata.generation` bumped when the spec changes, ownership of
-    /// the field to `manager`.
+    /// names a replica's site, `metadata.generation` bumped when the spec changes, `managedFields`
+    /// as `write` by `manager` leaves them.
     fn set_primary_site(
         &mut self,
         namespace: &str,
         name: &str,
         site: &str,
         manager: &str,
-        operation: &str,
+        write: Write,
     ) -> Result<(), PortError> {
         let key = object_key(namespace, name);
         let Some(ag) = self.availability_groups.get_mut(&key) else {
@@ -101,26 +175,27 @@ impl MemoryState {
                  primarySite must be the site of one of the replicas"
             )));
         }
-        if ag.spec.primary_site != site {
-            ag.spec.primary_site = site.into();
+        let changed = ag.spec.primary_site.as_deref() != Some(site);
+        if changed {
+            ag.spec.primary_site = Some(site.into());
             ag.metadata.generation = Some(ag.metadata.generation.unwrap_or(1) + 1);
         }
-        take_ownership(&mut ag.metadata, PRIMARY_SITE_FIELD, manager, operation);
+        record_write(&mut ag.metadata, PRIMARY_SITE_FIELD, manager, write, changed);
         self.desired_site_managers
             .insert((ChildKind::AvailabilityGroup, key), manager.into());
         Ok(())
     }
 
     /// Sets a stored pool's `spec.activeSite` as the API server would: the CRD's rule that it is
-    /// one of the pool's two sites, `metadata.generation` bumped when the spec changes, ownership
-    /// of the field to `manager`.
+    /// one of the pool's two sites, `metadata.generation` bumped when the spec changes,
+    /// `managedFields` as `write` by `manager` leaves them.
     fn set_pool_active_site(
         &mut self,
         namespace: &str,
         name: &str,
         site: &str,
         manager: &str,
-        operation: &str,
+        write: Write,
     ) -> Result<(), PortError> {
         let key = object_key(namespace, name);
         let Some(pool) = self.pools.get_mut(&key) else {
@@ -136,11 +211,12 @@ impl MemoryState {
                  activeSite must be primary.site or backup.site"
             )));
         }
-        if pool.spec.active_site != site {
-            pool.spec.active_site = site.into();
+        let changed = pool.spec.active_site.as_deref() != Some(site);
+        if changed {
+            pool.spec.active_site = Some(site.into());
             pool.metadata.generation = Some(pool.metadata.generation.unwrap_or(1) + 1);
         }
-        take_ownership(&mut pool.metadata, ACTIVE_SITE_FIELD, manager, operation);
+        record_write(&mut pool.metadata, ACTIVE_SITE_FIELD, manager, write, changed);
         self.desired_site_managers
             .insert((ChildKind::PersistentChatPool, key), manager.into());
         Ok(())
@@ -182,8 +258,8 @@ impl MemoryPort {
     }
 
     /// A person (or another tool) sets a child's desired site (a group's `spec.primarySite`, a
-    /// pool's `spec.activeSite`) with field manager `manager` (e.g. `kubectl-edit`): what a DrSite
-    /// must notice as a Conflict.
+    /// pool's `spec.activeSite`) with field manager `manager` (e.g. `kubectl-edit`) by a plain
+    /// update: what a DrSite must notice as a Conflict.
     pub fn edit_desired_site(
         &self,
         kind: ChildKind,
@@ -192,11 +268,81 @@ impl MemoryPort {
         site: &str,
         manager: &str,
     ) -> Result<(), PortError> {
+        self.write_desired_site(kind, namespace, name, site, manager, Write::Update)
+    }
+
+    /// Another tool sets a child's desired site with field manager `manager` by `write` (e.g. Argo
+    /// CD's self-heal re-applying Git: `argocd-controller`, [`Write::Apply`]).
+    pub fn write_desired_site(
+        &self,
+        kind: ChildKind,
+        namespace: &str,
+        name: &str,
+        site: &str,
+        manager: &str,
+        write: Write,
+    ) -> Result<(), PortError> {
         let mut state = crate::sync::lock(&self.state);
         match kind {
-            ChildKind::AvailabilityGroup => state.set_primary_site(namespace, name, site, manager, "Update"),
-            ChildKind::PersistentChatPool => state.set_pool_active_site(namespace, name, site, manager, "Update"),
+            ChildKind::AvailabilityGroup => state.set_primary_site(namespace, name, site, manager, write),
+            ChildKind::PersistentChatPool => state.set_pool_active_site(namespace, name, site, manager, write),
         }
+    }
+
+    /// `manager` applies the child without its desired site (Git no longer carries it): it gives
+    /// the field up, and the field is gone when nobody else owns it (the child then stays where it
+    /// is). Whether the field was removed.
+    pub fn release_desired_site(
+        &self,
+        kind: ChildKind,
+        namespace: &str,
+        name: &str,
+        manager: &str,
+    ) -> Result<bool, PortError> {
+        let key = object_key(namespace, name);
+        let mut state = crate::sync::lock(&self.state);
+        let not_found = || PortError::NotFound {
+            kind: kind.as_str(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let removed = match kind {
+            ChildKind::AvailabilityGroup => {
+                let ag = state.availability_groups.get_mut(&key).ok_or_else(not_found)?;
+                let removed = release(&mut ag.metadata, PRIMARY_SITE_FIELD, manager);
+                if removed && ag.spec.primary_site.take().is_some() {
+                    ag.metadata.generation = Some(ag.metadata.generation.unwrap_or(1) + 1);
+                }
+                removed
+            }
+            ChildKind::PersistentChatPool => {
+                let pool = state.pools.get_mut(&key).ok_or_else(not_found)?;
+                let removed = release(&mut pool.metadata, ACTIVE_SITE_FIELD, manager);
+                if removed && pool.spec.active_site.take().is_some() {
+                    pool.metadata.generation = Some(pool.metadata.generation.unwrap_or(1) + 1);
+                }
+                removed
+            }
+        };
+        if removed {
+            state.desired_site_managers.remove(&(kind, key));
+        }
+        Ok(removed)
+    }
+
+    /// Stores a DrSite (as `kubectl apply` creates it): the children it lists are then listed.
+    pub fn put_drsite(&self, drs: &DrSite) {
+        crate::sync::lock(&self.state)
+            .drsites
+            .insert(drsite_key(drs), drs.clone());
+    }
+
+    /// Deletes a stored DrSite; whether it existed.
+    pub fn remove_drsite(&self, drs: &DrSite) -> bool {
+        crate::sync::lock(&self.state)
+            .drsites
+            .remove(&drsite_key(drs))
+            .is_some()
     }
 
     /// The field manager that last set the child's desired site through this port.
@@ -256,10 +402,13 @@ impl DrPort for MemoryPort {
         Ok(self.stored_availability_group(namespace, name))
     }
 
-    async fn apply_primary_site(&self, namespace: &str, name: &str, site: &str) -> Result<(), PortError> {
+    async fn apply_primary_site(&self, namespace: &str, name: &str, site: &str, drsite: &str) -> Result<(), PortError> {
         let mut state = crate::sync::lock(&self.state);
         state.call("apply_primary_site")?;
-        state.set_primary_site(namespace, name, site, DRSITE_FIELD_MANAGER, "Apply")?;
+        state.set_primary_site(namespace, name, site, DRSITE_FIELD_MANAGER, Write::Apply)?;
+        if let Some(ag) = state.availability_groups.get_mut(&object_key(namespace, name)) {
+            label_drsite(&mut ag.metadata, drsite);
+        }
         *state
             .desired_site_writes
             .entry((ChildKind::AvailabilityGroup, object_key(namespace, name)))
@@ -272,10 +421,19 @@ impl DrPort for MemoryPort {
         Ok(self.stored_pool(namespace, name))
     }
 
-    async fn apply_pool_active_site(&self, namespace: &str, name: &str, site: &str) -> Result<(), PortError> {
+    async fn apply_pool_active_site(
+        &self,
+        namespace: &str,
+        name: &str,
+        site: &str,
+        drsite: &str,
+    ) -> Result<(), PortError> {
         let mut state = crate::sync::lock(&self.state);
         state.call("apply_pool_active_site")?;
-        state.set_pool_active_site(namespace, name, site, DRSITE_FIELD_MANAGER, "Apply")?;
+        state.set_pool_active_site(namespace, name, site, DRSITE_FIELD_MANAGER, Write::Apply)?;
+        if let Some(pool) = state.pools.get_mut(&object_key(namespace, name)) {
+            label_drsite(&mut pool.metadata, drsite);
+        }
         *state
             .desired_site_writes
             .entry((ChildKind::PersistentChatPool, object_key(namespace, name)))
@@ -288,6 +446,8 @@ impl DrPort for MemoryPort {
         state.call("patch_drsite_status")?;
         let stored = round_trip(status)?;
         state.drsite_statuses.insert(drsite_key(drs), stored);
+        // A DrSite whose status is written exists: the API server has it, as it is now.
+        state.drsites.insert(drsite_key(drs), drs.clone());
         state.drsite_status_writes += 1;
         Ok(())
     }

@@ -13,7 +13,7 @@ mod pool;
 #[cfg(test)]
 mod tests;
 
-pub use dr::drsite_event_key;
+pub use dr::{Write, drsite_event_key};
 pub use pool::{JobRunner, MemoryJob, pool_event_key};
 
 use super::{Event, Port, PortError};
@@ -77,6 +77,8 @@ pub struct MemoryState {
     pub desired_site_managers: BTreeMap<(ChildKind, String), String>,
     /// How many times the DrSite side set it (`apply_primary_site`, `apply_pool_active_site`).
     pub desired_site_writes: BTreeMap<(ChildKind, String), u64>,
+    /// Stored DrSites by `namespace/name`: put there, or seen when their status is written.
+    pub drsites: BTreeMap<String, crate::api::dr_site::DrSite>,
     /// DrSite statuses by `namespace/name`.
     pub drsite_statuses: BTreeMap<String, DrSiteStatus>,
     /// How many DrSite status writes were made.
@@ -203,5 +205,16 @@ impl Port for MemoryPort {
         state.call("publish")?;
         state.events.push((key(ag), event.clone()));
         Ok(())
+    }
+
+    /// From the stored DrSites, as the controller's DrSite watch would have them: no API request.
+    async fn drsites_listing(
+        &self,
+        kind: ChildKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<super::ownership::ListedBy>, PortError> {
+        let state = crate::sync::lock(&self.state);
+        Ok(super::ownership::listing(state.drsites.values(), kind, namespace, name))
     }
 }

@@ -74,7 +74,7 @@ async fn applying_the_primary_site_bumps_the_generation_only_on_a_change() {
     let port = MemoryPort::default();
     port.put_availability_group(group());
 
-    port.apply_primary_site("dr", "ag1", "site-a").await.unwrap();
+    port.apply_primary_site("dr", "ag1", "site-a", "drs").await.unwrap();
     let ag = port.stored_availability_group("dr", "ag1").unwrap();
     assert_eq!(ag.metadata.generation, Some(1), "same value: no spec change");
     assert_eq!(
@@ -83,9 +83,9 @@ async fn applying_the_primary_site_bumps_the_generation_only_on_a_change() {
         Some(DRSITE_FIELD_MANAGER)
     );
 
-    port.apply_primary_site("dr", "ag1", "site-b").await.unwrap();
+    port.apply_primary_site("dr", "ag1", "site-b", "drs").await.unwrap();
     let ag = port.stored_availability_group("dr", "ag1").unwrap();
-    assert_eq!(ag.spec.primary_site, "site-b");
+    assert_eq!(ag.spec.primary_site.as_deref(), Some("site-b"));
     assert_eq!(ag.metadata.generation, Some(2));
     assert_eq!(port.desired_site_writes(ChildKind::AvailabilityGroup, "dr", "ag1"), 2);
     assert_eq!(port.calls("apply_primary_site"), 2);
@@ -95,7 +95,7 @@ async fn applying_the_primary_site_bumps_the_generation_only_on_a_change() {
 async fn managed_fields_show_who_owns_the_primary_site() {
     let port = MemoryPort::default();
     port.put_availability_group(group());
-    port.apply_primary_site("dr", "ag1", "site-b").await.unwrap();
+    port.apply_primary_site("dr", "ag1", "site-b", "drs").await.unwrap();
     port.edit_desired_site(ChildKind::AvailabilityGroup, "dr", "ag1", "site-a", "kubectl-edit")
         .unwrap();
 
@@ -129,7 +129,7 @@ async fn managed_fields_show_who_owns_the_primary_site() {
 async fn applying_to_a_missing_group_or_an_unknown_site_fails_and_changes_nothing() {
     let port = MemoryPort::default();
     assert_eq!(
-        port.apply_primary_site("dr", "nope", "site-b").await,
+        port.apply_primary_site("dr", "nope", "site-b", "drs").await,
         Err(PortError::NotFound {
             kind: "AvailabilityGroup",
             namespace: "dr".into(),
@@ -137,14 +137,17 @@ async fn applying_to_a_missing_group_or_an_unknown_site_fails_and_changes_nothin
         })
     );
     port.put_availability_group(group());
-    let refused = port.apply_primary_site("dr", "ag1", "site-z").await;
+    let refused = port.apply_primary_site("dr", "ag1", "site-z", "drs").await;
     assert!(
         matches!(&refused, Err(PortError::Api(m)) if m.contains("primarySite must be the site of one of the replicas")),
         "{refused:?}"
     );
     let ag = port.stored_availability_group("dr", "ag1").unwrap();
     assert_eq!(
-        (ag.spec.primary_site.as_str(), ag.metadata.generation),
+        (
+            ag.spec.primary_site.as_deref().unwrap_or_default(),
+            ag.metadata.generation
+        ),
         ("site-a", Some(1))
     );
     assert_eq!(
@@ -164,14 +167,21 @@ async fn injected_failures_hit_the_next_calls_then_stop() {
     let down = PortError::Unreachable("connection refused".into());
     port.fail_next("apply_primary_site", 2, down.clone());
 
-    assert_eq!(port.apply_primary_site("dr", "ag1", "site-b").await, Err(down.clone()));
-    assert_eq!(port.apply_primary_site("dr", "ag1", "site-b").await, Err(down));
     assert_eq!(
-        port.stored_availability_group("dr", "ag1").unwrap().spec.primary_site,
-        "site-a",
+        port.apply_primary_site("dr", "ag1", "site-b", "drs").await,
+        Err(down.clone())
+    );
+    assert_eq!(port.apply_primary_site("dr", "ag1", "site-b", "drs").await, Err(down));
+    assert_eq!(
+        port.stored_availability_group("dr", "ag1")
+            .unwrap()
+            .spec
+            .primary_site
+            .as_deref(),
+        Some("site-a"),
         "a failed call changes nothing"
     );
-    port.apply_primary_site("dr", "ag1", "site-b").await.unwrap();
+    port.apply_primary_site("dr", "ag1", "site-b", "drs").await.unwrap();
     assert_eq!(port.calls("apply_primary_site"), 3);
     assert_eq!(port.desired_site_writes(ChildKind::AvailabilityGroup, "dr", "ag1"), 1);
 
@@ -234,7 +244,7 @@ async fn a_stored_pool_is_read_back_through_the_drsite_side_with_its_status() {
         .await
         .unwrap();
     let stored = port.persistent_chat_pool("dr", "pchat").await.unwrap().unwrap();
-    assert_eq!(stored.spec.active_site, "site-a");
+    assert_eq!(stored.spec.active_site.as_deref(), Some("site-a"));
     assert_eq!(stored.status, Some(status));
     assert_eq!(port.calls("persistent_chat_pool"), 2);
 }
@@ -244,7 +254,9 @@ async fn applying_a_pool_active_site_records_drovers_field_manager() {
     let port = MemoryPort::default();
     port.put_pool(chat_pool());
 
-    port.apply_pool_active_site("dr", "pchat", "site-a").await.unwrap();
+    port.apply_pool_active_site("dr", "pchat", "site-a", "drs")
+        .await
+        .unwrap();
     let pool = port.stored_pool("dr", "pchat").unwrap();
     assert_eq!(pool.metadata.generation, None, "same value: no spec change");
     assert_eq!(
@@ -253,9 +265,11 @@ async fn applying_a_pool_active_site_records_drovers_field_manager() {
         Some(DRSITE_FIELD_MANAGER)
     );
 
-    port.apply_pool_active_site("dr", "pchat", "site-b").await.unwrap();
+    port.apply_pool_active_site("dr", "pchat", "site-b", "drs")
+        .await
+        .unwrap();
     let pool = port.stored_pool("dr", "pchat").unwrap();
-    assert_eq!(pool.spec.active_site, "site-b");
+    assert_eq!(pool.spec.active_site.as_deref(), Some("site-b"));
     assert_eq!(pool.metadata.generation, Some(2));
     assert_eq!(
         port.desired_site_writes(ChildKind::PersistentChatPool, "dr", "pchat"),
@@ -301,7 +315,7 @@ async fn applying_a_pool_active_site_records_drovers_field_manager() {
 async fn applying_to_a_missing_pool_or_a_site_it_does_not_have_fails_and_changes_nothing() {
     let port = MemoryPort::default();
     assert_eq!(
-        port.apply_pool_active_site("dr", "nope", "site-b").await,
+        port.apply_pool_active_site("dr", "nope", "site-b", "drs").await,
         Err(PortError::NotFound {
             kind: "PersistentChatPool",
             namespace: "dr".into(),
@@ -309,14 +323,17 @@ async fn applying_to_a_missing_pool_or_a_site_it_does_not_have_fails_and_changes
         })
     );
     port.put_pool(chat_pool());
-    let refused = port.apply_pool_active_site("dr", "pchat", "site-z").await;
+    let refused = port.apply_pool_active_site("dr", "pchat", "site-z", "drs").await;
     assert!(
         matches!(&refused, Err(PortError::Api(m)) if m.contains("activeSite must be primary.site or backup.site")),
         "{refused:?}"
     );
     let pool = port.stored_pool("dr", "pchat").unwrap();
     assert_eq!(
-        (pool.spec.active_site.as_str(), pool.metadata.generation),
+        (
+            pool.spec.active_site.as_deref().unwrap_or_default(),
+            pool.metadata.generation
+        ),
         ("site-a", None)
     );
     assert_eq!(
@@ -329,6 +346,147 @@ async fn applying_to_a_missing_pool_or_a_site_it_does_not_have_fails_and_changes
     );
 
     port.fail_next("apply_pool_active_site", 1, PortError::Unreachable("timeout".into()));
-    assert!(port.apply_pool_active_site("dr", "pchat", "site-b").await.is_err());
-    assert_eq!(port.stored_pool("dr", "pchat").unwrap().spec.active_site, "site-a");
+    assert!(
+        port.apply_pool_active_site("dr", "pchat", "site-b", "drs")
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        port.stored_pool("dr", "pchat").unwrap().spec.active_site.as_deref(),
+        Some("site-a")
+    );
+}
+
+/// The owners of the group's `spec.primarySite`, as `managedFields` tell.
+fn primary_site_owners(port: &MemoryPort) -> Vec<String> {
+    let ag = port.stored_availability_group("dr", "ag1").unwrap();
+    crate::controller::ownership::owners(&ag.metadata, "primarySite")
+}
+
+#[tokio::test]
+async fn the_same_value_applied_by_two_managers_makes_them_co_owners() {
+    use super::Write;
+    let port = MemoryPort::default();
+    port.put_availability_group(group());
+    port.apply_primary_site("dr", "ag1", "site-b", "drs").await.unwrap();
+    assert_eq!(primary_site_owners(&port), [DRSITE_FIELD_MANAGER]);
+    // Argo CD applies Git's value, the same: shared ownership, nothing changes.
+    port.write_desired_site(
+        ChildKind::AvailabilityGroup,
+        "dr",
+        "ag1",
+        "site-b",
+        "argocd-controller",
+        Write::Apply,
+    )
+    .unwrap();
+    assert_eq!(primary_site_owners(&port), ["argocd-controller", DRSITE_FIELD_MANAGER]);
+    assert_eq!(
+        port.stored_availability_group("dr", "ag1").unwrap().metadata.generation,
+        Some(2)
+    );
+    // An update of the same value changes no ownership.
+    port.edit_desired_site(ChildKind::AvailabilityGroup, "dr", "ag1", "site-b", "kubectl-edit")
+        .unwrap();
+    assert_eq!(primary_site_owners(&port), ["argocd-controller", DRSITE_FIELD_MANAGER]);
+    // Another value, applied by force: the field is Argo CD's alone.
+    port.write_desired_site(
+        ChildKind::AvailabilityGroup,
+        "dr",
+        "ag1",
+        "site-a",
+        "argocd-controller",
+        Write::Apply,
+    )
+    .unwrap();
+    assert_eq!(primary_site_owners(&port), ["argocd-controller"]);
+    // The DrSite applies its value again: it takes the field back.
+    port.apply_primary_site("dr", "ag1", "site-b", "drs").await.unwrap();
+    assert_eq!(primary_site_owners(&port), [DRSITE_FIELD_MANAGER]);
+    let ag = port.stored_availability_group("dr", "ag1").unwrap();
+    assert_eq!(
+        ag.metadata
+            .labels
+            .unwrap_or_default()
+            .get(crate::components::LABEL_DRSITE)
+            .map(String::as_str),
+        Some("drs"),
+        "the DrSite's apply labels the child"
+    );
+}
+
+#[tokio::test]
+async fn a_field_its_last_owner_gives_up_is_removed() {
+    use super::Write;
+    let port = MemoryPort::default();
+    port.put_availability_group(group());
+    port.apply_primary_site("dr", "ag1", "site-b", "drs").await.unwrap();
+    port.write_desired_site(
+        ChildKind::AvailabilityGroup,
+        "dr",
+        "ag1",
+        "site-b",
+        "argocd-controller",
+        Write::Apply,
+    )
+    .unwrap();
+    // Co-owned: Argo CD leaving it out only drops its share.
+    assert!(
+        !port
+            .release_desired_site(ChildKind::AvailabilityGroup, "dr", "ag1", "argocd-controller")
+            .unwrap()
+    );
+    assert_eq!(primary_site_owners(&port), [DRSITE_FIELD_MANAGER]);
+    let ag = port.stored_availability_group("dr", "ag1").unwrap();
+    assert_eq!(ag.spec.primary_site.as_deref(), Some("site-b"));
+    // Taken by Argo CD alone, then left out of Git: the field is gone.
+    port.write_desired_site(
+        ChildKind::AvailabilityGroup,
+        "dr",
+        "ag1",
+        "site-a",
+        "argocd-controller",
+        Write::Apply,
+    )
+    .unwrap();
+    assert!(
+        port.release_desired_site(ChildKind::AvailabilityGroup, "dr", "ag1", "argocd-controller")
+            .unwrap()
+    );
+    let ag = port.stored_availability_group("dr", "ag1").unwrap();
+    assert_eq!(ag.spec.primary_site, None);
+    assert!(primary_site_owners(&port).is_empty());
+    assert_eq!(ag.metadata.generation, Some(4), "each spec change bumps the generation");
+}
+
+#[tokio::test]
+async fn a_drsite_lists_its_children_once_stored() {
+    let port = MemoryPort::default();
+    let mut drs = crate::api::dr_site::DrSite::new("drs", crate::api::dr_site::fixtures::spec());
+    drs.metadata.namespace = Some("dr".into());
+    assert!(
+        port.drsites_listing(ChildKind::AvailabilityGroup, "dr", "ag1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    port.put_drsite(&drs);
+    let listed = port
+        .drsites_listing(ChildKind::AvailabilityGroup, "dr", "ag1")
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().map(|l| l.drsite.as_str()).collect::<Vec<_>>(), ["drs"]);
+    assert!(
+        port.drsites_listing(ChildKind::PersistentChatPool, "dr", "ag1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(port.remove_drsite(&drs));
+    assert!(
+        port.drsites_listing(ChildKind::AvailabilityGroup, "dr", "ag1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

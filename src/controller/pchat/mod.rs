@@ -7,6 +7,7 @@
 pub mod run;
 
 use super::login::login;
+use super::ownership::{conflict_condition, foreign_value};
 use super::{Config, Event, Failures, PoolPort, Port, PortError, as_stored, whole_seconds};
 use crate::api::availability_group::CONFIRM_ANNOTATION;
 use crate::api::dr_site::StepState;
@@ -15,6 +16,7 @@ use crate::api::persistent_chat_pool::{
 };
 use crate::components::LABEL_POOL;
 use crate::components::hook::{PoolHookContext, label_value, parse_pool_job, pool_hook_job};
+use crate::plan::drsite::ChildKind;
 use crate::plan::pchat::{self, Action, Cmdlet, DbObs, Input, InstanceObs, Listing, LogShippingObs, Notice, Observed};
 use crate::runtime::Shared;
 use crate::runtime::metrics::{Kind, Metrics};
@@ -172,6 +174,8 @@ async fn reconcile_inner<P: Port + PoolPort>(
 
     let mut observed = Observed::default();
     let mut target = None;
+    let mut foreign = None;
+    let mut staying: Option<PersistentChatPool> = None;
     if valid {
         let (login, tls) = match login(&ctx.port, &ns, &spec.credentials, &spec.tls).await {
             Ok(l) => l,
@@ -200,12 +204,27 @@ async fn reconcile_inner<P: Port + PoolPort>(
                 return Err(error);
             }
         };
-        observed = observe(ctx, pool, &previous, key, &login, &tls).await?;
+        // One writer per desired site: an activeSite that the DrSite listing this pool did not
+        // write is not acted on; the planner is asked to keep the pool where it is.
+        foreign = foreign_value(
+            &ctx.port,
+            ChildKind::PersistentChatPool,
+            &pool.metadata,
+            "activeSite",
+            spec.active_site.as_deref(),
+        )
+        .await?;
+        if foreign.is_some() {
+            let mut stays = pool.clone();
+            stays.spec.active_site = None;
+            staying = Some(stays);
+        }
+        observed = observe(ctx, staying.as_ref().unwrap_or(pool), &previous, key, &login, &tls).await?;
         target = Some((login, tls));
     }
 
     let plan = pchat::plan(Input {
-        spec,
+        spec: staying.as_ref().map_or(spec, |p| &p.spec),
         name: &name,
         namespace: &ns,
         generation: pool.metadata.generation,
@@ -214,9 +233,37 @@ async fn reconcile_inner<P: Port + PoolPort>(
         now,
         confirmation: pool.annotations().get(CONFIRM_ANNOTATION).map(String::as_str),
     });
-    let mut status = as_stored(plan.status.clone());
+    let mut status = plan.status.clone();
+    // Where the pool is active (or was): a foreign value that agrees with it moves nothing.
+    let here = status.active_site.clone().or_else(|| previous.active_site.clone());
+    let conflict = foreign.filter(|f| f.is_conflict(here.as_deref())).map(|f| {
+        f.message(&match &here {
+            Some(site) => format!("keeps the pool active at {site}"),
+            None => "does not choose where the pool is active".to_string(),
+        })
+    });
+    status.conditions = conflict_condition(
+        status.conditions,
+        &previous.conditions,
+        conflict.as_deref(),
+        pool.metadata.generation,
+        &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now),
+    );
+    let mut status = as_stored(status);
     if status != previous {
         write(ctx, pool, &status, stored).await?;
+    }
+    let was_conflict = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == crate::api::conditions::CONFLICT && c.status == "True")
+        .map(|c| c.message.as_str());
+    if let Some(message) = &conflict
+        && was_conflict != Some(message.as_str())
+    {
+        ctx.port
+            .publish_pool(pool, &Event::warning("Conflict", message.clone()))
+            .await?;
     }
     for notice in &plan.notices {
         let event = event_for(ctx, &ns, &observed, notice).await;

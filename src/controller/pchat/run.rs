@@ -2,6 +2,7 @@
 //! Secrets they name; reconcile each at most once at a time.
 
 use super::{Context, Error, key_of, reconcile};
+use crate::api::dr_site::DrSite;
 use crate::api::persistent_chat_pool::PersistentChatPool;
 use crate::components::LABEL_POOL;
 use crate::controller::api_in;
@@ -43,9 +44,15 @@ pub fn run(
     stop: CancellationToken,
 ) -> impl Future<Output = ()> + Send + use<> {
     let client = &wiring.client;
+    // The DrSites, to tell which list a pool (only their field manager may move it), and to
+    // look at the pools a DrSite lists again when it changes.
+    let (drsites, drsite_changes) = wiring.reflect(api_in::<DrSite>(client, namespace));
     let ctx = Arc::new(
-        Context::new(KubePort::new(client.clone(), wiring.instance.clone()), wiring.config)
-            .with_shared(wiring.shared.clone()),
+        Context::new(
+            KubePort::new(client.clone(), wiring.instance.clone()).with_drsites(drsites),
+            wiring.config,
+        )
+        .with_shared(wiring.shared.clone()),
     );
     let controller = wiring.controller(
         Kind::PersistentChatPool,
@@ -77,6 +84,14 @@ pub fn run(
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
         })
-        .watches_stream(secrets, move |secret| naming_secret(&store, &secret));
+        .watches_stream(secrets, move |secret| naming_secret(&store, &secret))
+        .watches_stream(drsite_changes, |drs| {
+            let ns = drs.namespace().unwrap_or_default();
+            drs.spec
+                .persistent_chat_pools
+                .iter()
+                .map(|c| ObjectRef::<PersistentChatPool>::new(&c.name).within(&ns))
+                .collect::<Vec<_>>()
+        });
     wiring.drive(controller, reconcile_kube, error_policy, ctx, stop)
 }

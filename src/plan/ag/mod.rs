@@ -13,7 +13,7 @@ pub mod facts;
 mod loss;
 mod report;
 
-pub use decide::plan;
+pub use decide::{NO_DESIRED_SITE, plan};
 pub use loss::confirmation_token;
 pub use report::Report;
 

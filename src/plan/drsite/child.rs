@@ -137,7 +137,13 @@ pub fn from_availability_group(ag: Option<&AvailabilityGroup>) -> ChildObs {
     let status = ag.status.clone().unwrap_or_default();
     let problem = match status.phase {
         Some(Phase::Invalid) => Some(invalid_message(&status.conditions)),
-        Some(Phase::Unmanaged) if status.primary_site.as_deref() != Some(ag.spec.primary_site.as_str()) => {
+        Some(Phase::Unmanaged)
+            if ag
+                .spec
+                .primary_site
+                .as_deref()
+                .is_some_and(|desired| status.primary_site.as_deref() != Some(desired)) =>
+        {
             Some("cluster type EXTERNAL: drover does not move it; its cluster manager must".to_string())
         }
         _ => None,
@@ -148,7 +154,7 @@ pub fn from_availability_group(ag: Option<&AvailabilityGroup>) -> ChildObs {
     ChildObs {
         kind: ChildKind::AvailabilityGroup,
         found: true,
-        desired_site: Some(ag.spec.primary_site.clone()),
+        desired_site: ag.spec.primary_site.clone(),
         active_site: status.primary_site.clone(),
         settled,
         phase: status.phase.map(|p| format!("{p:?}")),
@@ -174,7 +180,7 @@ pub fn from_persistent_chat_pool(pool: Option<&PersistentChatPool>) -> ChildObs 
     ChildObs {
         kind: ChildKind::PersistentChatPool,
         found: true,
-        desired_site: Some(pool.spec.active_site.clone()),
+        desired_site: pool.spec.active_site.clone(),
         active_site: status.active_site.clone(),
         settled,
         phase: status.phase.map(|p| p.as_str().to_string()),

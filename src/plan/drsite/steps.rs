@@ -344,10 +344,15 @@ impl Judge<'_, '_> {
         if let Some(problem) = &child.problem {
             return State::Blocked(Block::Other, problem.clone());
         }
-        let desired = child.desired_site.as_deref().unwrap_or_default();
-        if desired != target {
+        // No desired site on the child (left out of Git): it stays where it is, which is no
+        // conflict; this DrSite sets one only to move it.
+        let desired = child.desired_site.as_deref();
+        let stays_at_target = desired.is_none() && child.active_site.as_deref() == Some(target);
+        if desired != Some(target) && !stays_at_target {
             let ours = self.input.journal.applied.get(&key).map(String::as_str);
-            if ours != Some(desired) {
+            if let Some(desired) = desired
+                && ours != Some(desired)
+            {
                 return State::Blocked(
                     Block::Conflict,
                     format!(

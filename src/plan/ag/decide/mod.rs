@@ -74,6 +74,10 @@ struct Planner<'a> {
 
 type Decision = (Next, Phase);
 
+/// Why a group with no desired site and no primary in sight waits.
+pub const NO_DESIRED_SITE: &str = "no primarySite is set, so drover does not choose where to fail over; \
+     set spec.primarySite or the DrSite's activeSite";
+
 fn wait(reason: impl Into<String>, phase: Phase) -> Decision {
     (Next::Wait(reason.into()), phase)
 }
@@ -101,6 +105,11 @@ fn declared(mode: crate::api::availability_group::AvailabilityMode) -> Availabil
 impl<'a> Planner<'a> {
     fn spec(&self) -> &'a AvailabilityGroupSpec {
         self.input.spec
+    }
+
+    /// The site the primary should be at; `None`: wherever it is (`spec.primarySite` left out).
+    fn desired_site(&self) -> Option<&'a str> {
+        self.spec().primary_site.as_deref()
     }
 
     fn now(&self) -> Time {
@@ -145,11 +154,16 @@ impl<'a> Planner<'a> {
         if self.facts.primaries.len() > 1 {
             return self.two_primaries().unwrap_or_else(|d| d);
         }
-        let Some(target) = self.facts.index_of_site(&self.spec().primary_site) else {
-            return blocked(
-                format!("spec.primarySite {:?} has no replica", self.spec().primary_site),
-                Phase::Invalid,
-            );
+        let target = match self.desired_site() {
+            Some(site) => match self.facts.index_of_site(site) {
+                Some(target) => target,
+                None => return blocked(format!("spec.primarySite {site:?} has no replica"), Phase::Invalid),
+            },
+            // No desired site: the primary stays where it is; none seen, drover does not pick one.
+            None => match self.facts.primary() {
+                Some(p) => p,
+                None => return blocked(NO_DESIRED_SITE, Phase::Waiting),
+            },
         };
         self.measure_loss();
         match self.facts.primary() {
@@ -174,7 +188,9 @@ impl<'a> Planner<'a> {
     /// primary, else the one with the most recent commits among those receiving log (a suspended
     /// copy's gap only grows with the clock; status says it is suspended instead).
     fn best_secondary(&self, p: usize) -> Option<usize> {
-        let target = self.facts.index_of_site(&self.spec().primary_site)?;
+        let target = self
+            .desired_site()
+            .map_or(Some(p), |site| self.facts.index_of_site(site))?;
         if target != p {
             return Some(target);
         }

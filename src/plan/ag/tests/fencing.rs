@@ -9,7 +9,7 @@ fn stale_none() -> (World, Journal) {
     let w = World::new()
         .spec_edit(|s| {
             s.cluster_type = SpecCluster::None;
-            s.primary_site = "site-b".into();
+            s.primary_site = Some("site-b".into());
         })
         .rep(1, |r| {
             r.role = Some(Role::Primary);
@@ -44,7 +44,7 @@ fn under_none_the_stale_primary_named_by_the_journal_is_demoted_at_once() {
     assert!(step(&p).reason.contains("came back PRIMARY"), "{}", step(&p).reason);
     assert_eq!(p.phase, Phase::Degraded);
     // Whatever the desired site says: sql-a is stale even when primarySite points back at it.
-    let back = w.clone().spec_edit(|s| s.primary_site = "site-a".into());
+    let back = w.clone().spec_edit(|s| s.primary_site = Some("site-a".into()));
     let p = back.plan(&journal, now(), None, None);
     assert_eq!(
         step(&p).command,
@@ -216,7 +216,7 @@ fn required_synchronized_secondaries_is_evidence_the_cut_off_primary_cannot_comm
         let mut s = fixtures::spec();
         s.replicas.push(third_replica());
         s.replicas[2].availability_mode = crate::api::availability_group::AvailabilityMode::SynchronousCommit;
-        s.primary_site = "site-b".into();
+        s.primary_site = Some("site-b".into());
         s
     })
     .rep(0, |r| r.reachable = false)
@@ -272,7 +272,7 @@ fn normal_quorum_with_the_old_primarys_node_down_is_evidence_forced_quorum_is_no
 fn a_switch_under_forced_quorum_is_made_by_force_onto_the_synchronized_target() {
     // Failback after forced quorum: everything synchronous and SYNCHRONIZED, the cluster forced.
     let w = World::new()
-        .spec_edit(|s| s.primary_site = "site-b".into())
+        .spec_edit(|s| s.primary_site = Some("site-b".into()))
         .rep(0, |r| r.mode = AvailabilityMode::SynchronousCommit)
         .rep(1, |r| {
             r.mode = AvailabilityMode::SynchronousCommit;

@@ -369,7 +369,7 @@ pub(super) fn converge(start: &Start) -> Result<(), TestCaseError> {
             Next::Steady => {
                 let p = w.primary();
                 prop_assert!(p.is_some());
-                prop_assert_eq!(&w.spec.replicas[p.unwrap()].site, &w.spec.primary_site);
+                prop_assert_eq!(w.spec.primary_site.as_ref(), Some(&w.spec.replicas[p.unwrap()].site));
                 for (r, replica) in w.spec.replicas.iter().enumerate() {
                     let want = AvailabilityMode::from(CommitMode::from(replica.availability_mode));
                     prop_assert_eq!(
@@ -423,7 +423,7 @@ fn the_model_converges_for_the_fixture_switchover_and_back() {
     for site in ["site-b", "site-a"] {
         for cluster in [SpecCluster::Wsfc, SpecCluster::None] {
             let w = World::new().spec_edit(|s| {
-                s.primary_site = site.into();
+                s.primary_site = Some(site.into());
                 s.cluster_type = cluster;
             });
             converge(&Start {

@@ -16,7 +16,7 @@ pub(super) fn spec_of(n: usize, cluster: SpecCluster, site: usize) -> Availabili
         spec.replicas.push(third_replica());
     }
     spec.cluster_type = cluster;
-    spec.primary_site = SITES[site].into();
+    spec.primary_site = Some(SITES[site].into());
     spec
 }
 
@@ -304,7 +304,9 @@ pub(super) fn arb_planned_case() -> impl Strategy<Value = Case> {
     (arb_case(), prop::collection::vec(prop::bool::weighted(0.85), 8)).prop_map(|(mut c, b)| {
         let w = &mut c.world;
         let n = w.n();
-        let target = w.site_index(&w.spec.primary_site).unwrap();
+        let target = w
+            .site_index(w.spec.primary_site.as_deref().unwrap_or_default())
+            .unwrap();
         let p = (target + 1) % n;
         if b[5] {
             w.spec.cluster_type = SpecCluster::Wsfc;
@@ -365,7 +367,9 @@ pub(super) fn arb_forced_case() -> impl Strategy<Value = Case> {
                 }
             }
             w.cluster = w.spec.cluster_type.observed();
-            let target = w.site_index(&w.spec.primary_site).unwrap();
+            let target = w
+                .site_index(w.spec.primary_site.as_deref().unwrap_or_default())
+                .unwrap();
             let rep = &mut w.reps[target];
             if b[0] {
                 rep.reachable = true;
@@ -526,7 +530,7 @@ pub(super) fn check_plan(
         }
         Next::Steady => {
             prop_assert_eq!(primaries.len(), 1, "Steady without one primary");
-            prop_assert_eq!(&w.spec.replicas[primaries[0]].site, &w.spec.primary_site);
+            prop_assert_eq!(w.spec.primary_site.as_ref(), Some(&w.spec.replicas[primaries[0]].site));
             return Ok(());
         }
         Next::Act(step) => step,
@@ -570,7 +574,7 @@ pub(super) fn check_plan(
     prop_assert!(w.usable(r), "acted on unusable {}: {:?}", w.name(r), step.command);
     let rep = &w.reps[r];
     let dbs = w.spec.databases.len();
-    let target = w.site_index(&w.spec.primary_site);
+    let target = w.site_index(w.spec.primary_site.as_deref().unwrap_or_default());
     match &step.command.action {
         Action::SetAvailabilityMode { .. }
         | Action::SetRequiredSynchronizedSecondaries { .. }

@@ -11,7 +11,7 @@ pub(super) fn demoted_none() -> (World, Journal) {
     let w = World::new()
         .spec_edit(|s| {
             s.cluster_type = SpecCluster::None;
-            s.primary_site = "site-b".into();
+            s.primary_site = Some("site-b".into());
         })
         .rep(0, |r| {
             r.role = Some(Role::Secondary);
@@ -210,7 +210,7 @@ fn a_journalled_transition_from_a_replica_that_is_no_longer_primary_is_started_a
 #[test]
 fn primary_site_set_back_after_a_none_demote_forces_the_demoted_replica_back() {
     let (w, journal) = demoted_none();
-    let w = w.spec_edit(|s| s.primary_site = "site-a".into());
+    let w = w.spec_edit(|s| s.primary_site = Some("site-a".into()));
     let p = w.plan(&journal, now(), None, None);
     assert_eq!(step(&p).command, cmd("sql-a", Action::ForcedFailover { group: ag() }));
     // The journal is turned around before the statement runs, so a restart finishes the move
@@ -232,4 +232,77 @@ fn primary_site_set_back_after_a_none_demote_forces_the_demoted_replica_back() {
     });
     let p = behind.plan(&journal, now(), None, None);
     assert!(is_wait(&p), "{:?}", p.next);
+}
+
+// No desired site (spec.primarySite left out, or not in force): stay where you are.
+
+#[test]
+fn without_a_primary_site_a_group_stays_where_its_primary_is() {
+    let w = World::new().spec_edit(|s| s.primary_site = None);
+    let p = w.plan0();
+    assert_eq!(p.phase, Phase::Steady, "{:?}", p.next);
+    assert!(matches!(p.next, Next::Steady), "{:?}", p.next);
+    // Steady-state upkeep goes on: a declared mode that drifted is restored on the primary.
+    let drifted = w.clone().rep(1, |r| r.mode = AvailabilityMode::SynchronousCommit);
+    let p = drifted.plan0();
+    assert_eq!(step(&p).command, set_mode("sql-a", "sql-b", CommitMode::Asynchronous));
+    assert!(
+        p.journal.transition.is_none(),
+        "no move begins: {:?}",
+        p.journal.transition
+    );
+}
+
+#[test]
+fn without_a_primary_site_a_lost_primary_is_waited_for_never_forced() {
+    // Automatic forcing allowed, 10 s of known loss within its bound, sql-a's node DOWN in
+    // sql-b's quorum (evidence it cannot commit): with a desired site it forces once the primary
+    // has been gone a minute.
+    let seen = snapshot_of_a(t(12, 0, 0));
+    let forcing = outage().spec_edit(automatic(60, 30)).rep(0, |r| r.node_up = false);
+    let journal = forcing.plan(&Journal::default(), now(), None, Some(&seen)).journal;
+    let p = forcing.plan(&journal, later(60), None, None);
+    assert_eq!(step(&p).command, cmd("sql-b", Action::ForcedFailover { group: ag() }));
+    // Without one, the same world waits, whatever the time, and asks nobody for a confirmation.
+    let w = forcing.spec_edit(|s| s.primary_site = None);
+    let journal = w.plan(&Journal::default(), now(), None, Some(&seen)).journal;
+    for at in [later(60), later(600), later(86_400)] {
+        let p = w.plan(&journal, at, None, None);
+        assert_eq!(p.phase, Phase::Waiting, "{:?}", p.next);
+        assert!(
+            matches!(&p.next, Next::Blocked(why) if why == crate::plan::ag::NO_DESIRED_SITE),
+            "{:?}",
+            p.next
+        );
+        assert!(p.journal.confirmation.is_none());
+        assert!(p.journal.transition.is_none());
+    }
+}
+
+#[test]
+fn a_switchover_whose_desired_site_goes_away_issues_no_failover() {
+    let mut w = World::new().spec_edit(|s| s.primary_site = Some("site-b".into()));
+    let p = w.plan(&Journal::default(), now(), None, None);
+    assert_eq!(step(&p).command, set_mode("sql-a", "sql-b", CommitMode::Synchronous));
+    let journal = step(&p).after.clone();
+    w.reps[1].mode = AvailabilityMode::SynchronousCommit;
+    w = w.copies(1, |c| c.sync = Some(SyncState::Synchronized));
+    let w = w.spec_edit(|s| s.primary_site = None);
+    let mut journal = journal;
+    for i in 0..4 {
+        let p = w.plan(&journal, later(i), None, None);
+        if let Next::Act(step) = &p.next {
+            assert!(
+                !matches!(
+                    step.command.action,
+                    Action::PlannedFailover { .. } | Action::ForcedFailover { .. } | Action::DemoteToSecondary { .. }
+                ),
+                "{:?}",
+                step.command
+            );
+            journal = step.after.clone();
+        } else {
+            journal = p.journal.clone();
+        }
+    }
 }

@@ -81,7 +81,7 @@ fn a_reverting_copy_is_never_resumed() {
 
 #[test]
 fn planned_switchover_runs_the_lossless_runbook_in_order() {
-    let mut w = World::new().spec_edit(|s| s.primary_site = "site-b".into());
+    let mut w = World::new().spec_edit(|s| s.primary_site = Some("site-b".into()));
 
     // 1. The target to synchronous commit, journalling the transition.
     let p = w.plan(&Journal::default(), now(), None, None);
@@ -167,7 +167,7 @@ fn planned_switchover_runs_the_lossless_runbook_in_order() {
 
 #[test]
 fn a_switchover_waits_for_a_target_that_is_not_secondary_or_not_usable() {
-    let w = World::new().spec_edit(|s| s.primary_site = "site-b".into());
+    let w = World::new().spec_edit(|s| s.primary_site = Some("site-b".into()));
     let p = w.clone().rep(1, |r| r.role = Some(Role::Resolving)).plan0();
     assert!(is_wait(&p) && reason(&p).contains("RESOLVING"), "{:?}", p.next);
     let p = w.clone().rep(1, |r| r.reachable = false).plan0();
@@ -179,7 +179,7 @@ fn a_switchover_waits_for_a_target_that_is_not_secondary_or_not_usable() {
 #[test]
 fn a_switchover_resumes_a_suspended_target_even_without_auto_resume() {
     let p = World::new()
-        .spec_edit(|s| s.primary_site = "site-b".into())
+        .spec_edit(|s| s.primary_site = Some("site-b".into()))
         .copies(1, |c| c.suspend(SuspendReason::FromUser))
         .plan0();
     assert_eq!(
@@ -191,10 +191,10 @@ fn a_switchover_resumes_a_suspended_target_even_without_auto_resume() {
 
 #[test]
 fn a_transition_cancelled_by_a_changed_primary_site_is_dropped() {
-    let w = World::new().spec_edit(|s| s.primary_site = "site-b".into());
+    let w = World::new().spec_edit(|s| s.primary_site = Some("site-b".into()));
     let journal = step(&w.plan0()).after.clone();
     // The user sets primarySite back before anything changed.
-    let back = w.spec_edit(|s| s.primary_site = "site-a".into());
+    let back = w.spec_edit(|s| s.primary_site = Some("site-a".into()));
     let p = back.plan(&journal, later(5), None, None);
     assert_eq!(p.next, Next::Steady);
     assert!(p.journal.transition.is_none());
@@ -209,7 +209,7 @@ fn cluster_type_none_switches_by_demoting_then_forcing_a_complete_target() {
     let mut w = World::new()
         .spec_edit(|s| {
             s.cluster_type = SpecCluster::None;
-            s.primary_site = "site-b".into();
+            s.primary_site = Some("site-b".into());
         })
         .rep(0, |r| r.mode = AvailabilityMode::SynchronousCommit)
         .rep(1, |r| r.mode = AvailabilityMode::SynchronousCommit)
@@ -311,7 +311,7 @@ fn cluster_type_none_switches_by_demoting_then_forcing_a_complete_target() {
 fn external_groups_are_never_moved() {
     let w = World::new().spec_edit(|s| {
         s.cluster_type = SpecCluster::External;
-        s.primary_site = "site-b".into();
+        s.primary_site = Some("site-b".into());
     });
     let p = w.plan0();
     assert!(is_blocked(&p), "{:?}", p.next);
@@ -356,7 +356,7 @@ fn a_cluster_type_other_than_the_spec_blocks() {
 /// while drover last saw sql-a commit at 12:00:00.
 pub(super) fn outage() -> World {
     World::new()
-        .spec_edit(|s| s.primary_site = "site-b".into())
+        .spec_edit(|s| s.primary_site = Some("site-b".into()))
         .rep(0, |r| r.reachable = false)
         .rep(1, |r| r.connected = false)
         .copies(1, |c| {
@@ -690,7 +690,7 @@ fn failback_backs_up_then_resumes_then_fails_over_planned() {
     let (w, journal) = after_forced_failover();
     let mut w = w
         .spec_edit(|s| {
-            s.primary_site = "site-a".into();
+            s.primary_site = Some("site-a".into());
             s.auto_resume = false;
             s.backup_before_failback = Some(BackupTarget {
                 directory: "/var/opt/mssql/backup/".into(),
@@ -775,7 +775,7 @@ fn failback_backs_up_then_resumes_then_fails_over_planned() {
 fn an_old_primary_whose_loss_cannot_be_read_is_recorded_as_unmeasurable_and_failback_goes_on() {
     let (w, journal) = after_forced_failover();
     let w = w
-        .spec_edit(|s| s.primary_site = "site-a".into())
+        .spec_edit(|s| s.primary_site = Some("site-a".into()))
         .rep(0, |r| {
             r.reachable = true;
             r.role = Some(Role::Secondary);
@@ -810,7 +810,7 @@ fn an_old_primary_whose_loss_cannot_be_read_is_recorded_as_unmeasurable_and_fail
 fn two_primaries_block_everything() {
     for site in ["site-a", "site-b"] {
         let p = World::new()
-            .spec_edit(|s| s.primary_site = site.into())
+            .spec_edit(|s| s.primary_site = Some(site.into()))
             .rep(1, |r| r.role = Some(Role::Primary))
             .plan0();
         assert!(is_blocked(&p), "{:?}", p.next);
@@ -837,7 +837,7 @@ fn a_replica_that_is_another_server_is_not_used() {
     assert_eq!(p.phase, Phase::Degraded);
 
     // Not a switchover target either.
-    let p = w.clone().spec_edit(|s| s.primary_site = "site-b".into()).plan0();
+    let p = w.clone().spec_edit(|s| s.primary_site = Some("site-b".into())).plan0();
     assert!(is_wait(&p), "{:?}", p.next);
     // Nor does its PRIMARY role count.
     let p = w.rep(1, |r| r.role = Some(Role::Primary)).plan0();

@@ -21,6 +21,10 @@ use crate::sql;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+/// Why a pool with no desired site does not move.
+pub const NO_DESIRED_SITE: &str = "no activeSite is set, so drover does not choose where the pool is active; \
+     set spec.activeSite or the DrSite's activeSite";
+
 /// What a step row says once the transition's kind changed and its runbook no longer has it.
 const PASSED_OVER: &str = "no longer part of the runbook";
 
@@ -29,7 +33,10 @@ const PASSED_OVER: &str = "no longer part of the runbook";
 /// once after a failover to learn what it could not apply. At rest neither is read.
 pub fn needs_runbook_inputs(spec: &PersistentChatPoolSpec, status: &PersistentChatPoolStatus) -> bool {
     status.transition.is_some()
-        || status.active_site.as_deref() != Some(spec.active_site.as_str())
+        || spec
+            .active_site
+            .as_deref()
+            .is_some_and(|desired| status.active_site.as_deref() != Some(desired))
         || status
             .last_transition
             .as_ref()
@@ -134,8 +141,11 @@ impl<'a> Planner<'a> {
         }
         self.status.confirmation = None;
         self.learn_unapplied();
-        let desired = self.spec().active_site.clone();
         let state = self.status.pool_state;
+        let Some(desired) = self.desired_site().map(str::to_string).or_else(|| self.where_it_is()) else {
+            self.status.active_site = None;
+            return Outcome::Waiting(NO_DESIRED_SITE.into());
+        };
         let at_primary = desired == self.spec().primary.site;
         let serving = if at_primary {
             state == Some(PoolState::Normal) && self.chat(self.primary()).is_some_and(|d| d.online())
@@ -150,7 +160,25 @@ impl<'a> Planner<'a> {
             };
         }
         self.status.active_site = None;
+        if self.desired_site().is_none() {
+            // Not where the pool state says: drover does not choose where to go.
+            return Outcome::Waiting(format!("the pool is not served from {desired}, and {NO_DESIRED_SITE}"));
+        }
         self.begin(at_primary)
+    }
+
+    /// The site the pool should be active at; `None`: wherever it is (`spec.activeSite` left out).
+    fn desired_site(&self) -> Option<&'a str> {
+        self.spec().active_site.as_deref()
+    }
+
+    /// Where the pool is active, as its state says (Normal: the primary data center, FailedOver:
+    /// the backup's), for a pool with no desired site.
+    fn where_it_is(&self) -> Option<String> {
+        match self.status.pool_state? {
+            PoolState::Normal => Some(self.spec().primary.site.clone()),
+            PoolState::FailedOver => Some(self.spec().backup.site.clone()),
+        }
     }
 
     /// After a failover, once the share is readable: the backups it held that never got applied.
@@ -290,7 +318,7 @@ impl<'a> Planner<'a> {
         let spec = self.spec();
         let primary = self.primary().to_string();
         let started = t.steps.iter().any(|s| s.state != StepState::Pending);
-        if t.to_site != spec.active_site && !started {
+        if self.desired_site() != Some(t.to_site.as_str()) && !started {
             // Nothing done yet: the new desired site simply replaces this transition.
             self.status.transition = None;
             self.status.confirmation = None;
@@ -339,10 +367,24 @@ impl<'a> Planner<'a> {
                 ),
             });
         }
-        let pending_flip = (t.to_site != spec.active_site).then(|| {
+        let Some(desired) = self.desired_site() else {
+            // Started, and no desired site in force any more: nothing more is sent until there is one.
+            let kind = t.kind;
+            let held = format!(
+                "the {} to {} is held: {NO_DESIRED_SITE}",
+                kind.as_str().to_lowercase(),
+                t.to_site
+            );
+            self.status.transition = Some(t);
+            return Outcome::InTransition {
+                kind,
+                blocked: Some(held),
+                note: None,
+            };
+        };
+        let pending_flip = (t.to_site != desired).then(|| {
             format!(
-                "spec.activeSite changed to {} mid-{}: steps already run cannot be undone safely, so this transition finishes first",
-                spec.active_site,
+                "spec.activeSite changed to {desired} mid-{}: steps already run cannot be undone safely, so this transition finishes first",
                 t.kind.as_str().to_lowercase()
             )
         });

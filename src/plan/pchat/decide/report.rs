@@ -135,7 +135,7 @@ impl<'a> Planner<'a> {
                         conditions::READY,
                         true,
                         "Steady",
-                        &format!("served from {}", spec.active_site),
+                        &format!("served from {}", self.status.active_site.as_deref().unwrap_or("?")),
                     ),
                     cond(conditions::PROGRESSING, false, "Steady", ""),
                     cond(conditions::DEGRADED, false, "Healthy", ""),

@@ -123,7 +123,7 @@ impl World {
     }
 
     pub fn flip(&mut self, site: &str) {
-        self.spec.active_site = site.into();
+        self.spec.active_site = Some(site.into());
     }
 
     pub fn pass(&mut self) -> Plan {

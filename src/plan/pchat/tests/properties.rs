@@ -63,7 +63,7 @@ fn confirm(w: &mut World) {
 /// Served from the desired site as its runbook leaves the pool.
 fn converged(w: &World) -> Result<(), String> {
     let s = &w.status;
-    let desired = w.spec.active_site.as_str();
+    let desired = w.spec.active_site.as_deref().unwrap_or_default();
     if s.phase != Some(PoolPhase::Steady) || s.active_site.as_deref() != Some(desired) || s.transition.is_some() {
         return Err(format!("{:?} at {:?}: {:?}", s.phase, s.active_site, s.step));
     }
@@ -108,7 +108,11 @@ fn scenario(automatic: bool, events: &[Event]) -> Result<(), String> {
                 w.pass();
             }
             Event::Flip => {
-                let to = if w.spec.active_site == "dc1" { "dc2" } else { "dc1" };
+                let to = if w.spec.active_site.as_deref() == Some("dc1") {
+                    "dc2"
+                } else {
+                    "dc1"
+                };
                 w.flip(to);
             }
             Event::Crash(i) => {

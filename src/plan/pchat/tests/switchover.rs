@@ -281,3 +281,40 @@ fn a_tail_taken_out_of_sight_is_waited_for_once_the_primary_answers_again() {
     assert!(w.sql.lost().is_empty());
     assert!(w.status.last_transition.as_ref().expect("recorded").lossless);
 }
+
+/// No desired site (spec.activeSite left out, or not in force): the pool stays where it is.
+#[test]
+fn without_an_active_site_a_steady_pool_stays_and_never_begins_a_transition() {
+    let mut w = World::steady();
+    w.spec.active_site = None;
+    let p = w.passes(5);
+    assert_eq!(p.status.phase, Some(PoolPhase::Steady), "{:?}", p.status.conditions);
+    assert_eq!(p.status.active_site.as_deref(), Some("dc1"));
+    assert!(p.status.transition.is_none() && p.action.is_none());
+    assert!(w.script().is_empty(), "nothing ran: {:?}", w.script());
+}
+
+#[test]
+fn a_switchover_whose_active_site_goes_away_is_held_after_its_first_step() {
+    let mut w = World::steady();
+    w.flip("dc2");
+    let first = w.pass();
+    assert_eq!(first.status.phase, Some(PoolPhase::Switchover));
+    let ran = w.script().len();
+    assert!(ran >= 1, "the first step ran: {:?}", w.script());
+    w.spec.active_site = None;
+    let held = w.passes(5);
+    assert_eq!(w.script().len(), ran, "nothing more was sent: {:?}", w.script());
+    assert!(held.action.is_none());
+    let t = held.status.transition.as_ref().expect("kept, not dropped");
+    assert_eq!(t.kind, PoolTransitionKind::Switchover);
+    assert!(
+        held.status.conditions.iter().any(|c| c.message.contains("is held")),
+        "{:?}",
+        held.status.conditions
+    );
+    // The desired site back: it goes on to the end.
+    w.flip("dc2");
+    w.settle(40);
+    assert_at_dc2(&w);
+}
