@@ -46,6 +46,7 @@ pub fn controller_config(poll: Duration) -> Config {
             command: Duration::from_secs(5),
             long_command: Duration::from_secs(30),
         },
+        confirmation_ttl: crate::plan::confirm::DEFAULT_TTL,
     }
 }
 

@@ -54,6 +54,8 @@ pub(super) async fn plan_ag(ag: &AvailabilityGroup, access: &Access, now: Timest
         confirmation: None,
         last_seen_primary: None,
         resource_name: &name,
+        discard_confirmation: None,
+        tokens: crate::plan::confirm::Tokens::default(),
     });
     let status: AvailabilityGroupStatus = ag_status::planned(
         &AvailabilityGroupStatus::default(),

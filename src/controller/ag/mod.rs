@@ -14,6 +14,7 @@ use crate::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, CONFIRM_ANNOTATION, Phase, PrimarySnapshot,
     validate,
 };
+use crate::api::confirmation::DISCARD_ANNOTATION;
 use crate::plan::ag::{self, Input, Next, Notice};
 use crate::runtime::Shared;
 use crate::runtime::metrics::{Kind, Metrics};
@@ -212,6 +213,8 @@ async fn reconcile_inner<P: Port>(
     let journal = status::journal_of(&previous);
     let remembered = crate::sync::lock(&ctx.last_seen).get(key).cloned();
     let name = ag.name_any();
+    let discard_given = super::confirmer::given(&ag.metadata, DISCARD_ANNOTATION);
+    let nonce = crate::plan::confirm::fresh_nonce();
     let plan = ag::plan(&Input {
         spec,
         observed: &observed,
@@ -220,6 +223,13 @@ async fn reconcile_inner<P: Port>(
         confirmation: ag.annotations().get(CONFIRM_ANNOTATION).map(String::as_str),
         last_seen_primary: remembered.as_ref(),
         resource_name: &name,
+        discard_confirmation: discard_given
+            .as_ref()
+            .map(|(token, by)| crate::plan::confirm::Given { token, by }),
+        tokens: crate::plan::confirm::Tokens {
+            nonce: &nonce,
+            ttl: ctx.config.confirmation_ttl,
+        },
     });
     if let Some(seen) = &plan.primary_seen {
         crate::sync::lock(&ctx.last_seen).insert(key.to_string(), as_status_keeps_it(seen));
@@ -461,6 +471,12 @@ fn event_for(notice: &Notice) -> Event {
             "PrimaryUnreachable",
             format!("no reachable replica reports PRIMARY (last primary: {replica})"),
         ),
+        Notice::Token {
+            what,
+            annotation,
+            notice,
+            by,
+        } => super::confirmer::event(notice, what, annotation, by),
     }
 }
 

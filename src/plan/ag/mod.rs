@@ -38,6 +38,8 @@ pub struct Journal {
     pub confirmation: Option<ConfirmationRequest>,
     pub primary_lost: Option<PrimarySnapshot>,
     pub last_failover: Option<FailoverRecord>,
+    /// A discard of the old primary's diverged copies waiting for consent.
+    pub discard: Option<crate::api::confirmation::DiscardRequest>,
 }
 
 /// Everything the planner looks at.
@@ -54,6 +56,10 @@ pub struct Input<'a> {
     pub last_seen_primary: Option<&'a PrimarySnapshot>,
     /// The resource's name, for the confirmation command in status.
     pub resource_name: &'a str,
+    /// The value of the `drover.dev/confirm-discard` annotation and who set it, if set.
+    pub discard_confirmation: Option<crate::plan::confirm::Given<'a>>,
+    /// The nonce and lifetime for a confirmation requested in this pass.
+    pub tokens: crate::plan::confirm::Tokens<'a>,
 }
 
 /// The planner's answer.
@@ -122,6 +128,13 @@ pub enum Notice {
     TransitionCancelled { to: String },
     /// The primary became unreachable.
     PrimaryLost { replica: String },
+    /// A confirmation token was requested, renewed, refused or accepted.
+    Token {
+        what: String,
+        annotation: &'static str,
+        notice: crate::plan::confirm::TokenNotice,
+        by: String,
+    },
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::api::availability_group::{
 use crate::sql::{Action, AvailabilityMode, Command, CommitMode, Ident, Role, SyncState};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+mod discard;
 mod forced;
 mod steady;
 mod switchover;
@@ -35,6 +36,8 @@ pub fn plan(input: &Input<'_>) -> Plan {
         degraded: Vec::new(),
         estimate: None,
     };
+    // A discard request stands only while a pass asks for it again (see `discard.rs`).
+    planner.journal.discard = None;
     let (next, phase) = planner.decide();
     // A data-loss confirmation is asked only beside its estimate. In a pass that cannot estimate
     // (the target cannot be observed just now) the request is withdrawn rather than shown without

@@ -10,6 +10,7 @@ use crate::api::availability_group::{
     AvailabilityGroupSpec, BackupTarget, ClusterType as SpecCluster, DataLoss, EndpointSpec, FailoverRecord,
     ForcePolicy, LogPoint, Phase, PrimarySnapshot, ReplicaSpec, Transition, TransitionKind,
 };
+use crate::plan::confirm::TokenNotice;
 use crate::sql::{
     Action, AvailabilityMode, ClusterType, Command, CommitMode, ConnectedState, DatabaseReplicaState, DatabaseState,
     FailoverMode, GroupObservation, Ident, LocalDatabase, Lsn, OperationalState, ReplicaObservation, ReplicaRuntime,
@@ -109,6 +110,8 @@ struct World {
     reps: Vec<Rep>,
     /// Model only.
     pending: Option<Pending>,
+    /// The `drover.dev/confirm-discard` annotation.
+    discard: Option<String>,
 }
 
 fn t(h: i8, m: i8, s: i8) -> civil::DateTime {
@@ -203,6 +206,7 @@ impl World {
             required_sync: Some(0),
             reps,
             pending: None,
+            discard: None,
         }
     }
 
@@ -382,6 +386,8 @@ impl World {
         seen: Option<&PrimarySnapshot>,
     ) -> Plan {
         let observed = self.observe();
+        // A new nonce every pass, as the controller draws one.
+        let nonce = format!("nonce-{}", at.as_second());
         plan(&Input {
             spec: &self.spec,
             observed: &observed,
@@ -390,6 +396,14 @@ impl World {
             confirmation,
             last_seen_primary: seen,
             resource_name: "ag1",
+            discard_confirmation: self
+                .discard
+                .as_deref()
+                .map(|token| crate::plan::confirm::Given { token, by: "tester" }),
+            tokens: crate::plan::confirm::Tokens {
+                nonce: &nonce,
+                ttl: crate::plan::confirm::DEFAULT_TTL,
+            },
         })
     }
 

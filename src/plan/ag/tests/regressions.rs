@@ -129,6 +129,7 @@ fn a_demoted_former_primary_is_not_resumed_before_an_earlier_forced_failovers_lo
             })
             .collect(),
         data_loss: None,
+        discard_confirmed: None,
     });
     let w = w
         .rep(1, |r| {
