@@ -12,6 +12,7 @@ use drover::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, BackupTarget, CONFIRM_ANNOTATION, ClusterType,
     ForcePolicy, ForcedFailoverPolicy, Phase, TransitionKind,
 };
+use drover::api::confirmation::DISCARD_ANNOTATION;
 use drover::controller::ag::{Context, Requeue, reconcile};
 use drover::controller::memory::MemoryPort;
 use drover::sim::Sim;
@@ -101,6 +102,18 @@ impl Rig {
             .annotations
             .get_or_insert_with(Default::default)
             .insert(CONFIRM_ANNOTATION.into(), token.into());
+    }
+
+    /// A person's `kubectl annotate` of the discard confirmation (field manager `kubectl-annotate`).
+    fn confirm_discard(&mut self, token: &str) {
+        let now = self.now();
+        drover::controller::confirmer::annotate(
+            &mut self.ag.metadata,
+            DISCARD_ANNOTATION,
+            token,
+            "kubectl-annotate",
+            now,
+        );
     }
 
     fn role(&self, instance: &str) -> Option<Role> {
@@ -300,12 +313,59 @@ async fn site_a_lost_confirmed_forced_failover_measured_loss_and_failback() {
     );
     assert_eq!(rig.statements("SQL-A", "alter_database"), 0);
 
-    // Failback: backups on SQL-B, resume SQL-A, synchronize, planned failover back.
+    // Failback: backups on SQL-B; then resuming SQL-A would roll back its diverged tail, so the
+    // failback waits for a person's consent, showing the range, and sends nothing to SQL-A.
     rig.flip("site-a");
+    rig.run_until(Duration::from_secs(60), "the discard request", |r| {
+        r.status().discard_confirmation.is_some()
+    })
+    .await;
+    let status = rig.status();
+    assert_eq!(status.phase, Some(Phase::AwaitingConfirmation));
+    let request = status.discard_confirmation.clone().unwrap();
+    assert_eq!(request.replica, "SQL-A");
+    for range in &loss.databases {
+        let shown = request
+            .databases
+            .iter()
+            .find(|d| d.database == range.database)
+            .expect("every diverged database is shown");
+        assert_eq!(shown.from_lsn.as_deref(), Some(range.from_lsn.as_str()));
+        assert_eq!(shown.to_lsn.as_deref(), Some(range.to_lsn.as_str()));
+    }
+    assert!(request.message.contains("3062"), "{}", request.message);
+    let issued = request.issued.clone().expect("issued");
+    assert_eq!(
+        issued.expires_at.0.duration_since(issued.requested_at.0).as_secs(),
+        15 * 60
+    );
+    assert_eq!(
+        rig.condition("DataLossConfirmationRequired"),
+        ("True".into(), "AwaitingDiscardConfirmation".into())
+    );
+    rig.run_for(Duration::from_secs(3)).await;
+    assert_eq!(rig.statements("SQL-A", "alter_database"), 0, "resumed before consent");
+    // A stale token is refused; still nothing sent to SQL-A.
+    rig.confirm_discard("0123456789ab");
+    rig.run_for(Duration::from_secs(3)).await;
+    assert_eq!(rig.statements("SQL-A", "alter_database"), 0, "resumed on a stale token");
+    assert!(!rig.events("ConfirmationRefused").is_empty());
+    assert_eq!(
+        rig.status().discard_confirmation.map(|d| d.token),
+        Some(request.token.clone())
+    );
+
+    rig.confirm_discard(&request.token);
     rig.run_until(Duration::from_secs(60), "steady back at site-a", |r| {
         r.steady_at("site-a")
     })
     .await;
+    let accepted = rig.events("ConfirmationAccepted");
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    assert!(
+        accepted[0].contains("kubectl-annotate") && accepted[0].contains(&request.token),
+        "{accepted:?}"
+    );
     assert_eq!(rig.role("SQL-A"), Some(Role::Primary));
     let last = rig.status().last_failover.unwrap();
     assert_eq!(last.kind, TransitionKind::Failback);
@@ -555,5 +615,49 @@ async fn a_forced_failover_is_recorded_when_the_operator_stopped_right_after_it(
         },
     )
     .await;
+    rig.no_split_brain();
+}
+
+/// Invariant 9's other side: an old primary with nothing beyond the fork is resumed at failback
+/// without asking anyone.
+#[tokio::test(start_paused = true)]
+async fn a_forced_failover_that_lost_nothing_fails_back_without_a_discard_confirmation() {
+    let mut rig = Rig::new(|_| {}).await;
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    // No more commits: SQL-B catches up with everything SQL-A has.
+    rig.sim.stop_workload();
+    rig.run_for(Duration::from_secs(3)).await;
+    rig.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(10), "a confirmation request", |r| {
+        r.status().phase == Some(Phase::AwaitingConfirmation)
+    })
+    .await;
+    let token = rig.status().confirmation.expect("asked").token;
+    rig.annotate(&token);
+    rig.run_until(Duration::from_secs(20), "the forced failover to finish", |r| {
+        r.status()
+            .last_failover
+            .is_some_and(|f| f.kind == TransitionKind::Failover)
+    })
+    .await;
+    assert_eq!(rig.lost(), vec![0, 0]);
+    rig.sim.start_instance("SQL-A").expect("start SQL-A");
+    rig.run_until(Duration::from_secs(20), "the loss to be measured", |r| {
+        r.status().last_failover.and_then(|f| f.data_loss).is_some()
+    })
+    .await;
+    let loss = rig.status().last_failover.and_then(|f| f.data_loss).unwrap();
+    assert!(loss.databases.iter().all(|d| d.from_lsn == d.to_lsn), "{loss:?}");
+    rig.flip("site-a");
+    rig.run_until(Duration::from_secs(60), "steady back at site-a", |r| {
+        r.steady_at("site-a")
+    })
+    .await;
+    assert!(rig.statements("SQL-A", "alter_database") > 0, "SQL-A was resumed");
+    assert!(rig.events("ConfirmationRequested").is_empty());
+    assert!(rig.events("ConfirmationAccepted").is_empty());
+    assert_eq!(rig.lost(), vec![0, 0]);
     rig.no_split_brain();
 }
