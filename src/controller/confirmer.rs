@@ -6,8 +6,7 @@ use super::Event;
 use crate::plan::confirm::{TokenNotice, event_text};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry, ObjectMeta, Time};
 
-/// When no managed-fields entry names the annotation's writer.
-pub const UNKNOWN: &str = "unknown";
+pub use crate::plan::confirm::UNKNOWN;
 
 fn owns(entry: &ManagedFieldsEntry, key: &str) -> bool {
     entry

@@ -139,6 +139,8 @@ pub(super) async fn plan_pool(pool: &PersistentChatPool, access: &Access, now: T
         observed: &observed,
         now,
         confirmation: None,
+        discard_confirmation: None,
+        tokens: crate::plan::confirm::Tokens::default(),
     });
     let status = &plan.status;
     let next = match &plan.action {

@@ -18,6 +18,9 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::time::Duration;
 
+/// Who confirmed, when Kubernetes did not say.
+pub const UNKNOWN: &str = "unknown";
+
 /// How long a confirmation request stays good unless configured otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 

@@ -204,6 +204,9 @@ async fn reconcile_inner<P: Port + PoolPort>(
         target = Some((login, tls));
     }
 
+    let discard_given =
+        crate::controller::confirmer::given(&pool.metadata, crate::api::confirmation::DISCARD_ANNOTATION);
+    let nonce = crate::plan::confirm::fresh_nonce();
     let plan = pchat::plan(Input {
         spec,
         name: &name,
@@ -213,6 +216,13 @@ async fn reconcile_inner<P: Port + PoolPort>(
         observed: &observed,
         now,
         confirmation: pool.annotations().get(CONFIRM_ANNOTATION).map(String::as_str),
+        discard_confirmation: discard_given
+            .as_ref()
+            .map(|(token, by)| crate::plan::confirm::Given { token, by }),
+        tokens: crate::plan::confirm::Tokens {
+            nonce: &nonce,
+            ttl: ctx.config.confirmation_ttl,
+        },
     });
     let mut status = as_stored(plan.status.clone());
     if status != previous {
@@ -468,6 +478,12 @@ async fn event_for<P: PoolPort>(ctx: &Context<P>, ns: &str, observed: &Observed,
         Notice::TransitionStarted { message } => Event::normal("TransitionStarted", message.clone()),
         Notice::TransitionFinished { message } => Event::normal("TransitionFinished", message.clone()),
         Notice::ConfirmationRequested { message } => Event::warning("DataLossConfirmationRequired", message.clone()),
+        Notice::Token {
+            what,
+            annotation,
+            notice,
+            by,
+        } => crate::controller::confirmer::event(notice, what, annotation, by),
         Notice::StepFailed { step, message } => {
             let step_name = step.split('@').next().unwrap_or_default();
             let failed_job = observed

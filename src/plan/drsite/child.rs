@@ -246,6 +246,8 @@ mod tests {
             confirmed_token: None,
             last_applied_backup: None,
             applied_backups: 0,
+            kept_backup: None,
+            discard_confirmed: None,
         });
         assert!(!from_persistent_chat_pool(Some(&pool(Some(running)))).settled);
         for phase in [

@@ -102,14 +102,14 @@ impl Planner<'_> {
                 what: subject.clone(),
                 annotation: DISCARD_ANNOTATION,
                 notice: notice.clone(),
-                by: given.map_or("unknown", |g| g.by).to_string(),
+                by: given.map_or(confirm::UNKNOWN, |g| g.by).to_string(),
             });
         }
         if asked.confirmed() {
             let consumed = ConfirmationConsumed {
                 token: asked.token,
                 at: self.now(),
-                by: given.map_or("unknown", |g| g.by).to_string(),
+                by: given.map_or(confirm::UNKNOWN, |g| g.by).to_string(),
             };
             if let Some(f) = self.journal.last_failover.as_mut() {
                 f.discard_confirmed = Some(consumed);
