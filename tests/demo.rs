@@ -78,11 +78,19 @@ async fn drover_demo_finishes_and_its_summary_matches_the_simulators_counts() {
 
     // The confirmations were given, with the commands a person would run.
     let given: Vec<&str> = report.confirmations.iter().map(|c| c.what.as_str()).collect();
-    assert_eq!(given, ["data-loss", "site-lost"]);
+    // The failback's resume of site A's diverged copies: the discard of its tail, confirmed.
+    assert_eq!(given, ["data-loss", "site-lost", "discard"]);
     assert!(
         report.confirmations[1]
             .command
             .contains("drover.dev/confirm-site-lost=")
+    );
+    assert!(
+        report.confirmations[2]
+            .command
+            .contains(&format!("drover.dev/confirm-discard={}", report.confirmations[2].token)),
+        "{:?}",
+        report.confirmations[2]
     );
     // No invariant broke, and it ends where it began.
     world.invariants().expect("invariants hold");
