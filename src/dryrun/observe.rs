@@ -52,6 +52,7 @@ pub(super) async fn plan_ag(ag: &AvailabilityGroup, access: &Access, now: Timest
         journal: &journal,
         now,
         confirmation: None,
+        confirmed_by: None,
         last_seen_primary: None,
         resource_name: &name,
         discard_confirmation: None,
@@ -139,6 +140,7 @@ pub(super) async fn plan_pool(pool: &PersistentChatPool, access: &Access, now: T
         observed: &observed,
         now,
         confirmation: None,
+        confirmed_by: None,
         discard_confirmation: None,
         tokens: crate::plan::confirm::Tokens::default(),
     });

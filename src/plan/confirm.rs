@@ -149,8 +149,9 @@ fn issue(nonce: &str, now: Timestamp, ttl: Duration, replaced: Option<String>) -
     }
 }
 
-/// Asks for a confirmation of `binding`: keeps the journalled request while it is for the same
-/// binding and unexpired, replaces it otherwise, and judges the annotation's value `given`.
+/// Asks for a confirmation of `binding`: keeps the journalled request's nonce and expiry while it
+/// is unexpired (the token follows the binding), replaces it with a fresh nonce once expired, and
+/// judges the annotation's value `given`.
 pub fn ask(
     binding: &str,
     previous: Option<Previous<'_>>,
@@ -159,12 +160,20 @@ pub fn ask(
     tokens: Tokens<'_>,
 ) -> Asked {
     let mut notices = Vec::new();
-    let same = previous.and_then(|p| {
-        let issue = p.issue?;
-        (token(binding, &issue.nonce) == p.token).then_some((p.token, issue))
-    });
+    // The request series keeps its nonce and expiry while what it binds changes (an estimate that
+    // moves and moves back shows the token it showed before); it ends when it expires.
+    let same = previous.and_then(|p| Some((p.token, p.issue?)));
     let (token_now, issue_now, expired) = match same {
-        Some((t, i)) if now < i.expires_at.0 => (t.to_string(), i.clone(), None),
+        Some((t, i)) if now < i.expires_at.0 => {
+            let current = token(binding, &i.nonce);
+            if current != t {
+                notices.push(TokenNotice::Requested {
+                    token: current.clone(),
+                    expires_at: i.expires_at.0,
+                });
+            }
+            (current, i.clone(), None)
+        }
         Some((t, i)) => {
             let fresh = issue(tokens.nonce, now, tokens.ttl, Some(t.to_string()));
             let new = token(binding, tokens.nonce);
@@ -314,7 +323,16 @@ mod tests {
         };
         let moved = ask("c", Some(prev), Some(&first.token), at(1), tokens("n2"));
         assert_ne!(moved.token, first.token);
+        assert_eq!(moved.issue, first.issue, "same series: same nonce and expiry");
         assert!(matches!(moved.verdict, Verdict::Wrong { .. }));
+        assert!(matches!(moved.notices[0], TokenNotice::Requested { .. }));
+        // Back to what was shown first: the token shown first.
+        let prev = Previous {
+            token: &moved.token,
+            issue: Some(&moved.issue),
+        };
+        let back = ask("b", Some(prev), Some(&first.token), at(2), tokens("n3"));
+        assert!(back.confirmed());
     }
 
     #[test]

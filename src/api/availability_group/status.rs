@@ -219,6 +219,9 @@ pub struct ConfirmationRequest {
     pub unknown_since: Option<Time>,
     /// The command that confirms it.
     pub command: String,
+    /// When the token was issued and when it expires (a new request replaces an expired one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued: Option<crate::api::confirmation::TokenIssue>,
 }
 
 /// The kinds of transition drover runs.
@@ -276,6 +279,10 @@ pub struct Transition {
     /// The confirmation token consumed by this transition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmed_token: Option<String>,
+    /// A data-loss confirmation request withdrawn while its estimate cannot be shown (the target
+    /// cannot be observed); asked again with the same token once it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld_confirmation: Option<ConfirmationRequest>,
 }
 
 /// A copy-only backup drover took.

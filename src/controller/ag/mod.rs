@@ -214,6 +214,7 @@ async fn reconcile_inner<P: Port>(
     let remembered = crate::sync::lock(&ctx.last_seen).get(key).cloned();
     let name = ag.name_any();
     let discard_given = super::confirmer::given(&ag.metadata, DISCARD_ANNOTATION);
+    let confirmed_by = super::confirmer::given(&ag.metadata, CONFIRM_ANNOTATION).map(|(_, by)| by);
     let nonce = crate::plan::confirm::fresh_nonce();
     let plan = ag::plan(&Input {
         spec,
@@ -221,6 +222,7 @@ async fn reconcile_inner<P: Port>(
         journal: &journal,
         now,
         confirmation: ag.annotations().get(CONFIRM_ANNOTATION).map(String::as_str),
+        confirmed_by: confirmed_by.as_deref(),
         last_seen_primary: remembered.as_ref(),
         resource_name: &name,
         discard_confirmation: discard_given

@@ -207,6 +207,7 @@ async fn reconcile_inner<P: Port + PoolPort>(
     let discard_given =
         crate::controller::confirmer::given(&pool.metadata, crate::api::confirmation::DISCARD_ANNOTATION);
     let nonce = crate::plan::confirm::fresh_nonce();
+    let confirmed_by = crate::controller::confirmer::given(&pool.metadata, CONFIRM_ANNOTATION).map(|(_, by)| by);
     let plan = pchat::plan(Input {
         spec,
         name: &name,
@@ -216,6 +217,7 @@ async fn reconcile_inner<P: Port + PoolPort>(
         observed: &observed,
         now,
         confirmation: pool.annotations().get(CONFIRM_ANNOTATION).map(String::as_str),
+        confirmed_by: confirmed_by.as_deref(),
         discard_confirmation: discard_given
             .as_ref()
             .map(|(token, by)| crate::plan::confirm::Given { token, by }),

@@ -14,7 +14,6 @@ mod loss;
 mod report;
 
 pub use decide::plan;
-pub use loss::confirmation_token;
 pub use report::Report;
 
 use crate::api::availability_group::{
@@ -52,6 +51,8 @@ pub struct Input<'a> {
     pub now: Timestamp,
     /// The value of the `drover.dev/confirm-data-loss` annotation, if set.
     pub confirmation: Option<&'a str>,
+    /// Who set that annotation (its field manager), if known.
+    pub confirmed_by: Option<&'a str>,
     /// The primary as this process last saw it (kept in memory between polls).
     pub last_seen_primary: Option<&'a PrimarySnapshot>,
     /// The resource's name, for the confirmation command in status.

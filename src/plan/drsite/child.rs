@@ -287,6 +287,7 @@ mod tests {
             known_loss_seconds: None,
             unknown_since: None,
             command: "kubectl annotate pchat pchat drover.dev/confirm-data-loss=t0k".into(),
+            issued: None,
         });
         let obs = from_persistent_chat_pool(Some(&pool(Some(waiting))));
         assert_eq!(

@@ -136,6 +136,8 @@ pub struct Input<'a> {
     pub now: Timestamp,
     /// The `drover.dev/confirm-data-loss` annotation, if set.
     pub confirmation: Option<&'a str>,
+    /// Who set that annotation (its field manager), if known.
+    pub confirmed_by: Option<&'a str>,
     /// The `drover.dev/confirm-discard` annotation and who set it, if set.
     pub discard_confirmation: Option<crate::plan::confirm::Given<'a>>,
     /// The nonce and lifetime for a confirmation requested in this pass.

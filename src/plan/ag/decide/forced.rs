@@ -107,7 +107,7 @@ impl Planner<'_> {
                 Phase::Waiting,
             )),
             ForcePolicy::Confirm => {
-                let token = confirmation_token(&self.spec().group_name, &estimate, &outage);
+                let (token, issued) = self.data_loss_token(&estimate, &outage);
                 let request = ConfirmationRequest {
                     token: token.clone(),
                     target: tn.to_string(),
@@ -118,6 +118,7 @@ impl Planner<'_> {
                         self.input.resource_name,
                         crate::api::availability_group::CONFIRM_ANNOTATION
                     ),
+                    issued: Some(issued),
                 };
                 if self.journal.confirmation.as_ref() != Some(&request) {
                     self.notices.push(Notice::ConfirmationRequested {

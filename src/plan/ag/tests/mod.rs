@@ -394,6 +394,7 @@ impl World {
             journal,
             now: at,
             confirmation,
+            confirmed_by: Some("tester"),
             last_seen_primary: seen,
             resource_name: "ag1",
             discard_confirmation: self

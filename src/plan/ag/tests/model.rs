@@ -344,6 +344,7 @@ pub(super) fn arb_start() -> impl Strategy<Value = Start> {
                     failover_issued,
                     fork: Vec::new(),
                     confirmed_token: None,
+                    withheld_confirmation: None,
                 });
             }
             if garbage {

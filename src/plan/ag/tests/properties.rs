@@ -171,6 +171,7 @@ pub(super) fn arb_transition(n: usize) -> impl Strategy<Value = Transition> {
                 failover_issued,
                 fork: fork.unwrap_or_default(),
                 confirmed_token: token.then(|| "0123456789ab".into()),
+                withheld_confirmation: None,
             },
         )
 }
@@ -401,6 +402,7 @@ pub(super) fn arb_forced_case() -> impl Strategy<Value = Case> {
                     failover_issued: false,
                     fork: Vec::new(),
                     confirmed_token: None,
+                    withheld_confirmation: None,
                 });
             } else if c.journal.transition.as_ref().is_some_and(|t| t.failover_issued) && b[5] {
                 c.journal.transition = None;

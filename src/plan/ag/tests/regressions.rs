@@ -33,6 +33,7 @@ pub(super) fn demoted_none() -> (World, Journal) {
             failover_issued: false,
             fork: Vec::new(),
             confirmed_token: None,
+            withheld_confirmation: None,
         }),
         ..Journal::default()
     };
@@ -192,6 +193,7 @@ fn a_journalled_transition_from_a_replica_that_is_no_longer_primary_is_started_a
             failover_issued: false,
             fork: Vec::new(),
             confirmed_token: None,
+            withheld_confirmation: None,
         }),
         ..Journal::default()
     };

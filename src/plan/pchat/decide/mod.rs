@@ -17,7 +17,6 @@ use crate::api::persistent_chat_pool::{
     PoolState, PoolStepStatus, PoolTransition, PoolTransitionKind, PoolTransitionRecord, validate,
 };
 use crate::components::hook::run_label;
-use crate::plan::fnv1a;
 use crate::sql;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;

@@ -151,6 +151,7 @@ impl World {
             observed: &observed,
             now: self.now(),
             confirmation: self.confirmation.as_deref(),
+            confirmed_by: Some("tester"),
             discard_confirmation: self
                 .discard
                 .as_deref()
