@@ -360,10 +360,18 @@ async fn site_a_lost_confirmed_forced_failover_measured_loss_and_failback() {
         r.steady_at("site-a")
     })
     .await;
+    // Who confirmed, from the annotation's managed fields; the data-loss annotation was set
+    // without any (written straight into the object), so its writer is unknown.
     let accepted = rig.events("ConfirmationAccepted");
-    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    assert_eq!(accepted.len(), 2, "{accepted:?}");
     assert!(
-        accepted[0].contains("kubectl-annotate") && accepted[0].contains(&request.token),
+        accepted[0].contains("forced failover to SQL-B") && accepted[0].ends_with("by unknown"),
+        "{accepted:?}"
+    );
+    assert!(
+        accepted[1].contains("discard of SQL-A")
+            && accepted[1].contains(&request.token)
+            && accepted[1].ends_with("by kubectl-annotate"),
         "{accepted:?}"
     );
     assert_eq!(rig.role("SQL-A"), Some(Role::Primary));
@@ -657,7 +665,8 @@ async fn a_forced_failover_that_lost_nothing_fails_back_without_a_discard_confir
     .await;
     assert!(rig.statements("SQL-A", "alter_database") > 0, "SQL-A was resumed");
     assert!(rig.events("ConfirmationRequested").is_empty());
-    assert!(rig.events("ConfirmationAccepted").is_empty());
+    let accepted = rig.events("ConfirmationAccepted");
+    assert!(accepted.iter().all(|e| !e.contains("discard")), "{accepted:?}");
     assert_eq!(rig.lost(), vec![0, 0]);
     rig.no_split_brain();
 }

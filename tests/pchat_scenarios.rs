@@ -385,7 +385,19 @@ async fn failback_restores_normal_state_with_log_shipping_and_leaves_compliance_
         .expect("restored over");
     assert!(backed_up < restored, "{history:#?}");
     assert!(s.discard_confirmation.is_none());
-    assert!(!rig.events().iter().any(|e| e.reason.starts_with("Confirmation")));
+    let tokens: Vec<_> = rig
+        .events()
+        .into_iter()
+        .filter(|e| e.reason.starts_with("Confirmation"))
+        .collect();
+    assert!(tokens.iter().all(|e| !e.note.contains("discard")), "{tokens:?}");
+    // The failover's confirmation, and who gave it (the in-memory API records the writer).
+    assert!(
+        tokens
+            .iter()
+            .any(|e| e.reason == "ConfirmationAccepted" && e.note.ends_with("by kubectl-annotate")),
+        "{tokens:?}"
+    );
     assert_eq!(rig.chat_state("SQL-CHAT-A"), Some(StandaloneState::Online));
     assert_eq!(rig.chat_state("SQL-CHAT-B"), Some(StandaloneState::Restoring));
     let b = rig

@@ -250,7 +250,14 @@ async fn reconcile_inner<P: Port>(
         write(ctx, ag, &before, stored).await?;
     }
     for notice in &plan.notices {
-        ctx.port.publish(ag, &event_for(notice)).await?;
+        let published = ctx.port.publish(ag, &event_for(notice)).await;
+        // A token's Event never holds back the step it allowed (the journal has the consumption).
+        match published {
+            Err(e) if matches!(notice, Notice::Token { .. }) => {
+                tracing::warn!(error = %e, "the Event about a confirmation token was not published");
+            }
+            other => other?,
+        }
     }
     // A replica that newly cannot be used (unreachable, wrong login, wrong server) is worth an
     // Event; its error text may change from poll to poll, which status shows but is not news.

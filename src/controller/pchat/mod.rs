@@ -232,7 +232,13 @@ async fn reconcile_inner<P: Port + PoolPort>(
     }
     for notice in &plan.notices {
         let event = event_for(ctx, &ns, &observed, notice).await;
-        ctx.port.publish_pool(pool, &event).await?;
+        // A token's Event never holds back the step it allowed (the journal has the consumption).
+        match ctx.port.publish_pool(pool, &event).await {
+            Err(e) if matches!(notice, Notice::Token { .. }) => {
+                tracing::warn!(error = %e, "the Event about a confirmation token was not published");
+            }
+            other => other?,
+        }
     }
     // Problems are announced when they appear (an invalid spec, an unreachable instance); the
     // confirmation request has its own notice.
