@@ -670,3 +670,71 @@ async fn a_forced_failover_that_lost_nothing_fails_back_without_a_discard_confir
     assert_eq!(rig.lost(), vec![0, 0]);
     rig.no_split_brain();
 }
+
+/// Tokens expire (here after 30 s of the paused clock): the unanswered discard request is replaced
+/// by a new one, said so in an Event, and the expired token is refused — nothing is resumed on it.
+#[tokio::test(start_paused = true)]
+async fn an_expired_discard_token_is_refused_and_replaced() {
+    let mut rig = Rig::new(|_| {}).await;
+    rig.ctx.config.confirmation_ttl = Duration::from_secs(30);
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.run_for(Duration::from_secs(2)).await;
+    rig.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(10), "a confirmation request", |r| {
+        r.status().confirmation.is_some()
+    })
+    .await;
+    let token = rig.status().confirmation.expect("asked").token;
+    rig.annotate(&token);
+    rig.run_until(Duration::from_secs(20), "the forced failover to finish", |r| {
+        r.status()
+            .last_failover
+            .is_some_and(|f| f.kind == TransitionKind::Failover)
+    })
+    .await;
+    rig.sim.start_instance("SQL-A").expect("start SQL-A");
+    rig.flip("site-a");
+    rig.run_until(Duration::from_secs(60), "the discard request", |r| {
+        r.status().discard_confirmation.is_some()
+    })
+    .await;
+    let first = rig.status().discard_confirmation.unwrap();
+    let issued = first.issued.clone().expect("issued");
+    assert_eq!(issued.expires_at.0.duration_since(issued.requested_at.0).as_secs(), 30);
+    rig.run_until(Duration::from_secs(40), "a renewed request", |r| {
+        r.status().discard_confirmation.is_some_and(|d| d.token != first.token)
+    })
+    .await;
+    let renewed = rig.status().discard_confirmation.unwrap();
+    let expired = rig.events("ConfirmationExpired");
+    assert!(
+        expired
+            .iter()
+            .any(|e| e.contains(&first.token) && e.contains(&renewed.token)),
+        "{expired:?}"
+    );
+    rig.confirm_discard(&first.token);
+    rig.run_for(Duration::from_secs(3)).await;
+    assert_eq!(
+        rig.statements("SQL-A", "alter_database"),
+        0,
+        "resumed on an expired token"
+    );
+    let refused = rig.events("ConfirmationRefused");
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.contains(&first.token) && e.contains("expired")),
+        "{refused:?}"
+    );
+    assert_eq!(rig.status().phase, Some(Phase::AwaitingConfirmation));
+    let current = rig.status().discard_confirmation.unwrap().token;
+    rig.confirm_discard(&current);
+    rig.run_until(Duration::from_secs(60), "steady back at site-a", |r| {
+        r.steady_at("site-a")
+    })
+    .await;
+    rig.no_split_brain();
+}

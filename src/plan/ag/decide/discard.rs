@@ -78,11 +78,18 @@ impl Planner<'_> {
             })
             .collect::<Vec<_>>()
             .join("; ");
+        // Bound to the ranges by LSN (commit times are shown, but status keeps them to the second,
+        // so a binding on them would change the token between the first pass and the next).
+        let ranges_bound: String = ranges
+            .iter()
+            .map(|d| format!("{}:{:?}:{:?}:{:?}", d.database, d.from_lsn, d.to_lsn, d.note))
+            .collect::<Vec<_>>()
+            .join(";");
         let binding = format!(
-            "discard\0{}\0{}\0{}\0{what}",
+            "discard\0{}\0{}\0{}\0{ranges_bound}",
             self.spec().group_name,
             name.to_lowercase(),
-            record.started_at.0
+            record.started_at.0.as_second()
         );
         let previous = self.input.journal.discard.as_ref().map(|d| Previous {
             token: &d.token,

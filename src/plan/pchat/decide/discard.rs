@@ -40,7 +40,7 @@ impl Planner<'_> {
             self.input.namespace,
             self.input.name,
             primary.to_lowercase(),
-            t.started_at.0
+            t.started_at.0.as_second()
         );
         let previous = self.input.status.discard_confirmation.as_ref().map(|d| Previous {
             token: &d.token,
