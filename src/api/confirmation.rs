@@ -50,15 +50,19 @@ pub struct DiscardRequest {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct DiscardedRange {
+    /// The database whose committed data would be discarded.
     pub database: String,
-    /// The log that would be discarded lies in (fromLsn, toLsn], when known.
+    /// The log that would be discarded lies in (fromLsn, toLsn], when known (numeric(25,0) LSNs
+    /// as decimal strings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_lsn: Option<String>,
+    /// The end of that range: the copy's last commit LSN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_lsn: Option<String>,
     /// Commit times at either end of that range, when known (`toTime` absent: up to the copy's end).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_time: Option<Time>,
+    /// The copy's last commit time, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_time: Option<Time>,
     /// Committed transactions in the range, when known.
@@ -73,7 +77,9 @@ pub struct DiscardedRange {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmationConsumed {
+    /// The token that was given.
     pub token: String,
+    /// When drover took it.
     pub at: Time,
     /// Who set the annotation (its field manager), `unknown` when Kubernetes did not say.
     pub by: String,
