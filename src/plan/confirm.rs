@@ -82,6 +82,41 @@ pub struct Previous<'a> {
     pub issue: Option<&'a TokenIssue>,
 }
 
+/// A journalled request of any kind: its token and issue.
+pub trait Request {
+    fn token(&self) -> &str;
+    fn issued(&self) -> Option<&TokenIssue>;
+}
+
+impl<'a> Previous<'a> {
+    /// The request as [`ask`] takes it.
+    pub fn of(request: &'a impl Request) -> Self {
+        Self {
+            token: request.token(),
+            issue: request.issued(),
+        }
+    }
+}
+
+macro_rules! request {
+    ($($t:ty),*) => {$(
+        impl Request for $t {
+            fn token(&self) -> &str {
+                &self.token
+            }
+            fn issued(&self) -> Option<&TokenIssue> {
+                self.issued.as_ref()
+            }
+        }
+    )*};
+}
+
+request!(
+    crate::api::availability_group::ConfirmationRequest,
+    crate::api::confirmation::DiscardRequest,
+    crate::api::dr_site::SiteLostRequest
+);
+
 /// What the annotation's value means for the current request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -125,6 +160,21 @@ pub struct Asked {
 impl Asked {
     pub fn confirmed(&self) -> bool {
         self.verdict == Verdict::Confirmed
+    }
+
+    /// The notices worth an Event. `caller_reports` says the caller already reports a new
+    /// request and a wrong token its own way (the older data-loss and site-lost Events): then
+    /// only renewals, acceptances and refusals of an expired token are left.
+    pub fn events(&self, caller_reports: bool) -> impl Iterator<Item = &TokenNotice> {
+        let expired = matches!(self.verdict, Verdict::Expired { .. });
+        self.notices.iter().filter(move |n| {
+            !caller_reports
+                || match n {
+                    TokenNotice::Renewed { .. } | TokenNotice::Accepted { .. } => true,
+                    TokenNotice::Refused { .. } => expired,
+                    TokenNotice::Requested { .. } => false,
+                }
+        })
     }
 
     /// A sentence for a refused annotation, empty otherwise (to prefix a blocked message).

@@ -404,25 +404,16 @@ fn site_lost_token(
 ) -> (String, crate::api::confirmation::TokenIssue) {
     use crate::plan::confirm::{self, Previous, TokenNotice};
     let binding = format!("{}\0{site}\0{}\0{}", input.name, t.started_at.0.as_second(), t.attempt);
-    let asked = confirm::ask(
-        &binding,
-        input.journal.site_lost.as_ref().map(|r| Previous {
-            token: &r.token,
-            issue: r.issued.as_ref(),
-        }),
-        input.site_lost_token,
-        input.now,
-        input.tokens,
-    );
-    for notice in &asked.notices {
-        if matches!(notice, TokenNotice::Renewed { .. } | TokenNotice::Accepted { .. }) {
-            notices.push(Notice::Token {
-                what: format!("site {site} lost"),
-                annotation: CONFIRM_SITE_LOST_ANNOTATION,
-                notice: notice.clone(),
-                by: input.site_lost_by.unwrap_or(confirm::UNKNOWN).to_string(),
-            });
-        }
+    let previous = input.journal.site_lost.as_ref().map(Previous::of);
+    let asked = confirm::ask(&binding, previous, input.site_lost_token, input.now, input.tokens);
+    // A refusal (of an expired token too) is the SiteLostTokenRefused Event, once.
+    for notice in asked.events(true).filter(|n| !matches!(n, TokenNotice::Refused { .. })) {
+        notices.push(Notice::Token {
+            what: format!("site {site} lost"),
+            annotation: CONFIRM_SITE_LOST_ANNOTATION,
+            notice: notice.clone(),
+            by: input.site_lost_by.unwrap_or(confirm::UNKNOWN).to_string(),
+        });
     }
     (asked.token, asked.issue)
 }

@@ -91,10 +91,7 @@ impl Planner<'_> {
             name.to_lowercase(),
             record.started_at.0.as_second()
         );
-        let previous = self.input.journal.discard.as_ref().map(|d| Previous {
-            token: &d.token,
-            issue: d.issued.as_ref(),
-        });
+        let previous = self.input.journal.discard.as_ref().map(Previous::of);
         let given = self.input.discard_confirmation;
         let asked = confirm::ask(
             &binding,
@@ -104,7 +101,7 @@ impl Planner<'_> {
             self.input.tokens,
         );
         let subject = format!("the discard of {name}'s diverged commits");
-        for notice in &asked.notices {
+        for notice in asked.events(false) {
             self.notices.push(Notice::Token {
                 what: subject.clone(),
                 annotation: DISCARD_ANNOTATION,

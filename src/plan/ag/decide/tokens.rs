@@ -4,7 +4,7 @@
 use super::*;
 use crate::api::availability_group::CONFIRM_ANNOTATION;
 use crate::api::confirmation::TokenIssue;
-use crate::plan::confirm::{self, Previous, TokenNotice, Verdict};
+use crate::plan::confirm::{self, Previous};
 
 impl Planner<'_> {
     /// The current data-loss token for failing over with `estimate` during `outage`, and its issue.
@@ -21,29 +21,18 @@ impl Planner<'_> {
         });
         let asked = confirm::ask(
             &binding,
-            previous.map(|r| Previous {
-                token: &r.token,
-                issue: r.issued.as_ref(),
-            }),
+            previous.map(Previous::of),
             self.input.confirmation,
             self.input.now,
             self.input.tokens,
         );
-        let expired = matches!(asked.verdict, Verdict::Expired { .. });
-        for notice in &asked.notices {
-            let keep = match notice {
-                TokenNotice::Renewed { .. } | TokenNotice::Accepted { .. } => true,
-                TokenNotice::Refused { .. } => expired,
-                TokenNotice::Requested { .. } => false,
-            };
-            if keep {
-                self.notices.push(Notice::Token {
-                    what: format!("the forced failover to {}", estimate.target),
-                    annotation: CONFIRM_ANNOTATION,
-                    notice: notice.clone(),
-                    by: self.input.confirmed_by.unwrap_or(confirm::UNKNOWN).to_string(),
-                });
-            }
+        for notice in asked.events(true) {
+            self.notices.push(Notice::Token {
+                what: format!("the forced failover to {}", estimate.target),
+                annotation: CONFIRM_ANNOTATION,
+                notice: notice.clone(),
+                by: self.input.confirmed_by.unwrap_or(confirm::UNKNOWN).to_string(),
+            });
         }
         self.set_transition(|t| t.withheld_confirmation = None);
         (asked.token, asked.issue)

@@ -42,10 +42,7 @@ impl Planner<'_> {
             primary.to_lowercase(),
             t.started_at.0.as_second()
         );
-        let previous = self.input.status.discard_confirmation.as_ref().map(|d| Previous {
-            token: &d.token,
-            issue: d.issued.as_ref(),
-        });
+        let previous = self.input.status.discard_confirmation.as_ref().map(Previous::of);
         let given = self.input.discard_confirmation;
         let by = given.map_or(confirm::UNKNOWN, |g| g.by);
         let asked = confirm::ask(
@@ -55,7 +52,7 @@ impl Planner<'_> {
             self.input.now,
             self.input.tokens,
         );
-        for notice in &asked.notices {
+        for notice in asked.events(false) {
             self.notices.push(Notice::Token {
                 what: format!("the discard of {chat} on the old primary {primary}"),
                 annotation: DISCARD_ANNOTATION,

@@ -117,29 +117,23 @@ impl Planner<'_> {
     /// in status, an expiry. A renewal and a consumption are noticed here; a request and a wrong
     /// token by the gate, as before.
     fn data_loss_token(&mut self, binding: &str) -> (String, crate::api::confirmation::TokenIssue) {
-        use crate::plan::confirm::{self, Previous, TokenNotice, Verdict};
+        use crate::plan::confirm::{self, Previous};
+        let previous = self.input.status.confirmation.as_ref().map(Previous::of);
         let asked = confirm::ask(
             binding,
-            self.input.status.confirmation.as_ref().map(|r| Previous {
-                token: &r.token,
-                issue: r.issued.as_ref(),
-            }),
+            previous,
             self.input.confirmation,
             self.input.now,
             self.input.tokens,
         );
-        let expired = matches!(asked.verdict, Verdict::Expired { .. });
-        for notice in &asked.notices {
-            if matches!(notice, TokenNotice::Renewed { .. } | TokenNotice::Accepted { .. })
-                || (expired && matches!(notice, TokenNotice::Refused { .. }))
-            {
-                self.notices.push(Notice::Token {
-                    what: format!("the failover of the pool to {}", self.backup()),
-                    annotation: CONFIRM_ANNOTATION,
-                    notice: notice.clone(),
-                    by: self.input.confirmed_by.unwrap_or(confirm::UNKNOWN).to_string(),
-                });
-            }
+        let by = self.input.confirmed_by.unwrap_or(confirm::UNKNOWN);
+        for notice in asked.events(true) {
+            self.notices.push(Notice::Token {
+                what: format!("the failover of the pool to {}", self.backup()),
+                annotation: CONFIRM_ANNOTATION,
+                notice: notice.clone(),
+                by: by.to_string(),
+            });
         }
         (asked.token, asked.issue)
     }
