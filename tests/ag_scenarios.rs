@@ -116,6 +116,25 @@ impl Rig {
         );
     }
 
+    /// Site A lost: SQL-A stopped, primarySite set to site-b, the data-loss confirmation given,
+    /// until the forced failover is recorded.
+    async fn lose_site_a_and_confirm_the_failover(&mut self) {
+        self.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
+        self.flip("site-b");
+        self.run_until(Duration::from_secs(10), "a confirmation request", |r| {
+            r.status().confirmation.is_some()
+        })
+        .await;
+        let token = self.status().confirmation.expect("asked").token;
+        self.annotate(&token);
+        self.run_until(Duration::from_secs(20), "the forced failover to finish", |r| {
+            r.status()
+                .last_failover
+                .is_some_and(|f| f.kind == TransitionKind::Failover)
+        })
+        .await;
+    }
+
     fn role(&self, instance: &str) -> Option<Role> {
         self.sim.with_world(|w, now| {
             w.roles(now, "ag1")
@@ -636,20 +655,7 @@ async fn a_forced_failover_that_lost_nothing_fails_back_without_a_discard_confir
     // No more commits: SQL-B catches up with everything SQL-A has.
     rig.sim.stop_workload();
     rig.run_for(Duration::from_secs(3)).await;
-    rig.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
-    rig.flip("site-b");
-    rig.run_until(Duration::from_secs(10), "a confirmation request", |r| {
-        r.status().phase == Some(Phase::AwaitingConfirmation)
-    })
-    .await;
-    let token = rig.status().confirmation.expect("asked").token;
-    rig.annotate(&token);
-    rig.run_until(Duration::from_secs(20), "the forced failover to finish", |r| {
-        r.status()
-            .last_failover
-            .is_some_and(|f| f.kind == TransitionKind::Failover)
-    })
-    .await;
+    rig.lose_site_a_and_confirm_the_failover().await;
     assert_eq!(rig.lost(), vec![0, 0]);
     rig.sim.start_instance("SQL-A").expect("start SQL-A");
     rig.run_until(Duration::from_secs(20), "the loss to be measured", |r| {
@@ -680,20 +686,7 @@ async fn an_expired_discard_token_is_refused_and_replaced() {
     rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
         .await;
     rig.run_for(Duration::from_secs(2)).await;
-    rig.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
-    rig.flip("site-b");
-    rig.run_until(Duration::from_secs(10), "a confirmation request", |r| {
-        r.status().confirmation.is_some()
-    })
-    .await;
-    let token = rig.status().confirmation.expect("asked").token;
-    rig.annotate(&token);
-    rig.run_until(Duration::from_secs(20), "the forced failover to finish", |r| {
-        r.status()
-            .last_failover
-            .is_some_and(|f| f.kind == TransitionKind::Failover)
-    })
-    .await;
+    rig.lose_site_a_and_confirm_the_failover().await;
     rig.sim.start_instance("SQL-A").expect("start SQL-A");
     rig.flip("site-a");
     rig.run_until(Duration::from_secs(60), "the discard request", |r| {
