@@ -116,7 +116,8 @@ pub async fn reconcile<P: Port + PoolPort>(
     let started = Instant::now();
     let previous = pool.status.clone().unwrap_or_default();
     let mut stored = previous.clone();
-    let result = reconcile_inner(pool, ctx, whole_seconds(now), &key, &mut stored).await;
+    // On the heap: the pass holds several statuses and plans, too large a future for a small stack.
+    let result = Box::pin(reconcile_inner(pool, ctx, whole_seconds(now), &key, &mut stored)).await;
     if result.is_ok() {
         ctx.failures.succeeded(&key);
     }
