@@ -104,6 +104,8 @@ fn planner(c: &mut Criterion) {
                 journal: &journal,
                 now,
                 site_lost_token: None,
+                site_lost_by: None,
+                tokens: drover::plan::confirm::Tokens::default(),
             };
             // A plan that is not what the case means would make the figure meaningless.
             let first = plan(&input);

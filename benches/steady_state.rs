@@ -257,6 +257,7 @@ fn measure(n: usize, window: Duration) -> Result<Value, String> {
         base_backoff: Duration::from_secs(1),
         max_backoff: Duration::from_secs(30),
         sql: drover::demo::world::controller_config(Duration::from_secs(1)).sql,
+        confirmation_ttl: drover::plan::confirm::DEFAULT_TTL,
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let options = Options {

@@ -84,6 +84,10 @@ struct RunArgs {
     /// Where to serve /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: std::net::SocketAddr,
+    /// Seconds a confirmation token (data loss, site lost, discard) stays good; an expired request
+    /// is replaced by a new one with a new token.
+    #[arg(long, env = "DROVER_CONFIRMATION_TTL_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    confirmation_ttl_seconds: u64,
 }
 
 fn main() -> ExitCode {
@@ -196,7 +200,10 @@ async fn run_operator(args: RunArgs) -> Result<(), String> {
     let options = Options {
         namespaces: args.namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
         lease,
-        config: drover::controller::Config::default(),
+        config: drover::controller::Config {
+            confirmation_ttl: Duration::from_secs(args.confirmation_ttl_seconds),
+            ..drover::controller::Config::default()
+        },
         instance,
         metrics_addr: Some(args.metrics_addr),
     };

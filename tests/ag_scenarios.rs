@@ -12,6 +12,7 @@ use drover::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, BackupTarget, CONFIRM_ANNOTATION, ClusterType,
     ForcePolicy, ForcedFailoverPolicy, Phase, TransitionKind,
 };
+use drover::api::confirmation::DISCARD_ANNOTATION;
 use drover::controller::ag::{Context, Requeue, reconcile};
 use drover::controller::memory::MemoryPort;
 use drover::sim::Sim;
@@ -101,6 +102,37 @@ impl Rig {
             .annotations
             .get_or_insert_with(Default::default)
             .insert(CONFIRM_ANNOTATION.into(), token.into());
+    }
+
+    /// A person's `kubectl annotate` of the discard confirmation (field manager `kubectl-annotate`).
+    fn confirm_discard(&mut self, token: &str) {
+        let now = self.now();
+        drover::controller::confirmer::annotate(
+            &mut self.ag.metadata,
+            DISCARD_ANNOTATION,
+            token,
+            "kubectl-annotate",
+            now,
+        );
+    }
+
+    /// Site A lost: SQL-A stopped, primarySite set to site-b, the data-loss confirmation given,
+    /// until the forced failover is recorded.
+    async fn lose_site_a_and_confirm_the_failover(&mut self) {
+        self.sim.stop_instance("SQL-A").await.expect("stop SQL-A");
+        self.flip("site-b");
+        self.run_until(Duration::from_secs(10), "a confirmation request", |r| {
+            r.status().confirmation.is_some()
+        })
+        .await;
+        let token = self.status().confirmation.expect("asked").token;
+        self.annotate(&token);
+        self.run_until(Duration::from_secs(20), "the forced failover to finish", |r| {
+            r.status()
+                .last_failover
+                .is_some_and(|f| f.kind == TransitionKind::Failover)
+        })
+        .await;
     }
 
     fn role(&self, instance: &str) -> Option<Role> {
@@ -300,12 +332,67 @@ async fn site_a_lost_confirmed_forced_failover_measured_loss_and_failback() {
     );
     assert_eq!(rig.statements("SQL-A", "alter_database"), 0);
 
-    // Failback: backups on SQL-B, resume SQL-A, synchronize, planned failover back.
+    // Failback: backups on SQL-B; then resuming SQL-A would roll back its diverged tail, so the
+    // failback waits for a person's consent, showing the range, and sends nothing to SQL-A.
     rig.flip("site-a");
+    rig.run_until(Duration::from_secs(60), "the discard request", |r| {
+        r.status().discard_confirmation.is_some()
+    })
+    .await;
+    let status = rig.status();
+    assert_eq!(status.phase, Some(Phase::AwaitingConfirmation));
+    let request = status.discard_confirmation.clone().unwrap();
+    assert_eq!(request.replica, "SQL-A");
+    for range in &loss.databases {
+        let shown = request
+            .databases
+            .iter()
+            .find(|d| d.database == range.database)
+            .expect("every diverged database is shown");
+        assert_eq!(shown.from_lsn.as_deref(), Some(range.from_lsn.as_str()));
+        assert_eq!(shown.to_lsn.as_deref(), Some(range.to_lsn.as_str()));
+    }
+    assert!(request.message.contains("3062"), "{}", request.message);
+    let issued = request.issued.clone().expect("issued");
+    assert_eq!(
+        issued.expires_at.0.duration_since(issued.requested_at.0).as_secs(),
+        15 * 60
+    );
+    assert_eq!(
+        rig.condition("DataLossConfirmationRequired"),
+        ("True".into(), "AwaitingDiscardConfirmation".into())
+    );
+    rig.run_for(Duration::from_secs(3)).await;
+    assert_eq!(rig.statements("SQL-A", "alter_database"), 0, "resumed before consent");
+    // A stale token is refused; still nothing sent to SQL-A.
+    rig.confirm_discard("0123456789ab");
+    rig.run_for(Duration::from_secs(3)).await;
+    assert_eq!(rig.statements("SQL-A", "alter_database"), 0, "resumed on a stale token");
+    assert!(!rig.events("ConfirmationRefused").is_empty());
+    assert_eq!(
+        rig.status().discard_confirmation.map(|d| d.token),
+        Some(request.token.clone())
+    );
+
+    rig.confirm_discard(&request.token);
     rig.run_until(Duration::from_secs(60), "steady back at site-a", |r| {
         r.steady_at("site-a")
     })
     .await;
+    // Who confirmed, from the annotation's managed fields; the data-loss annotation was set
+    // without any (written straight into the object), so its writer is unknown.
+    let accepted = rig.events("ConfirmationAccepted");
+    assert_eq!(accepted.len(), 2, "{accepted:?}");
+    assert!(
+        accepted[0].contains("forced failover to SQL-B") && accepted[0].ends_with("by unknown"),
+        "{accepted:?}"
+    );
+    assert!(
+        accepted[1].contains("discard of SQL-A")
+            && accepted[1].contains(&request.token)
+            && accepted[1].ends_with("by kubectl-annotate"),
+        "{accepted:?}"
+    );
     assert_eq!(rig.role("SQL-A"), Some(Role::Primary));
     let last = rig.status().last_failover.unwrap();
     assert_eq!(last.kind, TransitionKind::Failback);
@@ -554,6 +641,93 @@ async fn a_forced_failover_is_recorded_when_the_operator_stopped_right_after_it(
                 .is_some_and(|l| l.kind == TransitionKind::Failover && l.data_loss.is_some())
         },
     )
+    .await;
+    rig.no_split_brain();
+}
+
+/// Invariant 9's other side: an old primary with nothing beyond the fork is resumed at failback
+/// without asking anyone.
+#[tokio::test(start_paused = true)]
+async fn a_forced_failover_that_lost_nothing_fails_back_without_a_discard_confirmation() {
+    let mut rig = Rig::new(|_| {}).await;
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    // No more commits: SQL-B catches up with everything SQL-A has.
+    rig.sim.stop_workload();
+    rig.run_for(Duration::from_secs(3)).await;
+    rig.lose_site_a_and_confirm_the_failover().await;
+    assert_eq!(rig.lost(), vec![0, 0]);
+    rig.sim.start_instance("SQL-A").expect("start SQL-A");
+    rig.run_until(Duration::from_secs(20), "the loss to be measured", |r| {
+        r.status().last_failover.and_then(|f| f.data_loss).is_some()
+    })
+    .await;
+    let loss = rig.status().last_failover.and_then(|f| f.data_loss).unwrap();
+    assert!(loss.databases.iter().all(|d| d.from_lsn == d.to_lsn), "{loss:?}");
+    rig.flip("site-a");
+    rig.run_until(Duration::from_secs(60), "steady back at site-a", |r| {
+        r.steady_at("site-a")
+    })
+    .await;
+    assert!(rig.statements("SQL-A", "alter_database") > 0, "SQL-A was resumed");
+    assert!(rig.events("ConfirmationRequested").is_empty());
+    let accepted = rig.events("ConfirmationAccepted");
+    assert!(accepted.iter().all(|e| !e.contains("discard")), "{accepted:?}");
+    assert_eq!(rig.lost(), vec![0, 0]);
+    rig.no_split_brain();
+}
+
+/// Tokens expire (here after 30 s of the paused clock): the unanswered discard request is replaced
+/// by a new one, said so in an Event, and the expired token is refused — nothing is resumed on it.
+#[tokio::test(start_paused = true)]
+async fn an_expired_discard_token_is_refused_and_replaced() {
+    let mut rig = Rig::new(|_| {}).await;
+    rig.ctx.config.confirmation_ttl = Duration::from_secs(30);
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.run_for(Duration::from_secs(2)).await;
+    rig.lose_site_a_and_confirm_the_failover().await;
+    rig.sim.start_instance("SQL-A").expect("start SQL-A");
+    rig.flip("site-a");
+    rig.run_until(Duration::from_secs(60), "the discard request", |r| {
+        r.status().discard_confirmation.is_some()
+    })
+    .await;
+    let first = rig.status().discard_confirmation.unwrap();
+    let issued = first.issued.clone().expect("issued");
+    assert_eq!(issued.expires_at.0.duration_since(issued.requested_at.0).as_secs(), 30);
+    rig.run_until(Duration::from_secs(40), "a renewed request", |r| {
+        r.status().discard_confirmation.is_some_and(|d| d.token != first.token)
+    })
+    .await;
+    let renewed = rig.status().discard_confirmation.unwrap();
+    let expired = rig.events("ConfirmationExpired");
+    assert!(
+        expired
+            .iter()
+            .any(|e| e.contains(&first.token) && e.contains(&renewed.token)),
+        "{expired:?}"
+    );
+    rig.confirm_discard(&first.token);
+    rig.run_for(Duration::from_secs(3)).await;
+    assert_eq!(
+        rig.statements("SQL-A", "alter_database"),
+        0,
+        "resumed on an expired token"
+    );
+    let refused = rig.events("ConfirmationRefused");
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.contains(&first.token) && e.contains("expired")),
+        "{refused:?}"
+    );
+    assert_eq!(rig.status().phase, Some(Phase::AwaitingConfirmation));
+    let current = rig.status().discard_confirmation.unwrap().token;
+    rig.confirm_discard(&current);
+    rig.run_until(Duration::from_secs(60), "steady back at site-a", |r| {
+        r.steady_at("site-a")
+    })
     .await;
     rig.no_split_brain();
 }

@@ -545,6 +545,18 @@ impl Run {
                 self.w.annotate(&req.token);
             }
         }
+        // At failback (or with autoResume), resuming the old primary's diverged copies discards
+        // their tail: the person consents, as they would after keeping the data.
+        if let Some(req) = self.w.group_status().discard_confirmation
+            && self.rng.random_bool(0.3)
+        {
+            if req.databases.is_empty() || !req.command.contains(&req.token) {
+                return Err(format!(
+                    "a discard request that does not show what it discards: {req:?}"
+                ));
+            }
+            self.w.annotate_group_discard(&req.token);
+        }
         let hook_fault = self.active.iter().any(|(_, h)| matches!(h, Heal::HookSucceeds(..)));
         if !hook_fault {
             for site in ["site-a", "site-b"] {

@@ -78,12 +78,20 @@ async fn drover_demo_finishes_and_its_summary_matches_the_simulators_counts() {
 
     // The confirmations were given, with the commands a person would run.
     let given: Vec<&str> = report.confirmations.iter().map(|c| c.what.as_str()).collect();
-    // Site-lost first: nothing moves away from a site that may still take writes until then.
-    assert_eq!(given, ["site-lost", "data-loss"]);
+    // Site-lost first: nothing moves away from a site that may still take writes until then;
+    // then the failback's resume of site A's diverged copies: the discard of its tail, confirmed.
+    assert_eq!(given, ["site-lost", "data-loss", "discard"]);
     assert!(
         report.confirmations[0]
             .command
             .contains("drover.dev/confirm-site-lost=")
+    );
+    assert!(
+        report.confirmations[2]
+            .command
+            .contains(&format!("drover.dev/confirm-discard={}", report.confirmations[2].token)),
+        "{:?}",
+        report.confirmations[2]
     );
     // No invariant broke, and it ends where it began.
     world.invariants().expect("invariants hold");

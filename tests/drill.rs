@@ -84,8 +84,8 @@ async fn drill_all_on_the_contact_center_example_passes_with_three_transitions()
     let asked: Vec<&str> = report.confirmations.iter().map(|c| c.what.as_str()).collect();
     assert_eq!(
         asked,
-        ["site-lost", "data-loss"],
-        "the failover's confirmations are given and shown, the site first"
+        ["site-lost", "data-loss", "discard"],
+        "the failover's confirmations (the site first), and the failback's discard of site A's diverged tail, are given and shown"
     );
     drill.demo.world.invariants().expect("invariants hold at the end");
     assert!(report.replicas.iter().any(|r| r.starts_with("SQLNODE1 at site-a")));
@@ -189,7 +189,7 @@ async fn drill_all_on_the_persistent_chat_example_plays_runbook_b() {
     assert_eq!(
         asked,
         ["data-loss"],
-        "the failover with dc1 lost asks, and the drill confirms"
+        "the failover with dc1 lost asks, and the drill confirms; the failback keeps dc1's old database itself (no discard asked)"
     );
     assert!(report.confirmations[0].command.contains("kubectl annotate"));
     let html = report.html();
@@ -361,8 +361,8 @@ async fn drill_all_on_the_availability_group_example_moves_the_group_alone() {
     let asked: Vec<&str> = report.confirmations.iter().map(|c| c.what.as_str()).collect();
     assert_eq!(
         asked,
-        ["data-loss"],
-        "only the group asks; no site-lost without components"
+        ["data-loss", "discard"],
+        "only the group asks (the failover's loss, then the failback's discard); no site-lost without components"
     );
     assert!(
         report

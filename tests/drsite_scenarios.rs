@@ -200,9 +200,39 @@ async fn cold_start_failover_with_site_a_lost_and_failback_follow_runbook_a() {
     reversed.reverse();
     assert_eq!(rig.script()[before..], stops("site-a", &reversed));
 
-    // Failback: the same edit reversed.
+    // Failback: the same edit reversed. Resuming SQL-A would roll back what the forced failover
+    // left on it, so the group waits for consent, and the DrSite's move step shows its command.
     let before = rig.script().len();
     rig.flip("site-a");
+    rig.run_until(Duration::from_secs(180), "the group's discard request", |r| {
+        r.status().children.iter().any(|c| {
+            c.confirmation
+                .as_deref()
+                .is_some_and(|c| c.contains("drover.dev/confirm-discard="))
+        })
+    })
+    .await;
+    let status = rig.status();
+    assert_eq!(status.phase, Some(DrPhase::AwaitingConfirmation));
+    let token = rig
+        .group()
+        .status
+        .and_then(|s| s.discard_confirmation)
+        .expect("asked")
+        .token;
+    let row = status
+        .plan
+        .iter()
+        .find(|s| s.target == "AvailabilityGroup/cc-ag")
+        .expect("the move step");
+    assert!(
+        row.message
+            .as_deref()
+            .is_some_and(|m| m.contains(&format!("drover.dev/confirm-discard={token}"))),
+        "{row:?}"
+    );
+    assert!(!rig.script()[before..].iter().any(|s| s.starts_with("start ")));
+    rig.annotate_group_discard(&token);
     rig.run_until(Duration::from_secs(180), "steady at site-a again", |r| {
         r.steady_at("site-a")
     })

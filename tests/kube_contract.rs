@@ -676,6 +676,14 @@ async fn confirmed_forced_failover_through_the_annotation() {
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
             api.drsite_list("dr", &[]).await;
             let before = api.status_patch(&target).await;
+            // Who confirmed: the annotation's field manager, read from the object's managedFields.
+            let accepted = api.event(&target, "Normal", "ConfirmationAccepted").await;
+            assert!(
+                accepted["note"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with("by kubectl-annotate")),
+                "{accepted}"
+            );
             let after = api.status_patch(&target).await;
             let forced = api.event(&target, "Normal", "ForcedFailover").await;
             second_tx.send((vec![before, after], forced)).unwrap();
@@ -688,11 +696,14 @@ async fn confirmed_forced_failover_through_the_annotation() {
             // The person confirms: the annotation holds the token; the object carries the status written.
             let mut confirmed = ag.clone();
             if let Some(c) = &status.confirmation {
-                confirmed
-                    .metadata
-                    .annotations
-                    .get_or_insert_default()
-                    .insert(CONFIRM_ANNOTATION.into(), c.token.clone());
+                // As `kubectl annotate` leaves it: the value, and its managed-fields entry.
+                drover::controller::confirmer::annotate(
+                    &mut confirmed.metadata,
+                    CONFIRM_ANNOTATION,
+                    &c.token,
+                    "kubectl-annotate",
+                    jiff::Timestamp::now(),
+                );
             }
             confirmed.metadata.resource_version = Some("1235".into());
             confirmed.status = Some(status.clone());
@@ -807,6 +818,7 @@ async fn confirmation_bound_to_a_seen_primary_survives_the_status_round_trip() {
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
             api.drsite_list("dr", &[]).await;
             tx.send(api.status_patch(&target).await).unwrap();
+            api.event(&target, "Normal", "ConfirmationAccepted").await;
             tx.send(api.status_patch(&target).await).unwrap();
             api.event(&target, "Normal", "ForcedFailover").await;
         },

@@ -363,8 +363,41 @@ async fn failback_restores_normal_state_with_log_shipping_and_leaves_compliance_
     let s = rig.status();
     assert_eq!(s.phase, Some(PoolPhase::Steady), "{:?}", s.step);
     assert_eq!(s.pool_state, Some(PoolState::Normal));
-    let record = s.last_transition.expect("recorded");
+    let record = s.last_transition.clone().expect("recorded");
     assert!(record.lossless);
+    // Invariant 9: what the failover left on SQL-CHAT-A was backed up to the share (journalled
+    // with its path) before the restore over it; with that, nobody was asked.
+    let kept = record
+        .kept_backup
+        .clone()
+        .expect("the old primary's backup is journalled");
+    assert!(kept.starts_with(r"\\fs-a\pchat-logship\mgc_"), "{kept}");
+    let history: Vec<String> = rig
+        .sim
+        .with_world(|w, _| w.history().iter().map(|h| h.text.clone()).collect());
+    let backed_up = history
+        .iter()
+        .position(|h| h == &format!("BACKUP DATABASE of mgc on SQL-CHAT-A written to {kept}"))
+        .unwrap_or_else(|| panic!("no backup of the old primary in {history:#?}"));
+    let restored = history
+        .iter()
+        .position(|h| h.starts_with("RESTORE DATABASE mgc on SQL-CHAT-A from"))
+        .expect("restored over");
+    assert!(backed_up < restored, "{history:#?}");
+    assert!(s.discard_confirmation.is_none());
+    let tokens: Vec<_> = rig
+        .events()
+        .into_iter()
+        .filter(|e| e.reason.starts_with("Confirmation"))
+        .collect();
+    assert!(tokens.iter().all(|e| !e.note.contains("discard")), "{tokens:?}");
+    // The failover's confirmation, and who gave it (the in-memory API records the writer).
+    assert!(
+        tokens
+            .iter()
+            .any(|e| e.reason == "ConfirmationAccepted" && e.note.ends_with("by kubectl-annotate")),
+        "{tokens:?}"
+    );
     assert_eq!(rig.chat_state("SQL-CHAT-A"), Some(StandaloneState::Online));
     assert_eq!(rig.chat_state("SQL-CHAT-B"), Some(StandaloneState::Restoring));
     let b = rig

@@ -215,6 +215,7 @@ fn fast_config() -> Config {
             command: Duration::from_secs(5),
             long_command: Duration::from_secs(30),
         },
+        confirmation_ttl: drover::plan::confirm::DEFAULT_TTL,
     }
 }
 

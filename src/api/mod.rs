@@ -3,6 +3,7 @@
 
 pub mod availability_group;
 pub mod conditions;
+pub mod confirmation;
 pub mod dr_site;
 pub mod persistent_chat_pool;
 

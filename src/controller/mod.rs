@@ -6,6 +6,7 @@
 //! - [`ag`]: the AvailabilityGroup controller.
 
 pub mod ag;
+pub mod confirmer;
 pub mod drsite;
 pub mod events;
 pub mod kube;
@@ -38,6 +39,8 @@ pub struct Config {
     pub base_backoff: Duration,
     pub max_backoff: Duration,
     pub sql: crate::sql::Timeouts,
+    /// How long a confirmation token stays good before a new request replaces it.
+    pub confirmation_ttl: Duration,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             base_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(300),
             sql: crate::sql::Timeouts::default(),
+            confirmation_ttl: crate::plan::confirm::DEFAULT_TTL,
         }
     }
 }

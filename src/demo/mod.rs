@@ -205,6 +205,35 @@ impl<W: Write> Demo<W> {
                 pool.annotate(&ask.token);
             }
         }
+        // Discarding what a forced failover left on the old primary: a person would first keep it
+        // (a database snapshot, a copy of the files); the demo's data is simulated, so it confirms.
+        for ask in self
+            .world
+            .group_statuses()
+            .into_iter()
+            .filter_map(|s| s.discard_confirmation)
+        {
+            let asked = format!(
+                "the group asks to confirm discarding what {} committed beyond the forced failover ({})",
+                ask.replica,
+                discarded(&ask.databases)
+            );
+            if self.give("discard", &asked, ask.token.clone(), ask.command) {
+                self.world.annotate_group_discard(&ask.token);
+            }
+        }
+        if let Some(ask) = self.world.pool.as_ref().and_then(|p| p.status().discard_confirmation) {
+            let asked = format!(
+                "the pool asks to confirm discarding the chat database on {} ({})",
+                ask.replica,
+                discarded(&ask.databases)
+            );
+            if self.give("discard", &asked, ask.token.clone(), ask.command)
+                && let Some(pool) = self.world.pool.as_ref()
+            {
+                pool.annotate_discard(&ask.token);
+            }
+        }
         if let Some(ask) = self.world.status().site_lost_confirmation {
             let asked = format!("the DrSite asks to confirm {} is lost", ask.site);
             if self.give("site-lost", &asked, ask.token.clone(), ask.command) {
@@ -550,4 +579,17 @@ pub async fn run<W: Write>(options: &Options, out: W) -> Result<Report, Error> {
     let report = demo.play().await;
     demo.world.sim.shutdown();
     report
+}
+
+/// The ranges a discard request shows, in one line.
+fn discarded(ranges: &[crate::api::confirmation::DiscardedRange]) -> String {
+    ranges
+        .iter()
+        .map(|r| match (&r.from_lsn, &r.to_lsn, &r.from_time) {
+            (Some(from), Some(to), _) => format!("{}: log ({from}, {to}]", r.database),
+            (_, _, Some(after)) => format!("{}: commits after {}", r.database, after.0),
+            _ => format!("{}: an unmeasured range", r.database),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

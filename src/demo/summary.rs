@@ -63,7 +63,8 @@ pub struct TransitionSummary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Confirmation {
-    /// `data-loss` (the group's forced failover) or `site-lost` (the DrSite).
+    /// `data-loss` (the group's forced failover), `site-lost` (the DrSite) or `discard` (an old
+    /// primary's diverged data, at failback).
     pub what: String,
     pub token: String,
     pub command: String,

@@ -46,6 +46,7 @@ pub fn controller_config(poll: Duration) -> Config {
             command: Duration::from_secs(5),
             long_command: Duration::from_secs(30),
         },
+        confirmation_ttl: crate::plan::confirm::DEFAULT_TTL,
     }
 }
 
@@ -497,21 +498,28 @@ impl DemoWorld {
     /// What `kubectl annotate sqlag NAME drover.dev/confirm-data-loss=TOKEN` does, on the group
     /// that asked for `token` (the first group if none did).
     pub fn annotate_group(&self, token: &str) {
+        self.annotate_group_with(CONFIRM_ANNOTATION, token);
+    }
+
+    /// What `kubectl annotate sqlag NAME drover.dev/confirm-discard=TOKEN` does.
+    pub fn annotate_group_discard(&self, token: &str) {
+        self.annotate_group_with(crate::api::confirmation::DISCARD_ANNOTATION, token);
+    }
+
+    /// Annotation `key` set to `token` by `kubectl-annotate`, on the group whose status asks for
+    /// `token` (the first group if none does).
+    fn annotate_group_with(&self, key: &str, token: &str) {
         let asking = self.groups.iter().find(|g| {
-            self.group_of(g)
-                .status
-                .and_then(|s| s.confirmation)
-                .is_some_and(|c| c.token == token)
+            self.group_of(g).status.is_some_and(|s| {
+                s.confirmation.is_some_and(|c| c.token == token)
+                    || s.discard_confirmation.is_some_and(|c| c.token == token)
+            })
         });
         let Some(g) = asking.or(self.groups.first()) else {
             return;
         };
         let mut group = self.group_of(g);
-        group
-            .metadata
-            .annotations
-            .get_or_insert_with(Default::default)
-            .insert(CONFIRM_ANNOTATION.into(), token.into());
+        crate::controller::confirmer::annotate(&mut group.metadata, key, token, "kubectl-annotate", self.now());
         self.port.put_availability_group(group);
     }
 

@@ -52,8 +52,11 @@ pub(super) async fn plan_ag(ag: &AvailabilityGroup, access: &Access, now: Timest
         journal: &journal,
         now,
         confirmation: None,
+        confirmed_by: None,
         last_seen_primary: None,
         resource_name: &name,
+        discard_confirmation: None,
+        tokens: crate::plan::confirm::Tokens::default(),
     });
     let status: AvailabilityGroupStatus = ag_status::planned(
         &AvailabilityGroupStatus::default(),
@@ -137,6 +140,9 @@ pub(super) async fn plan_pool(pool: &PersistentChatPool, access: &Access, now: T
         observed: &observed,
         now,
         confirmation: None,
+        confirmed_by: None,
+        discard_confirmation: None,
+        tokens: crate::plan::confirm::Tokens::default(),
     });
     let status = &plan.status;
     let next = match &plan.action {

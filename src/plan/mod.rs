@@ -3,6 +3,7 @@
 //! runbook is tested without a cluster or a database.
 
 pub mod ag;
+pub mod confirm;
 pub mod drsite;
 pub mod pchat;
 

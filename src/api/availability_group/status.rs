@@ -49,6 +49,11 @@ pub struct AvailabilityGroupStatus {
     /// A forced failover waiting for a person to confirm its data loss.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmation: Option<ConfirmationRequest>,
+    /// Resuming a returning old primary would roll back commits a forced failover left on it
+    /// (or they could not be measured): what would be discarded, waiting for a person's consent
+    /// (`drover.dev/confirm-discard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discard_confirmation: Option<crate::api::confirmation::DiscardRequest>,
     /// The primary as drover last saw it before it became unreachable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_lost: Option<PrimarySnapshot>,
@@ -219,6 +224,9 @@ pub struct ConfirmationRequest {
     pub unknown_since: Option<Time>,
     /// The command that confirms it.
     pub command: String,
+    /// When the token was issued and when it expires (a new request replaces an expired one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued: Option<crate::api::confirmation::TokenIssue>,
 }
 
 /// The kinds of transition drover runs.
@@ -276,6 +284,10 @@ pub struct Transition {
     /// The confirmation token consumed by this transition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmed_token: Option<String>,
+    /// A data-loss confirmation request withdrawn while its estimate cannot be shown (the target
+    /// cannot be observed); asked again with the same token once it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld_confirmation: Option<ConfirmationRequest>,
 }
 
 /// A copy-only backup drover took.
@@ -307,6 +319,10 @@ pub struct FailoverRecord {
     /// primary is observed again. Absent until measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_loss: Option<DataLoss>,
+    /// Forced failovers: the confirmation that allowed resuming the old primary's diverged copies
+    /// (and so discarding their tail), when one was needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discard_confirmed: Option<crate::api::confirmation::ConfirmationConsumed>,
 }
 
 /// Data lost by a failover.

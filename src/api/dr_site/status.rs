@@ -183,6 +183,9 @@ pub struct SiteLostRequest {
     /// The last token given that did not match (refused once, with an Event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// When the token was issued and when it expires (a new request replaces an expired one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued: Option<crate::api::confirmation::TokenIssue>,
 }
 
 /// A site a person confirmed lost.

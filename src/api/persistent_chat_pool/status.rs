@@ -49,6 +49,11 @@ pub struct PersistentChatPoolStatus {
     /// (annotate `drover.dev/confirm-data-loss=<token>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmation: Option<ConfirmationRequest>,
+    /// A failback's restore over the old primary would discard its chat database's committed data
+    /// and drover could not back it up first: what would be discarded, waiting for a person's
+    /// consent (`drover.dev/confirm-discard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discard_confirmation: Option<crate::api::confirmation::DiscardRequest>,
     /// Since when the primary instance could not be observed (for `forcedFailover.minUnreachableSeconds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_unreachable_since: Option<Time>,
@@ -166,6 +171,13 @@ pub struct PoolTransition {
     /// How many log backups drover restored in this transition.
     #[serde(default)]
     pub applied_backups: u32,
+    /// Failback: the copy-only backup drover took of the old primary's chat database before
+    /// restoring over it (what a failover left there is kept in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_backup: Option<String>,
+    /// Failback: the confirmation that allowed restoring over the old primary without that backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discard_confirmed: Option<crate::api::confirmation::ConfirmationConsumed>,
 }
 
 /// One step of the pool runbook.
@@ -292,4 +304,7 @@ pub struct PoolTransitionRecord {
     /// that never reached the recovered database.
     #[serde(default)]
     pub share_checked: bool,
+    /// Failback: the backup of the old primary's chat database taken before it was restored over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_backup: Option<String>,
 }

@@ -15,6 +15,7 @@ use crate::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, CONFIRM_ANNOTATION, Phase, PrimarySnapshot,
     validate,
 };
+use crate::api::confirmation::DISCARD_ANNOTATION;
 use crate::plan::ag::{self, Input, Next, Notice};
 use crate::plan::drsite::ChildKind;
 use crate::runtime::Shared;
@@ -235,14 +236,25 @@ async fn reconcile_inner<P: Port>(
         }
         None => spec,
     };
+    let discard_given = super::confirmer::given(&ag.metadata, DISCARD_ANNOTATION);
+    let confirmed_by = super::confirmer::given(&ag.metadata, CONFIRM_ANNOTATION).map(|(_, by)| by);
+    let nonce = crate::plan::confirm::fresh_nonce();
     let plan = ag::plan(&Input {
         spec: in_force,
         observed: &observed,
         journal: &journal,
         now,
         confirmation: ag.annotations().get(CONFIRM_ANNOTATION).map(String::as_str),
+        confirmed_by: confirmed_by.as_deref(),
         last_seen_primary: remembered.as_ref(),
         resource_name: &name,
+        discard_confirmation: discard_given
+            .as_ref()
+            .map(|(token, by)| crate::plan::confirm::Given { token, by }),
+        tokens: crate::plan::confirm::Tokens {
+            nonce: &nonce,
+            ttl: ctx.config.confirmation_ttl,
+        },
     });
     if let Some(seen) = &plan.primary_seen {
         crate::sync::lock(&ctx.last_seen).insert(key.to_string(), as_status_keeps_it(seen));
@@ -293,7 +305,14 @@ async fn reconcile_inner<P: Port>(
             .await?;
     }
     for notice in &plan.notices {
-        ctx.port.publish(ag, &event_for(notice)).await?;
+        let published = ctx.port.publish(ag, &event_for(notice)).await;
+        // A token's Event never holds back the step it allowed (the journal has the consumption).
+        match published {
+            Err(e) if matches!(notice, Notice::Token { .. }) => {
+                tracing::warn!(error = %e, "the Event about a confirmation token was not published");
+            }
+            other => other?,
+        }
     }
     // A replica that newly cannot be used (unreachable, wrong login, wrong server) is worth an
     // Event; its error text may change from poll to poll, which status shows but is not news.
@@ -518,6 +537,12 @@ fn event_for(notice: &Notice) -> Event {
             "PrimaryUnreachable",
             format!("no reachable replica reports PRIMARY (last primary: {replica})"),
         ),
+        Notice::Token {
+            what,
+            annotation,
+            notice,
+            by,
+        } => super::confirmer::event(notice, what, annotation, by),
     }
 }
 

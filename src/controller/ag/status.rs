@@ -14,6 +14,7 @@ pub fn journal_of(status: &AvailabilityGroupStatus) -> Journal {
         confirmation: status.confirmation.clone(),
         primary_lost: status.primary_lost.clone(),
         last_failover: status.last_failover.clone(),
+        discard: status.discard_confirmation.clone(),
     }
 }
 
@@ -22,6 +23,7 @@ fn with_journal(mut status: AvailabilityGroupStatus, journal: &Journal) -> Avail
     status.confirmation = journal.confirmation.clone();
     status.primary_lost = journal.primary_lost.clone();
     status.last_failover = journal.last_failover.clone();
+    status.discard_confirmation = journal.discard.clone();
     status
 }
 
@@ -94,13 +96,17 @@ pub fn planned(
         },
         Desired {
             type_: CONFIRMATION_REQUIRED,
-            status: journal.confirmation.is_some(),
-            reason: match (&journal.confirmation, &stale) {
-                (Some(_), Some(_)) => "ConfirmationStale",
-                (Some(_), None) => "AwaitingConfirmation",
-                (None, _) => "NotRequired",
+            status: journal.confirmation.is_some() || journal.discard.is_some(),
+            reason: match (&journal.confirmation, &stale, &journal.discard) {
+                (Some(_), Some(_), _) => "ConfirmationStale",
+                (Some(_), None, _) => "AwaitingConfirmation",
+                (None, _, Some(_)) => "AwaitingDiscardConfirmation",
+                (None, _, None) => "NotRequired",
             },
             message: match (&journal.confirmation, &stale) {
+                (None, _) if journal.discard.is_some() => {
+                    journal.discard.as_ref().map(|d| d.message.clone()).unwrap_or_default()
+                }
                 (Some(c), Some(given)) => format!(
                     "the token {given:?} in the annotation is not the current one (the target or the estimate changed); to fail over to {} confirm with: {}",
                     c.target, c.command

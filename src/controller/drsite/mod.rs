@@ -158,6 +158,9 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
     let observed = observe::observe(drs, &ctx.port, &ctx.sites).await?;
     let journal = status::journal_of(&previous);
     let name = drs.name_any();
+    let nonce = crate::plan::confirm::fresh_nonce();
+    let site_lost_by =
+        crate::controller::confirmer::given(&drs.metadata, CONFIRM_SITE_LOST_ANNOTATION).map(|(_, by)| by);
     let plan = drsite::plan(&Input {
         spec,
         name: &name,
@@ -165,6 +168,11 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
         journal: &journal,
         now,
         site_lost_token: drs.annotations().get(CONFIRM_SITE_LOST_ANNOTATION).map(String::as_str),
+        site_lost_by: site_lost_by.as_deref(),
+        tokens: crate::plan::confirm::Tokens {
+            nonce: &nonce,
+            ttl: ctx.config.confirmation_ttl,
+        },
     });
 
     // The journal first: a transition's start, a consumed confirmation and each step's start are
@@ -182,7 +190,13 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
         write(ctx, drs, &before, stored).await?;
     }
     for notice in &plan.notices {
-        ctx.port.publish_drsite(drs, &event_for(notice, &name)).await?;
+        // A token's Event never holds back the step it allowed (the journal has the consumption).
+        match ctx.port.publish_drsite(drs, &event_for(notice, &name)).await {
+            Err(e) if matches!(notice, Notice::Token { .. }) => {
+                tracing::warn!(error = %e, "the Event about a confirmation token was not published");
+            }
+            other => other?,
+        }
     }
     for event in condition_events(&previous, &before) {
         ctx.port.publish_drsite(drs, &event).await?;
@@ -337,6 +351,12 @@ fn reason_of(action: &Action) -> &'static str {
 
 fn event_for(notice: &Notice, name: &str) -> Event {
     match notice {
+        Notice::Token {
+            what,
+            annotation,
+            notice,
+            by,
+        } => crate::controller::confirmer::event(notice, what, annotation, by),
         Notice::TransitionStarted { kind, from, to } => Event::normal(
             "TransitionStarted",
             format!("{kind:?} from {} to {to}", from.as_deref().unwrap_or("nowhere")),

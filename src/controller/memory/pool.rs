@@ -55,12 +55,19 @@ impl MemoryPort {
     }
 
     /// Sets an annotation on a stored pool (a person confirming data loss).
+    /// The writer recorded is `kubectl-annotate`, as the API server records `kubectl annotate`.
     pub fn annotate_pool(&self, namespace: &str, name: &str, key: &str, value: &str) -> bool {
+        self.annotate_pool_as(namespace, name, key, value, "kubectl-annotate")
+    }
+
+    /// Sets an annotation on a stored pool as field manager `manager` (its managed-fields entry
+    /// owns the annotation, as the API server would record it).
+    pub fn annotate_pool_as(&self, namespace: &str, name: &str, key: &str, value: &str, manager: &str) -> bool {
         let mut state = crate::sync::lock(&self.state);
         let Some(pool) = state.pools.get_mut(&format!("{namespace}/{name}")) else {
             return false;
         };
-        pool.annotations_mut().insert(key.to_string(), value.to_string());
+        crate::controller::confirmer::annotate(&mut pool.metadata, key, value, manager, jiff::Timestamp::now());
         true
     }
 

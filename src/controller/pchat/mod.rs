@@ -118,7 +118,8 @@ pub async fn reconcile<P: Port + PoolPort>(
     let started = Instant::now();
     let previous = pool.status.clone().unwrap_or_default();
     let mut stored = previous.clone();
-    let result = reconcile_inner(pool, ctx, whole_seconds(now), &key, &mut stored).await;
+    // On the heap: the pass holds several statuses and plans, too large a future for a small stack.
+    let result = Box::pin(reconcile_inner(pool, ctx, whole_seconds(now), &key, &mut stored)).await;
     if result.is_ok() {
         ctx.failures.succeeded(&key);
     }
@@ -223,6 +224,10 @@ async fn reconcile_inner<P: Port + PoolPort>(
         target = Some((login, tls));
     }
 
+    let discard_given =
+        crate::controller::confirmer::given(&pool.metadata, crate::api::confirmation::DISCARD_ANNOTATION);
+    let nonce = crate::plan::confirm::fresh_nonce();
+    let confirmed_by = crate::controller::confirmer::given(&pool.metadata, CONFIRM_ANNOTATION).map(|(_, by)| by);
     let plan = pchat::plan(Input {
         spec: staying.as_ref().map_or(spec, |p| &p.spec),
         name: &name,
@@ -232,6 +237,14 @@ async fn reconcile_inner<P: Port + PoolPort>(
         observed: &observed,
         now,
         confirmation: pool.annotations().get(CONFIRM_ANNOTATION).map(String::as_str),
+        confirmed_by: confirmed_by.as_deref(),
+        discard_confirmation: discard_given
+            .as_ref()
+            .map(|(token, by)| crate::plan::confirm::Given { token, by }),
+        tokens: crate::plan::confirm::Tokens {
+            nonce: &nonce,
+            ttl: ctx.config.confirmation_ttl,
+        },
     });
     let mut status = plan.status.clone();
     // Where the pool is active (or was): a foreign value that agrees with it moves nothing.
@@ -267,7 +280,13 @@ async fn reconcile_inner<P: Port + PoolPort>(
     }
     for notice in &plan.notices {
         let event = event_for(ctx, &ns, &observed, notice).await;
-        ctx.port.publish_pool(pool, &event).await?;
+        // A token's Event never holds back the step it allowed (the journal has the consumption).
+        match ctx.port.publish_pool(pool, &event).await {
+            Err(e) if matches!(notice, Notice::Token { .. }) => {
+                tracing::warn!(error = %e, "the Event about a confirmation token was not published");
+            }
+            other => other?,
+        }
     }
     // Problems are announced when they appear (an invalid spec, an unreachable instance); the
     // confirmation request has its own notice.
@@ -515,6 +534,12 @@ async fn event_for<P: PoolPort>(ctx: &Context<P>, ns: &str, observed: &Observed,
         Notice::TransitionStarted { message } => Event::normal("TransitionStarted", message.clone()),
         Notice::TransitionFinished { message } => Event::normal("TransitionFinished", message.clone()),
         Notice::ConfirmationRequested { message } => Event::warning("DataLossConfirmationRequired", message.clone()),
+        Notice::Token {
+            what,
+            annotation,
+            notice,
+            by,
+        } => crate::controller::confirmer::event(notice, what, annotation, by),
         Notice::StepFailed { step, message } => {
             let step_name = step.split('@').next().unwrap_or_default();
             let failed_job = observed

@@ -196,6 +196,16 @@ impl PoolWorld {
             .annotate_pool(&self.namespace, &self.name, CONFIRM_ANNOTATION, token)
     }
 
+    /// What `kubectl annotate pchat … drover.dev/confirm-discard=TOKEN` does.
+    pub fn annotate_discard(&self, token: &str) -> bool {
+        self.port.annotate_pool(
+            &self.namespace,
+            &self.name,
+            crate::api::confirmation::DISCARD_ANNOTATION,
+            token,
+        )
+    }
+
     /// Every Event of the pool so far.
     pub fn events(&self) -> Vec<Event> {
         self.port.events_of(&pool_event_key(&self.pool()))

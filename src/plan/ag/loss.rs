@@ -43,16 +43,15 @@ pub fn estimate(facts: &Facts<'_>, target: usize, lost: Option<&PrimarySnapshot>
     }
 }
 
-/// A short token bound to the target, the estimate and the outage it is for (when the primary was
-/// last seen, or first missed). Deterministic, so every operator replica computes the same one;
-/// different for every outage and every estimate, so a token is good for one failover only.
-pub fn confirmation_token(group: &str, estimate: &LossEstimate, outage: &str) -> String {
-    let text = format!(
+/// What a data-loss token is bound to: the target, the estimate and the outage it is for (when the
+/// primary was last seen, or first missed); different for every outage and every estimate, so a
+/// token is good for one failover only. The token itself also carries a nonce (`plan::confirm`).
+pub fn confirmation_binding(group: &str, estimate: &LossEstimate, outage: &str) -> String {
+    format!(
         "{group}\0{}\0{:?}\0{outage}",
         estimate.target.to_lowercase(),
         estimate.known_loss_seconds
-    );
-    format!("{:012x}", crate::plan::fnv1a(text.as_bytes()) & 0xffff_ffff_ffff)
+    )
 }
 
 fn parse_lsn(text: Option<&String>) -> Option<Lsn> {

@@ -14,7 +14,6 @@ mod loss;
 mod report;
 
 pub use decide::{NO_DESIRED_SITE, plan};
-pub use loss::confirmation_token;
 pub use report::Report;
 
 use crate::api::availability_group::{
@@ -38,6 +37,8 @@ pub struct Journal {
     pub confirmation: Option<ConfirmationRequest>,
     pub primary_lost: Option<PrimarySnapshot>,
     pub last_failover: Option<FailoverRecord>,
+    /// A discard of the old primary's diverged copies waiting for consent.
+    pub discard: Option<crate::api::confirmation::DiscardRequest>,
 }
 
 /// Everything the planner looks at.
@@ -50,10 +51,16 @@ pub struct Input<'a> {
     pub now: Timestamp,
     /// The value of the `drover.dev/confirm-data-loss` annotation, if set.
     pub confirmation: Option<&'a str>,
+    /// Who set that annotation (its field manager), if known.
+    pub confirmed_by: Option<&'a str>,
     /// The primary as this process last saw it (kept in memory between polls).
     pub last_seen_primary: Option<&'a PrimarySnapshot>,
     /// The resource's name, for the confirmation command in status.
     pub resource_name: &'a str,
+    /// The value of the `drover.dev/confirm-discard` annotation and who set it, if set.
+    pub discard_confirmation: Option<crate::plan::confirm::Given<'a>>,
+    /// The nonce and lifetime for a confirmation requested in this pass.
+    pub tokens: crate::plan::confirm::Tokens<'a>,
 }
 
 /// The planner's answer.
@@ -122,6 +129,13 @@ pub enum Notice {
     TransitionCancelled { to: String },
     /// The primary became unreachable.
     PrimaryLost { replica: String },
+    /// A confirmation token was requested, renewed, refused or accepted.
+    Token {
+        what: String,
+        annotation: &'static str,
+        notice: crate::plan::confirm::TokenNotice,
+        by: String,
+    },
 }
 
 #[cfg(test)]

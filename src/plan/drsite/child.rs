@@ -150,7 +150,9 @@ pub fn from_availability_group(ag: Option<&AvailabilityGroup>) -> ChildObs {
     };
     let settled = current(status.observed_generation, ag.metadata.generation)
         && status.transition.is_none()
-        && matches!(status.phase, Some(Phase::Steady | Phase::Degraded | Phase::Unmanaged));
+        && (matches!(status.phase, Some(Phase::Steady | Phase::Degraded | Phase::Unmanaged))
+            // Serving at its desired site; only the returning old primary's resume waits on a person.
+            || (status.phase == Some(Phase::AwaitingConfirmation) && status.discard_confirmation.is_some()));
     ChildObs {
         kind: ChildKind::AvailabilityGroup,
         found: true,
@@ -158,7 +160,11 @@ pub fn from_availability_group(ag: Option<&AvailabilityGroup>) -> ChildObs {
         active_site: status.primary_site.clone(),
         settled,
         phase: status.phase.map(|p| format!("{p:?}")),
-        confirmation: status.confirmation.as_ref().map(|c| c.command.clone()),
+        confirmation: status
+            .confirmation
+            .as_ref()
+            .map(|c| c.command.clone())
+            .or_else(|| status.discard_confirmation.as_ref().map(|c| c.command.clone())),
         sites: ag.spec.replicas.iter().map(|r| r.site.clone()).collect(),
         problem,
     }
@@ -184,7 +190,11 @@ pub fn from_persistent_chat_pool(pool: Option<&PersistentChatPool>) -> ChildObs 
         active_site: status.active_site.clone(),
         settled,
         phase: status.phase.map(|p| p.as_str().to_string()),
-        confirmation: status.confirmation.as_ref().map(|c| c.command.clone()),
+        confirmation: status
+            .confirmation
+            .as_ref()
+            .map(|c| c.command.clone())
+            .or_else(|| status.discard_confirmation.as_ref().map(|c| c.command.clone())),
         sites: vec![pool.spec.primary.site.clone(), pool.spec.backup.site.clone()],
         problem,
     }
@@ -252,6 +262,8 @@ mod tests {
             confirmed_token: None,
             last_applied_backup: None,
             applied_backups: 0,
+            kept_backup: None,
+            discard_confirmed: None,
         });
         assert!(!from_persistent_chat_pool(Some(&pool(Some(running)))).settled);
         for phase in [
@@ -281,6 +293,7 @@ mod tests {
             known_loss_seconds: None,
             unknown_since: None,
             command: "kubectl annotate pchat pchat drover.dev/confirm-data-loss=t0k".into(),
+            issued: None,
         });
         let obs = from_persistent_chat_pool(Some(&pool(Some(waiting))));
         assert_eq!(
@@ -288,6 +301,26 @@ mod tests {
             Some("kubectl annotate pchat pchat drover.dev/confirm-data-loss=t0k")
         );
         assert!(!obs.writable_at("site-b"));
+    }
+
+    #[test]
+    fn a_pool_waiting_to_discard_the_old_primarys_data_carries_that_command() {
+        let mut waiting = status(PoolPhase::AwaitingConfirmation);
+        waiting.active_site = None;
+        waiting.discard_confirmation = Some(crate::api::confirmation::DiscardRequest {
+            token: "d15c".into(),
+            replica: "sql1".into(),
+            databases: vec![],
+            message: "restoring over mgc discards …".into(),
+            command: "kubectl annotate pchat pchat -n chat drover.dev/confirm-discard=d15c --overwrite".into(),
+            issued: None,
+        });
+        let obs = from_persistent_chat_pool(Some(&pool(Some(waiting))));
+        assert_eq!(
+            obs.confirmation.as_deref(),
+            Some("kubectl annotate pchat pchat -n chat drover.dev/confirm-discard=d15c --overwrite")
+        );
+        assert!(!obs.settled);
     }
 
     #[test]

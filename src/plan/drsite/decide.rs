@@ -119,7 +119,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     });
     match (&waiting_on, &journal.transition) {
         (Some(site), Some(t)) => {
-            let token = site_lost_token(input.name, site, t);
+            let (token, issued) = site_lost_token(input, site, t, &mut notices);
             match input.site_lost_token {
                 Some(given) if given == token => {
                     notices.push(Notice::SiteDeclaredLost { site: site.clone() });
@@ -162,6 +162,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                         ),
                         token,
                         refused,
+                        issued: Some(issued),
                     });
                 }
             }
@@ -393,10 +394,28 @@ pub fn run_label(t: &Transition) -> String {
 }
 
 /// The one-shot token confirming `site` lost, bound to this DrSite, the site, the transition and
-/// its attempt.
-fn site_lost_token(name: &str, site: &str, t: &Transition) -> String {
-    let text = format!("{name}\0{site}\0{}\0{}", t.started_at.0.as_second(), t.attempt);
-    format!("{:012x}", crate::plan::fnv1a(text.as_bytes()) & 0xffff_ffff_ffff)
+/// its attempt, through the shared scheme (`plan::confirm`: a nonce kept in status, an expiry). A
+/// renewal and a consumption are noticed here; a request and a refusal by the caller.
+fn site_lost_token(
+    input: &Input<'_>,
+    site: &str,
+    t: &Transition,
+    notices: &mut Vec<Notice>,
+) -> (String, crate::api::confirmation::TokenIssue) {
+    use crate::plan::confirm::{self, Previous, TokenNotice};
+    let binding = format!("{}\0{site}\0{}\0{}", input.name, t.started_at.0.as_second(), t.attempt);
+    let previous = input.journal.site_lost.as_ref().map(Previous::of);
+    let asked = confirm::ask(&binding, previous, input.site_lost_token, input.now, input.tokens);
+    // A refusal (of an expired token too) is the SiteLostTokenRefused Event, once.
+    for notice in asked.events(true).filter(|n| !matches!(n, TokenNotice::Refused { .. })) {
+        notices.push(Notice::Token {
+            what: format!("site {site} lost"),
+            annotation: CONFIRM_SITE_LOST_ANNOTATION,
+            notice: notice.clone(),
+            by: input.site_lost_by.unwrap_or(confirm::UNKNOWN).to_string(),
+        });
+    }
+    (asked.token, asked.issue)
 }
 
 fn verb(action: StepAction) -> &'static str {

@@ -83,6 +83,10 @@ pub struct Input<'a> {
     pub now: Timestamp,
     /// The `drover.dev/confirm-site-lost` annotation, if set.
     pub site_lost_token: Option<&'a str>,
+    /// Who set it (its field manager), if known.
+    pub site_lost_by: Option<&'a str>,
+    /// The nonce and lifetime for a confirmation requested in this pass.
+    pub tokens: crate::plan::confirm::Tokens<'a>,
 }
 
 /// Something to do now.
@@ -203,6 +207,13 @@ pub enum Notice {
     /// A site confirmed lost answers again: its `ActiveSite` components will be stopped if they run.
     SiteReturned {
         site: String,
+    },
+    /// A confirmation token was renewed (expired unconfirmed) or accepted.
+    Token {
+        what: String,
+        annotation: &'static str,
+        notice: crate::plan::confirm::TokenNotice,
+        by: String,
     },
 }
 

@@ -383,10 +383,12 @@ impl Judge<'_, '_> {
             return State::Done(None);
         }
         if let Some(command) = &child.confirmation {
-            return State::Blocked(
-                Block::Confirmation,
-                format!("a failover needs its data loss confirmed: {command}"),
-            );
+            let what = if command.contains(crate::api::confirmation::DISCARD_ANNOTATION) {
+                "the old primary's diverged data would be discarded; a person must consent"
+            } else {
+                "a failover needs its data loss confirmed"
+            };
+            return State::Blocked(Block::Confirmation, format!("{what}: {command}"));
         }
         State::Running(format!(
             "waiting for it to settle at {target} (phase {}, writable at {})",

@@ -59,6 +59,11 @@ pub fn failback_name(database: &str, started_at: Timestamp) -> String {
     format!("{database}_{}_failback.bak", stamp(started_at))
 }
 
+/// The copy-only backup of the old primary's chat database taken before a failback restores over it.
+pub fn kept_name(database: &str, started_at: Timestamp) -> String {
+    format!("{database}_{}_old_primary.bak", stamp(started_at))
+}
+
 /// Case-insensitive name comparison (Windows file names).
 pub fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)

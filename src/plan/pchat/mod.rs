@@ -136,6 +136,12 @@ pub struct Input<'a> {
     pub now: Timestamp,
     /// The `drover.dev/confirm-data-loss` annotation, if set.
     pub confirmation: Option<&'a str>,
+    /// Who set that annotation (its field manager), if known.
+    pub confirmed_by: Option<&'a str>,
+    /// The `drover.dev/confirm-discard` annotation and who set it, if set.
+    pub discard_confirmation: Option<crate::plan::confirm::Given<'a>>,
+    /// The nonce and lifetime for a confirmation requested in this pass.
+    pub tokens: crate::plan::confirm::Tokens<'a>,
 }
 
 /// A pool cmdlet, with the arguments drover decided.
@@ -242,10 +248,26 @@ impl Action {
 /// Something worth an Event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    TransitionStarted { message: String },
-    TransitionFinished { message: String },
-    ConfirmationRequested { message: String },
-    StepFailed { step: String, message: String },
+    TransitionStarted {
+        message: String,
+    },
+    TransitionFinished {
+        message: String,
+    },
+    ConfirmationRequested {
+        message: String,
+    },
+    StepFailed {
+        step: String,
+        message: String,
+    },
+    /// A confirmation token was requested, renewed, refused or accepted.
+    Token {
+        what: String,
+        annotation: &'static str,
+        notice: crate::plan::confirm::TokenNotice,
+        by: String,
+    },
 }
 
 /// The planner's answer.

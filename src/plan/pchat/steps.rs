@@ -48,6 +48,9 @@ pub enum Step {
     },
     /// Full backup of the chat database on the backup instance, to the share.
     FullBackup,
+    /// Before the restore over it: a copy-only backup of the old primary's chat database to the
+    /// share, so what a failover left there is kept (invariant 9); or a person's consent.
+    KeepOldPrimary,
     /// That backup restored over the primary's chat database, WITH REPLACE, RECOVERY.
     RestoreOverPrimary,
     EstablishLogShipping,
@@ -84,6 +87,7 @@ impl Step {
             ),
             Self::SetActiveServers { site } => ("set-active-servers", spec.pool_identity.clone(), site.clone()),
             Self::FullBackup => ("full-backup", backup(), spec.backup.site.clone()),
+            Self::KeepOldPrimary => ("keep-old-primary", primary(), spec.primary.site.clone()),
             Self::RestoreOverPrimary => ("restore-over-primary", primary(), spec.primary.site.clone()),
             Self::EstablishLogShipping => ("establish-log-shipping", backup(), spec.backup.site.clone()),
         };
@@ -92,7 +96,7 @@ impl Step {
 
     /// Steps SQL Server cannot show as done: the journal says so once they succeed.
     pub fn journaled(&self) -> bool {
-        matches!(self, Self::FullBackup | Self::RestoreOverPrimary)
+        matches!(self, Self::FullBackup | Self::KeepOldPrimary | Self::RestoreOverPrimary)
     }
 }
 
@@ -154,6 +158,7 @@ pub fn runbook(spec: &PersistentChatPoolSpec, kind: PoolTransitionKind) -> Vec<S
                 server: primary,
                 site: p_site.clone(),
             });
+            steps.push(Step::KeepOldPrimary);
             steps.push(Step::RestoreOverPrimary);
             steps.push(Step::EstablishLogShipping);
             if spec.primary.mirror_instance.is_some() {
@@ -182,6 +187,8 @@ pub enum Judged {
     /// Waits for something outside drover (an instance, a file).
     Blocked(String),
     Failed(String),
+    /// Only a person's consent lets it go on: committed data would be discarded (why).
+    NeedsConsent(String),
 }
 
 /// What a step is judged against.
@@ -415,6 +422,29 @@ impl Context<'_> {
                 Some(db) => Judged::Failed(format!("{chat} on {backup} is {}, not ONLINE", db.state)),
                 None => Judged::Failed(format!("{chat} does not exist on {backup}")),
             },
+            Step::KeepOldPrimary => {
+                match self.database(primary, chat)? {
+                    None => Judged::Done(Some(format!("{chat} does not exist on {primary}: nothing to keep"))),
+                    Some(db) if db.restoring() => Judged::Done(Some(format!(
+                        "{chat} on {primary} is RESTORING (it took no commits since its tail-log backup or restore): nothing to keep"
+                    ))),
+                    Some(db) if db.online() => {
+                        let path = self.share_path(&files::kept_name(chat, self.started_at));
+                        self.sql(
+                        primary,
+                        sql::Action::CopyOnlyBackup {
+                            database: self.ident(chat)?,
+                            path: path.clone(),
+                        },
+                        format!("keeping what the old primary committed: copy-only backup of {chat} on {primary} to {path}"),
+                    )
+                    }
+                    Some(db) => Judged::NeedsConsent(format!(
+                        "{chat} on {primary} is {}, so drover cannot back it up before restoring over it",
+                        db.state
+                    )),
+                }
+            }
             Step::RestoreOverPrimary => {
                 self.database(primary, chat)?;
                 let path = self.share_path(&files::failback_name(chat, self.started_at));

@@ -58,7 +58,7 @@ pub(super) struct Copy {
 pub(super) fn ag(status: &AvailabilityGroupStatus) -> ObjectView {
     ObjectView {
         running_since: status.transition.as_ref().map(|t| t.started_at.0.as_second()),
-        confirmation_pending: status.confirmation.is_some(),
+        confirmation_pending: status.confirmation.is_some() || status.discard_confirmation.is_some(),
         finished: status.last_failover.as_ref().map(|f| {
             let kind = match f.kind {
                 AgKind::Switchover => "planned",
@@ -105,7 +105,7 @@ pub(super) fn drsite(status: &DrSiteStatus) -> ObjectView {
 pub(super) fn pool(status: &PersistentChatPoolStatus) -> ObjectView {
     ObjectView {
         running_since: status.transition.as_ref().map(|t| t.started_at.0.as_second()),
-        confirmation_pending: status.confirmation.is_some(),
+        confirmation_pending: status.confirmation.is_some() || status.discard_confirmation.is_some(),
         finished: status.last_transition.as_ref().map(|t| {
             let kind = match t.kind {
                 PoolTransitionKind::Switchover => "planned",

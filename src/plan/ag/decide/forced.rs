@@ -176,7 +176,7 @@ impl Planner<'_> {
     /// `what` says what would be lost, and whether the old primary may still take writes.
     fn ask_confirmation(&mut self, target: usize, estimate: &LossEstimate, outage: &str, what: &str) -> Decision {
         let tn = self.name(target);
-        let token = confirmation_token(&self.spec().group_name, estimate, outage);
+        let (token, issued) = self.data_loss_token(estimate, outage);
         let request = ConfirmationRequest {
             token: token.clone(),
             target: tn.to_string(),
@@ -187,6 +187,7 @@ impl Planner<'_> {
                 self.input.resource_name,
                 crate::api::availability_group::CONFIRM_ANNOTATION
             ),
+            issued: Some(issued),
         };
         if self.journal.confirmation.as_ref() != Some(&request) {
             self.notices.push(Notice::ConfirmationRequested {

@@ -11,7 +11,7 @@
 //!   NONE's lossless demote-then-force, or a forced failover as the policy allows.
 
 use super::facts::{Facts, seconds_between};
-use super::loss::{self, confirmation_token};
+use super::loss;
 use super::{Input, Journal, Next, Notice, Plan, Step};
 use crate::api::availability_group::{
     AvailabilityGroupSpec, BackupTaken, ClusterType, ConfirmationRequest, DataLoss, FailoverRecord, ForcePolicy,
@@ -20,10 +20,12 @@ use crate::api::availability_group::{
 use crate::sql::{Action, AvailabilityMode, Command, CommitMode, Ident, QuorumState, Role, SyncState};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+mod discard;
 mod forced;
 mod stale;
 mod steady;
 mod switchover;
+mod tokens;
 
 /// Plans the next step for one availability group. Pure: same input, same plan.
 pub fn plan(input: &Input<'_>) -> Plan {
@@ -36,13 +38,20 @@ pub fn plan(input: &Input<'_>) -> Plan {
         degraded: Vec::new(),
         estimate: None,
     };
+    // A discard request stands only while a pass asks for it again (see `discard.rs`).
+    planner.journal.discard = None;
     let (next, phase) = planner.decide();
     // A data-loss confirmation is asked only beside its estimate. In a pass that cannot estimate
     // (the target cannot be observed just now) the request is withdrawn rather than shown without
     // one; it is asked again, with the same token if nothing changed, once the target answers.
     // Found by the chaos bench (a TDS reset on the target while the request was pending).
     if planner.estimate.is_none() {
-        planner.journal.confirmation = None;
+        // Kept aside with its nonce, so the token stays the same when it is asked again.
+        if let Some(request) = planner.journal.confirmation.take()
+            && let Some(t) = planner.journal.transition.as_mut()
+        {
+            t.withheld_confirmation = Some(request);
+        }
     }
     let primary_seen = planner.facts.primary().map(|p| PrimarySnapshot {
         replica: Some(planner.facts.replicas[p].name().to_string()),
@@ -296,6 +305,7 @@ impl<'a> Planner<'a> {
                     failover_issued: false,
                     fork: Vec::new(),
                     confirmed_token: None,
+                    withheld_confirmation: None,
                 };
                 self.journal.transition = Some(t.clone());
                 t

@@ -32,6 +32,7 @@ impl Planner<'_> {
                         seconds: Some(0),
                         ..DataLoss::default()
                     }),
+                    discard_confirmed: None,
                 });
                 self.notices.push(Notice::TransitionFinished {
                     kind: t.kind.as_str(),
@@ -86,6 +87,9 @@ impl Planner<'_> {
         {
             for d in 0..self.spec().databases.len() {
                 if self.facts.is_suspended(old, d) && self.facts.sync_state(old, d) != Some(&SyncState::Reverting) {
+                    if let Some(why) = self.discard_unconfirmed(old) {
+                        return Err(blocked(why, Phase::AwaitingConfirmation));
+                    }
                     let database = self.database(d)?;
                     return Ok(Some(self.step(
                         old,
@@ -172,6 +176,7 @@ impl Planner<'_> {
 
     /// Steady state: resume suspended secondary copies when the policy allows.
     pub(super) fn resume_secondaries(&mut self, p: usize) -> Result<Option<Next>, Decision> {
+        let mut awaiting = None;
         for r in (0..self.facts.replicas.len()).filter(|&r| r != p) {
             for d in 0..self.spec().databases.len() {
                 let db = &self.spec().databases[d];
@@ -207,6 +212,11 @@ impl Planner<'_> {
                     ));
                     continue;
                 }
+                if let Some(why) = self.discard_unconfirmed(r) {
+                    // One consent covers all of the replica's copies: the others wait with it.
+                    awaiting = Some(why);
+                    break;
+                }
                 let database = self.database(d)?;
                 return Ok(Some(self.step(
                     r,
@@ -216,7 +226,10 @@ impl Planner<'_> {
                 )));
             }
         }
-        Ok(None)
+        match awaiting {
+            Some(why) => Err(blocked(why, Phase::AwaitingConfirmation)),
+            None => Ok(None),
+        }
     }
 
     /// Cluster type EXTERNAL is observed only: what differs from the spec is reported, not changed.

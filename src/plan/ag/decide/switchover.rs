@@ -87,6 +87,9 @@ impl Planner<'_> {
                             phase,
                         ));
                     }
+                    if let Some(why) = self.discard_unconfirmed(target) {
+                        return Ok(blocked(why, Phase::AwaitingConfirmation));
+                    }
                     let database = self.database(d)?;
                     let next = self.step(
                         target,

@@ -27,6 +27,7 @@ fn stale_none() -> (World, Journal) {
             finished_at: Time(later(-50)),
             fork: Vec::new(),
             data_loss: None,
+            discard_confirmed: None,
         }),
         ..Journal::default()
     };
@@ -69,6 +70,7 @@ fn a_forced_failover_journalled_but_not_finished_also_tells_the_stale_one() {
             failover_issued: true,
             fork: snapshot_of_a(t(11, 59, 50)).databases,
             confirmed_token: Some("token".into()),
+            withheld_confirmation: None,
         }),
         ..Journal::default()
     };

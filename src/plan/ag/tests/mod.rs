@@ -10,6 +10,7 @@ use crate::api::availability_group::{
     AvailabilityGroupSpec, BackupTarget, ClusterType as SpecCluster, DataLoss, EndpointSpec, FailoverRecord,
     ForcePolicy, LogPoint, Phase, PrimarySnapshot, ReplicaSpec, Transition, TransitionKind,
 };
+use crate::plan::confirm::TokenNotice;
 use crate::sql::{
     Action, AvailabilityMode, ClusterMember, ClusterType, Command, CommitMode, ConnectedState, DatabaseReplicaState,
     DatabaseState, FailoverMode, GroupObservation, Ident, LocalDatabase, Lsn, OperationalState, QuorumState,
@@ -114,6 +115,8 @@ struct World {
     reps: Vec<Rep>,
     /// Model only.
     pending: Option<Pending>,
+    /// The `drover.dev/confirm-discard` annotation.
+    discard: Option<String>,
 }
 
 fn t(h: i8, m: i8, s: i8) -> civil::DateTime {
@@ -210,6 +213,7 @@ impl World {
             required_sync: Some(0),
             reps,
             pending: None,
+            discard: None,
         }
     }
 
@@ -417,14 +421,25 @@ impl World {
         seen: Option<&PrimarySnapshot>,
     ) -> Plan {
         let observed = self.observe();
+        // A new nonce every pass, as the controller draws one.
+        let nonce = format!("nonce-{}", at.as_second());
         plan(&Input {
             spec: &self.spec,
             observed: &observed,
             journal,
             now: at,
             confirmation,
+            confirmed_by: Some("tester"),
             last_seen_primary: seen,
             resource_name: "ag1",
+            discard_confirmation: self
+                .discard
+                .as_deref()
+                .map(|token| crate::plan::confirm::Given { token, by: "tester" }),
+            tokens: crate::plan::confirm::Tokens {
+                nonce: &nonce,
+                ttl: crate::plan::confirm::DEFAULT_TTL,
+            },
         })
     }
 

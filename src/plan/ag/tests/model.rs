@@ -327,6 +327,7 @@ pub(super) fn arb_start() -> impl Strategy<Value = Start> {
                         seconds: Some(0),
                         ..DataLoss::default()
                     }),
+                    discard_confirmed: None,
                 });
             }
             if let Some((kind, to, from, failover_issued, demoted, before)) = stale {
@@ -343,6 +344,7 @@ pub(super) fn arb_start() -> impl Strategy<Value = Start> {
                     failover_issued,
                     fork: Vec::new(),
                     confirmed_token: None,
+                    withheld_confirmation: None,
                 });
             }
             if garbage {
@@ -394,6 +396,13 @@ pub(super) fn converge(start: &Start) -> Result<(), TestCaseError> {
             }
             Next::Wait(r) => {
                 trace.push(format!("wait: {r}"));
+                journal = plan.journal.clone();
+            }
+            // A person answers a discard request (invariant 9) as asked.
+            Next::Blocked(_) if plan.phase == Phase::AwaitingConfirmation && plan.journal.discard.is_some() => {
+                let token = plan.journal.discard.as_ref().map(|d| d.token.clone());
+                trace.push(format!("confirm discard {token:?}"));
+                w.discard = token;
                 journal = plan.journal.clone();
             }
             Next::Blocked(r) => {

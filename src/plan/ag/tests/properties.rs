@@ -179,6 +179,7 @@ pub(super) fn arb_transition(n: usize) -> impl Strategy<Value = Transition> {
                 failover_issued,
                 fork: fork.unwrap_or_default(),
                 confirmed_token: token.then(|| "0123456789ab".into()),
+                withheld_confirmation: None,
             },
         )
 }
@@ -219,6 +220,7 @@ pub(super) fn arb_record(n: usize) -> impl Strategy<Value = FailoverRecord> {
                 seconds: Some(1),
                 ..DataLoss::default()
             }),
+            discard_confirmed: None,
         })
 }
 
@@ -291,6 +293,7 @@ pub(super) fn arb_case() -> impl Strategy<Value = Case> {
                     confirmation: None,
                     primary_lost: lost,
                     last_failover: record,
+                    discard: None,
                 },
                 seen,
                 annotation,
@@ -411,6 +414,7 @@ pub(super) fn arb_forced_case() -> impl Strategy<Value = Case> {
                     failover_issued: false,
                     fork: Vec::new(),
                     confirmed_token: None,
+                    withheld_confirmation: None,
                 });
             } else if c.journal.transition.as_ref().is_some_and(|t| t.failover_issued) && b[5] {
                 c.journal.transition = None;
@@ -668,6 +672,39 @@ pub(super) fn check_plan(
                         .is_some_and(|n| n.eq_ignore_ascii_case(w.name(r)))
             });
             prop_assert!(!unmeasured, "resumed the old primary before its loss was measured");
+            // Invariant 9: a diverged (or unmeasurable) old primary resumes only with consent,
+            // journalled before the statement runs.
+            let old_primary = plan.journal.last_failover.as_ref().filter(|f| {
+                f.kind == TransitionKind::Failover
+                    && f.from_replica
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(w.name(r)))
+            });
+            if let Some(f) = old_primary
+                && let Some(loss) = &f.data_loss
+                && !(loss.note.is_none()
+                    && loss.databases.iter().all(|l| l.from_lsn == l.to_lsn)
+                    && (!loss.databases.is_empty() || loss.seconds == Some(0)))
+            {
+                let consent = step
+                    .after
+                    .last_failover
+                    .as_ref()
+                    .and_then(|f| f.discard_confirmed.as_ref());
+                prop_assert!(
+                    consent.is_some(),
+                    "resumed a diverged old primary without consent: {:?}",
+                    loss
+                );
+                prop_assert!(
+                    journal
+                        .last_failover
+                        .as_ref()
+                        .is_some_and(|f| f.discard_confirmed.is_some())
+                        || w.discard.as_deref() == consent.map(|c| c.token.as_str()),
+                    "consent without the current token"
+                );
+            }
         }
         other => prop_assert!(false, "the AG planner issued a pool action: {:?}", other),
     }

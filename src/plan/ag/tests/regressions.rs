@@ -33,6 +33,7 @@ pub(super) fn demoted_none() -> (World, Journal) {
             failover_issued: false,
             fork: Vec::new(),
             confirmed_token: None,
+            withheld_confirmation: None,
         }),
         ..Journal::default()
     };
@@ -129,6 +130,7 @@ fn a_demoted_former_primary_is_not_resumed_before_an_earlier_forced_failovers_lo
             })
             .collect(),
         data_loss: None,
+        discard_confirmed: None,
     });
     let w = w
         .rep(1, |r| {
@@ -191,6 +193,7 @@ fn a_journalled_transition_from_a_replica_that_is_no_longer_primary_is_started_a
             failover_issued: false,
             fork: Vec::new(),
             confirmed_token: None,
+            withheld_confirmation: None,
         }),
         ..Journal::default()
     };

@@ -660,12 +660,110 @@ fn a_returning_old_primary_has_its_loss_measured_before_it_is_resumed() {
             .iter()
             .any(|n| matches!(n, Notice::LossMeasured { seconds: Some(10), detail } if detail.contains("(990, 1000]")))
     );
-    // The measurement is in the journal persisted before the resume runs.
+    // Commits beyond the fork: resuming would roll them back (invariant 9), so it waits for a
+    // person's consent, showing what would be discarded, where.
+    assert_eq!(p.phase, Phase::AwaitingConfirmation, "{:?}", p.next);
+    assert!(is_blocked(&p), "{:?}", p.next);
+    assert!(p.journal.last_failover.as_ref().unwrap().data_loss.is_some());
+    let request = p.journal.discard.clone().expect("a discard request");
+    assert_eq!(request.replica, "sql-a");
+    assert_eq!(request.databases.len(), 2);
     assert_eq!(
-        step(&p).command,
+        (
+            request.databases[0].from_lsn.as_deref(),
+            request.databases[0].to_lsn.as_deref()
+        ),
+        (Some("990"), Some("1000"))
+    );
+    assert!(request.databases[0].to_time.is_some());
+    assert!(request.message.contains("3062") && request.message.contains("(990, 1000]"));
+    assert!(
+        request
+            .command
+            .contains(&format!("drover.dev/confirm-discard={}", request.token))
+    );
+    assert!(p.notices.iter().any(|n| matches!(
+        n,
+        Notice::Token {
+            notice: TokenNotice::Requested { .. },
+            ..
+        }
+    )));
+    // Asked again, the same request (no new Event).
+    let again = back.plan(&p.journal, later(21), None, None);
+    assert_eq!(again.journal.discard, p.journal.discard);
+    assert!(!again.notices.iter().any(|n| matches!(n, Notice::Token { .. })));
+    // A wrong token is refused and nothing is resumed.
+    let mut asked = back.clone();
+    asked.discard = Some("0000deadbeef".into());
+    let refused = asked.plan(&p.journal, later(22), None, None);
+    assert_eq!(refused.phase, Phase::AwaitingConfirmation);
+    assert!(refused.notices.iter().any(|n| matches!(
+        n,
+        Notice::Token {
+            notice: TokenNotice::Refused { .. },
+            ..
+        }
+    )));
+    // The right one: resumed, the consent (token, who, when) journalled before the statement runs.
+    asked.discard = Some(request.token.clone());
+    let go = asked.plan(&p.journal, later(23), None, None);
+    assert_eq!(
+        step(&go).command,
         cmd("sql-a", Action::ResumeDataMovement { database: db("config") })
     );
-    assert!(step(&p).after.last_failover.as_ref().unwrap().data_loss.is_some());
+    let consumed = go.journal.last_failover.as_ref().unwrap().discard_confirmed.clone();
+    let consumed = consumed.expect("consent journalled");
+    assert_eq!(
+        (consumed.token.as_str(), consumed.by.as_str()),
+        (request.token.as_str(), "tester")
+    );
+    assert_eq!(step(&go).after.last_failover, go.journal.last_failover);
+    assert!(go.journal.discard.is_none());
+    assert!(
+        go.notices
+            .iter()
+            .any(|n| matches!(n, Notice::Token { notice: TokenNotice::Accepted { .. }, by, .. } if by == "tester"))
+    );
+    // The other database follows without asking again, annotation or not.
+    let half = back.clone().rep(0, |r| {
+        r.copies[0].suspended = false;
+        r.copies[0].sync = Some(SyncState::Synchronizing);
+    });
+    let next = half.plan(&step(&go).after, later(25), None, None);
+    assert_eq!(
+        step(&next).command,
+        cmd("sql-a", Action::ResumeDataMovement { database: db("log") })
+    );
+
+    // Unconfirmed for longer than the token lives: a new request (new nonce, new token) replaces
+    // it, and the old token is refused as expired.
+    let mut late = back.clone();
+    late.discard = Some(request.token.clone());
+    let expired = late.plan(&p.journal, later(20 + 15 * 60), None, None);
+    assert_eq!(
+        expired.phase,
+        Phase::AwaitingConfirmation,
+        "{:?} {:?}",
+        expired.next,
+        expired.degraded
+    );
+    let renewed = expired.journal.discard.clone().expect("renewed");
+    assert_ne!(renewed.token, request.token);
+    assert_eq!(
+        renewed.issued.as_ref().and_then(|i| i.replaced_token.as_deref()),
+        Some(request.token.as_str())
+    );
+    assert!(expired.notices.iter().any(|n| matches!(
+        n,
+        Notice::Token {
+            notice: TokenNotice::Renewed { .. },
+            ..
+        }
+    )));
+    assert!(expired.notices.iter().any(
+        |n| matches!(n, Notice::Token { notice: TokenNotice::Refused { reason, .. }, .. } if reason.contains("expired"))
+    ));
 
     // Before it can be measured (a copy's last commit not reported), it is not resumed.
     let unreadable = back.clone().rep(0, |r| r.copies[1].last_commit_lsn = None);
@@ -678,9 +776,15 @@ fn a_returning_old_primary_has_its_loss_measured_before_it_is_resumed() {
     // Nothing beyond the fork: measured as nothing lost.
     let clean = back.copies(0, |c| c.set_log(990, Some(t(11, 59, 50))));
     let p = clean.plan(&journal, later(20), None, None);
-    let loss = p.journal.last_failover.unwrap().data_loss.expect("measured");
+    let loss = p.journal.last_failover.clone().unwrap().data_loss.expect("measured");
     assert_eq!(loss.seconds, Some(0));
     assert!(loss.databases.iter().all(|d| d.from_lsn == d.to_lsn));
+    // … so it resumes at once, without asking anyone.
+    assert!(p.journal.discard.is_none());
+    assert_eq!(
+        step(&p).command,
+        cmd("sql-a", Action::ResumeDataMovement { database: db("config") })
+    );
 }
 
 // Failback.
@@ -738,11 +842,17 @@ fn failback_backs_up_then_resumes_then_fails_over_planned() {
     let journal = step(&p).after.clone();
     assert_eq!(transition(&journal).backups.len(), 2);
 
+    // sql-a's diverged tail: its resume waits for consent.
     let p = w.plan(&journal, later(110), None, None);
+    assert_eq!(p.phase, Phase::AwaitingConfirmation, "{:?}", p.next);
+    let token = p.journal.discard.clone().expect("a discard request").token;
+    w.discard = Some(token);
+    let p = w.plan(&p.journal, later(110), None, None);
     assert_eq!(
         step(&p).command,
         cmd("sql-a", Action::ResumeDataMovement { database: db("config") })
     );
+    let journal = step(&p).after.clone();
     w.reps[0].copies[0].suspended = false;
     w.reps[0].copies[0].sync = Some(SyncState::Synchronizing);
     let p = w.plan(&journal, later(115), None, None);

@@ -357,6 +357,8 @@ impl World {
     /// One reconcile: plan, run every due action, then let the world move one tick.
     pub fn step(&mut self) -> Plan {
         let observed = self.observe();
+        // A new nonce every pass, as the controller draws one.
+        let nonce = format!("nonce-{}", self.tick);
         let p = plan(&Input {
             spec: &self.spec,
             name: "cc",
@@ -364,6 +366,11 @@ impl World {
             journal: &self.journal,
             now: self.now(),
             site_lost_token: self.confirm_token.as_deref(),
+            site_lost_by: Some("tester"),
+            tokens: crate::plan::confirm::Tokens {
+                nonce: &nonce,
+                ttl: crate::plan::confirm::DEFAULT_TTL,
+            },
         });
         self.journal = p.journal.clone();
         for a in &p.actions {

@@ -337,6 +337,8 @@ fn a_pool_without_a_data_center_at_a_drsite_site_makes_it_invalid() {
         journal: &w.journal,
         now: w.now(),
         site_lost_token: None,
+        site_lost_by: Some("tester"),
+        tokens: crate::plan::confirm::Tokens::default(),
     });
     assert_eq!(p.phase, DrPhase::Invalid);
     assert!(p.actions.is_empty());
@@ -360,6 +362,8 @@ fn a_pool_without_a_data_center_at_a_drsite_site_makes_it_invalid() {
         journal: &w.journal,
         now: w.now(),
         site_lost_token: None,
+        site_lost_by: Some("tester"),
+        tokens: crate::plan::confirm::Tokens::default(),
     });
     let row = p.steps.iter().find(|s| s.target == POOL).expect("in the plan");
     assert_eq!(row.state, StepState::Blocked);

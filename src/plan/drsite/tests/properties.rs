@@ -101,6 +101,8 @@ fn run(w: &mut World, limit: u32) -> Result<Plan, String> {
             journal: &w.journal,
             now: w.now(),
             site_lost_token: w.confirm_token.as_deref(),
+            site_lost_by: Some("tester"),
+            tokens: crate::plan::confirm::Tokens::default(),
         });
         for a in &p.actions {
             check(w, a)?;
@@ -177,7 +179,7 @@ proptest! {
         w.spec.active_site = "site-b".into();
         for _ in 0..flip_after {
             let observed = w.observe();
-            let p = plan(&Input { spec: &w.spec, name: "cc", observed: &observed, journal: &w.journal, now: w.now(), site_lost_token: None });
+            let p = plan(&Input { spec: &w.spec, name: "cc", observed: &observed, journal: &w.journal, now: w.now(), site_lost_token: None, site_lost_by: None, tokens: crate::plan::confirm::Tokens::default() });
             for a in &p.actions {
                 let ok = check(&w, a);
                 prop_assert!(ok.is_ok(), "{:?}", ok.err());

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::api::dr_site::{DrPhase, StepState, TransitionKind};
+use crate::plan::confirm::TokenNotice;
 use crate::plan::drsite::Notice;
 
 fn steady_at(site: &str) -> World {
@@ -243,6 +244,54 @@ fn a_wrong_site_lost_token_is_refused_once() {
     );
     assert!(p.journal.lost_sites.is_empty());
     assert!(w.script().is_empty(), "nothing moved or started: {:?}", w.script());
+}
+
+#[test]
+fn an_unconfirmed_site_lost_request_expires_and_its_token_is_refused() {
+    let mut w = steady_at("site-a");
+    w.down.insert("site-a".into());
+    w.spec.active_site = "site-b".into();
+    // The site-lost question comes first: nothing moves before it is answered.
+    let first = w.step().journal.site_lost.expect("asks");
+    let issued = first.issued.clone().expect("issued");
+    assert_eq!(
+        issued.expires_at.0.as_second() - issued.requested_at.0.as_second(),
+        15 * 60
+    );
+    // Fifteen minutes (10 s a pass) without an answer: a new request, a new token, said so.
+    let mut renewed = None;
+    for _ in 0..100 {
+        let p = w.step();
+        if p.notices
+            .iter()
+            .any(|n| matches!(n, Notice::Token { notice: TokenNotice::Renewed { expired, .. }, .. } if *expired == first.token))
+        {
+            renewed = p.journal.site_lost.clone();
+            break;
+        }
+    }
+    let renewed = renewed.expect("renewed once expired");
+    assert_ne!(renewed.token, first.token);
+    assert!(w.now().as_second() >= issued.expires_at.0.as_second());
+    // The expired token no longer confirms anything.
+    w.confirm_token = Some(first.token.clone());
+    let p = w.step();
+    assert!(p.journal.lost_sites.is_empty());
+    assert!(
+        p.notices
+            .iter()
+            .any(|n| matches!(n, Notice::SiteLostTokenRefused { given, .. } if *given == first.token))
+    );
+    assert!(!w.script().iter().any(|s| s.starts_with("start ")));
+    // The new one does, and says who gave it.
+    w.confirm_token = Some(renewed.token.clone());
+    let p = w.step();
+    assert_eq!(p.journal.lost_sites.len(), 1);
+    assert!(
+        p.notices
+            .iter()
+            .any(|n| matches!(n, Notice::Token { notice: TokenNotice::Accepted { .. }, by, .. } if by == "tester"))
+    );
 }
 
 #[test]

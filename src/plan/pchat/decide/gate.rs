@@ -72,7 +72,7 @@ impl<'a> Planner<'a> {
                     newest.as_deref().unwrap_or(""),
                     last_seen.as_second()
                 );
-                let token = format!("{:08x}", fnv1a(binding.as_bytes()) & 0xffff_ffff);
+                let (token, issued) = self.data_loss_token(&binding);
                 let request = ConfirmationRequest {
                     token: token.clone(),
                     target: self.backup().to_string(),
@@ -82,6 +82,7 @@ impl<'a> Planner<'a> {
                         "kubectl annotate pchat {} -n {} {CONFIRM_ANNOTATION}={token} --overwrite",
                         self.input.name, self.input.namespace
                     ),
+                    issued: Some(issued),
                 };
                 if self.input.confirmation == Some(token.as_str()) {
                     self.status.confirmation = None;
@@ -108,5 +109,32 @@ impl<'a> Planner<'a> {
                 Err(Outcome::Confirm(message))
             }
         }
+    }
+}
+
+impl Planner<'_> {
+    /// The data-loss token for `binding` through the shared scheme (`plan::confirm`): a nonce kept
+    /// in status, an expiry. A renewal and a consumption are noticed here; a request and a wrong
+    /// token by the gate, as before.
+    fn data_loss_token(&mut self, binding: &str) -> (String, crate::api::confirmation::TokenIssue) {
+        use crate::plan::confirm::{self, Previous};
+        let previous = self.input.status.confirmation.as_ref().map(Previous::of);
+        let asked = confirm::ask(
+            binding,
+            previous,
+            self.input.confirmation,
+            self.input.now,
+            self.input.tokens,
+        );
+        let by = self.input.confirmed_by.unwrap_or(confirm::UNKNOWN);
+        for notice in asked.events(true) {
+            self.notices.push(Notice::Token {
+                what: format!("the failover of the pool to {}", self.backup()),
+                annotation: CONFIRM_ANNOTATION,
+                notice: notice.clone(),
+                by: by.to_string(),
+            });
+        }
+        (asked.token, asked.issue)
     }
 }

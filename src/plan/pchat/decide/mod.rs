@@ -2,6 +2,7 @@
 //! which kind, the data-loss gate of a failover, the cursor through the steps,
 //! the finish with its record, and the phase, step line and conditions.
 
+mod discard;
 mod gate;
 mod report;
 
@@ -16,7 +17,6 @@ use crate::api::persistent_chat_pool::{
     PoolState, PoolStepStatus, PoolTransition, PoolTransitionKind, PoolTransitionRecord, validate,
 };
 use crate::components::hook::run_label;
-use crate::plan::fnv1a;
 use crate::sql;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -59,6 +59,14 @@ pub fn record_executed(status: &mut PersistentChatPoolStatus, action: &Action, a
                 t.applied_backups += 1;
             }
         }
+        sql::Action::CopyOnlyBackup { path, .. } => {
+            t.kept_backup = Some(path.clone());
+            if let Some(step) = t.steps.iter_mut().find(|s| s.state != StepState::Done) {
+                step.state = StepState::Done;
+                step.finished_at = Some(Time(now));
+                step.message = Some(format!("the old primary's data is kept in {path}"));
+            }
+        }
         sql::Action::FullBackup { .. } | sql::Action::RestoreDatabaseReplace { .. } => {
             if let Some(step) = t.steps.iter_mut().find(|s| s.state != StepState::Done) {
                 step.state = StepState::Done;
@@ -78,6 +86,8 @@ pub fn plan(input: Input<'_>) -> Plan {
         notices: Vec::new(),
         action: None,
     };
+    // A discard request stands only while a pass asks for it again (see `discard.rs`).
+    p.status.discard_confirmation = None;
     let phase = p.run();
     p.finish(phase)
 }
@@ -96,6 +106,8 @@ enum Outcome {
     Degraded(String),
     Waiting(String),
     Confirm(String),
+    /// A failback waits for consent to discard the old primary's data.
+    ConfirmDiscard(String),
     InTransition {
         kind: PoolTransitionKind,
         blocked: Option<String>,
@@ -273,6 +285,8 @@ impl<'a> Planner<'a> {
             confirmed_token: None,
             last_applied_backup: last_applied,
             applied_backups: 0,
+            kept_backup: None,
+            discard_confirmed: None,
         };
         self.notices.push(Notice::TransitionStarted {
             message: format!("{} of the pool from {from} to {to} begins", kind.as_str()),
@@ -409,6 +423,7 @@ impl<'a> Planner<'a> {
             .collect();
         let now = Time(self.input.now);
         let mut blocked = None;
+        let mut awaiting = None;
         for i in 0..t.steps.len() {
             if t.steps[i].state == StepState::Done {
                 continue;
@@ -435,6 +450,16 @@ impl<'a> Planner<'a> {
                 Judged::Done(None)
             } else {
                 ctx.judge(step)
+            };
+            let judged = match judged {
+                Judged::NeedsConsent(why) => match self.discard_gate(&mut t, &why) {
+                    Ok(()) => Judged::Done(Some(format!("not kept, with consent: {why}"))),
+                    Err(message) => {
+                        awaiting = Some(message.clone());
+                        Judged::Blocked(message)
+                    }
+                },
+                other => other,
             };
             let row = &mut t.steps[i];
             match judged {
@@ -476,7 +501,7 @@ impl<'a> Planner<'a> {
                     row.started_at.get_or_insert_with(|| now.clone());
                     row.message = Some(message);
                 }
-                Judged::Blocked(message) => {
+                Judged::Blocked(message) | Judged::NeedsConsent(message) => {
                     row.state = StepState::Blocked;
                     row.message = Some(message.clone());
                     blocked = Some(message);
@@ -501,6 +526,9 @@ impl<'a> Planner<'a> {
             return self.run();
         }
         self.status.transition = Some(t);
+        if let Some(message) = awaiting {
+            return Outcome::ConfirmDiscard(message);
+        }
         Outcome::InTransition {
             kind,
             blocked,
@@ -560,6 +588,7 @@ impl<'a> Planner<'a> {
             lost_after,
             lossless,
             share_checked: lossless,
+            kept_backup: t.kept_backup.clone(),
         });
         self.status.transition = None;
     }

@@ -168,6 +168,20 @@ impl<'a> Planner<'a> {
                     cond(conditions::CONFIRMATION_REQUIRED, true, "PrimaryUnreachable", why),
                 ],
             ),
+            Outcome::ConfirmDiscard(why) => (
+                PoolPhase::AwaitingConfirmation,
+                Some("waiting for consent to discard the old primary's data".into()),
+                vec![
+                    cond(conditions::READY, false, "AwaitingConfirmation", why),
+                    cond(conditions::PROGRESSING, false, "AwaitingConfirmation", why),
+                    cond(
+                        conditions::CONFIRMATION_REQUIRED,
+                        true,
+                        "AwaitingDiscardConfirmation",
+                        why,
+                    ),
+                ],
+            ),
             Outcome::InTransition { kind, blocked, note } => {
                 let t = self.status.transition.as_ref();
                 let line = t.and_then(|t| {

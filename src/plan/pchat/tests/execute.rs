@@ -115,9 +115,9 @@ impl Sql {
                 db.backed_up = db.log.len();
                 Ok(false)
             }
-            S::FullBackup { database, path } => {
+            S::CopyOnlyBackup { database, path } | S::FullBackup { database, path } => {
                 let db = self.db(server, &name(database)).ok_or("911: no such database")?;
-                if !db.online {
+                if !db.online || db.damaged.is_some() {
                     return Err("3007: the database is not ONLINE".into());
                 }
                 if server == B && !self.share_reachable {

@@ -32,6 +32,7 @@ fn failback_name(w: &World, tick: u32) -> String {
 
 fn failback_script(w: &World, start: u32) -> Vec<String> {
     let bak = failback_name(w, start);
+    let kept = w.stamp(start).replace(".trn", "_old_primary.bak");
     vec![
         "hook clear-active-servers@dc2".into(),
         "mirroring-off mgc@SQL-CHAT-B".into(),
@@ -40,6 +41,7 @@ fn failback_script(w: &World, start: u32) -> Vec<String> {
         "kill 54@SQL-CHAT-B".into(),
         format!("full-backup {bak}@SQL-CHAT-B"),
         "mirroring-off mgc@SQL-CHAT-A".into(),
+        format!("keep {kept}@SQL-CHAT-A"),
         format!("restore-over {bak}@SQL-CHAT-A"),
         "hook establish-log-shipping@dc2".into(),
         "hook install-mirror SQL-CHAT-A>SQL-CHAT-A-MIR@dc1".into(),
@@ -77,7 +79,7 @@ fn failback_runs_the_runbook_and_keeps_what_was_written_at_the_backup() {
     w.flip("dc1");
     let first = w.pass();
     assert_eq!(first.status.phase, Some(PoolPhase::Failback));
-    assert_eq!(first.status.step.as_deref(), Some("1/12 clear-active-servers@dc2"));
+    assert_eq!(first.status.step.as_deref(), Some("1/13 clear-active-servers@dc2"));
     w.settle(40);
     assert_eq!(w.script(), failback_script(&w, start));
     assert_at_dc1(&w);
@@ -158,8 +160,9 @@ fn failback_after_a_switchover_restores_over_the_restoring_primary() {
     w.flip("dc1");
     w.settle(40);
     let mut expected = failback_script(&w, start);
-    // A was left RESTORING and unmirrored by the switchover; nobody was connected to it.
-    expected.retain(|l| l != "mirroring-off mgc@SQL-CHAT-A");
+    // A was left RESTORING and unmirrored by the switchover; nobody was connected to it, and it
+    // took no commits since its tail-log backup: nothing to keep.
+    expected.retain(|l| l != "mirroring-off mgc@SQL-CHAT-A" && !l.starts_with("keep "));
     assert_eq!(w.script(), expected);
     assert_at_dc1(&w);
     assert!(w.sql.lost().is_empty());
@@ -222,4 +225,91 @@ fn the_old_backups_are_ignored_even_if_the_share_was_unreadable_when_log_shippin
     let tail = w.stamp(start).replace(".trn", "_tail.trn");
     assert_eq!(restores, [format!("restore-log share/{tail}@SQL-CHAT-B")]);
     assert_eq!(w.status.active_site.as_deref(), Some("dc2"));
+}
+
+/// Invariant 9: the failback keeps what the failover left on the old primary before restoring
+/// over it — a copy-only backup to the share, journalled with its path; no person needed.
+#[test]
+fn the_old_primarys_data_is_backed_up_before_the_restore_over_it() {
+    let mut w = failed_over(true);
+    let diverged = w.sql.db(A, CHAT).expect("exists").log.clone();
+    assert!(!w.sql.lost().is_empty(), "the failover lost commits that A still holds");
+    w.flip("dc1");
+    w.settle(40);
+    assert_at_dc1(&w);
+    let script = w.script();
+    let keep = script.iter().position(|l| l.starts_with("keep ")).expect("kept");
+    let restore = script
+        .iter()
+        .position(|l| l.starts_with("restore-over"))
+        .expect("restored");
+    assert!(keep < restore, "{script:#?}");
+    let record = w.status.last_transition.as_ref().expect("recorded");
+    let kept = record.kept_backup.clone().expect("the kept backup is journalled");
+    let file = w
+        .sql
+        .share
+        .get(super::super::files::file_name(&kept))
+        .expect("on the share");
+    assert_eq!(file, &world::Backup::Full { log: diverged });
+    assert!(w.status.discard_confirmation.is_none());
+    assert!(!w.notices.iter().any(|n| matches!(n, Notice::Token { .. })));
+}
+
+/// When the old primary's database cannot be backed up, the restore over it waits for a person's
+/// consent: nothing is restored before it, a stale token is refused, the right one goes on.
+#[test]
+fn an_old_primary_that_cannot_be_backed_up_is_restored_over_only_with_consent() {
+    let mut w = failed_over(true);
+    w.sql
+        .instances
+        .get_mut(A)
+        .and_then(|dbs| dbs.get_mut(CHAT))
+        .expect("exists")
+        .damaged = Some("SUSPECT");
+    w.flip("dc1");
+    let mut request = None;
+    for _ in 0..40 {
+        let p = w.pass();
+        if let Some(r) = p.status.discard_confirmation.clone() {
+            assert_eq!(p.status.phase, Some(PoolPhase::AwaitingConfirmation));
+            request = Some(r);
+            break;
+        }
+    }
+    let request = request.expect("a discard request");
+    assert_eq!(request.replica, A);
+    assert_eq!(request.databases.len(), 1);
+    assert!(request.databases[0].from_time.is_some(), "{request:?}");
+    assert!(request.message.contains("SUSPECT"), "{}", request.message);
+    assert!(request.command.contains("drover.dev/confirm-discard="));
+    let waiting = w.passes(3);
+    assert_eq!(waiting.status.phase, Some(PoolPhase::AwaitingConfirmation));
+    assert!(
+        !w.script()
+            .iter()
+            .any(|l| l.starts_with("restore-over") || l.starts_with("keep "))
+    );
+    w.discard = Some("0123456789ab".into());
+    let refused = w.passes(2);
+    assert_eq!(refused.status.phase, Some(PoolPhase::AwaitingConfirmation));
+    assert!(!w.script().iter().any(|l| l.starts_with("restore-over")));
+    assert!(w.notices.iter().any(|n| matches!(
+        n,
+        Notice::Token {
+            notice: crate::plan::confirm::TokenNotice::Refused { .. },
+            ..
+        }
+    )));
+    w.discard = Some(request.token.clone());
+    let p = w.pass();
+    assert!(p.status.discard_confirmation.is_none());
+    let consumed = p.status.transition.as_ref().and_then(|t| t.discard_confirmed.clone());
+    assert_eq!(
+        consumed.map(|c| (c.token, c.by)),
+        Some((request.token.clone(), "tester".into()))
+    );
+    w.settle(40);
+    assert_at_dc1(&w);
+    assert!(w.script().iter().any(|l| l.starts_with("restore-over")));
 }

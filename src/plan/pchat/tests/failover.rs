@@ -124,7 +124,7 @@ fn confirm_asks_once_refuses_a_wrong_token_and_proceeds_with_the_right_one() {
     let first = w.pass();
     assert_eq!(first.status.phase, Some(PoolPhase::AwaitingConfirmation));
     let request = first.status.confirmation.clone().expect("asked");
-    assert_eq!(request.token.len(), 8);
+    assert_eq!(request.token.len(), 12);
     assert!(request.token.bytes().all(|b| b.is_ascii_hexdigit()));
     assert_eq!(request.target, B);
     // From the end of the newest readable backup (tick 2) to when A was first missed (tick 4).

@@ -57,6 +57,8 @@ pub(super) struct World {
     pub tick: u32,
     /// The confirm-data-loss annotation.
     pub confirmation: Option<String>,
+    /// The confirm-discard annotation.
+    pub discard: Option<String>,
     pub log: Vec<Ran>,
     pub notices: Vec<Notice>,
     /// Log shipping's jobs run every tick.
@@ -75,6 +77,7 @@ impl World {
             status: PersistentChatPoolStatus::default(),
             tick: 0,
             confirmation: None,
+            discard: None,
             log: Vec::new(),
             notices: Vec::new(),
             auto_ship: false,
@@ -137,6 +140,8 @@ impl World {
         if how == Pass::Blind {
             observed.jobs.clear();
         }
+        // A new nonce every pass, as the controller draws one.
+        let nonce = format!("nonce-{}", self.tick);
         let p = plan(Input {
             spec: &self.spec,
             name: "pchat",
@@ -146,10 +151,19 @@ impl World {
             observed: &observed,
             now: self.now(),
             confirmation: self.confirmation.as_deref(),
+            confirmed_by: Some("tester"),
+            discard_confirmation: self
+                .discard
+                .as_deref()
+                .map(|token| crate::plan::confirm::Given { token, by: "tester" }),
+            tokens: crate::plan::confirm::Tokens {
+                nonce: &nonce,
+                ttl: crate::plan::confirm::DEFAULT_TTL,
+            },
         });
         let mut status = as_stored(p.status.clone());
         if let Some(action) = p.action.clone().filter(|_| how != Pass::NoExecute) {
-            if let Err(why) = self.check(&action) {
+            if let Err(why) = self.check(&action, &p.status) {
                 panic!("tick {}: {why}\nplan: {:#?}", self.tick, p.status.transition);
             }
             let outcome = self.sql.apply(&action);
@@ -230,7 +244,7 @@ impl World {
     }
 
     /// The safety rules an action must keep, against the world just before it runs.
-    fn check(&self, action: &Action) -> Result<(), String> {
+    fn check(&self, action: &Action, planned: &PersistentChatPoolStatus) -> Result<(), String> {
         let chat = |s: &str| self.sql.db(s, CHAT);
         match action {
             Action::Sql { server, action } => {
@@ -262,6 +276,26 @@ impl World {
                         if !self.sql.active_servers.is_empty() =>
                     {
                         return Err(format!("{} while the pool has active servers", action.kind()));
+                    }
+                    // Invariant 9: restoring over the old primary discards only what a backup on
+                    // the share keeps, or what a person consented to discard.
+                    sql::Action::RestoreDatabaseReplace { .. } if let Some(current) = chat(server) => {
+                        let kept = |txn: &u64| {
+                            self.sql
+                                .share
+                                .values()
+                                .any(|b| matches!(b, world::Backup::Full { log } if log.contains(txn)))
+                        };
+                        let lost = current.log.iter().filter(|x| !kept(x)).count();
+                        let consented = planned
+                            .transition
+                            .as_ref()
+                            .is_some_and(|t| t.discard_confirmed.is_some());
+                        if lost > 0 && !consented {
+                            return Err(format!(
+                                "RESTORE WITH REPLACE over {server} discards {lost} committed transaction(s) nobody kept or consented to"
+                            ));
+                        }
                     }
                     _ => {}
                 }
@@ -319,6 +353,7 @@ pub(super) fn describe(action: &Action) -> String {
             }
             S::RecoverDatabase { .. } => format!("recover@{server}"),
             S::FullBackup { path, .. } => format!("full-backup {}@{server}", super::files::file_name(path)),
+            S::CopyOnlyBackup { path, .. } => format!("keep {}@{server}", super::files::file_name(path)),
             S::RestoreDatabaseReplace { path, .. } => {
                 format!("restore-over {}@{server}", super::files::file_name(path))
             }

@@ -79,8 +79,8 @@ fn run(setup: fn() -> World, at: Option<(usize, Pass)>) -> World {
 fn effective(w: &World) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for line in w.script() {
-        let repeated =
-            out.last() == Some(&line) && (line.starts_with("full-backup") || line.starts_with("restore-over"));
+        let repeated = out.last() == Some(&line)
+            && (line.starts_with("full-backup") || line.starts_with("keep ") || line.starts_with("restore-over"));
         if !line.ends_with("(already)") && !repeated {
             out.push(line);
         }

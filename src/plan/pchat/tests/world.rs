@@ -26,6 +26,8 @@ pub(crate) struct Db {
     pub sessions: Vec<i16>,
     /// Log backups restored onto it since its last full restore, in order.
     pub restored: Vec<String>,
+    /// Shown in a state other than ONLINE or RESTORING (e.g. `SUSPECT`): it cannot be backed up.
+    pub damaged: Option<&'static str>,
 }
 
 impl Db {
@@ -37,6 +39,7 @@ impl Db {
             mirror: None,
             sessions: Vec::new(),
             restored: Vec::new(),
+            damaged: None,
         }
     }
 }
@@ -351,7 +354,10 @@ impl Sql {
             .map(|(name, db)| {
                 let partner_up = db.mirror.as_ref().is_some_and(|(_, p)| self.up(p));
                 let obs = DbObs {
-                    state: if db.online { "ONLINE" } else { "RESTORING" }.into(),
+                    state: db
+                        .damaged
+                        .unwrap_or(if db.online { "ONLINE" } else { "RESTORING" })
+                        .into(),
                     mirroring_role: db.mirror.as_ref().map(|(r, _)| r.to_string()),
                     mirroring_state: db
                         .mirror
