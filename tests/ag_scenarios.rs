@@ -782,6 +782,13 @@ async fn without_quorum_the_target_waits_for_forced_quorum_and_the_failback_afte
     rig.run_for(Duration::from_secs(5)).await;
     assert_ne!(rig.role("SQL-A"), Some(Role::Primary));
     rig.flip("site-a");
+    // SQL-A's tail beyond the fork is discarded only with a person's consent (invariant 9).
+    rig.run_until(Duration::from_secs(30), "the discard request", |r| {
+        r.status().discard_confirmation.is_some()
+    })
+    .await;
+    let discard = rig.status().discard_confirmation.expect("asked").token;
+    rig.confirm_discard(&discard);
     rig.run_until(Duration::from_secs(90), "steady back at site-a", |r| {
         r.steady_at("site-a")
     })
