@@ -81,15 +81,20 @@ pub struct Foreign {
     pub owners: Vec<String>,
     /// The DrSites that list the child, with the site each wants active.
     pub drsites: Vec<ListedBy>,
+    /// A listing DrSite has written this child before (its `drover.dev/drsite` label, which the
+    /// DrSite's own apply sets): the foreign value then took the field over from it.
+    pub taken_over: bool,
 }
 
 impl Foreign {
     /// Whether it is a Conflict for a child that is (or was last seen) at `here`: a value that
-    /// would move it, or one that is not where a DrSite listing it wants it. A foreign value that
-    /// agrees with both (the child as first applied from Git, say) moves nothing and is no
-    /// Conflict; it is not acted on either.
+    /// would move it, or one that took the field over from a DrSite and is not where the DrSite
+    /// wants the child. A foreign value naming where the child is and never written over by a
+    /// DrSite (the child as first applied from Git, before its DrSite's first move) is no
+    /// Conflict, even while that DrSite is about to move it; it is not acted on either.
     pub fn is_conflict(&self, here: Option<&str>) -> bool {
-        here != Some(self.value.as_str()) || self.drsites.iter().any(|d| d.active_site != self.value)
+        here != Some(self.value.as_str())
+            || (self.taken_over && self.drsites.iter().any(|d| d.active_site != self.value))
     }
 
     /// The Conflict condition's message and the Event's note; `stays` says where the child stays.
@@ -167,11 +172,17 @@ pub async fn foreign_value<P: Port>(
     if drsites.is_empty() {
         return Ok(None);
     }
+    let labelled = meta
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(crate::components::LABEL_DRSITE));
+    let taken_over = labelled.is_some_and(|l| drsites.iter().any(|d| &d.drsite == l));
     Ok(Some(Foreign {
         kind,
         value: value.to_string(),
         owners,
         drsites,
+        taken_over,
     }))
 }
 
@@ -190,6 +201,29 @@ mod tests {
             subresource: subresource.map(Into::into),
             time: None,
         }
+    }
+
+    #[test]
+    fn a_foreign_value_is_a_conflict_when_it_would_move_the_child_or_took_over_from_the_drsite() {
+        let foreign = |value: &str, taken_over: bool| Foreign {
+            kind: ChildKind::AvailabilityGroup,
+            value: value.into(),
+            owners: vec!["kubectl-client-side-apply".into()],
+            drsites: vec![ListedBy {
+                drsite: "cc".into(),
+                active_site: "site-b".into(),
+            }],
+            taken_over,
+        };
+        // Git's first value, where the group is, while its DrSite's first move is under way.
+        assert!(!foreign("site-a", false).is_conflict(Some("site-a")));
+        // The same value after the DrSite had written site-b: taken over.
+        assert!(foreign("site-a", true).is_conflict(Some("site-a")));
+        // Any value that would move the child.
+        assert!(foreign("site-b", false).is_conflict(Some("site-a")));
+        assert!(foreign("site-a", false).is_conflict(None));
+        // Agreeing with both.
+        assert!(!foreign("site-b", true).is_conflict(Some("site-b")));
     }
 
     #[test]
