@@ -6,6 +6,12 @@
 //! against ground truth (the simulator's model, the memory sites' processes and journal); after
 //! each phase's faults stop it requires convergence within a bounded simulated time.
 //!
+//! Never two writers: an isolated old primary (alive, committing, cut off from drover and the
+//! other site), WSFC quorum lost on either side, a CLUSTER_TYPE NONE group every third seed, and
+//! site-b only cut off before it is lost in a third of the failover phases. The person answering
+//! drover's requests confirms and forces quorum only when the other side is really stopped
+//! ([`Run::person`]); the one-writer check is [`DemoWorld::one_writer`].
+//!
 //! - CI: `cargo test --test chaos` runs `CHAOS_SEEDS` seeds (default 150: about five minutes of
 //!   a debug build on two cores, most of it real TDS round trips).
 //! - Bench: `CHAOS_SEEDS=3000 cargo test --release --test chaos -- --ignored --nocapture`.
@@ -621,7 +627,7 @@ impl Run {
                     return;
                 }
                 self.while_old_primary_returns += u64::from(returning);
-                let api_free = !self.lost.is_some_and(|(_, s)| s == site)
+                let api_free = self.lost.is_none_or(|(_, s)| s != site)
                     && !self
                         .active
                         .iter()
