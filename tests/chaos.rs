@@ -506,6 +506,15 @@ impl Run {
             }
             Fault::CommandTimeout => {
                 let Some(i) = self.pick_instance() else { return };
+                // Not the NONE old primary back PRIMARY while drover must demote it within three
+                // polls: nobody can demote a hung instance, and the split is SQL Server's.
+                let stale_writer = self.w.sim.with_world(|w, now| {
+                    w.split_episodes().iter().any(|e| e.end.is_none())
+                        && w.writable_primaries(now, SIM_GROUP).contains(&i)
+                });
+                if stale_writer {
+                    return;
+                }
                 if self.w.sim.hang_instance(&i).is_err() {
                     return;
                 }
