@@ -6,6 +6,12 @@
 //! against ground truth (the simulator's model, the memory sites' processes and journal); after
 //! each phase's faults stop it requires convergence within a bounded simulated time.
 //!
+//! Never two writers: an isolated old primary (alive, committing, cut off from drover and the
+//! other site), WSFC quorum lost on either side, a CLUSTER_TYPE NONE group every third seed, and
+//! site-b only cut off before it is lost in a third of the failover phases. The person answering
+//! drover's requests confirms and forces quorum only when the other side is really stopped
+//! ([`Run::person`]); the one-writer check is [`DemoWorld::one_writer`].
+//!
 //! - CI: `cargo test --test chaos` runs `CHAOS_SEEDS` seeds (default 150: about five minutes of
 //!   a debug build on two cores, most of it real TDS round trips).
 //! - Bench: `CHAOS_SEEDS=3000 cargo test --release --test chaos -- --ignored --nocapture`.
@@ -20,15 +26,18 @@ mod common {
 }
 
 use common::crash::cut;
-use drover::api::availability_group::TransitionKind as AgTransition;
+use drover::api::availability_group::{ClusterType, TransitionKind as AgTransition};
 use drover::api::dr_site::{DrSite, Placement};
 use drover::components::HookAction;
 use drover::components::memory::MemorySites;
 use drover::components::memory::{API_CALLS, SiteAction};
 use drover::controller::memory::MemoryPort;
 use drover::controller::{PortError, ag, drsite};
-use drover::demo::world::{DemoWorld, controller_config, example, sim_config, site_latencies};
+use drover::demo::world::{
+    DemoWorld, SIM_GROUP, controller_config, example, example_declared_group, sim_config, site_latencies,
+};
 use drover::runtime::{Gate, LeaseConfig, Shared};
+use drover::sim::model::config::ClusterType as SimCluster;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -68,9 +77,17 @@ enum Fault {
     HookJobFails,
     /// `spec.activeSite` flipped away and back while a transition runs.
     DesiredSiteFlipped,
+    /// The primary's instance cut off from its clients (drover) and its site partitioned from
+    /// the other site, sometimes with the site's Kubernetes API unreachable too: alive, and
+    /// committing wherever it may (under WSFC while its side holds quorum).
+    IsolatedOldPrimary,
+    /// WSFC only: one side (the primary's or the target's, at random) without quorum — the
+    /// witness cut off from both sites and the other side's node stopped, or the side cut off
+    /// from the witness and from the other site.
+    QuorumLost,
 }
 
-const FAULTS: [Fault; 15] = [
+const FAULTS: [Fault; 17] = [
     Fault::OperatorRestart,
     Fault::OperatorCrashMidStep,
     Fault::SecondOperator,
@@ -86,7 +103,15 @@ const FAULTS: [Fault; 15] = [
     Fault::ComponentHang,
     Fault::HookJobFails,
     Fault::DesiredSiteFlipped,
+    Fault::IsolatedOldPrimary,
+    Fault::QuorumLost,
 ];
+
+/// Every `NONE_EVERY`-th seed runs the group with CLUSTER_TYPE NONE (the simulator's group and
+/// the declared spec both), with every fault but [`Fault::QuorumLost`].
+const NONE_EVERY: u64 = 3;
+/// The simulator's witness site (`WorldConfig::two_sites`: a file share at a third location).
+const WITNESS: &str = "witness";
 
 /// How a fault with a duration ends.
 #[derive(Debug)]
@@ -100,6 +125,23 @@ enum Heal {
     HookSucceeds(String, HookAction),
     FlipBack,
     FollowerGone,
+    /// Ends [`Fault::IsolatedOldPrimary`]: clients reach the instance again, the partition heals,
+    /// the site's API answers again (when it was cut off too).
+    Isolation {
+        instance: String,
+        site_api: Option<String>,
+    },
+    /// Ends [`Fault::QuorumLost`]: the partitions heal and the node stopped for it starts.
+    Quorum {
+        stopped: Option<String>,
+    },
+}
+
+impl Heal {
+    /// Faults that cut links between sites: one at a time, since healing one heals every cut.
+    fn cuts_links(&self) -> bool {
+        matches!(self, Heal::Partition | Heal::Isolation { .. } | Heal::Quorum { .. })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +187,18 @@ struct Totals {
     /// Outages and partitions injected while the lost old primary was coming back (not yet a
     /// secondary again): the cases a WSFC without quorum rules used to make unsafe to inject.
     while_old_primary_returns: u64,
+    /// Runs whose group had CLUSTER_TYPE NONE.
+    none_runs: u64,
+    /// Failover phases in which site-b was first only cut off (alive, committing) before it was
+    /// really lost.
+    isolated_before_loss: u64,
+    /// Confirmation requests (data-loss and site-lost tokens) the person refused because the old
+    /// primary's site was alive (see [`Run::person`]).
+    confirmations_refused: u64,
+    /// Times the person forced WSFC quorum (the other side really down), and requests to force it
+    /// the person turned down because the other side was running.
+    quorum_forced: u64,
+    quorum_force_declined: u64,
     violations: Vec<(u64, String)>,
     not_converged: Vec<(u64, String)>,
 }
@@ -155,6 +209,11 @@ impl Totals {
         self.ticks += other.ticks;
         self.forced_failovers += other.forced_failovers;
         self.while_old_primary_returns += other.while_old_primary_returns;
+        self.none_runs += other.none_runs;
+        self.isolated_before_loss += other.isolated_before_loss;
+        self.confirmations_refused += other.confirmations_refused;
+        self.quorum_forced += other.quorum_forced;
+        self.quorum_force_declined += other.quorum_force_declined;
         for (f, n) in other.faults {
             *self.faults.entry(f).or_default() += n;
         }
@@ -165,11 +224,16 @@ impl Totals {
     fn print(&self) {
         let injected: u64 = self.faults.values().sum();
         eprintln!(
-            "chaos totals: runs {}, ticks {}, faults injected {injected}, forced failovers {}, outages and partitions while the old primary returned {}, invariant violations {}, non-converged runs {}",
+            "chaos totals: runs {} ({} with a CLUSTER_TYPE NONE group), ticks {}, faults injected {injected}, FORCE_FAILOVER_ALLOW_DATA_LOSS accepted {}, outages and partitions while the old primary returned {}, site-b isolated before it was lost {}, confirmations refused while the old primary's site was alive {}, quorum forced (other side down) {}, requests to force quorum declined (other side running) {}, invariant violations {}, non-converged runs {}",
             self.runs,
+            self.none_runs,
             self.ticks,
             self.forced_failovers,
             self.while_old_primary_returns,
+            self.isolated_before_loss,
+            self.confirmations_refused,
+            self.quorum_forced,
+            self.quorum_force_declined,
             self.violations.len(),
             self.not_converged.len()
         );
@@ -230,16 +294,41 @@ struct Run {
     ticks: u64,
     /// Every fault injected, with when (printed when debugging a seed).
     journal_faults: Vec<(Duration, String)>,
+    /// The group runs with CLUSTER_TYPE NONE.
+    none: bool,
+    /// Split episodes (a NONE old primary back PRIMARY) already seen by the loss check.
+    episodes_seen: usize,
+    /// The failover phase began with site-b only cut off: when it is really lost.
+    dies_at: Option<Instant>,
+    isolated_before_loss: u64,
+    /// Confirmation tokens the person refused (the old primary's site alive).
+    refused: std::collections::BTreeSet<String>,
+    quorum_forced: u64,
+    /// Drover's requests to force quorum the person turned down (by the request's text).
+    declined: std::collections::BTreeSet<String>,
 }
 
 impl Run {
     async fn new(seed: u64) -> Run {
         let mut cfg = sim_config();
         cfg.seed = seed;
+        let none = seed.is_multiple_of(NONE_EVERY);
+        let mut declared = example_declared_group().expect("the example parses");
+        if none {
+            cfg.availability_groups[0].cluster_type = SimCluster::None;
+            declared.spec.cluster_type = ClusterType::None;
+        }
         let drs: DrSite = example().expect("the example parses");
-        let w = DemoWorld::start(cfg, &site_latencies(), drs, controller_config(TICK))
-            .await
-            .expect("simulator starts");
+        let w = DemoWorld::start_with(
+            cfg,
+            &site_latencies(),
+            drs,
+            &declared,
+            SIM_GROUP,
+            controller_config(TICK),
+        )
+        .await
+        .expect("simulator starts");
         Run {
             seed,
             rng: SmallRng::seed_from_u64(seed),
@@ -259,6 +348,13 @@ impl Run {
             while_old_primary_returns: 0,
             ticks: 0,
             journal_faults: Vec::new(),
+            none,
+            episodes_seen: 0,
+            dies_at: None,
+            isolated_before_loss: 0,
+            refused: Default::default(),
+            quorum_forced: 0,
+            declined: Default::default(),
         }
     }
 
@@ -280,10 +376,53 @@ impl Run {
             .filter(|i| {
                 !self.active.iter().any(|(_, h)| {
                     matches!(h, Heal::StartInstance(x) | Heal::Unhang(x) | Heal::ResumeReplication(x) if x == i)
+                        || matches!(h, Heal::Quorum { stopped: Some(x) } if x == i)
                 })
             })
             .collect();
         (!free.is_empty()).then(|| free[self.rng.random_range(0..free.len())].clone())
+    }
+
+    /// Whether a fault that cuts links between sites is in effect (site-b's isolation before its
+    /// loss among them): healing one heals every cut, so they come one at a time.
+    fn links_cut(&self) -> bool {
+        self.dies_at.is_some() || self.active.iter().any(|(_, h)| h.cuts_links())
+    }
+
+    /// A fault in effect names `instance`.
+    fn busy(&self, instance: &str) -> bool {
+        self.active.iter().any(|(_, h)| match h {
+            Heal::StartInstance(x) | Heal::Unhang(x) | Heal::ResumeReplication(x) => x == instance,
+            Heal::Isolation { instance: x, .. } | Heal::Quorum { stopped: Some(x) } => x == instance,
+            _ => false,
+        })
+    }
+
+    /// The SQL Server instance at `site` (the example has one a site).
+    fn node_at(&self, site: &str) -> Option<String> {
+        self.w
+            .sim
+            .endpoints()
+            .into_iter()
+            .find_map(|(n, s, _)| (s == site).then_some(n))
+    }
+
+    /// Ground truth: every SQL Server instance at `site` is stopped. A site only cut off (its
+    /// instances isolated from clients, partitioned from the other site) is alive: it may commit.
+    fn site_down(&self, site: &str) -> bool {
+        self.w
+            .sim
+            .with_world(|w, _| w.instances().iter().filter(|(_, s, _)| s == site).all(|(_, _, up)| !up))
+    }
+
+    /// Ground truth: every instance but `target` is stopped (so no old primary can still commit).
+    fn others_down(&self, target: &str) -> bool {
+        self.w.sim.with_world(|w, _| {
+            w.instances()
+                .iter()
+                .filter(|(n, _, _)| !n.eq_ignore_ascii_case(target))
+                .all(|(_, _, up)| !up)
+        })
     }
 
     fn pick_site(&mut self) -> &'static str {
@@ -340,7 +479,7 @@ impl Run {
                 // Also while the lost old primary comes back: cut off from the side with quorum
                 // (the witness stays there), it stays RESOLVING until the partition heals, then
                 // rejoins as a suspended secondary.
-                if self.active.iter().any(|(_, h)| matches!(h, Heal::Partition)) {
+                if self.links_cut() {
                     return;
                 }
                 let returning = self.old_primary_returning();
@@ -367,6 +506,15 @@ impl Run {
             }
             Fault::CommandTimeout => {
                 let Some(i) = self.pick_instance() else { return };
+                // Not the NONE old primary back PRIMARY while drover must demote it within three
+                // polls: nobody can demote a hung instance, and the split is SQL Server's.
+                let stale_writer = self.w.sim.with_world(|w, now| {
+                    w.split_episodes().iter().any(|e| e.end.is_none())
+                        && w.writable_primaries(now, SIM_GROUP).contains(&i)
+                });
+                if stale_writer {
+                    return;
+                }
                 if self.w.sim.hang_instance(&i).is_err() {
                     return;
                 }
@@ -392,10 +540,10 @@ impl Run {
             Fault::SiteApiUnreachable => {
                 let site = self.pick_site();
                 if self.lost.is_some_and(|(_, s)| s == site)
-                    || self
-                        .active
-                        .iter()
-                        .any(|(_, h)| matches!(h, Heal::Reachable(s) if s == site))
+                    || self.active.iter().any(|(_, h)| {
+                        matches!(h, Heal::Reachable(s) if s == site)
+                            || matches!(h, Heal::Isolation { site_api: Some(s), .. } if s == site)
+                    })
                 {
                     return;
                 }
@@ -459,6 +607,88 @@ impl Run {
                 let d = self.duration(200, 8_000);
                 self.active.push((now + d, Heal::FlipBack));
             }
+            Fault::IsolatedOldPrimary => {
+                if self.links_cut() {
+                    return;
+                }
+                let writers = self.w.sim.with_world(|w, now| w.writable_primaries(now, SIM_GROUP));
+                let [p] = &writers[..] else { return };
+                let p = p.clone();
+                let Some(site) = self
+                    .w
+                    .sim
+                    .endpoints()
+                    .into_iter()
+                    .find_map(|(n, s, _)| (n == p).then_some(s))
+                else {
+                    return;
+                };
+                if self.busy(&p) || self.lost.is_some_and(|(i, _)| i == p) {
+                    return;
+                }
+                let other = if site == "site-a" { "site-b" } else { "site-a" };
+                let returning = self.old_primary_returning();
+                if self.w.sim.isolate_from_clients(&p, true).is_err() {
+                    return;
+                }
+                if self.w.sim.partition(&site, other).is_err() {
+                    let _ = self.w.sim.isolate_from_clients(&p, false);
+                    return;
+                }
+                self.while_old_primary_returns += u64::from(returning);
+                let api_free = self.lost.is_none_or(|(_, s)| s != site)
+                    && !self
+                        .active
+                        .iter()
+                        .any(|(_, h)| matches!(h, Heal::Reachable(s) if *s == site));
+                let site_api = (api_free && self.rng.random_bool(0.5)).then(|| {
+                    self.w.sites.set_reachable(&site, false);
+                    site.clone()
+                });
+                let d = self.duration(2_000, 20_000);
+                self.active.push((now + d, Heal::Isolation { instance: p, site_api }));
+            }
+            Fault::QuorumLost => {
+                if self.none || self.links_cut() {
+                    return;
+                }
+                let side = self.pick_site();
+                let other = if side == "site-a" { "site-b" } else { "site-a" };
+                let Some(other_node) = self.node_at(other) else { return };
+                let returning = self.old_primary_returning();
+                let stopped = if self.rng.random_bool(0.5) {
+                    // The witness cut off from both sites, and the other side's node down.
+                    let lost_there = self.lost.is_some_and(|(i, _)| i == other_node);
+                    if !lost_there && self.busy(&other_node) {
+                        return;
+                    }
+                    if self.w.sim.partition(side, WITNESS).is_err() || self.w.sim.partition(other, WITNESS).is_err() {
+                        self.w.sim.heal();
+                        return;
+                    }
+                    let up = self
+                        .w
+                        .sim
+                        .with_world(|w, _| w.instances().iter().any(|(n, _, u)| *n == other_node && *u));
+                    if lost_there || !up || self.w.sim.stop_instance(&other_node).await.is_err() {
+                        None
+                    } else {
+                        Some(other_node)
+                    }
+                } else {
+                    // The side cut off from the witness and from the other site.
+                    if self.w.sim.partition(side, WITNESS).is_err() || self.w.sim.partition(side, other).is_err() {
+                        self.w.sim.heal();
+                        return;
+                    }
+                    None
+                };
+                self.while_old_primary_returns += u64::from(returning);
+                let d = self.duration(2_000, 20_000);
+                self.journal_faults
+                    .push((self.w.elapsed(), format!("QuorumLost: {side} without quorum")));
+                self.active.push((now + d, Heal::Quorum { stopped }));
+            }
         }
         self.count(fault);
         self.journal_faults
@@ -500,7 +730,38 @@ impl Run {
                 self.w.flip(target);
             }
             Heal::FollowerGone => self.follower = None,
+            Heal::Isolation { instance, site_api } => {
+                let _ = self.w.sim.isolate_from_clients(&instance, false);
+                self.w.sim.heal();
+                if let Some(site) = site_api {
+                    self.w.sites.set_reachable(&site, true);
+                }
+            }
+            Heal::Quorum { stopped } => {
+                self.w.sim.heal();
+                if let Some(i) = stopped {
+                    let _ = self.w.sim.start_instance(&i);
+                }
+            }
         }
+    }
+
+    /// Site-b, only cut off since the failover phase began, is really lost now (or at once with
+    /// `now`): its instance stops; the cut ends (nothing is left there to cut off).
+    async fn lose_site_b(&mut self, now: bool) -> Result<(), String> {
+        match self.dies_at {
+            Some(at) if now || Instant::now() >= at => {}
+            _ => return Ok(()),
+        }
+        self.dies_at = None;
+        self.w.sim.stop_instance("SQL-B").await?;
+        self.w.sim.isolate_from_clients("SQL-B", false)?;
+        self.w.sim.heal();
+        self.journal_faults.push((
+            self.w.elapsed(),
+            "site-b, cut off until now, is really lost: SQL-B stopped".into(),
+        ));
+        Ok(())
     }
 
     /// Ends the faults that are due (all of them with `all`).
@@ -523,25 +784,50 @@ impl Run {
         }
     }
 
-    /// What the person on call does: answer the confirmations the failover asks for (only for the
-    /// site that is really lost), and delete failed hook Jobs once their cause is gone.
+    /// What the person on call does, as a careful SRE would:
+    ///
+    /// - **Confirmations** (the group's data-loss token, the DrSite's site-lost token) are given
+    ///   only in the failover phase (a site was declared lost; in a planned phase the person waits
+    ///   for an outage to pass) and only when ground truth says the old primary is really down:
+    ///   every instance but the target stopped (data loss), every instance at the site stopped
+    ///   (site lost). While the old primary's site is only cut off — isolated from clients,
+    ///   partitioned, its API unreachable — it is alive and may commit: the request is refused.
+    /// - **WSFC quorum** is forced only on the node at the site the service should run at (the
+    ///   phase's target), only while it is up without quorum, and only when every other node is
+    ///   really stopped — never while the other side runs (two clusters, two primaries). Drover's
+    ///   requests to force it are turned down otherwise.
+    /// - Failed hook Jobs are deleted once their cause is gone.
     fn person(&mut self) -> Result<(), String> {
-        if self.phase == Phase::Failover {
-            let group = self.w.group_status();
-            if let Some(req) = group.confirmation
-                && self.rng.random_bool(0.3)
-            {
-                // Invariant 3: the estimate is shown before a person can confirm.
-                if group.estimate.is_none() && req.known_loss_seconds.is_none() && req.unknown_since.is_none() {
-                    return Err("a data-loss confirmation was asked without an estimate in status".into());
+        let group = self.w.group_status();
+        if let Some(req) = &group.confirmation {
+            // Invariant 3: the estimate is shown before a person can confirm.
+            if group.estimate.is_none() && req.known_loss_seconds.is_none() && req.unknown_since.is_none() {
+                return Err("a data-loss confirmation was asked without an estimate in status".into());
+            }
+            if !self.others_down(&req.target) {
+                if self.refused.insert(format!("data loss {}", req.token)) {
+                    self.journal_faults.push((
+                        self.w.elapsed(),
+                        format!(
+                            "person refuses data-loss token {} (the old primary is alive)",
+                            req.token
+                        ),
+                    ));
                 }
+            } else if self.phase == Phase::Failover && self.rng.random_bool(0.3) {
                 self.w.annotate_group(&req.token);
                 self.forced_allowed = true;
             }
-            if let Some(req) = self.w.status().site_lost_confirmation
-                && self.lost.is_some_and(|(_, s)| s == req.site)
-                && self.rng.random_bool(0.3)
-            {
+        }
+        if let Some(req) = self.w.status().site_lost_confirmation {
+            if !self.site_down(&req.site) {
+                if self.refused.insert(format!("site lost {}", req.token)) {
+                    self.journal_faults.push((
+                        self.w.elapsed(),
+                        format!("person refuses site-lost token {} ({} is alive)", req.token, req.site),
+                    ));
+                }
+            } else if self.phase == Phase::Failover && self.rng.random_bool(0.3) {
                 self.w.annotate(&req.token);
             }
         }
@@ -557,6 +843,7 @@ impl Run {
             }
             self.w.annotate_group_discard(&req.token);
         }
+        self.quorum_rule()?;
         let hook_fault = self.active.iter().any(|(_, h)| matches!(h, Heal::HookSucceeds(..)));
         if !hook_fault {
             for site in ["site-a", "site-b"] {
@@ -564,6 +851,36 @@ impl Run {
                     self.w.sites.delete_job(site, &job);
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The person's WSFC quorum rule (see [`Run::person`]).
+    fn quorum_rule(&mut self) -> Result<(), String> {
+        if self.none {
+            return Ok(());
+        }
+        let Some(node) = self.node_at(self.phase.target()) else {
+            return Ok(());
+        };
+        let (up, has) = self.w.sim.with_world(|w, now| {
+            let up = w.instances().iter().any(|(n, _, u)| *n == node && *u);
+            (up, w.has_quorum(now, &node))
+        });
+        if up && !has && self.others_down(&node) {
+            if self.rng.random_bool(0.2) {
+                self.w.sim.force_quorum(&node)?;
+                self.quorum_forced += 1;
+                self.journal_faults.push((
+                    self.w.elapsed(),
+                    format!("person forces quorum on {node} (every other node is stopped)"),
+                ));
+            }
+        } else if let Some(step) = self.w.group_status().step.filter(|s| s.contains("force quorum"))
+            && self.declined.insert(step.clone())
+        {
+            self.journal_faults
+                .push((self.w.elapsed(), format!("person declines to force quorum: {step}")));
         }
         Ok(())
     }
@@ -615,6 +932,7 @@ impl Run {
                 .push((self.w.elapsed(), format!("OperatorCrashMidStep in the {at} reconcile")));
         }
         self.follow().await?;
+        self.lose_site_b(false).await?;
         self.person()?;
         self.check(false)?;
         tokio::time::sleep(TICK).await;
@@ -661,7 +979,20 @@ impl Run {
         let primary = self.w.primary_site();
         let changed = primary != self.last_primary;
         self.last_primary = primary;
-        if (changed || self.ticks.is_multiple_of(25) || force_loss_check)
+        // What a NONE old primary back PRIMARY acknowledged before drover demoted it is SQL
+        // Server's doing, not the planned move's: the base is taken again once it is over.
+        let episodes = self.w.sim.with_world(|w, _| {
+            let e = w.split_episodes();
+            (e.len(), e.iter().any(|e| e.end.is_none()))
+        });
+        if episodes.0 > self.episodes_seen || episodes.1 {
+            self.episodes_seen = episodes.0;
+            self.loss_base = None;
+        }
+        if (changed
+            || self.ticks.is_multiple_of(25)
+            || force_loss_check
+            || (self.loss_base.is_none() && self.phase != Phase::Failover))
             && let Some(lost) = self.w.lost_transactions()
         {
             match self.loss_base {
@@ -683,8 +1014,14 @@ impl Run {
                 .filter(|h| h.text.contains("FORCE_FAILOVER_ALLOW_DATA_LOSS accepted"))
                 .count()
         });
+        // (FORCE is also how a planned switch is made under NONE, after the old primary was
+        // demoted, and under forced quorum, onto a SYNCHRONIZED target: those are no failovers.)
         if forced > self.forced_seen && !self.forced_allowed {
-            return Err("a forced failover without a confirmation".into());
+            let g = self.w.group_status();
+            let kind = g.transition.map(|t| t.kind).or(g.last_failover.map(|l| l.kind));
+            if !matches!(kind, Some(AgTransition::Switchover | AgTransition::Failback)) {
+                return Err("a forced failover without a confirmation".into());
+            }
         }
         self.forced_seen = forced;
         Ok(())
@@ -695,10 +1032,10 @@ impl Run {
     /// excuses the lost site until nothing ActiveSite runs there any more (drover clears
     /// `lostSites` as soon as the site answers, while it is still stopping what runs there).
     fn one_site_at_a_time(&mut self) -> Result<(), String> {
-        let moments = self.w.sim.with_world(|w, _| w.split_brain_moments().to_vec());
-        if !moments.is_empty() {
-            return Err(format!("two writable primaries at {moments:?}"));
-        }
+        // Ground truth, with the one exception SQL Server makes by itself (a NONE old primary
+        // back PRIMARY, for drover to demote within three steady polls). No other: the person
+        // confirms a site lost only once it is really down, so no second writer is excused.
+        self.w.one_writer()?;
         let s = self.w.status();
         let active: Vec<String> = self
             .w
@@ -811,6 +1148,8 @@ impl Run {
 
     async fn play(&mut self, phase: Phase) -> Result<(), Stop> {
         self.phase = phase;
+        // A confirmation allows the forced failover of the phase it was given in.
+        self.forced_allowed = false;
         // What was lost before (the forced failover's share) is the base a planned phase must
         // not add to; taken before the phase's first reconcile.
         self.loss_base = if phase == Phase::Failover {
@@ -823,7 +1162,19 @@ impl Run {
             Phase::Switchover | Phase::Failback => self.w.flip(phase.target()),
             Phase::Failover => {
                 self.lost = Some(("SQL-B", "site-b"));
-                self.w.sim.stop_instance("SQL-B").await.map_err(Stop::Violation)?;
+                if self.rng.random_bool(1.0 / 3.0) {
+                    // First only cut off: SQL-B alive and committing (under WSFC its side keeps the
+                    // witness), unreachable from drover and from site-a. Nobody may confirm yet.
+                    self.w
+                        .sim
+                        .isolate_from_clients("SQL-B", true)
+                        .map_err(Stop::Violation)?;
+                    self.w.sim.partition("site-a", "site-b").map_err(Stop::Violation)?;
+                    self.dies_at = Some(Instant::now() + self.duration(2_000, 20_000));
+                    self.isolated_before_loss += 1;
+                } else {
+                    self.w.sim.stop_instance("SQL-B").await.map_err(Stop::Violation)?;
+                }
                 self.w.sites.set_reachable("site-b", false);
                 self.w.flip("site-a");
             }
@@ -842,6 +1193,7 @@ impl Run {
             }
             self.tick(true).await.map_err(Stop::Violation)?;
         }
+        self.lose_site_b(true).await.map_err(Stop::Violation)?;
         self.heal_due(true).await;
         let deadline = Instant::now() + CONVERGE_WITHIN;
         while !self.done() {
@@ -914,6 +1266,11 @@ impl Run {
         totals.forced_failovers = self.forced_seen as u64;
         totals.while_old_primary_returns = self.while_old_primary_returns;
         totals.faults = std::mem::take(&mut self.faults);
+        totals.none_runs = u64::from(self.none);
+        totals.isolated_before_loss = self.isolated_before_loss;
+        totals.confirmations_refused = self.refused.len() as u64;
+        totals.quorum_forced = self.quorum_forced;
+        totals.quorum_force_declined = self.declined.len() as u64;
         self.w.sim.shutdown();
         totals
     }
@@ -983,6 +1340,15 @@ fn chaos_contact_center_switchover_failover_failback() {
             totals.while_old_primary_returns > 0,
             "no outage or partition while the old primary came back"
         );
+        assert!(totals.none_runs > 0, "no run with a CLUSTER_TYPE NONE group");
+        assert!(
+            totals.isolated_before_loss > 0,
+            "site-b never cut off before it was lost"
+        );
+        assert!(
+            totals.confirmations_refused > 0,
+            "the person never had to refuse a confirmation while the old primary was alive"
+        );
     }
 }
 
@@ -1036,4 +1402,34 @@ async fn the_checks_catch_what_drover_must_never_do() {
     let why = run.check(true).expect_err("caught");
     assert!(why.contains("message-server"), "{why}");
     run.w.sim.shutdown();
+}
+
+/// A second writer nobody confirmed is caught: the careless person the runner never plays forces
+/// quorum on site-b's node while site-a's primary runs (cut off from it) and forces SQL-B to
+/// primary by hand.
+#[tokio::test(start_paused = true)]
+async fn a_second_writer_is_caught() {
+    let mut run = Run::new(7).await;
+    for _ in 0..600 {
+        if run.done() {
+            break;
+        }
+        run.tick(false).await.expect("no violation without faults");
+    }
+    assert!(run.done(), "steady at site-a");
+    run.check(true).expect("one writer so far");
+    let sim = run.w.sim.clone();
+    sim.partition("site-a", "site-b").expect("partition");
+    sim.partition("site-b", WITNESS).expect("partition");
+    // The runner's person would not: SQL-A is up.
+    assert!(!run.others_down("SQL-B") && !run.site_down("site-a"));
+    sim.force_quorum("SQL-B").expect("forced quorum");
+    sim.with_world(|w, now| w.failover(now, "SQL-B", SIM_GROUP, true))
+        .expect("forced by hand");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let writers = sim.with_world(|w, now| w.writable_primaries(now, SIM_GROUP));
+    assert_eq!(writers.len(), 2, "{writers:?}");
+    let why = run.check(true).expect_err("caught");
+    assert!(why.contains("two writable primaries"), "{why}");
+    sim.shutdown();
 }

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// How long a NONE switch waits for a just-demoted replica that stopped answering before it falls
+/// back to the forced-failover path, unless `forcedFailover.minUnreachableSeconds` says otherwise.
+const DEMOTED_SILENT_GRACE_SECONDS: i64 = 60;
+
 impl Planner<'_> {
     /// No replica reports PRIMARY.
     pub(super) fn without_primary(&mut self, target: usize) -> Result<Decision, Decision> {
@@ -317,6 +321,27 @@ impl Planner<'_> {
         let Some(old) = other.as_deref().and_then(|n| self.facts.index_of_name(n)) else {
             return Ok(None);
         };
+        if forward && t.demoted && !t.failover_issued && !self.facts.replicas[old].usable() {
+            // Demoted a moment ago and now silent: most often a blip. Forcing without its log to
+            // compare would turn a lossless switch into a lossy failover, so give it time first.
+            let since = self.note_primary_lost().detected_at.unwrap_or_else(|| self.now());
+            let grace = self
+                .spec()
+                .forced_failover
+                .min_unreachable_seconds
+                .map_or(DEMOTED_SILENT_GRACE_SECONDS, i64::from);
+            let silent = seconds_between(&since, &self.now());
+            if silent < grace {
+                return Ok(Some(wait(
+                    format!(
+                        "{} was demoted and has not answered for {silent} s; waiting up to {grace} s to check that {} holds all of its log before forcing, after which a forced failover is offered under forcedFailover.policy",
+                        self.name(old),
+                        self.name(target)
+                    ),
+                    phase_of(t.kind),
+                )));
+            }
+        }
         let (o, tr) = (&self.facts.replicas[old], &self.facts.replicas[target]);
         if !o.usable() || !tr.usable() || o.role() != Some(&Role::Secondary) {
             return Ok(None);

@@ -309,3 +309,25 @@ fn a_switchover_whose_desired_site_goes_away_issues_no_failover() {
         }
     }
 }
+
+#[test]
+fn a_demoted_replica_that_goes_silent_for_a_moment_does_not_turn_the_switch_into_a_failover() {
+    // Chaos seed 57: right after the demote sql-a stopped answering for a few seconds; the planner
+    // began a forced failover at once, asked for a data-loss token, and the switch never finished.
+    let (w, journal) = demoted_none();
+    let silent = w.rep(0, |r| r.reachable = false);
+    let p = silent.plan(&journal, now(), None, None);
+    assert!(is_wait(&p), "{:?}", p.next);
+    assert!(reason(&p).contains("was demoted"), "{}", reason(&p));
+    let t = transition(&p.journal);
+    assert_eq!(t.kind, TransitionKind::Switchover);
+    assert!(t.demoted && !t.failover_issued);
+    assert!(p.journal.confirmation.is_none());
+    // It answers again: the lossless force goes on.
+    let (back, _) = demoted_none();
+    let p2 = back.plan(&p.journal, later(10), None, None);
+    assert_eq!(step(&p2).command, cmd("sql-b", Action::ForcedFailover { group: ag() }));
+    // It stays silent past the grace: the forced-failover path, with its token, is offered.
+    let p3 = silent.plan(&p.journal, later(61), None, None);
+    assert!(p3.journal.confirmation.is_some(), "{:?}", p3.next);
+}
