@@ -323,6 +323,11 @@ pub struct FailoverRecord {
     /// (and so discarding their tail), when one was needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discard_confirmed: Option<crate::api::confirmation::ConfirmationConsumed>,
+    /// Cluster type NONE switches: the demoted former primary's copies, which the demotion
+    /// suspended, are still to be resumed (it could not be reached when the switch finished).
+    /// Part of the switch's runbook, so done whatever autoResume says.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resume_demoted: bool,
 }
 
 /// Data lost by a failover.

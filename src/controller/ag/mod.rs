@@ -533,6 +533,12 @@ fn event_for(notice: &Notice) -> Event {
                  (spec.primarySite points at it, was left out, or was not written by the DrSite listing the group)"
             ),
         ),
+        Notice::TransitionOvertaken { to } => Event::normal(
+            "TransitionOvertaken",
+            format!(
+                "{to} became primary without the planned move's failover (a forced failover meanwhile, or a change made outside drover); the last failover on record is kept"
+            ),
+        ),
         Notice::PrimaryLost { replica } => Event::warning(
             "PrimaryUnreachable",
             format!("no reachable replica reports PRIMARY (last primary: {replica})"),

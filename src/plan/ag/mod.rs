@@ -127,6 +127,9 @@ pub enum Notice {
     TransitionFinished { kind: &'static str, to: String },
     /// A transition was abandoned because the desired site changed back.
     TransitionCancelled { to: String },
+    /// The transition's target became primary without drover issuing its failover (a forced
+    /// failover drover made meanwhile, or someone else): nothing of it to record.
+    TransitionOvertaken { to: String },
     /// The primary became unreachable.
     PrimaryLost { replica: String },
     /// A confirmation token was requested, renewed, refused or accepted.

@@ -18,7 +18,21 @@ impl Planner<'_> {
             if let Some(next) = self.finishing_step(p, &t)? {
                 return Ok((next, phase_of(t.kind)));
             }
-            if t.to_replica.eq_ignore_ascii_case(self.name(p)) {
+            let here = t.to_replica.eq_ignore_ascii_case(self.name(p));
+            if here && !t.failover_issued {
+                // Recording it would put a lossless-looking switch over the record of the forced
+                // failover that really moved the role, and with it the tail that failover left.
+                self.notices.push(Notice::TransitionOvertaken {
+                    to: t.to_replica.clone(),
+                });
+            } else if here {
+                // Copies with an earlier failover's unmeasured tail are never resumed here.
+                let resume_demoted = t.demoted
+                    && !t
+                        .from_replica
+                        .as_deref()
+                        .and_then(|n| self.facts.index_of_name(n))
+                        .is_some_and(|old| self.loss_unmeasured_on(old));
                 self.journal.last_failover = Some(FailoverRecord {
                     kind: t.kind,
                     from_site: t.from_site.clone(),
@@ -33,6 +47,7 @@ impl Planner<'_> {
                         ..DataLoss::default()
                     }),
                     discard_confirmed: None,
+                    resume_demoted,
                 });
                 self.notices.push(Notice::TransitionFinished {
                     kind: t.kind.as_str(),
@@ -50,6 +65,9 @@ impl Planner<'_> {
             return Ok((next, Phase::Degraded));
         }
         if let Some(next) = self.restore_required_synchronized(p)? {
+            return Ok((next, Phase::Degraded));
+        }
+        if let Some(next) = self.resume_demoted_after_switch()? {
             return Ok((next, Phase::Degraded));
         }
         if let Some(next) = self.resume_secondaries(p)? {
@@ -82,29 +100,64 @@ impl Planner<'_> {
         }
         if t.demoted
             && let Some(old) = t.from_replica.as_deref().and_then(|n| self.facts.index_of_name(n))
-            && self.facts.replicas[old].usable()
-            && !self.loss_unmeasured_on(old)
+            && let Some(next) = self.resume_demoted(old)?
         {
-            for d in 0..self.spec().databases.len() {
-                if self.facts.is_suspended(old, d) && self.facts.sync_state(old, d) != Some(&SyncState::Reverting) {
-                    if let Some(why) = self.discard_unconfirmed(old) {
-                        return Err(blocked(why, Phase::AwaitingConfirmation));
-                    }
-                    let database = self.database(d)?;
-                    return Ok(Some(self.step(
-                        old,
-                        Action::ResumeDataMovement { database },
-                        format!(
-                            "resume {} on the demoted former primary {} (it was synchronized: nothing diverged)",
-                            self.spec().databases[d],
-                            self.name(old)
-                        ),
-                        |_| {},
-                    )));
-                }
-            }
+            return Ok(Some(next));
         }
         self.restore_modes(p)
+    }
+
+    /// The next copy of the demoted former primary `old` to resume, if it can be observed and
+    /// has one suspended (the demotion suspended them; it was verified complete, so nothing
+    /// diverged).
+    fn resume_demoted(&mut self, old: usize) -> Result<Option<Next>, Decision> {
+        if !self.facts.replicas[old].usable() || self.loss_unmeasured_on(old) {
+            return Ok(None);
+        }
+        for d in 0..self.spec().databases.len() {
+            if self.facts.is_suspended(old, d) && self.facts.sync_state(old, d) != Some(&SyncState::Reverting) {
+                if let Some(why) = self.discard_unconfirmed(old) {
+                    return Err(blocked(why, Phase::AwaitingConfirmation));
+                }
+                let database = self.database(d)?;
+                return Ok(Some(self.step(
+                    old,
+                    Action::ResumeDataMovement { database },
+                    format!(
+                        "resume {} on the demoted former primary {} (it was synchronized: nothing diverged)",
+                        self.spec().databases[d],
+                        self.name(old)
+                    ),
+                    |_| {},
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A NONE switch that finished while its demoted former primary could not be reached: its
+    /// copies are resumed when it answers again, and the record says so until then.
+    fn resume_demoted_after_switch(&mut self) -> Result<Option<Next>, Decision> {
+        let Some(record) = self.journal.last_failover.as_ref().filter(|r| r.resume_demoted) else {
+            return Ok(None);
+        };
+        let Some(old) = record.from_replica.as_deref().and_then(|n| self.facts.index_of_name(n)) else {
+            return Ok(None);
+        };
+        if !self.facts.replicas[old].usable() {
+            self.degraded.push(format!(
+                "{} (demoted by the last switch) cannot be reached; its copies are resumed when it answers",
+                self.name(old)
+            ));
+            return Ok(None);
+        }
+        if let Some(next) = self.resume_demoted(old)? {
+            return Ok(Some(next));
+        }
+        if let Some(record) = self.journal.last_failover.as_mut() {
+            record.resume_demoted = false;
+        }
+        Ok(None)
     }
 
     /// MODIFY REPLICA for the first replica whose configured mode is not the declared one.

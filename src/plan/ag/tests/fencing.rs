@@ -28,6 +28,7 @@ fn stale_none() -> (World, Journal) {
             fork: Vec::new(),
             data_loss: None,
             discard_confirmed: None,
+            resume_demoted: false,
         }),
         ..Journal::default()
     };

@@ -328,6 +328,7 @@ pub(super) fn arb_start() -> impl Strategy<Value = Start> {
                         ..DataLoss::default()
                     }),
                     discard_confirmed: None,
+                    resume_demoted: false,
                 });
             }
             if let Some((kind, to, from, failover_issued, demoted, before)) = stale {

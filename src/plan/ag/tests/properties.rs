@@ -221,6 +221,7 @@ pub(super) fn arb_record(n: usize) -> impl Strategy<Value = FailoverRecord> {
                 ..DataLoss::default()
             }),
             discard_confirmed: None,
+            resume_demoted: false,
         })
 }
 

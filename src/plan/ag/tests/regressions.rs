@@ -131,6 +131,7 @@ fn a_demoted_former_primary_is_not_resumed_before_an_earlier_forced_failovers_lo
             .collect(),
         data_loss: None,
         discard_confirmed: None,
+        resume_demoted: false,
     });
     let w = w
         .rep(1, |r| {
@@ -330,4 +331,88 @@ fn a_demoted_replica_that_goes_silent_for_a_moment_does_not_turn_the_switch_into
     // It stays silent past the grace: the forced-failover path, with its token, is offered.
     let p3 = silent.plan(&p.journal, later(61), None, None);
     assert!(p3.journal.confirmation.is_some(), "{:?}", p3.next);
+}
+
+#[test]
+fn a_switch_that_finished_without_its_demoted_replica_resumes_it_when_it_answers() {
+    // Chaos seeds 54 and 105: the switch finished while sql-a (demoted) did not answer; its
+    // suspended copies then waited for a person, as if autoResume governed the runbook's own step.
+    let (w, mut journal) = demoted_none();
+    if let Some(t) = journal.transition.as_mut() {
+        t.failover_issued = true;
+    }
+    let mut w = w.spec_edit(|s| s.auto_resume = false).rep(1, |r| {
+        r.role = Some(Role::Primary);
+        r.connected = true;
+    });
+    w.required_sync = Some(0);
+    let gone = w.clone().rep(0, |r| r.reachable = false);
+    let p = gone.plan(&journal, now(), None, None);
+    let record = p.journal.last_failover.clone().expect("the switch is recorded");
+    assert!(record.resume_demoted, "{record:?}");
+    assert!(p.journal.transition.is_none());
+    assert!(
+        p.degraded.iter().any(|m| m.contains("demoted by the last switch")),
+        "{:?}",
+        p.degraded
+    );
+    // sql-a answers, its copies suspended by the demotion: resumed although autoResume is off.
+    let back = w
+        .rep(0, |r| r.connected = true)
+        .copies(0, |c| c.suspend(SuspendReason::FromPartner));
+    let p2 = back.plan(&p.journal, later(30), None, None);
+    assert_eq!(
+        step(&p2).command,
+        cmd("sql-a", Action::ResumeDataMovement { database: db(DBS[0]) })
+    );
+    assert!(step(&p2).after.last_failover.as_ref().unwrap().resume_demoted);
+    // Once nothing is suspended the obligation is dropped: a later suspension is autoResume's.
+    let resumed = w_resumed(&back);
+    let p3 = resumed.plan(&step(&p2).after, later(40), None, None);
+    assert!(!p3.journal.last_failover.unwrap().resume_demoted);
+}
+
+fn w_resumed(w: &World) -> World {
+    w.clone().copies(0, |c| {
+        c.suspended = false;
+        c.reason = None;
+        c.sync = Some(SyncState::Synchronizing);
+    })
+}
+
+#[test]
+fn a_switch_overtaken_by_a_forced_failover_does_not_replace_its_record() {
+    // Chaos seed 54: a switch to sql-b was journalled, then sql-b was forced to primary (site lost);
+    // finishing the switch recorded a lossless "Switchover" over the forced failover's record, so
+    // the tail it left on sql-a was no longer known when sql-a's copies were resumed.
+    let (w, mut journal) = demoted_none();
+    if let Some(t) = journal.transition.as_mut() {
+        t.demoted = false;
+    }
+    let forced = FailoverRecord {
+        kind: TransitionKind::Failover,
+        from_site: Some("site-a".into()),
+        from_replica: Some("sql-a".into()),
+        to_site: "site-b".into(),
+        to_replica: "sql-b".into(),
+        started_at: Time(later(-120)),
+        finished_at: Time(later(-100)),
+        fork: Vec::new(),
+        data_loss: Some(DataLoss {
+            seconds: Some(33),
+            ..DataLoss::default()
+        }),
+        discard_confirmed: None,
+        resume_demoted: false,
+    };
+    journal.last_failover = Some(forced.clone());
+    let mut w = w.rep(1, |r| {
+        r.role = Some(Role::Primary);
+        r.connected = true;
+    });
+    w.required_sync = Some(0);
+    let p = w.plan(&journal, now(), None, None);
+    assert!(p.journal.transition.is_none());
+    assert_eq!(p.journal.last_failover, Some(forced));
+    assert!(p.notices.contains(&Notice::TransitionOvertaken { to: "sql-b".into() }));
 }
