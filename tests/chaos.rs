@@ -31,7 +31,8 @@ use drover::api::dr_site::{DrSite, Placement};
 use drover::components::HookAction;
 use drover::components::memory::MemorySites;
 use drover::components::memory::{API_CALLS, SiteAction};
-use drover::controller::memory::MemoryPort;
+use drover::controller::memory::{MemoryPort, Write};
+use drover::plan::drsite::ChildKind;
 use drover::controller::{PortError, ag, drsite};
 use drover::demo::world::{
     DemoWorld, SIM_GROUP, controller_config, example, example_declared_group, sim_config, site_latencies,
@@ -85,9 +86,13 @@ enum Fault {
     /// witness cut off from both sites and the other side's node stopped, or the side cut off
     /// from the witness and from the other site.
     QuorumLost,
+    /// A GitOps tool (Argo CD's self-heal, a forced server-side apply) re-asserts the group's
+    /// `spec.primarySite` from Git with the site the system is leaving, during and after a
+    /// move; it ends when Git stops carrying the field (the tool gives it up).
+    GitOpsReasserts,
 }
 
-const FAULTS: [Fault; 17] = [
+const FAULTS: [Fault; 18] = [
     Fault::OperatorRestart,
     Fault::OperatorCrashMidStep,
     Fault::SecondOperator,
@@ -105,11 +110,14 @@ const FAULTS: [Fault; 17] = [
     Fault::DesiredSiteFlipped,
     Fault::IsolatedOldPrimary,
     Fault::QuorumLost,
+    Fault::GitOpsReasserts,
 ];
 
 /// Every `NONE_EVERY`-th seed runs the group with CLUSTER_TYPE NONE (the simulator's group and
 /// the declared spec both), with every fault but [`Fault::QuorumLost`].
 const NONE_EVERY: u64 = 3;
+/// The field manager of the GitOps tool in [`Fault::GitOpsReasserts`].
+const GITOPS_MANAGER: &str = "argocd-controller";
 /// The simulator's witness site (`WorldConfig::two_sites`: a file share at a third location).
 const WITNESS: &str = "witness";
 
@@ -135,6 +143,8 @@ enum Heal {
     Quorum {
         stopped: Option<String>,
     },
+    /// Ends [`Fault::GitOpsReasserts`]: Git leaves the field out, so the tool releases it.
+    GitOpsReleases,
 }
 
 impl Heal {
@@ -306,6 +316,8 @@ struct Run {
     quorum_forced: u64,
     /// Drover's requests to force quorum the person turned down (by the request's text).
     declined: std::collections::BTreeSet<String>,
+    /// The site a GitOps tool holds the group's primarySite at, while it does.
+    gitops: Option<String>,
 }
 
 impl Run {
@@ -355,6 +367,7 @@ impl Run {
             refused: Default::default(),
             quorum_forced: 0,
             declined: Default::default(),
+            gitops: None,
         }
     }
 
@@ -607,6 +620,36 @@ impl Run {
                 let d = self.duration(200, 8_000);
                 self.active.push((now + d, Heal::FlipBack));
             }
+            Fault::GitOpsReasserts => {
+                if self.gitops.is_some() {
+                    return;
+                }
+                // Git still says where the system was: the site it is leaving (at rest, the other).
+                let site = if self.phase.target() == "site-a" {
+                    "site-b"
+                } else {
+                    "site-a"
+                };
+                let g = self.w.groups[0].clone();
+                if self
+                    .w
+                    .port
+                    .write_desired_site(
+                        ChildKind::AvailabilityGroup,
+                        &g.namespace,
+                        &g.name,
+                        site,
+                        GITOPS_MANAGER,
+                        Write::Apply,
+                    )
+                    .is_err()
+                {
+                    return;
+                }
+                self.gitops = Some(site.to_string());
+                let d = self.duration(500, 20_000);
+                self.active.push((now + d, Heal::GitOpsReleases));
+            }
             Fault::IsolatedOldPrimary => {
                 if self.links_cut() {
                     return;
@@ -730,6 +773,16 @@ impl Run {
                 self.w.flip(target);
             }
             Heal::FollowerGone => self.follower = None,
+            Heal::GitOpsReleases => {
+                let g = self.w.groups[0].clone();
+                let _ = self.w.port.release_desired_site(
+                    ChildKind::AvailabilityGroup,
+                    &g.namespace,
+                    &g.name,
+                    GITOPS_MANAGER,
+                );
+                self.gitops = None;
+            }
             Heal::Isolation { instance, site_api } => {
                 let _ = self.w.sim.isolate_from_clients(&instance, false);
                 self.w.sim.heal();
@@ -978,6 +1031,19 @@ impl Run {
         // commits are lost only when the primary changes, so count then (and every 5 s).
         let primary = self.w.primary_site();
         let changed = primary != self.last_primary;
+        // One writer per desired site: a GitOps tool's value never moves the database away from
+        // where the DrSite wants it (the DrSite's own move toward it is the DrSite's).
+        if changed
+            && let (Some(p), Some(git)) = (&primary, &self.gitops)
+            && p == git
+            && self.w.drs.spec.active_site != *git
+            && self.w.status().transition.is_none_or(|t| t.to_site != *git)
+        {
+            return Err(format!(
+                "the group moved to {git}, the primarySite a GitOps tool re-asserted, while the DrSite wants {}",
+                self.w.drs.spec.active_site
+            ));
+        }
         self.last_primary = primary;
         // What a NONE old primary back PRIMARY acknowledged before drover demoted it is SQL
         // Server's doing, not the planned move's: the base is taken again once it is over.
@@ -1199,7 +1265,7 @@ impl Run {
         while !self.done() {
             if Instant::now() >= deadline {
                 return Err(Stop::NotConverged(format!(
-                    "{phase:?}: not converged {CONVERGE_WITHIN:?} after faults stopped: primary at {:?}, DrSite {:?} {:?}, step {:?}, transition {:?}, last {:?}, masters running at (a, b) {:?}, the group's last failover (kind, loss measured) {:?}",
+                    "{phase:?}: not converged {CONVERGE_WITHIN:?} after faults stopped: primary at {:?}, DrSite {:?} {:?}, step {:?}, transition {:?}, last {:?}, masters running at (a, b) {:?}, the group's last failover (kind, loss measured) {:?}; why: {}",
                     self.w.primary_site(),
                     self.w.status().phase,
                     self.w.status().active_site,
@@ -1211,12 +1277,34 @@ impl Run {
                         .group_status()
                         .last_failover
                         .map(|l| (l.kind, l.data_loss.is_some())),
+                    self.why_not_done(),
                 )));
             }
             self.tick(false).await.map_err(Stop::Violation)?;
         }
         self.check(true).map_err(Stop::Violation)?;
         Ok(())
+    }
+
+    /// The DrSite's and the group's true conditions other than Ready, and what each replica
+    /// reports wrong: what a person would read to learn why a run did not settle.
+    fn why_not_done(&self) -> String {
+        let conditions = |cs: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>| {
+            cs.into_iter()
+                .filter(|c| c.status == "True" && c.type_ != "Ready")
+                .map(|c| format!("{}: {}", c.type_, c.message))
+                .collect::<Vec<_>>()
+        };
+        let group = self.w.group_status();
+        let mut why = conditions(self.w.status().conditions);
+        why.extend(conditions(group.conditions).into_iter().map(|c| format!("group {c}")));
+        why.extend(
+            group
+                .replicas
+                .iter()
+                .filter_map(|r| r.message.as_ref().map(|m| format!("{}: {m}", r.server_name))),
+        );
+        why.join("; ")
     }
 
     /// The simulator's history, the faults injected and the Events, for replaying a seed.
