@@ -84,7 +84,8 @@ struct Planner<'a> {
 type Decision = (Next, Phase);
 
 /// Why a group with no desired site and no primary in sight waits.
-pub const NO_DESIRED_SITE: &str = "no primarySite is set, so drover does not choose where to fail over; \
+pub const NO_DESIRED_SITE: &str = "no primarySite is in force (none is set, or the one set was not written by the \
+     DrSite listing this group: see the Conflict condition), so drover does not choose where to fail over; \
      set spec.primarySite or the DrSite's activeSite";
 
 fn wait(reason: impl Into<String>, phase: Phase) -> Decision {

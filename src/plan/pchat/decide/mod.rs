@@ -22,7 +22,8 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// Why a pool with no desired site does not move.
-pub const NO_DESIRED_SITE: &str = "no activeSite is set, so drover does not choose where the pool is active; \
+pub const NO_DESIRED_SITE: &str = "no activeSite is in force (none is set, or the one set was not written by the \
+     DrSite listing this pool: see the Conflict condition), so drover does not choose where the pool is active; \
      set spec.activeSite or the DrSite's activeSite";
 
 /// What a step row says once the transition's kind changed and its runbook no longer has it.
