@@ -278,13 +278,14 @@ impl World {
                         return Err(format!("{} while the pool has active servers", action.kind()));
                     }
                     // Invariant 9: restoring over the old primary discards only what a backup on
-                    // the share keeps, or what a person consented to discard.
+                    // the share keeps (a full backup, or the log backups a RESTORING old primary's
+                    // tail went to), or what a person consented to discard.
                     sql::Action::RestoreDatabaseReplace { .. } if let Some(current) = chat(server) => {
                         let kept = |txn: &u64| {
-                            self.sql
-                                .share
-                                .values()
-                                .any(|b| matches!(b, world::Backup::Full { log } if log.contains(txn)))
+                            self.sql.share.values().any(|b| match b {
+                                world::Backup::Full { log } => log.contains(txn),
+                                world::Backup::Log { records, .. } => records.contains(txn),
+                            })
                         };
                         let lost = current.log.iter().filter(|x| !kept(x)).count();
                         let consented = planned
