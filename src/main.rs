@@ -84,9 +84,9 @@ struct RunArgs {
     /// Where to serve /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: std::net::SocketAddr,
-    /// Seconds a confirmation token (data loss, site lost, discard) stays good; an expired request
+    /// Seconds a confirmation token (data loss, site lost, discard) stays good, at most a day; an expired request
     /// is replaced by a new one with a new token.
-    #[arg(long, env = "DROVER_CONFIRMATION_TTL_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "DROVER_CONFIRMATION_TTL_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     confirmation_ttl_seconds: u64,
 }
 

@@ -32,11 +32,11 @@ use drover::components::HookAction;
 use drover::components::memory::MemorySites;
 use drover::components::memory::{API_CALLS, SiteAction};
 use drover::controller::memory::{MemoryPort, Write};
-use drover::plan::drsite::ChildKind;
 use drover::controller::{PortError, ag, drsite};
 use drover::demo::world::{
     DemoWorld, SIM_GROUP, controller_config, example, example_declared_group, sim_config, site_latencies,
 };
+use drover::plan::drsite::ChildKind;
 use drover::runtime::{Gate, LeaseConfig, Shared};
 use drover::sim::model::config::ClusterType as SimCluster;
 use rand::rngs::SmallRng;

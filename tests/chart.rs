@@ -127,6 +127,8 @@ fn the_schema_refuses_what_helm_should_refuse() {
     refused(&["replicaCount"], json!("two"));
     refused(&["replicaCount"], json!(0));
     refused(&["logFormat"], json!("xml"));
+    refused(&["confirmationTtlSeconds"], json!(0));
+    refused(&["confirmationTtlSeconds"], json!("15m"));
     refused(&["image", "pullPolicy"], json!("Sometimes"));
     refused(&["watchNamespaces"], json!("team-a"));
     refused(&["watchNamespaces"], json!(["team-a", "team-a"]));
@@ -237,6 +239,7 @@ fn the_deployment_runs_the_operator_as_the_issue_asks() {
         "- --lease-namespace\n            - {{ .Release.Namespace | quote }}",
         "- --metrics-addr\n            - \"0.0.0.0:{{ .Values.metrics.port }}\"",
         "- --log-format\n            - {{ .Values.logFormat | quote }}",
+        "- --confirmation-ttl-seconds\n            - {{ .Values.confirmationTtlSeconds | quote }}",
         "- name: RUST_LOG\n              value: {{ .Values.logLevel | quote }}",
         "- name: POD_NAME",
         "fieldPath: metadata.name",
