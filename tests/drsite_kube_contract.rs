@@ -18,7 +18,8 @@ use drover::api::dr_site::{
     ChildRef, ComponentAtSite, ComponentSpec, DrPhase, DrSite, DrSiteSpec, DrSiteStatus, KubeconfigRef, Placement,
     SiteSpec, WorkloadKind, WorkloadRef,
 };
-use drover::components::hook::{HookContext, hook_job};
+use drover::components::hook::{Build, HookContext, hook_job};
+use drover::components::jobs::{JobOwner, JobPolicy};
 use drover::components::kube::{KubeSites, REMOTE_CONNECT_TIMEOUT, REMOTE_READ_TIMEOUT};
 use drover::components::{HookAction, HookJob, JobPhase, SiteAccess, Sites, WorkloadObs};
 use drover::controller::kube::KubePort;
@@ -150,8 +151,24 @@ fn hook(component: &str, action: HookAction) -> Job {
         active_site: "site-b",
         run: "1795000000-0",
     };
-    hook_job(&hook_template(), "cc-b", &ctx).expect("the template has a pod")
+    let owner = JobOwner::of(
+        "DrSite",
+        &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some("contact-center".into()),
+            namespace: Some("dr".into()),
+            uid: Some(DRSITE_UID.into()),
+            ..Default::default()
+        },
+    );
+    let build = Build {
+        owner: &owner,
+        policy: &JobPolicy::default(),
+    };
+    hook_job(&hook_template(), "cc-b", &ctx, build).expect("the template has a pod")
 }
+
+/// The DrSite's UID, which marks its hook Jobs.
+const DRSITE_UID: &str = "6d1c5b2e-drsite";
 
 fn ag() -> AvailabilityGroup {
     let replica = |name: &str, site: &str| ReplicaSpec {
@@ -162,6 +179,8 @@ fn ag() -> AvailabilityGroup {
             port: 1433,
         },
         availability_mode: AvailabilityMode::AsynchronousCommit,
+        fence_hook: None,
+        force_quorum_hook: None,
     };
     let mut ag = AvailabilityGroup::new(
         "ag1",
@@ -715,6 +734,7 @@ async fn hook_jobs_are_listed_by_the_drsite_label() {
         jobs,
         Ok(vec![
             HookJob {
+                owner_uid: Some(DRSITE_UID.into()),
                 name: start_name,
                 component: "master-scs".into(),
                 site: "site-b".into(),
@@ -723,6 +743,7 @@ async fn hook_jobs_are_listed_by_the_drsite_label() {
                 phase: JobPhase::Succeeded,
             },
             HookJob {
+                owner_uid: Some(DRSITE_UID.into()),
                 name: stop_name,
                 component: "message-server".into(),
                 site: "site-b".into(),
