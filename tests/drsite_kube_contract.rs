@@ -804,22 +804,57 @@ async fn a_hook_job_is_created_with_post() {
 }
 
 #[tokio::test]
-async fn a_hook_job_that_already_exists_is_not_an_error() {
+async fn a_hook_job_that_already_exists_is_not_an_error_when_it_carries_the_drsites_uid() {
     let (client, handle) = mock_client();
     let sites = KubeSites::new(client);
     let job = hook("master-scs", HookAction::Start);
     let name = job.metadata.name.clone().expect("named");
+    let existing = serde_json::to_value(&job).expect("serializes");
     let result = verify(
         handle,
         move |mut api| async move {
             let seen = api.next("POST Job").await;
             assert_eq!(seen.method, Method::POST);
             seen.fail(409, "AlreadyExists", &format!("jobs.batch \"{name}\" already exists"));
+            api.get(&format!("/apis/batch/v1/namespaces/cc-b/jobs/{name}"))
+                .await
+                .ok(&existing);
         },
         sites.create_job(&local_site(), &job),
     )
     .await;
     assert_eq!(result, Ok(()));
+}
+
+/// The takeover attempt: a Job someone created beforehand with the name drover will use is not
+/// taken as the hook's run.
+#[tokio::test]
+async fn a_same_named_job_without_the_drsites_uid_is_not_taken_for_the_hook() {
+    let (client, handle) = mock_client();
+    let sites = KubeSites::new(client);
+    let job = hook("master-scs", HookAction::Start);
+    let name = job.metadata.name.clone().expect("named");
+    let mut planted = serde_json::to_value(&job).expect("serializes");
+    planted["metadata"]["annotations"] = json!({"owner": "sre"});
+    let expected_name = name.clone();
+    let result = verify(
+        handle,
+        move |mut api| async move {
+            let seen = api.next("POST Job").await;
+            seen.fail(409, "AlreadyExists", &format!("jobs.batch \"{name}\" already exists"));
+            api.get(&format!("/apis/batch/v1/namespaces/cc-b/jobs/{name}"))
+                .await
+                .ok(&planted);
+        },
+        sites.create_job(&local_site(), &job),
+    )
+    .await;
+    assert_eq!(
+        result,
+        Err(PortError::Api(format!(
+            "a Job cc-b/{expected_name} already exists and was not created by drover for this object (no matching owner UID): it is not taken as the hook's run; delete or rename it"
+        )))
+    );
 }
 
 #[tokio::test]
