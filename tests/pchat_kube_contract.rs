@@ -118,7 +118,11 @@ async fn hook_jobs_are_listed_by_label_and_a_create_that_already_happened_is_not
         Some("pchat-set-pool-state-1a2b3c4d")
     );
     assert_eq!(created, Ok(()));
-    assert_eq!(again, Ok(()), "409: the Job exists, as wanted (it carries the pool's UID)");
+    assert_eq!(
+        again,
+        Ok(()),
+        "409: the Job exists, as wanted (it carries the pool's UID)"
+    );
     assert!(
         matches!(&foreign, Err(drover::controller::PortError::Api(m)) if m.contains("was not created by drover for this object")),
         "a same-named Job without the UID is someone else's: {foreign:?}"

@@ -64,7 +64,15 @@ pub fn hook_job(
         (LABEL_ACTION, ctx.action.as_str().to_string()),
         (LABEL_RUN, label_value(ctx.run)),
     ];
-    build_job(template, namespace, &what, job_name(ctx), &labels, &hook_env(ctx), build)
+    build_job(
+        template,
+        namespace,
+        &what,
+        job_name(ctx),
+        &labels,
+        &hook_env(ctx),
+        build,
+    )
 }
 
 /// What a pool cmdlet's hook Job is for.
@@ -161,11 +169,14 @@ pub fn ag_hook_job(
         ("DROVER_RUN", ctx.run.to_string()),
     ];
     let key = [ctx.group, action, ctx.replica, ctx.site, ctx.run].join("\0");
-    let prefix = [dns_part(ctx.group, MAX_DRSITE_PART + MAX_COMPONENT_PART - 13), action.to_string()]
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("-");
+    let prefix = [
+        dns_part(ctx.group, MAX_DRSITE_PART + MAX_COMPONENT_PART - 13),
+        action.to_string(),
+    ]
+    .into_iter()
+    .filter(|p| !p.is_empty())
+    .collect::<Vec<_>>()
+    .join("-");
     let name = format!("{prefix}-{:08x}", fnv1a(key.as_bytes()) as u32);
     build_job(template, namespace, &what, name, &labels, &env, build)
 }
@@ -534,7 +545,13 @@ mod tests {
 
     #[test]
     fn the_job_is_named_labelled_and_placed_by_drover() {
-        let job = hook_job(&template(), "site-b-apps", &ctx(HookAction::Start, "1795000000-0"), build()).expect("builds");
+        let job = hook_job(
+            &template(),
+            "site-b-apps",
+            &ctx(HookAction::Start, "1795000000-0"),
+            build(),
+        )
+        .expect("builds");
         let name = job.metadata.name.as_deref().expect("named");
         assert!(name.starts_with("contact-center-master-scs-start-"), "{name}");
         assert_eq!(name.len(), "contact-center-master-scs-start-".len() + 8);
@@ -557,7 +574,10 @@ mod tests {
             job.metadata.annotations,
             Some(BTreeMap::from([
                 ("owner".to_string(), "sre".to_string()),
-                (super::super::jobs::OWNER_UID_ANNOTATION.to_string(), "uid-cc".to_string()),
+                (
+                    super::super::jobs::OWNER_UID_ANNOTATION.to_string(),
+                    "uid-cc".to_string()
+                ),
             ])),
             "the template's annotations are kept; the owner's UID marks the Job as drover's"
         );
@@ -610,7 +630,10 @@ mod tests {
             site: "dc1",
             run: "1-0",
         };
-        assert!(pool_hook_job(&t, "chat", &pool, &[], build()).is_err(), "pool hooks too");
+        assert!(
+            pool_hook_job(&t, "chat", &pool, &[], build()).is_err(),
+            "pool hooks too"
+        );
     }
 
     #[test]
@@ -640,7 +663,10 @@ mod tests {
         };
         let job = ag_hook_job(&template(), "dr", &c, b).expect("builds");
         let name = job.metadata.name.clone().expect("named");
-        assert!(name.starts_with("cc-ag-fence-") && is_dns_subdomain_label(&name), "{name}");
+        assert!(
+            name.starts_with("cc-ag-fence-") && is_dns_subdomain_label(&name),
+            "{name}"
+        );
         assert_eq!(
             ag_hook_job(&template(), "dr", &c, b).expect("builds").metadata.name,
             Some(name.clone()),
@@ -657,18 +683,33 @@ mod tests {
         )
         .expect("builds");
         assert_ne!(quorum.metadata.name, Some(name.clone()));
-        let refs = job.metadata.owner_references.clone().expect("owned in its own namespace");
-        assert_eq!((refs[0].kind.as_str(), refs[0].uid.as_str()), ("AvailabilityGroup", "uid-ag"));
+        let refs = job
+            .metadata
+            .owner_references
+            .clone()
+            .expect("owned in its own namespace");
+        assert_eq!(
+            (refs[0].kind.as_str(), refs[0].uid.as_str()),
+            ("AvailabilityGroup", "uid-ag")
+        );
         let parsed = parse_ag_job(&job, "uid-ag").expect("ours");
         assert_eq!(
             (parsed.hook, parsed.site.as_str(), parsed.run.as_str()),
             (AgHook::Fence, "site-a", "1795000000-0-site-a")
         );
-        assert_eq!(parse_ag_job(&job, "uid-other"), None, "another group's (or nobody's) Job is not ours");
+        assert_eq!(
+            parse_ag_job(&job, "uid-other"),
+            None,
+            "another group's (or nobody's) Job is not ours"
+        );
         let mut forged = job.clone();
         forged.metadata.owner_references = None;
         forged.metadata.annotations = None;
-        assert_eq!(parse_ag_job(&forged, "uid-ag"), None, "the expected name and labels are not enough");
+        assert_eq!(
+            parse_ag_job(&forged, "uid-ag"),
+            None,
+            "the expected name and labels are not enough"
+        );
         let pod = job.spec.and_then(|s| s.template.spec).expect("pod");
         let env = env_of(&pod.containers[0]);
         for (k, v) in [

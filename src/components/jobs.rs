@@ -141,27 +141,25 @@ pub fn check(template: &JobTemplateSpec, at: &str, policy: &JobPolicy) -> Vec<Re
             "Windows HostProcess pods are not allowed in a Job drover runs",
         );
     }
-    let containers = pod
-        .containers
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (format!("{p}.containers[{i}]"), c.security_context.as_ref()))
-        .chain(
-            pod.init_containers
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, c): (usize, &Container)| (format!("{p}.initContainers[{i}]"), c.security_context.as_ref())),
-        )
-        .chain(
-            pod.ephemeral_containers
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, c): (usize, &EphemeralContainer)| {
+    let containers =
+        pod.containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("{p}.containers[{i}]"), c.security_context.as_ref()))
+            .chain(
+                pod.init_containers
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, c): (usize, &Container)| {
+                        (format!("{p}.initContainers[{i}]"), c.security_context.as_ref())
+                    }),
+            )
+            .chain(pod.ephemeral_containers.iter().flatten().enumerate().map(
+                |(i, c): (usize, &EphemeralContainer)| {
                     (format!("{p}.ephemeralContainers[{i}]"), c.security_context.as_ref())
-                }),
-        );
+                },
+            ));
     for (field, sc) in containers {
         if let Some(sc) = sc {
             container(sc, &format!("{field}.securityContext"), &mut refuse);
@@ -246,7 +244,9 @@ pub fn drsite_templates(spec: &crate::api::dr_site::DrSiteSpec) -> Vec<(String, 
 }
 
 /// Every Job template of a PersistentChatPool (its cmdlet hooks), with its field.
-pub fn pool_templates(spec: &crate::api::persistent_chat_pool::PersistentChatPoolSpec) -> Vec<(String, &JobTemplateSpec)> {
+pub fn pool_templates(
+    spec: &crate::api::persistent_chat_pool::PersistentChatPoolSpec,
+) -> Vec<(String, &JobTemplateSpec)> {
     let h = &spec.hooks;
     vec![
         ("spec.hooks.setPoolState".to_string(), &h.set_pool_state),
@@ -258,10 +258,7 @@ pub fn pool_templates(spec: &crate::api::persistent_chat_pool::PersistentChatPoo
 
 /// [`check`] over `templates`: every refusal.
 pub fn check_all(templates: &[(String, &JobTemplateSpec)], policy: &JobPolicy) -> Vec<Refusal> {
-    templates
-        .iter()
-        .flat_map(|(at, t)| check(t, at, policy))
-        .collect()
+    templates.iter().flat_map(|(at, t)| check(t, at, policy)).collect()
 }
 
 /// Hardening drover applies to every Job it builds (after [`check`] passed): without an allowed
@@ -429,14 +426,18 @@ mod tests {
                     privileged: Some(true),
                     ..SecurityContext::default()
                 }),
-                format!("{POD}.containers[0].securityContext.privileged: privileged containers are not allowed in a Job drover runs"),
+                format!(
+                    "{POD}.containers[0].securityContext.privileged: privileged containers are not allowed in a Job drover runs"
+                ),
             ),
             (
                 with_sc(SecurityContext {
                     allow_privilege_escalation: Some(true),
                     ..SecurityContext::default()
                 }),
-                format!("{POD}.containers[0].securityContext.allowPrivilegeEscalation: privilege escalation is not allowed in a Job drover runs"),
+                format!(
+                    "{POD}.containers[0].securityContext.allowPrivilegeEscalation: privilege escalation is not allowed in a Job drover runs"
+                ),
             ),
             (
                 PodSpec {
@@ -478,21 +479,27 @@ mod tests {
                     service_account_name: Some("cluster-admin-sa".into()),
                     ..plain()
                 },
-                format!("{POD}.serviceAccountName: ServiceAccount \"cluster-admin-sa\" is not allowed: drover runs hook Jobs only as a ServiceAccount the administrator listed (--hook-service-account; allowed: none)"),
+                format!(
+                    "{POD}.serviceAccountName: ServiceAccount \"cluster-admin-sa\" is not allowed: drover runs hook Jobs only as a ServiceAccount the administrator listed (--hook-service-account; allowed: none)"
+                ),
             ),
             (
                 PodSpec {
                     service_account: Some("legacy-field".into()),
                     ..plain()
                 },
-                format!("{POD}.serviceAccountName: ServiceAccount \"legacy-field\" is not allowed: drover runs hook Jobs only as a ServiceAccount the administrator listed (--hook-service-account; allowed: none)"),
+                format!(
+                    "{POD}.serviceAccountName: ServiceAccount \"legacy-field\" is not allowed: drover runs hook Jobs only as a ServiceAccount the administrator listed (--hook-service-account; allowed: none)"
+                ),
             ),
             (
                 PodSpec {
                     automount_service_account_token: Some(true),
                     ..plain()
                 },
-                format!("{POD}.automountServiceAccountToken: a token may be mounted only for a serviceAccountName the administrator allowed"),
+                format!(
+                    "{POD}.automountServiceAccountToken: a token may be mounted only for a serviceAccountName the administrator allowed"
+                ),
             ),
             (
                 with_sc(SecurityContext {
@@ -502,7 +509,9 @@ mod tests {
                     }),
                     ..SecurityContext::default()
                 }),
-                format!("{POD}.containers[0].securityContext.windowsOptions.hostProcess: Windows HostProcess containers are not allowed in a Job drover runs"),
+                format!(
+                    "{POD}.containers[0].securityContext.windowsOptions.hostProcess: Windows HostProcess containers are not allowed in a Job drover runs"
+                ),
             ),
         ];
         for (pod, expected) in cases {
@@ -533,7 +542,10 @@ mod tests {
             )),
             "{problems:?}"
         );
-        assert!(problems[1].contains("capabilities.add[2]: capability \"ALL\""), "{problems:?}");
+        assert!(
+            problems[1].contains("capabilities.add[2]: capability \"ALL\""),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -554,7 +566,10 @@ mod tests {
         };
         let problems = check(&template(other), AT, &policy);
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].message.contains("\"default\" is not allowed") && problems[0].message.contains("allowed: fencer"));
+        assert!(
+            problems[0].message.contains("\"default\" is not allowed")
+                && problems[0].message.contains("allowed: fencer")
+        );
     }
 
     #[test]
@@ -585,14 +600,21 @@ mod tests {
         assert!(!owned_by(&job, "0b6c-uid"), "a bare Job is nobody's");
         owner.mark(&mut job.metadata, "dr");
         assert!(owned_by(&job, "0b6c-uid"));
-        let refs = job.metadata.owner_references.clone().expect("owner reference in the same namespace");
+        let refs = job
+            .metadata
+            .owner_references
+            .clone()
+            .expect("owner reference in the same namespace");
         assert_eq!(refs[0].kind, "AvailabilityGroup");
         assert_eq!(refs[0].controller, Some(true));
         assert!(!owned_by(&job, "another-uid"));
 
         let mut remote = Job::default();
         owner.mark(&mut remote.metadata, "site-b-apps");
-        assert_eq!(remote.metadata.owner_references, None, "no owner reference across namespaces");
+        assert_eq!(
+            remote.metadata.owner_references, None,
+            "no owner reference across namespaces"
+        );
         assert!(owned_by(&remote, "0b6c-uid"), "the annotation carries the UID");
 
         let no_uid = JobOwner::of(

@@ -308,10 +308,17 @@ pub async fn existing_is_ours(
     let name = job.metadata.name.clone().unwrap_or_default();
     let existing = crate::controller::kube::get_opt(api, &name).await?;
     match existing {
-        Some(found) if super::jobs::owner_uid(&found).is_some() && super::jobs::owner_uid(&found) == super::jobs::owner_uid(job) => Ok(()),
+        Some(found)
+            if super::jobs::owner_uid(&found).is_some()
+                && super::jobs::owner_uid(&found) == super::jobs::owner_uid(job) =>
+        {
+            Ok(())
+        }
         // Deleted meanwhile: the next pass creates it again.
         None => Ok(()),
-        Some(_) => Err(crate::controller::PortError::Api(super::jobs::not_ours(namespace, &name))),
+        Some(_) => Err(crate::controller::PortError::Api(super::jobs::not_ours(
+            namespace, &name,
+        ))),
     }
 }
 

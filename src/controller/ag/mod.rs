@@ -11,20 +11,20 @@ pub mod status;
 use super::login::{LoginError, login};
 use super::ownership::{conflict_condition, foreign_value};
 use super::{Config, Event, Failures, PoolPort, Port, PortError, as_stored, whole_seconds};
+use crate::api::availability_group::AgHook;
 use crate::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, CONFIRM_ANNOTATION, Phase, PrimarySnapshot,
     validate,
 };
 use crate::api::confirmation::DISCARD_ANNOTATION;
+use crate::components::LABEL_AG;
+use crate::components::hook::{AgHookContext, Build, ag_hook_job, label_value, parse_ag_job};
+use crate::components::jobs::JobOwner;
 use crate::plan::ag::{self, Input, Next, Notice};
 use crate::plan::drsite::ChildKind;
 use crate::runtime::Shared;
 use crate::runtime::metrics::{Kind, Metrics};
 use crate::sql::{ErrorCategory, Executed, SqlError};
-use crate::api::availability_group::AgHook;
-use crate::components::LABEL_AG;
-use crate::components::hook::{AgHookContext, Build, ag_hook_job, label_value, parse_ag_job};
-use crate::components::jobs::JobOwner;
 use connections::{Pool, Target};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -128,7 +128,11 @@ pub fn key_of(ag: &AvailabilityGroup) -> String {
 }
 
 /// One reconcile of one AvailabilityGroup at time `now`.
-pub async fn reconcile<P: Port + PoolPort>(ag: &AvailabilityGroup, ctx: &Context<P>, now: Timestamp) -> Result<Requeue, Error> {
+pub async fn reconcile<P: Port + PoolPort>(
+    ag: &AvailabilityGroup,
+    ctx: &Context<P>,
+    now: Timestamp,
+) -> Result<Requeue, Error> {
     let key = key_of(ag);
     if !ctx.shared.gate.may_act() {
         // A follower (or a process shutting down) neither writes status nor acts; becoming leader
@@ -377,7 +381,9 @@ async fn reconcile_inner<P: Port + PoolPort>(
             }
             Err(why) => Err(why),
         };
-        ctx.shared.metrics.step(Kind::AvailabilityGroup, "run_hook", created.is_ok());
+        ctx.shared
+            .metrics
+            .step(Kind::AvailabilityGroup, "run_hook", created.is_ok());
         return match created {
             Ok(job_name) => {
                 let after = with_conflict(

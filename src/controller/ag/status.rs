@@ -53,8 +53,7 @@ pub fn planned(
         _ => None,
     });
     let ready = plan.phase == Phase::Steady && failure.is_none();
-    let progressing =
-        matches!(plan.next, Next::Act(_) | Next::Hook(_) | Next::Wait(_)) || journal.transition.is_some();
+    let progressing = matches!(plan.next, Next::Act(_) | Next::Hook(_) | Next::Wait(_)) || journal.transition.is_some();
     let failed_hooks: Vec<String> = journal
         .hooks
         .iter()

@@ -46,9 +46,10 @@ pub async fn observe<P: DrPort, S: Sites>(drs: &DrSite, port: &P, sites: &S) -> 
             Ok(jobs) => {
                 // Only the Jobs drover created for this DrSite: a Job with the expected name and
                 // labels but not its UID is someone else's, never a hook's run.
-                observed
-                    .jobs
-                    .extend(jobs.into_iter().filter(|j| j.owner_uid.as_deref() == Some(owner.uid.as_str())));
+                observed.jobs.extend(
+                    jobs.into_iter()
+                        .filter(|j| j.owner_uid.as_deref() == Some(owner.uid.as_str())),
+                );
                 observed.sites.insert(site, Ok(()));
             }
             Err(e) => {

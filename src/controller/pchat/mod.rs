@@ -174,7 +174,8 @@ async fn reconcile_inner<P: Port + PoolPort>(
     let previous = pool.status.clone().unwrap_or_default();
     // The hook Jobs drover would run for it, under the administrator's rules: a refused template
     // makes the pool Invalid (condition and Event) before anything is done.
-    let refused_jobs = crate::components::jobs::check_all(&crate::components::jobs::pool_templates(spec), &ctx.config.jobs);
+    let refused_jobs =
+        crate::components::jobs::check_all(&crate::components::jobs::pool_templates(spec), &ctx.config.jobs);
     let valid = pchat_valid(spec) && refused_jobs.is_empty();
 
     let mut observed = Observed::default();

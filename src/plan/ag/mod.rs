@@ -17,8 +17,8 @@ pub use decide::{NO_DESIRED_SITE, plan};
 pub use report::Report;
 
 use crate::api::availability_group::{
-    AgHook, AvailabilityGroupSpec, ConfirmationRequest, FailoverRecord, HookRun, LossEstimate, Phase,
-    PrimarySnapshot, Transition,
+    AgHook, AvailabilityGroupSpec, ConfirmationRequest, FailoverRecord, HookRun, LossEstimate, Phase, PrimarySnapshot,
+    Transition,
 };
 use crate::sql::{Command, ReplicaObservation};
 use jiff::Timestamp;

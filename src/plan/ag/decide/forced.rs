@@ -100,10 +100,8 @@ impl Planner<'_> {
                 HookProgress::NotDeclared => {}
                 HookProgress::Pending(decision) => return Ok(decision),
                 HookProgress::Succeeded(job) => {
-                    estimate.old_primary_fenced = Some(format!(
-                        "the fence hook Job {job} for {} succeeded",
-                        self.name(o)
-                    ));
+                    estimate.old_primary_fenced =
+                        Some(format!("the fence hook Job {job} for {} succeeded", self.name(o)));
                     self.estimate = Some(estimate.clone());
                 }
                 HookProgress::Failed(why) => fence_failed = Some(why),
@@ -129,7 +127,9 @@ impl Planner<'_> {
                 return Ok(match self.run_hook(AgHook::ForceQuorum, target, target, &lost) {
                     HookProgress::Pending(decision) => decision,
                     HookProgress::Succeeded(job) => wait(
-                        format!("the force-quorum hook Job {job} succeeded; waiting for {tn}'s WSFC node to report quorum"),
+                        format!(
+                            "the force-quorum hook Job {job} succeeded; waiting for {tn}'s WSFC node to report quorum"
+                        ),
                         Phase::Waiting,
                     ),
                     HookProgress::Failed(why) => blocked(
@@ -216,7 +216,13 @@ impl Planner<'_> {
     /// What a forced failover to `target` would lose, for a person's confirmation: the known loss,
     /// the unknown window, and whether the old primary may still take writes (and why a fence
     /// hook did not settle it).
-    fn failover_text(&self, target: usize, old: Option<usize>, estimate: &LossEstimate, fence_failed: Option<&str>) -> String {
+    fn failover_text(
+        &self,
+        target: usize,
+        old: Option<usize>,
+        estimate: &LossEstimate,
+        fence_failed: Option<&str>,
+    ) -> String {
         let known = estimate
             .known_loss_seconds
             .map_or_else(|| "unknown".to_string(), |s| format!("{s} s"));
@@ -366,7 +372,13 @@ impl Planner<'_> {
 
     /// The person's consent to a forced failover to `target`: `Ok(token)` when the current token
     /// was given, else the request (or the refusal of a stale token) as the decision.
-    fn consent(&mut self, target: usize, estimate: &LossEstimate, outage: &str, what: &str) -> Result<String, Decision> {
+    fn consent(
+        &mut self,
+        target: usize,
+        estimate: &LossEstimate,
+        outage: &str,
+        what: &str,
+    ) -> Result<String, Decision> {
         let tn = self.name(target);
         let (token, issued) = self.data_loss_token(estimate, outage);
         let request = ConfirmationRequest {

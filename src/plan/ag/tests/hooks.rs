@@ -67,7 +67,10 @@ fn automatic_runs_the_fence_hook_once_it_would_force_and_forces_on_its_success()
         (AgHook::Fence, "sql-a", "site-a", "sql-b")
     );
     assert_eq!(p.phase, Phase::Failover);
-    assert!(p.journal.confirmation.is_none(), "no person is asked while the fence may settle it");
+    assert!(
+        p.journal.confirmation.is_none(),
+        "no person is asked while the fence may settle it"
+    );
     assert!(p.journal.hooks.is_empty(), "journalled once the Job is created");
     assert_eq!(h.after.hooks.len(), 1);
     assert_eq!(h.after.hooks[0].state, HookState::Running);
@@ -105,7 +108,10 @@ fn a_failed_fence_is_reported_and_leaves_the_decision_to_a_person() {
     let p = w.plan(&Journal::default(), now(), None, Some(&snapshot_of_a(t(12, 0, 0))));
     let p = w.plan(&p.journal, later(10), None, None);
     let h = hook_step(&p).clone();
-    w.jobs = vec![job(&h, JobPhase::Failed("BackoffLimitExceeded: the VM API refused".into()))];
+    w.jobs = vec![job(
+        &h,
+        JobPhase::Failed("BackoffLimitExceeded: the VM API refused".into()),
+    )];
     let p = w.plan(&h.after, later(12), None, None);
     assert_eq!(p.phase, Phase::AwaitingConfirmation, "{:?}", p.next);
     assert!(
@@ -135,7 +141,11 @@ fn confirm_fences_first_and_then_asks_without_the_two_writers_warning() {
     let h = hook_step(&p).clone();
     w.jobs = vec![job(&h, JobPhase::Succeeded)];
     let p = w.plan(&h.after, later(2), None, None);
-    assert_eq!(p.phase, Phase::AwaitingConfirmation, "Confirm still asks about the loss");
+    assert_eq!(
+        p.phase,
+        Phase::AwaitingConfirmation,
+        "Confirm still asks about the loss"
+    );
     assert!(!reason(&p).contains("cannot tell whether"), "{}", reason(&p));
     assert!(p.estimate.unwrap().old_primary_fenced.is_some());
 }
@@ -156,7 +166,11 @@ fn no_hook_runs_under_never_or_when_only_another_replica_declares_one() {
     let p = over.plan(&Journal::default(), now(), None, Some(&snapshot_of_a(t(12, 0, 0))));
     let p = over.plan(&p.journal, later(10), None, None);
     assert!(!matches!(p.next, Next::Hook(_)), "{:?}", p.next);
-    assert_eq!(p.phase, Phase::AwaitingConfirmation, "a person decides, as without a hook");
+    assert_eq!(
+        p.phase,
+        Phase::AwaitingConfirmation,
+        "a person decides, as without a hook"
+    );
 }
 
 #[test]
@@ -182,7 +196,10 @@ fn a_force_quorum_hook_runs_under_the_forced_failovers_consent() {
         "{:?}",
         p.next
     );
-    assert!(p.journal.confirmation.is_some(), "the token is not consumed by forcing quorum");
+    assert!(
+        p.journal.confirmation.is_some(),
+        "the token is not consumed by forcing quorum"
+    );
     // Quorum forced: the same token makes the forced failover.
     let forced = w.clone().rep(1, |r| r.quorum = Some(QuorumState::Forced));
     let p = forced.plan(&p.journal, later(6), Some(&token), None);
@@ -213,7 +230,10 @@ fn with_a_fence_that_succeeded_automatic_forces_quorum_and_fails_over_without_a_
     let p = w.plan(&fence.after, later(12), None, None);
     let quorum = hook_step(&p).clone();
     assert_eq!(quorum.hook, AgHook::ForceQuorum);
-    assert!(p.journal.confirmation.is_none(), "no person asked: the fence is the evidence");
+    assert!(
+        p.journal.confirmation.is_none(),
+        "no person asked: the fence is the evidence"
+    );
     w.jobs.push(job(&quorum, JobPhase::Succeeded));
     let w = w.rep(1, |r| r.quorum = Some(QuorumState::Forced));
     let p = w.plan(&quorum.after, later(14), None, None);
