@@ -280,6 +280,20 @@ pub fn namespace(resource: &Resource) -> Option<&str> {
     }
 }
 
+/// The Job-template rules the operator applies (`components::jobs::check`), with its default
+/// policy: no ServiceAccount allowed (the files say nothing about the operator's flags).
+fn refused_jobs(
+    templates: &[(String, &k8s_openapi::api::batch::v1::JobTemplateSpec)],
+) -> Vec<crate::api::availability_group::SpecError> {
+    crate::components::jobs::check_all(templates, &crate::components::jobs::JobPolicy::default())
+        .into_iter()
+        .map(|r| crate::api::availability_group::SpecError {
+            field: r.field,
+            message: r.message,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,18 +399,4 @@ mod tests {
             "{errors:?}"
         );
     }
-}
-
-/// The Job-template rules the operator applies (`components::jobs::check`), with its default
-/// policy: no ServiceAccount allowed (the files say nothing about the operator's flags).
-fn refused_jobs(
-    templates: &[(String, &k8s_openapi::api::batch::v1::JobTemplateSpec)],
-) -> Vec<crate::api::availability_group::SpecError> {
-    crate::components::jobs::check_all(templates, &crate::components::jobs::JobPolicy::default())
-        .into_iter()
-        .map(|r| crate::api::availability_group::SpecError {
-            field: r.field,
-            message: r.message,
-        })
-        .collect()
 }
