@@ -902,3 +902,61 @@ async fn a_fence_hook_that_fails_is_reported_and_a_person_decides() {
     assert_eq!(rig.statements("SQL-B", "alter_ag"), 0, "nothing forced");
     assert_eq!(rig.role("SQL-A"), Some(Role::Primary));
 }
+
+/// The witness at site-a and SQL-A isolated but alive: SQL-B's side has no quorum. With SQL-A's
+/// fenceHook and SQL-B's forceQuorumHook declared, Automatic fences SQL-A, then (the fence being
+/// the evidence, no token) forces quorum on SQL-B's side, and the next observation shows it: the
+/// forced failover follows, never two writers, nobody asked.
+#[tokio::test(start_paused = true)]
+async fn the_fence_then_the_force_quorum_hook_let_automatic_fail_over_without_quorum() {
+    use drover::sim::model::config::WitnessConfig;
+    let template: k8s_openapi::api::batch::v1::JobTemplateSpec = serde_json::from_value(serde_json::json!({
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "hook", "image": "registry.example/ops:1"}]}}}
+    }))
+    .expect("a template");
+    let mut cfg = world();
+    cfg.wsfc.witness = Some(WitnessConfig::file_share("site-a"));
+    let mut rig = Rig::with_world(cfg, |s| {
+        s.forced_failover = ForcedFailoverPolicy {
+            policy: ForcePolicy::Automatic,
+            min_unreachable_seconds: Some(1),
+            max_data_loss_seconds: Some(600),
+        };
+        s.replicas[0].fence_hook = Some(template.clone());
+        s.replicas[1].force_quorum_hook = Some(template);
+    })
+    .await;
+    let sim = rig.sim.clone();
+    rig.ctx.port.set_job_runner(
+        Duration::from_secs(1),
+        Arc::new(move |job| drover::demo::world::run_ag_hook(&sim, job)),
+    );
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.sim.isolate_from_clients("SQL-A", true).expect("isolate");
+    rig.sim.partition("site-a", "site-b").expect("partition");
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(90), "the forced failover", |r| {
+        r.status()
+            .last_failover
+            .is_some_and(|f| f.kind == TransitionKind::Failover)
+    })
+    .await;
+    assert_eq!(rig.role("SQL-B"), Some(Role::Primary));
+    assert_eq!(rig.events("FenceHookSucceeded").len(), 1);
+    assert_eq!(rig.events("ForceQuorumHookSucceeded").len(), 1);
+    assert!(
+        rig.events("DataLossConfirmationRequired").is_empty(),
+        "nobody was asked"
+    );
+    let actions: Vec<String> = rig
+        .ctx
+        .port
+        .all_jobs()
+        .iter()
+        .filter_map(|j| j.job.metadata.labels.as_ref()?.get("drover.dev/action").cloned())
+        .collect();
+    assert_eq!(actions, ["fence", "force-quorum"], "fenced first");
+    rig.no_split_brain();
+}
