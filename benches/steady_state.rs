@@ -258,6 +258,7 @@ fn measure(n: usize, window: Duration) -> Result<Value, String> {
         max_backoff: Duration::from_secs(30),
         sql: drover::demo::world::controller_config(Duration::from_secs(1)).sql,
         confirmation_ttl: drover::plan::confirm::DEFAULT_TTL,
+        jobs: Default::default(),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let options = Options {

@@ -88,6 +88,11 @@ struct RunArgs {
     /// is replaced by a new one with a new token.
     #[arg(long, env = "DROVER_CONFIRMATION_TTL_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     confirmation_ttl_seconds: u64,
+    /// A ServiceAccount name that Job templates (DrSite and pool hooks, fence and force-quorum
+    /// hooks) may name in `serviceAccountName`; repeat for more. None by default: a template naming
+    /// one is refused (Invalid).
+    #[arg(long = "hook-service-account", value_name = "NAME")]
+    hook_service_accounts: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -202,6 +207,10 @@ async fn run_operator(args: RunArgs) -> Result<(), String> {
         lease,
         config: drover::controller::Config {
             confirmation_ttl: Duration::from_secs(args.confirmation_ttl_seconds),
+            jobs: drover::components::jobs::JobPolicy {
+                // Read once at start-up and kept for the life of the process.
+                allowed_service_accounts: Box::leak(args.hook_service_accounts.into_boxed_slice()),
+            },
             ..drover::controller::Config::default()
         },
         instance,

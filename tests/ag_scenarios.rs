@@ -797,3 +797,166 @@ async fn without_quorum_the_target_waits_for_forced_quorum_and_the_failback_afte
     assert_eq!(rig.lost(), lost_at_failover, "the failback lost more");
     rig.no_split_brain();
 }
+
+/// SQL-A keeps committing, cut off from drover and from SQL-B; the group declares SQL-A's
+/// fenceHook and policy Automatic.
+async fn isolated_with_a_fence_hook(runner: drover::controller::memory::JobRunner) -> Rig {
+    let fence: k8s_openapi::api::batch::v1::JobTemplateSpec = serde_json::from_value(serde_json::json!({
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "fence", "image": "registry.example/fence:1"}]}}}
+    }))
+    .expect("a template");
+    let mut rig = Rig::new(|s| {
+        s.forced_failover = ForcedFailoverPolicy {
+            policy: ForcePolicy::Automatic,
+            min_unreachable_seconds: Some(1),
+            max_data_loss_seconds: Some(600),
+        };
+        s.replicas[0].fence_hook = Some(fence);
+    })
+    .await;
+    rig.ctx.port.set_job_runner(Duration::from_secs(1), runner);
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| {
+        r.status().phase == Some(Phase::Steady)
+    })
+    .await;
+    rig.sim.isolate_from_clients("SQL-A", true).expect("isolate");
+    rig.sim.partition("site-a", "site-b").expect("partition");
+    rig.flip("site-b");
+    rig
+}
+
+/// The fence hook runs as a Job in the group's own namespace, owned by the group; its success is
+/// the evidence, so Automatic forces without a token, and SQL-A (stopped by the fence) never
+/// writes beside SQL-B.
+#[tokio::test(start_paused = true)]
+async fn a_fence_hook_that_succeeds_lets_automatic_fail_over_alone() {
+    let mut rig = isolated_with_a_fence_hook(Arc::new(|_| Ok(()))).await;
+    // The simulated fence: what the Job would do to the VM, done when it completes.
+    let sim = rig.sim.clone();
+    rig.ctx.port.set_job_runner(
+        Duration::from_secs(1),
+        Arc::new(move |job| drover::demo::world::run_ag_hook(&sim, job)),
+    );
+    rig.run_until(Duration::from_secs(60), "the forced failover", |r| {
+        r.status()
+            .last_failover
+            .is_some_and(|f| f.kind == TransitionKind::Failover)
+    })
+    .await;
+    assert_eq!(rig.role("SQL-B"), Some(Role::Primary));
+    assert!(rig.status().confirmation.is_none(), "nobody was asked");
+    let jobs = rig.ctx.port.all_jobs();
+    assert_eq!(jobs.len(), 1, "one fence Job: {jobs:?}");
+    let job = &jobs[0].job;
+    assert_eq!(
+        job.metadata.namespace.as_deref(),
+        Some("dr"),
+        "the group's own namespace"
+    );
+    let labels = job.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get("drover.dev/action").map(String::as_str), Some("fence"));
+    assert_eq!(labels.get("drover.dev/sqlag").map(String::as_str), Some("ag1"));
+    let fenced = rig.events("FenceHookSucceeded");
+    assert_eq!(fenced.len(), 1, "{fenced:?}");
+    assert!(rig.events("HookJobCreated").len() == 1, "created once");
+    rig.no_split_brain();
+}
+
+/// A fence Job that fails is reported (HookFailed condition, FenceHookFailed Event) and the
+/// decision goes to a person: nothing is forced while SQL-A may still commit.
+#[tokio::test(start_paused = true)]
+async fn a_fence_hook_that_fails_is_reported_and_a_person_decides() {
+    let mut rig = isolated_with_a_fence_hook(Arc::new(|_| Err("the hypervisor API refused".into()))).await;
+    rig.run_until(Duration::from_secs(60), "the fence hook's failure", |r| {
+        r.status()
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "HookFailed" && c.status == "True")
+    })
+    .await;
+    rig.run_for(Duration::from_secs(5)).await;
+    let status = rig.status();
+    // In this world SQL-B's side also lacks WSFC quorum, so besides the token it waits for quorum
+    // forced by a person (no forceQuorumHook declared): either way nothing moves by itself.
+    assert!(
+        matches!(status.phase, Some(Phase::AwaitingConfirmation | Phase::Waiting)),
+        "{:#?}",
+        status
+    );
+    let condition = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "HookFailed")
+        .expect("HookFailed");
+    assert!(
+        condition.message.contains("SQL-A's fenceHook Job")
+            && condition.message.contains("hook failed: the hypervisor API refused"),
+        "{}",
+        condition.message
+    );
+    let failed = rig.events("FenceHookFailed");
+    assert_eq!(failed.len(), 1, "reported once: {failed:?}");
+    assert!(failed[0].contains("needs a person's confirmation"), "{}", failed[0]);
+    assert_eq!(rig.ctx.port.all_jobs().len(), 1, "not run again");
+    assert_eq!(rig.statements("SQL-B", "alter_ag"), 0, "nothing forced");
+    assert_eq!(rig.role("SQL-A"), Some(Role::Primary));
+}
+
+/// The witness at site-a and SQL-A isolated but alive: SQL-B's side has no quorum. With SQL-A's
+/// fenceHook and SQL-B's forceQuorumHook declared, Automatic fences SQL-A, then (the fence being
+/// the evidence, no token) forces quorum on SQL-B's side, and the next observation shows it: the
+/// forced failover follows, never two writers, nobody asked.
+#[tokio::test(start_paused = true)]
+async fn the_fence_then_the_force_quorum_hook_let_automatic_fail_over_without_quorum() {
+    use drover::sim::model::config::WitnessConfig;
+    let template: k8s_openapi::api::batch::v1::JobTemplateSpec = serde_json::from_value(serde_json::json!({
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "hook", "image": "registry.example/ops:1"}]}}}
+    }))
+    .expect("a template");
+    let mut cfg = world();
+    cfg.wsfc.witness = Some(WitnessConfig::file_share("site-a"));
+    let mut rig = Rig::with_world(cfg, |s| {
+        s.forced_failover = ForcedFailoverPolicy {
+            policy: ForcePolicy::Automatic,
+            min_unreachable_seconds: Some(1),
+            max_data_loss_seconds: Some(600),
+        };
+        s.replicas[0].fence_hook = Some(template.clone());
+        s.replicas[1].force_quorum_hook = Some(template);
+    })
+    .await;
+    let sim = rig.sim.clone();
+    rig.ctx.port.set_job_runner(
+        Duration::from_secs(1),
+        Arc::new(move |job| drover::demo::world::run_ag_hook(&sim, job)),
+    );
+    rig.run_until(Duration::from_secs(10), "steady at site-a", |r| r.steady_at("site-a"))
+        .await;
+    rig.sim.isolate_from_clients("SQL-A", true).expect("isolate");
+    rig.sim.partition("site-a", "site-b").expect("partition");
+    rig.flip("site-b");
+    rig.run_until(Duration::from_secs(90), "the forced failover", |r| {
+        r.status()
+            .last_failover
+            .is_some_and(|f| f.kind == TransitionKind::Failover)
+    })
+    .await;
+    assert_eq!(rig.role("SQL-B"), Some(Role::Primary));
+    assert_eq!(rig.events("FenceHookSucceeded").len(), 1);
+    assert_eq!(rig.events("ForceQuorumHookSucceeded").len(), 1);
+    assert!(
+        rig.events("DataLossConfirmationRequired").is_empty(),
+        "nobody was asked"
+    );
+    let actions: Vec<String> = rig
+        .ctx
+        .port
+        .all_jobs()
+        .iter()
+        .filter_map(|j| j.job.metadata.labels.as_ref()?.get("drover.dev/action").cloned())
+        .collect();
+    assert_eq!(actions, ["fence", "force-quorum"], "fenced first");
+    rig.no_split_brain();
+}

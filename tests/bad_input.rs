@@ -228,7 +228,61 @@ fn ag_rows() -> Vec<(&'static str, AgEdit, Expect)> {
             },
             expect(INVALID, "InvalidSpec", "spec.backupBeforeFailback.directory"),
         ),
+        (
+            "a privileged fence hook with the host's / mounted (the takeover attempt)",
+            |f| f.ag.spec.replicas[0].fence_hook = Some(hostile_template()),
+            expect(
+                INVALID,
+                "InvalidSpec",
+                "spec.replicas[0].fenceHook.spec.template.spec.volumes[0].hostPath: hostPath volumes are not allowed in a Job drover runs",
+            ),
+        ),
+        (
+            "a force-quorum hook as a ServiceAccount nobody allowed",
+            |f| {
+                let mut t = hostile_template();
+                let pod = t.spec.as_mut().and_then(|s| s.template.spec.as_mut()).expect("pod");
+                pod.host_pid = None;
+                pod.volumes = None;
+                pod.containers[0].security_context = None;
+                f.ag.spec.replicas[1].force_quorum_hook = Some(t);
+            },
+            expect(
+                INVALID,
+                "InvalidSpec",
+                "spec.replicas[1].forceQuorumHook.spec.template.spec.serviceAccountName: ServiceAccount \"kube-system-admin\" is not allowed",
+            ),
+        ),
     ]
+}
+
+/// The takeover attempt: a Job template that would run privileged, in the host's PID namespace,
+/// with the node's `/` mounted, as a powerful ServiceAccount.
+fn hostile_template() -> k8s_openapi::api::batch::v1::JobTemplateSpec {
+    serde_json::from_value(serde_json::json!({"spec": {"template": {"spec": {
+        "restartPolicy": "Never",
+        "hostPID": true,
+        "serviceAccountName": "kube-system-admin",
+        "volumes": [{"name": "host", "hostPath": {"path": "/"}}],
+        "containers": [{
+            "name": "x", "image": "busybox",
+            "securityContext": {"privileged": true, "capabilities": {"add": ["SYS_ADMIN"]}},
+            "volumeMounts": [{"name": "host", "mountPath": "/host"}]
+        }]
+    }}}}))
+    .expect("a Job template")
+}
+
+/// The first component with hooks in the example DrSite, its start template's pod.
+fn first_hook_pod(d: &mut DrSite) -> &mut k8s_openapi::api::core::v1::PodSpec {
+    d.spec
+        .components
+        .iter_mut()
+        .flat_map(|c| c.sites.iter_mut())
+        .find_map(|at| at.hooks.as_mut())
+        .and_then(|h| h.start.spec.as_mut())
+        .and_then(|s| s.template.spec.as_mut())
+        .expect("the example has a component with hooks")
 }
 
 /// A loopback port nothing listens on.
@@ -318,6 +372,9 @@ async fn availability_group_bad_input_takes_no_action() {
             .map(|(_, ev)| (ev.reason, ev.note, ev.warning))
             .collect();
         let mut why = judge(&status.conditions, &events, &e);
+        if !ctx.port.all_jobs().is_empty() {
+            why.get_or_insert(format!("created a Job: {:?}", ctx.port.all_jobs()));
+        }
         let after = (ddl(&sim), truth(&sim));
         if after != before {
             why.get_or_insert(format!("the world changed: {before:?} -> {after:?}"));
@@ -490,6 +547,27 @@ fn drsite_rows() -> Vec<(&'static str, DrEdit, Expect)> {
             "timeout of 0 seconds",
             |d| d.spec.components[0].timeout_seconds = 0,
             expect(INVALID, "InvalidSpec", "timeoutSeconds"),
+        ),
+        (
+            "a privileged hook template with the host's / mounted (the takeover attempt)",
+            |d| {
+                let hostile = hostile_template().spec.and_then(|s| s.template.spec).expect("pod");
+                *first_hook_pod(d) = hostile;
+            },
+            expect(
+                INVALID,
+                "InvalidSpec",
+                ".hooks.start.spec.template.spec.containers[0].securityContext.privileged: privileged containers are not allowed in a Job drover runs",
+            ),
+        ),
+        (
+            "a hook template in the host's network namespace",
+            |d| first_hook_pod(d).host_network = Some(true),
+            expect(
+                INVALID,
+                "InvalidSpec",
+                ".hooks.start.spec.template.spec.hostNetwork: host namespaces are not allowed in a Job drover runs",
+            ),
         ),
     ]
 }

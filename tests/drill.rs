@@ -570,3 +570,52 @@ async fn an_isolated_primary_that_keeps_committing_never_gets_a_second_writer() 
         assert_eq!(last.lost_transactions, 0, "{what}: {last:?}");
     }
 }
+
+/// `drover drill --scenario fenced-primary`: the old primary keeps committing where neither drover
+/// nor the target can see it, but its fenceHook is declared. Under `Automatic` the hook's success
+/// is the evidence: the group moves without anyone confirming anything, never two writers (the
+/// drill checks the invariants after every reconcile and fails with exit code 1 otherwise), and
+/// the fenced old primary comes back as a secondary (demoted under NONE).
+#[tokio::test(start_paused = true)]
+async fn a_declared_fence_hook_lets_automatic_move_an_isolated_primary_without_a_person() {
+    for cluster in ["NONE", "WSFC"] {
+        for replicas in [2, 3] {
+            let plain = group_file(cluster, replicas);
+            let path = plain.with_extension("fenced.yaml");
+            let text = std::fs::read_to_string(&plain)
+                .expect("reads")
+                .replace(
+                    "{policy: Confirm}",
+                    "{policy: Automatic, minUnreachableSeconds: 1, maxDataLossSeconds: 600}",
+                )
+                .replace(
+                    "      availabilityMode: SynchronousCommit\n",
+                    "      availabilityMode: SynchronousCommit\n      fenceHook: {spec: {template: {spec: {restartPolicy: Never, containers: [{name: fence, image: registry.example/fence:1}]}}}}\n",
+                );
+            std::fs::write(&path, text).expect("writes");
+            let report = run(&options(vec![path.clone()], Scenario::FencedPrimary), Vec::new()).await;
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&plain);
+            let what = format!("{cluster} x{replicas}");
+            let report = report.unwrap_or_else(|e| panic!("{what}: {e}"));
+            // Nobody was asked to allow the move; once the fenced old primary returned, the commits
+            // it had beyond the fork are discarded only with a person's consent (invariant 9),
+            // which the drill gives as a person would.
+            assert!(
+                report.confirmations.iter().all(|c| c.what == "discard"),
+                "{what}: nobody confirmed the move: {:?}",
+                report.confirmations
+            );
+            let last = report.transitions.last().expect("the move");
+            assert_eq!(last.to, "west", "{what}: {last:?}");
+        }
+    }
+    // Without a declared fence hook the scenario cannot be played: bad input, exit code 2.
+    let plain = group_file("WSFC", 2);
+    let err = run(&options(vec![plain.clone()], Scenario::FencedPrimary), Vec::new())
+        .await
+        .expect_err("no fence hook");
+    let _ = std::fs::remove_file(&plain);
+    assert!(err.to_string().contains("needs a fenceHook"), "{err}");
+    assert_eq!(err.exit_code(), 2, "{err}");
+}

@@ -18,7 +18,8 @@ use drover::api::dr_site::{
     ChildRef, ComponentAtSite, ComponentSpec, DrPhase, DrSite, DrSiteSpec, DrSiteStatus, KubeconfigRef, Placement,
     SiteSpec, WorkloadKind, WorkloadRef,
 };
-use drover::components::hook::{HookContext, hook_job};
+use drover::components::hook::{Build, HookContext, hook_job};
+use drover::components::jobs::{JobOwner, JobPolicy};
 use drover::components::kube::{KubeSites, REMOTE_CONNECT_TIMEOUT, REMOTE_READ_TIMEOUT};
 use drover::components::{HookAction, HookJob, JobPhase, SiteAccess, Sites, WorkloadObs};
 use drover::controller::kube::KubePort;
@@ -150,8 +151,24 @@ fn hook(component: &str, action: HookAction) -> Job {
         active_site: "site-b",
         run: "1795000000-0",
     };
-    hook_job(&hook_template(), "cc-b", &ctx).expect("the template has a pod")
+    let owner = JobOwner::of(
+        "DrSite",
+        &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some("contact-center".into()),
+            namespace: Some("dr".into()),
+            uid: Some(DRSITE_UID.into()),
+            ..Default::default()
+        },
+    );
+    let build = Build {
+        owner: &owner,
+        policy: &JobPolicy::default(),
+    };
+    hook_job(&hook_template(), "cc-b", &ctx, build).expect("the template has a pod")
 }
+
+/// The DrSite's UID, which marks its hook Jobs.
+const DRSITE_UID: &str = "6d1c5b2e-drsite";
 
 fn ag() -> AvailabilityGroup {
     let replica = |name: &str, site: &str| ReplicaSpec {
@@ -162,6 +179,8 @@ fn ag() -> AvailabilityGroup {
             port: 1433,
         },
         availability_mode: AvailabilityMode::AsynchronousCommit,
+        fence_hook: None,
+        force_quorum_hook: None,
     };
     let mut ag = AvailabilityGroup::new(
         "ag1",
@@ -715,6 +734,7 @@ async fn hook_jobs_are_listed_by_the_drsite_label() {
         jobs,
         Ok(vec![
             HookJob {
+                owner_uid: Some(DRSITE_UID.into()),
                 name: start_name,
                 component: "master-scs".into(),
                 site: "site-b".into(),
@@ -723,6 +743,7 @@ async fn hook_jobs_are_listed_by_the_drsite_label() {
                 phase: JobPhase::Succeeded,
             },
             HookJob {
+                owner_uid: Some(DRSITE_UID.into()),
                 name: stop_name,
                 component: "message-server".into(),
                 site: "site-b".into(),
@@ -783,22 +804,57 @@ async fn a_hook_job_is_created_with_post() {
 }
 
 #[tokio::test]
-async fn a_hook_job_that_already_exists_is_not_an_error() {
+async fn a_hook_job_that_already_exists_is_not_an_error_when_it_carries_the_drsites_uid() {
     let (client, handle) = mock_client();
     let sites = KubeSites::new(client);
     let job = hook("master-scs", HookAction::Start);
     let name = job.metadata.name.clone().expect("named");
+    let existing = serde_json::to_value(&job).expect("serializes");
     let result = verify(
         handle,
         move |mut api| async move {
             let seen = api.next("POST Job").await;
             assert_eq!(seen.method, Method::POST);
             seen.fail(409, "AlreadyExists", &format!("jobs.batch \"{name}\" already exists"));
+            api.get(&format!("/apis/batch/v1/namespaces/cc-b/jobs/{name}"))
+                .await
+                .ok(&existing);
         },
         sites.create_job(&local_site(), &job),
     )
     .await;
     assert_eq!(result, Ok(()));
+}
+
+/// The takeover attempt: a Job someone created beforehand with the name drover will use is not
+/// taken as the hook's run.
+#[tokio::test]
+async fn a_same_named_job_without_the_drsites_uid_is_not_taken_for_the_hook() {
+    let (client, handle) = mock_client();
+    let sites = KubeSites::new(client);
+    let job = hook("master-scs", HookAction::Start);
+    let name = job.metadata.name.clone().expect("named");
+    let mut planted = serde_json::to_value(&job).expect("serializes");
+    planted["metadata"]["annotations"] = json!({"owner": "sre"});
+    let expected_name = name.clone();
+    let result = verify(
+        handle,
+        move |mut api| async move {
+            let seen = api.next("POST Job").await;
+            seen.fail(409, "AlreadyExists", &format!("jobs.batch \"{name}\" already exists"));
+            api.get(&format!("/apis/batch/v1/namespaces/cc-b/jobs/{name}"))
+                .await
+                .ok(&planted);
+        },
+        sites.create_job(&local_site(), &job),
+    )
+    .await;
+    assert_eq!(
+        result,
+        Err(PortError::Api(format!(
+            "a Job cc-b/{expected_name} already exists and was not created by drover for this object (no matching owner UID): it is not taken as the hook's run; delete or rename it"
+        )))
+    );
 }
 
 #[tokio::test]

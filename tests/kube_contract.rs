@@ -162,6 +162,8 @@ fn replica(name: &str, site: &str, host: &str, port: u16) -> ReplicaSpec {
             port,
         },
         availability_mode: AvailabilityMode::AsynchronousCommit,
+        fence_hook: None,
+        force_quorum_hook: None,
     }
 }
 

@@ -68,18 +68,22 @@ async fn hook_jobs_are_listed_by_label_and_a_create_that_already_happened_is_not
     let job: Job = serde_json::from_value(json!({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": "pchat-set-pool-state-1a2b3c4d", "namespace": "persistent-chat",
-                     "labels": {"drover.dev/pchat": "pchat", "drover.dev/action": "set-pool-state", "drover.dev/run": "1795000000-1"}},
+                     "labels": {"drover.dev/pchat": "pchat", "drover.dev/action": "set-pool-state", "drover.dev/run": "1795000000-1"},
+                     "annotations": {"drover.dev/owner-uid": "uid-pchat"}},
         "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}
     }))
     .unwrap();
     let sent = job.clone();
-    let (listed, created, again) = verify(
+    let existing = serde_json::to_value(&job).unwrap();
+    let mut planted = existing.clone();
+    planted["metadata"]["annotations"] = json!({});
+    let (listed, created, again, foreign) = verify(
         handle,
         move |mut api| async move {
             api.get("/apis/batch/v1/namespaces/persistent-chat/jobs?&labelSelector=drover.dev%2Fpchat%3Dpchat")
                 .await
                 .ok(&json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {}, "items": [serde_json::to_value(&sent).unwrap()]}));
-            for (i, answer) in [201u16, 409].into_iter().enumerate() {
+            for (i, answer) in [201u16, 409, 409].into_iter().enumerate() {
                 let seen = api.next("POST a Job").await;
                 assert_eq!(seen.method, Method::POST, "create {i}");
                 assert_eq!(seen.uri, "/apis/batch/v1/namespaces/persistent-chat/jobs?");
@@ -89,12 +93,18 @@ async fn hook_jobs_are_listed_by_label_and_a_create_that_already_happened_is_not
                     seen.reply(http::StatusCode::CREATED, &body);
                 } else {
                     seen.fail(409, "AlreadyExists", "jobs.batch \"pchat-set-pool-state-1a2b3c4d\" already exists");
+                    // Read back: taken only when it carries the pool's UID.
+                    let found = if i == 1 { &existing } else { &planted };
+                    api.get("/apis/batch/v1/namespaces/persistent-chat/jobs/pchat-set-pool-state-1a2b3c4d")
+                        .await
+                        .ok(found);
                 }
             }
         },
         async {
             (
                 port.jobs("persistent-chat", "drover.dev/pchat", "pchat").await,
+                port.create_job("persistent-chat", &job).await,
                 port.create_job("persistent-chat", &job).await,
                 port.create_job("persistent-chat", &job).await,
             )
@@ -108,7 +118,15 @@ async fn hook_jobs_are_listed_by_label_and_a_create_that_already_happened_is_not
         Some("pchat-set-pool-state-1a2b3c4d")
     );
     assert_eq!(created, Ok(()));
-    assert_eq!(again, Ok(()), "409: the Job exists, as wanted");
+    assert_eq!(
+        again,
+        Ok(()),
+        "409: the Job exists, as wanted (it carries the pool's UID)"
+    );
+    assert!(
+        matches!(&foreign, Err(drover::controller::PortError::Api(m)) if m.contains("was not created by drover for this object")),
+        "a same-named Job without the UID is someone else's: {foreign:?}"
+    );
 }
 
 #[tokio::test]

@@ -216,6 +216,7 @@ fn fast_config() -> Config {
             long_command: Duration::from_secs(30),
         },
         confirmation_ttl: drover::plan::confirm::DEFAULT_TTL,
+        jobs: Default::default(),
     }
 }
 

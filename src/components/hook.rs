@@ -4,8 +4,10 @@
 //! operator replica) builds the same Job and a create that already happened
 //! is recognised by its name.
 
+use super::jobs::{JobOwner, JobPolicy, check, harden, owner_uid};
 use super::{
-    HookAction, HookJob, JobPhase, LABEL_ACTION, LABEL_COMPONENT, LABEL_DRSITE, LABEL_POOL, LABEL_RUN, LABEL_SITE,
+    HookAction, HookJob, JobPhase, LABEL_ACTION, LABEL_AG, LABEL_COMPONENT, LABEL_DRSITE, LABEL_POOL, LABEL_RUN,
+    LABEL_SITE,
 };
 use crate::plan::fnv1a;
 use k8s_openapi::api::batch::v1::{Job, JobTemplateSpec};
@@ -37,9 +39,23 @@ pub struct HookContext<'a> {
     pub run: &'a str,
 }
 
+/// Who a Job is built for and under which rules: the owning object (its UID marks the Job as
+/// drover's) and the administrator's [`JobPolicy`].
+#[derive(Debug, Clone, Copy)]
+pub struct Build<'a> {
+    pub owner: &'a JobOwner,
+    pub policy: &'a JobPolicy,
+}
+
 /// The Job for one hook run: the template's metadata and spec, named and labelled by drover, with
-/// the `DROVER_*` environment in every container. `Err` when the template has no pod to run.
-pub fn hook_job(template: &JobTemplateSpec, namespace: &str, ctx: &HookContext<'_>) -> Result<Job, String> {
+/// the `DROVER_*` environment in every container. `Err` when the template has no pod to run or
+/// asks for what a Job drover runs may not have ([`super::jobs::check`]).
+pub fn hook_job(
+    template: &JobTemplateSpec,
+    namespace: &str,
+    ctx: &HookContext<'_>,
+    build: Build<'_>,
+) -> Result<Job, String> {
     let what = format!("the {} hook of {} at {}", ctx.action.as_str(), ctx.component, ctx.site);
     let labels = [
         (LABEL_DRSITE, label_value(ctx.drsite)),
@@ -48,7 +64,15 @@ pub fn hook_job(template: &JobTemplateSpec, namespace: &str, ctx: &HookContext<'
         (LABEL_ACTION, ctx.action.as_str().to_string()),
         (LABEL_RUN, label_value(ctx.run)),
     ];
-    build_job(template, namespace, &what, job_name(ctx), &labels, &hook_env(ctx))
+    build_job(
+        template,
+        namespace,
+        &what,
+        job_name(ctx),
+        &labels,
+        &hook_env(ctx),
+        build,
+    )
 }
 
 /// What a pool cmdlet's hook Job is for.
@@ -73,6 +97,7 @@ pub fn pool_hook_job(
     namespace: &str,
     ctx: &PoolHookContext<'_>,
     args: &[(&'static str, String)],
+    build: Build<'_>,
 ) -> Result<Job, String> {
     let what = format!("the {} hook of pool {}", ctx.step, ctx.pool);
     let labels = [
@@ -98,11 +123,86 @@ pub fn pool_hook_job(
     .collect::<Vec<_>>()
     .join("-");
     let name = format!("{prefix}-{:08x}", fnv1a(key.as_bytes()) as u32);
-    build_job(template, namespace, &what, name, &labels, &env)
+    build_job(template, namespace, &what, name, &labels, &env, build)
 }
 
-/// A pool hook Job drover created, from its labels and status.
-pub fn parse_pool_job(job: &Job) -> Option<crate::plan::pchat::PoolJob> {
+/// What an AvailabilityGroup's fence or force-quorum Job is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgHookContext<'a> {
+    /// The AvailabilityGroup's resource name.
+    pub group: &'a str,
+    /// The availability group's name in SQL Server.
+    pub group_name: &'a str,
+    pub hook: crate::api::availability_group::AgHook,
+    /// The replica it acts on (the old primary to fence, the target to force quorum for).
+    pub replica: &'a str,
+    pub site: &'a str,
+    /// The forced failover's target.
+    pub target: &'a str,
+    /// The outage it belongs to: a repeat finds the Job already created.
+    pub run: &'a str,
+}
+
+/// A fence or force-quorum Job: named `<group>-<fence|force-quorum>-<hash>`, labelled with the
+/// group, the hook, the site and the run, with `DROVER_ACTION`, `DROVER_GROUP`, `DROVER_REPLICA`,
+/// `DROVER_SITE`, `DROVER_TARGET_REPLICA` and `DROVER_RUN` in every container.
+pub fn ag_hook_job(
+    template: &JobTemplateSpec,
+    namespace: &str,
+    ctx: &AgHookContext<'_>,
+    build: Build<'_>,
+) -> Result<Job, String> {
+    let action = ctx.hook.as_str();
+    let what = format!("the {} of {}", ctx.hook.field(), ctx.replica);
+    let labels = [
+        (LABEL_AG, label_value(ctx.group)),
+        (LABEL_ACTION, action.to_string()),
+        (LABEL_SITE, label_value(ctx.site)),
+        (LABEL_RUN, label_value(ctx.run)),
+    ];
+    let env = [
+        ("DROVER_ACTION", action.to_string()),
+        ("DROVER_GROUP", ctx.group_name.to_string()),
+        ("DROVER_REPLICA", ctx.replica.to_string()),
+        ("DROVER_SITE", ctx.site.to_string()),
+        ("DROVER_TARGET_REPLICA", ctx.target.to_string()),
+        ("DROVER_RUN", ctx.run.to_string()),
+    ];
+    let key = [ctx.group, action, ctx.replica, ctx.site, ctx.run].join("\0");
+    let prefix = [
+        dns_part(ctx.group, MAX_DRSITE_PART + MAX_COMPONENT_PART - 13),
+        action.to_string(),
+    ]
+    .into_iter()
+    .filter(|p| !p.is_empty())
+    .collect::<Vec<_>>()
+    .join("-");
+    let name = format!("{prefix}-{:08x}", fnv1a(key.as_bytes()) as u32);
+    build_job(template, namespace, &what, name, &labels, &env, build)
+}
+
+/// A fence or force-quorum Job drover created for the group with `owner_uid`; `None` for any
+/// other Job (another group's, or one drover did not create, whatever its name).
+pub fn parse_ag_job(job: &Job, owner_uid: &str) -> Option<crate::plan::ag::AgJob> {
+    if !super::jobs::owned_by(job, owner_uid) {
+        return None;
+    }
+    let labels = job.metadata.labels.as_ref()?;
+    Some(crate::plan::ag::AgJob {
+        name: job.metadata.name.clone()?,
+        hook: crate::api::availability_group::AgHook::parse(labels.get(LABEL_ACTION)?)?,
+        site: labels.get(LABEL_SITE)?.clone(),
+        run: labels.get(LABEL_RUN)?.clone(),
+        phase: job_phase(job),
+    })
+}
+
+/// A pool hook Job drover created for the pool with `owner_uid`, from its labels and status;
+/// `None` for any other Job (another pool's, or one drover did not create).
+pub fn parse_pool_job(job: &Job, owner_uid: &str) -> Option<crate::plan::pchat::PoolJob> {
+    if !super::jobs::owned_by(job, owner_uid) {
+        return None;
+    }
     let labels = job.metadata.labels.as_ref()?;
     Some(crate::plan::pchat::PoolJob {
         name: job.metadata.name.clone()?,
@@ -120,7 +220,13 @@ fn build_job(
     name: String,
     drover_labels: &[(&str, String)],
     env: &[(&'static str, String)],
+    build: Build<'_>,
 ) -> Result<Job, String> {
+    let refused = check(template, "template", build.policy);
+    if !refused.is_empty() {
+        let why: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        return Err(format!("{what} is refused: {}", why.join("; ")));
+    }
     let mut spec = template
         .spec
         .clone()
@@ -133,6 +239,7 @@ fn build_job(
     if pod.containers.is_empty() {
         return Err(format!("{what} has no container"));
     }
+    harden(pod);
     for container in pod
         .containers
         .iter_mut()
@@ -145,14 +252,16 @@ fn build_job(
     for (key, value) in drover_labels {
         labels.insert((*key).to_string(), value.clone());
     }
+    let mut metadata = ObjectMeta {
+        name: Some(name),
+        namespace: Some(namespace.to_string()),
+        labels: Some(labels),
+        annotations: given.annotations,
+        ..ObjectMeta::default()
+    };
+    build.owner.mark(&mut metadata, namespace);
     Ok(Job {
-        metadata: ObjectMeta {
-            name: Some(name),
-            namespace: Some(namespace.to_string()),
-            labels: Some(labels),
-            annotations: given.annotations,
-            ..ObjectMeta::default()
-        },
+        metadata,
         spec: Some(spec),
         status: None,
     })
@@ -284,10 +393,13 @@ pub fn run_label(started_at: jiff::Timestamp, attempt: u32, to_site: &str) -> St
 }
 
 /// A hook Job drover created, from its labels and status; `None` for a Job without drover's labels.
+/// `owner_uid` says which object it was created for (see [`super::jobs`]); the caller keeps only
+/// its own object's.
 pub fn parse_hook_job(job: &Job) -> Option<HookJob> {
     let labels = job.metadata.labels.as_ref()?;
     let label = |key: &str| labels.get(key).cloned();
     Some(HookJob {
+        owner_uid: owner_uid(job).map(str::to_string),
         name: job.metadata.name.clone()?,
         component: label(LABEL_COMPONENT)?,
         site: label(LABEL_SITE)?,
@@ -331,6 +443,28 @@ mod tests {
     use k8s_openapi::api::batch::v1::{JobCondition, JobSpec, JobStatus};
     use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
     use std::collections::{BTreeMap, BTreeSet};
+
+    static OWNER: std::sync::LazyLock<JobOwner> = std::sync::LazyLock::new(|| {
+        JobOwner::of(
+            "DrSite",
+            &ObjectMeta {
+                name: Some("contact-center".into()),
+                namespace: Some("dr".into()),
+                uid: Some("uid-cc".into()),
+                ..ObjectMeta::default()
+            },
+        )
+    });
+    static POLICY: JobPolicy = JobPolicy {
+        allowed_service_accounts: &[],
+    };
+
+    fn build() -> Build<'static> {
+        Build {
+            owner: &OWNER,
+            policy: &POLICY,
+        }
+    }
 
     fn container(name: &str, env: &[(&str, &str)]) -> Container {
         Container {
@@ -411,7 +545,13 @@ mod tests {
 
     #[test]
     fn the_job_is_named_labelled_and_placed_by_drover() {
-        let job = hook_job(&template(), "site-b-apps", &ctx(HookAction::Start, "1795000000-0")).expect("builds");
+        let job = hook_job(
+            &template(),
+            "site-b-apps",
+            &ctx(HookAction::Start, "1795000000-0"),
+            build(),
+        )
+        .expect("builds");
         let name = job.metadata.name.as_deref().expect("named");
         assert!(name.starts_with("contact-center-master-scs-start-"), "{name}");
         assert_eq!(name.len(), "contact-center-master-scs-start-".len() + 8);
@@ -432,18 +572,161 @@ mod tests {
         );
         assert_eq!(
             job.metadata.annotations,
-            Some(BTreeMap::from([("owner".to_string(), "sre".to_string())]))
+            Some(BTreeMap::from([
+                ("owner".to_string(), "sre".to_string()),
+                (
+                    super::super::jobs::OWNER_UID_ANNOTATION.to_string(),
+                    "uid-cc".to_string()
+                ),
+            ])),
+            "the template's annotations are kept; the owner's UID marks the Job as drover's"
+        );
+        assert_eq!(
+            job.metadata.owner_references, None,
+            "a site's namespace is not the DrSite's: no owner reference can point across"
         );
         assert!(job.status.is_none());
         let spec = job.spec.expect("spec");
         assert_eq!(spec.backoff_limit, Some(2), "the template's spec is kept");
         let pod = spec.template.spec.expect("pod");
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(
+            pod.automount_service_account_token,
+            Some(false),
+            "no API token without an allowed ServiceAccount"
+        );
+    }
+
+    #[test]
+    fn a_template_the_rules_refuse_is_never_built() {
+        let mut t = template();
+        let pod = t.spec.as_mut().and_then(|s| s.template.spec.as_mut()).expect("pod");
+        pod.host_pid = Some(true);
+        pod.volumes = Some(vec![k8s_openapi::api::core::v1::Volume {
+            name: "host".into(),
+            host_path: Some(k8s_openapi::api::core::v1::HostPathVolumeSource {
+                path: "/".into(),
+                type_: None,
+            }),
+            ..Default::default()
+        }]);
+        pod.containers[0].security_context = Some(k8s_openapi::api::core::v1::SecurityContext {
+            privileged: Some(true),
+            ..Default::default()
+        });
+        let e = hook_job(&t, "apps", &ctx(HookAction::Start, "1-0"), build()).expect_err("refused");
+        assert_eq!(
+            e,
+            "the start hook of master-scs at site-b is refused: \
+             template.spec.template.spec.hostPID: host namespaces are not allowed in a Job drover runs; \
+             template.spec.template.spec.volumes[0].hostPath: hostPath volumes are not allowed in a Job drover runs; \
+             template.spec.template.spec.containers[0].securityContext.privileged: privileged containers are not allowed in a Job drover runs"
+        );
+        let pool = PoolHookContext {
+            pool: "pchat",
+            identity: "pchat.example",
+            step: "set-pool-state",
+            hook_action: "SetPoolState",
+            site: "dc1",
+            run: "1-0",
+        };
+        assert!(
+            pool_hook_job(&t, "chat", &pool, &[], build()).is_err(),
+            "pool hooks too"
+        );
+    }
+
+    #[test]
+    fn a_fence_job_is_named_labelled_owned_and_carries_its_environment() {
+        use crate::api::availability_group::AgHook;
+        let owner = JobOwner::of(
+            "AvailabilityGroup",
+            &ObjectMeta {
+                name: Some("cc-ag".into()),
+                namespace: Some("dr".into()),
+                uid: Some("uid-ag".into()),
+                ..ObjectMeta::default()
+            },
+        );
+        let c = AgHookContext {
+            group: "cc-ag",
+            group_name: "ag1",
+            hook: AgHook::Fence,
+            replica: "SQL-A",
+            site: "site-a",
+            target: "SQL-B",
+            run: "1795000000-0-site-a",
+        };
+        let b = Build {
+            owner: &owner,
+            policy: &POLICY,
+        };
+        let job = ag_hook_job(&template(), "dr", &c, b).expect("builds");
+        let name = job.metadata.name.clone().expect("named");
+        assert!(
+            name.starts_with("cc-ag-fence-") && is_dns_subdomain_label(&name),
+            "{name}"
+        );
+        assert_eq!(
+            ag_hook_job(&template(), "dr", &c, b).expect("builds").metadata.name,
+            Some(name.clone()),
+            "a repeat of the same outage builds the same Job"
+        );
+        let quorum = ag_hook_job(
+            &template(),
+            "dr",
+            &AgHookContext {
+                hook: AgHook::ForceQuorum,
+                ..c
+            },
+            b,
+        )
+        .expect("builds");
+        assert_ne!(quorum.metadata.name, Some(name.clone()));
+        let refs = job
+            .metadata
+            .owner_references
+            .clone()
+            .expect("owned in its own namespace");
+        assert_eq!(
+            (refs[0].kind.as_str(), refs[0].uid.as_str()),
+            ("AvailabilityGroup", "uid-ag")
+        );
+        let parsed = parse_ag_job(&job, "uid-ag").expect("ours");
+        assert_eq!(
+            (parsed.hook, parsed.site.as_str(), parsed.run.as_str()),
+            (AgHook::Fence, "site-a", "1795000000-0-site-a")
+        );
+        assert_eq!(
+            parse_ag_job(&job, "uid-other"),
+            None,
+            "another group's (or nobody's) Job is not ours"
+        );
+        let mut forged = job.clone();
+        forged.metadata.owner_references = None;
+        forged.metadata.annotations = None;
+        assert_eq!(
+            parse_ag_job(&forged, "uid-ag"),
+            None,
+            "the expected name and labels are not enough"
+        );
+        let pod = job.spec.and_then(|s| s.template.spec).expect("pod");
+        let env = env_of(&pod.containers[0]);
+        for (k, v) in [
+            ("DROVER_ACTION", "fence"),
+            ("DROVER_GROUP", "ag1"),
+            ("DROVER_REPLICA", "SQL-A"),
+            ("DROVER_SITE", "site-a"),
+            ("DROVER_TARGET_REPLICA", "SQL-B"),
+            ("DROVER_RUN", "1795000000-0-site-a"),
+        ] {
+            assert_eq!(env.get(k).map(String::as_str), Some(v), "{k}");
+        }
     }
 
     #[test]
     fn every_container_gets_the_drover_environment() {
-        let job = hook_job(&template(), "apps", &ctx(HookAction::Stop, "1795000000-2")).expect("builds");
+        let job = hook_job(&template(), "apps", &ctx(HookAction::Stop, "1795000000-2"), build()).expect("builds");
         let pod = job.spec.and_then(|s| s.template.spec).expect("pod");
         let expected = [
             ("DROVER_ACTION", "stop"),
@@ -484,7 +767,7 @@ mod tests {
         let mut t = template();
         let pod = t.spec.as_mut().and_then(|s| s.template.spec.as_mut()).expect("pod");
         pod.containers[0] = container("run", &[("DROVER_SITE", "a"), ("X", "1"), ("DROVER_SITE", "b")]);
-        let job = hook_job(&t, "apps", &ctx(HookAction::Start, "1-0")).expect("builds");
+        let job = hook_job(&t, "apps", &ctx(HookAction::Start, "1-0"), build()).expect("builds");
         let pod = job.spec.and_then(|s| s.template.spec).expect("pod");
         let env = env_of(&pod.containers[0]);
         assert_eq!(env["DROVER_SITE"], "site-b");
@@ -495,7 +778,7 @@ mod tests {
     fn the_name_is_stable_and_differs_for_any_different_input() {
         let base = ctx(HookAction::Start, "1795000000-0");
         let name = |c: &HookContext<'_>| {
-            hook_job(&template(), "apps", c)
+            hook_job(&template(), "apps", c, build())
                 .expect("builds")
                 .metadata
                 .name
@@ -557,7 +840,7 @@ mod tests {
                 component,
                 ..ctx(HookAction::Start, "1-0")
             };
-            let job = hook_job(&template(), "apps", &c).expect("builds");
+            let job = hook_job(&template(), "apps", &c, build()).expect("builds");
             let name = job.metadata.name.expect("named");
             assert!(is_dns_subdomain_label(&name), "{drsite:?}/{component:?} -> {name:?}");
             for (k, v) in job.metadata.labels.expect("labels") {
@@ -568,7 +851,7 @@ mod tests {
             drsite: "Contact.Center.Prod",
             ..ctx(HookAction::Stop, "1-0")
         };
-        let name = hook_job(&template(), "apps", &c)
+        let name = hook_job(&template(), "apps", &c, build())
             .expect("builds")
             .metadata
             .name
@@ -583,7 +866,7 @@ mod tests {
             metadata: None,
             spec: None,
         };
-        let e = hook_job(&no_spec, "apps", &c).expect_err("no spec");
+        let e = hook_job(&no_spec, "apps", &c, build()).expect_err("no spec");
         assert!(
             e.contains("start hook of master-scs at site-b") && e.contains("no spec"),
             "{e}"
@@ -593,14 +876,14 @@ mod tests {
         if let Some(s) = no_pod.spec.as_mut() {
             s.template.spec = None;
         }
-        let e = hook_job(&no_pod, "apps", &c).expect_err("no pod");
+        let e = hook_job(&no_pod, "apps", &c, build()).expect_err("no pod");
         assert!(e.contains("spec.template.spec"), "{e}");
 
         let mut no_containers = template();
         if let Some(pod) = no_containers.spec.as_mut().and_then(|s| s.template.spec.as_mut()) {
             pod.containers.clear();
         }
-        let e = hook_job(&no_containers, "apps", &c).expect_err("no containers");
+        let e = hook_job(&no_containers, "apps", &c, build()).expect_err("no containers");
         assert!(e.contains("no container"), "{e}");
     }
 
@@ -646,7 +929,7 @@ mod tests {
     }
 
     fn job_with(status: Option<JobStatus>) -> Job {
-        let mut job = hook_job(&template(), "apps", &ctx(HookAction::Start, "1795000000-0")).expect("builds");
+        let mut job = hook_job(&template(), "apps", &ctx(HookAction::Start, "1795000000-0"), build()).expect("builds");
         job.status = status;
         job
     }
@@ -668,6 +951,7 @@ mod tests {
         assert_eq!(
             parsed,
             HookJob {
+                owner_uid: Some("uid-cc".into()),
                 name: job.metadata.name.clone().expect("named"),
                 component: "master-scs".into(),
                 site: "site-b".into(),

@@ -286,14 +286,39 @@ impl Sites for KubeSites {
         let api: Api<Job> = Api::namespaced(client, &at.namespace);
         match api.create(&PostParams::default(), job).await {
             Ok(_) => Ok(()),
-            // Its name is deterministic: it is the Job created by an earlier pass.
-            Err(e) if is_already_exists(&e) => Ok(()),
+            // Its name is deterministic: the Job created by an earlier pass, if it carries the
+            // same owner UID; anyone else's Job of that name is not taken for it.
+            Err(e) if is_already_exists(&e) => existing_is_ours(&api, &at.namespace, job).await,
             Err(e) => Err(port_error(e)),
         }
     }
 
     async fn probe(&self, p: &Probe) -> Result<(), String> {
         probe::probe(p).await
+    }
+}
+
+/// After a create refused with AlreadyExists: `Ok` when the Job of that name is drover's for the
+/// same owner as `job` (an earlier pass created it), else the error that it is someone else's.
+pub async fn existing_is_ours(
+    api: &kube::Api<Job>,
+    namespace: &str,
+    job: &Job,
+) -> Result<(), crate::controller::PortError> {
+    let name = job.metadata.name.clone().unwrap_or_default();
+    let existing = crate::controller::kube::get_opt(api, &name).await?;
+    match existing {
+        Some(found)
+            if super::jobs::owner_uid(&found).is_some()
+                && super::jobs::owner_uid(&found) == super::jobs::owner_uid(job) =>
+        {
+            Ok(())
+        }
+        // Deleted meanwhile: the next pass creates it again.
+        None => Ok(()),
+        Some(_) => Err(crate::controller::PortError::Api(super::jobs::not_ours(
+            namespace, &name,
+        ))),
     }
 }
 

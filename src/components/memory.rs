@@ -762,6 +762,7 @@ impl Sites for MemorySites {
             .into_iter()
             .filter_map(|j| {
                 Some(HookJob {
+                    owner_uid: crate::components::jobs::owner_uid(&j.job).map(str::to_string),
                     name: j.job.metadata.name.clone()?,
                     component: label(&j.job, LABEL_COMPONENT)?.into(),
                     site: label(&j.job, LABEL_SITE)?.into(),
@@ -800,8 +801,14 @@ impl Sites for MemorySites {
                 "the namespace of the provided object does not match the namespace sent on the request".into(),
             ));
         }
-        if site.jobs.contains_key(&name) {
-            return Ok(());
+        if let Some(existing) = site.jobs.get(&name) {
+            // Its name is deterministic: the Job created by an earlier pass, if it is drover's
+            // for the same object; anyone else's Job of that name is not taken for it.
+            return if crate::components::jobs::owner_uid(&existing.job) == crate::components::jobs::owner_uid(job) {
+                Ok(())
+            } else {
+                Err(PortError::Api(crate::components::jobs::not_ours(&at.namespace, &name)))
+            };
         }
         if let Some(why) = invalid_job(job, &name) {
             return Err(PortError::Api(format!("Job.batch {name:?} is invalid: {why}")));
@@ -1207,6 +1214,7 @@ mod tests {
         assert_eq!(
             jobs,
             [HookJob {
+                owner_uid: None,
                 name: "legacy-start-a".into(),
                 component: "legacy".into(),
                 site: "site-a".into(),

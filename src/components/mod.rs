@@ -4,6 +4,7 @@
 //! implements it for real (one client per cluster), memory for tests and the demo.
 
 pub mod hook;
+pub mod jobs;
 pub mod kube;
 pub mod memory;
 pub mod probe;
@@ -21,6 +22,8 @@ pub const LABEL_ACTION: &str = "drover.dev/action";
 pub const LABEL_RUN: &str = "drover.dev/run";
 /// On a PersistentChatPool's hook Jobs: the pool's name.
 pub const LABEL_POOL: &str = "drover.dev/pchat";
+/// On an AvailabilityGroup's fence and force-quorum Jobs: the group's resource name.
+pub const LABEL_AG: &str = "drover.dev/sqlag";
 
 /// How to reach one site's Kubernetes objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +100,8 @@ pub enum JobPhase {
 /// A hook Job drover created, as found by its labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookJob {
+    /// The UID of the object it was created for ([`jobs::owner_uid`]); `None`: not drover's.
+    pub owner_uid: Option<String>,
     pub name: String,
     pub component: String,
     pub site: String,

@@ -313,7 +313,8 @@ impl PoolPort for KubePort {
         let api: Api<Job> = Api::namespaced(self.client.clone(), namespace);
         match api.create(&PostParams::default(), job).await {
             Ok(_) => Ok(()),
-            Err(e) if is_already_exists(&e) => Ok(()),
+            // Created by an earlier pass if it carries the same owner UID; not otherwise.
+            Err(e) if is_already_exists(&e) => crate::components::kube::existing_is_ours(&api, namespace, job).await,
             Err(e) => Err(port_error(e)),
         }
     }

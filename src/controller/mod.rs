@@ -41,6 +41,8 @@ pub struct Config {
     pub sql: crate::sql::Timeouts,
     /// How long a confirmation token stays good before a new request replaces it.
     pub confirmation_ttl: Duration,
+    /// What the administrator allows in the Jobs drover creates from users' templates.
+    pub jobs: crate::components::jobs::JobPolicy,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             max_backoff: Duration::from_secs(300),
             sql: crate::sql::Timeouts::default(),
             confirmation_ttl: crate::plan::confirm::DEFAULT_TTL,
+            jobs: crate::components::jobs::JobPolicy::default(),
         }
     }
 }

@@ -112,9 +112,10 @@ pub const API_CALLS: &[ApiCall] = &[
     cluster(
         "batch",
         "jobs",
-        &["list", "watch", "create"],
-        "hook Jobs of DrSites and pools: created from the spec's templates, listed by label to judge them, \
-         watched (metadata only) so a finished hook moves the runbook on",
+        &["get", "list", "watch", "create"],
+        "hook Jobs of DrSites and pools, fence and force-quorum Jobs of AvailabilityGroups: created from \
+         the spec's templates, listed by label to judge them, watched (metadata only) so a finished hook \
+         moves the runbook on, read when a create finds one of the same name (taken only with the owner's UID)",
     ),
     cluster(
         "apps",

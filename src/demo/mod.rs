@@ -535,6 +535,109 @@ impl<W: Write> Demo<W> {
         Ok(said)
     }
 
+    /// The active site's SQL Server cut off from drover and the other sites while it keeps
+    /// committing, its Kubernetes API answering, and the move to `to` asked for: each group's
+    /// fence hook for the old primary runs (in the twin it stops that SQL Server) and its success
+    /// is the evidence for the forced failover. A group under `Automatic` must move without anyone
+    /// confirming anything; one under `Confirm` is asked about the loss only, the old primary
+    /// already fenced. Then the isolation ends and the fenced instance is started again.
+    pub async fn fenced_primary(&mut self, to: &str) -> Result<String, Error> {
+        let old = self.world.drs.spec.active_site.clone();
+        let groups: Vec<_> = self.world.groups.iter().map(|g| self.world.group_of(g)).collect();
+        let unfenced: Vec<String> = groups
+            .iter()
+            .filter(|g| g.spec.replica_at(&old).is_none_or(|r| r.fence_hook.is_none()))
+            .map(|g| g.metadata.name.clone().unwrap_or_default())
+            .collect();
+        if !unfenced.is_empty() {
+            return Err(Error::BadInput(format!(
+                "--scenario fenced-primary needs a fenceHook on the replica at {old} of every group; {} declares none",
+                unfenced.join(", ")
+            )));
+        }
+        let automatic = groups
+            .iter()
+            .all(|g| g.spec.forced_failover.policy == crate::api::availability_group::ForcePolicy::Automatic);
+        let at = self.world.elapsed();
+        let sql = self.sql_at(&old);
+        self.view.stage(
+            at,
+            &format!(
+                "{old} isolated: SQL Server {} alive and committing, unreachable from drover and from the other sites; its Kubernetes API answers, so its fence hook can run",
+                sql.join(", ")
+            ),
+        );
+        for name in &sql {
+            self.world.sim.isolate_from_clients(name, true).map_err(Error::Failed)?;
+        }
+        let others: Vec<String> = self.world.drs.spec.sites.iter().map(|s| s.name.clone()).collect();
+        for other in others.iter().filter(|s| **s != old) {
+            if !self.sql_at(other).is_empty() {
+                self.world.sim.partition(&old, other).map_err(Error::Failed)?;
+            }
+        }
+        let asked_before = self.confirmations.len();
+        self.patch(at, to);
+        self.tick().await?;
+        let kind = self
+            .world
+            .status()
+            .transition
+            .map_or(TransitionKind::Switchover, |t| t.kind);
+        self.transition(kind, Some(&old), to, at).await?;
+        let asked: Vec<&Confirmation> = self.confirmations[asked_before..].iter().collect();
+        if automatic && !asked.is_empty() {
+            return Err(Error::Invariant(format!(
+                "forcedFailover.policy Automatic with a fence hook that succeeded still asked a person: {}",
+                asked.iter().map(|c| c.what.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let fenced: Vec<String> = self
+            .world
+            .group_events()
+            .into_iter()
+            .filter(|e| e.reason == "FenceHookSucceeded")
+            .map(|e| e.note)
+            .collect();
+        if fenced.len() < groups.len() {
+            return Err(Error::Invariant(format!(
+                "the move finished without every group's fence hook succeeding (seen: {fenced:?})"
+            )));
+        }
+        let said = format!(
+            "while {old} was isolated drover fenced it ({}) and moved {}",
+            fenced.join("; "),
+            if automatic {
+                "without asking anyone"
+            } else {
+                "once the loss was confirmed"
+            }
+        );
+        self.view.line(self.world.elapsed(), &format!("  {said}"));
+        let back = self.world.elapsed();
+        self.view.stage(
+            back,
+            &format!("{old} reachable again: the isolation ends and the fenced SQL Server is started"),
+        );
+        for name in &sql {
+            self.world
+                .sim
+                .isolate_from_clients(name, false)
+                .map_err(Error::Failed)?;
+        }
+        self.world.sim.heal();
+        for name in &sql {
+            self.world.sim.start_instance(name).map_err(Error::Failed)?;
+        }
+        // Long enough for the fenced replica to come back and be handled (demoted under NONE).
+        let settle = tokio::time::Instant::now() + self.scaled(Duration::from_secs(20)).max(Duration::from_secs(5));
+        while tokio::time::Instant::now() < settle {
+            self.tick().await?;
+            self.confirm();
+        }
+        Ok(said)
+    }
+
     /// The move back to `to`, the site the last failover left.
     pub async fn failback(&mut self, to: &str) -> Result<(), Error> {
         let from = self.world.drs.spec.active_site.clone();

@@ -47,6 +47,7 @@ pub fn controller_config(poll: Duration) -> Config {
             long_command: Duration::from_secs(30),
         },
         confirmation_ttl: crate::plan::confirm::DEFAULT_TTL,
+        jobs: crate::components::jobs::JobPolicy::default(),
     }
 }
 
@@ -65,6 +66,39 @@ pub fn fast(mut cfg: WorldConfig) -> WorldConfig {
     cfg.latencies.backup = Duration::from_millis(50);
     cfg.workload.commits_per_second = 100;
     cfg
+}
+
+/// What an AvailabilityGroup's hook Job does to the simulated world (other Jobs: nothing here):
+/// a fence stops the replica's SQL Server instance (the model at once, so it commits nothing from
+/// the moment the Job is seen succeeded; its endpoint right after), a force-quorum forces WSFC
+/// quorum on the replica's node. The replica is the Job's `DROVER_REPLICA`.
+pub fn run_ag_hook(sim: &Arc<Sim>, job: &k8s_openapi::api::batch::v1::Job) -> Result<(), String> {
+    use crate::api::availability_group::AgHook;
+    use crate::components::{LABEL_ACTION, LABEL_AG};
+    let Some(labels) = job.metadata.labels.as_ref().filter(|l| l.contains_key(LABEL_AG)) else {
+        return Ok(());
+    };
+    let replica = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.env.as_ref())
+        .and_then(|env| env.iter().find(|e| e.name == "DROVER_REPLICA"))
+        .and_then(|e| e.value.clone())
+        .ok_or("the Job has no DROVER_REPLICA")?;
+    match labels.get(LABEL_ACTION).and_then(|a| AgHook::parse(a)) {
+        Some(AgHook::Fence) => {
+            sim.with_world(|w, now| w.stop_instance(now, &replica))?;
+            let endpoint = sim.clone();
+            tokio::spawn(async move {
+                let _ = endpoint.stop_instance(&replica).await;
+            });
+            Ok(())
+        }
+        Some(AgHook::ForceQuorum) => sim.force_quorum(&replica),
+        None => Ok(()),
+    }
 }
 
 /// How long the example's components take: started 2 s, stopped 1 s, a hook Job 1 s.
@@ -119,6 +153,13 @@ fn twin_group(sim: &Sim, declared: &AvailabilityGroup, sim_group: &str) -> Resul
     spec.auto_resume = declared.spec.auto_resume;
     // The simulator keeps a backup's record wherever the path points: no share to declare.
     spec.backup_before_failback = declared.spec.backup_before_failback.clone();
+    // The declared fence and force-quorum hooks, by site: in the twin they act on the simulator.
+    for r in &mut spec.replicas {
+        if let Some(d) = declared.spec.replica_at(&r.site) {
+            r.fence_hook.clone_from(&d.fence_hook);
+            r.force_quorum_hook.clone_from(&d.force_quorum_hook);
+        }
+    }
     let mut group = AvailabilityGroup::new(declared.metadata.name.as_deref().unwrap_or(GROUP), spec);
     group.metadata.namespace = declared.metadata.namespace.clone().or_else(|| Some(NAMESPACE.into()));
     Ok(group)
@@ -203,6 +244,10 @@ impl DemoWorld {
         let start = tokio::time::Instant::now();
         let sim = Sim::start_at(world, civil, IpAddr::V4(Ipv4Addr::LOCALHOST)).await?;
         let port = Arc::new(MemoryPort::default());
+        // A group's fence and force-quorum Jobs act on the simulated SQL Server as the real ones
+        // would on the VMs and the cluster (a pool, attached below, keeps this for them).
+        let runner_sim = sim.clone();
+        port.set_job_runner(latencies.hook, Arc::new(move |job| run_ag_hook(&runner_sim, job)));
         let attached = (|| {
             let mut groups = Vec::new();
             for (g, sim_group) in declared {

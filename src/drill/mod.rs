@@ -39,6 +39,11 @@ pub enum Scenario {
     /// it; the move is asked for and no confirmation is given: drover must not make a second
     /// writer. Then the isolation ends and the move completes.
     IsolatedPrimary,
+    /// The active site's SQL Server keeps committing, cut off from drover and the other sites,
+    /// but its Kubernetes API answers: the old primary's declared fenceHook runs and its success
+    /// is the evidence for the forced failover (under `Automatic`, nobody is asked anything).
+    /// Needs a fenceHook on the active site's replica of every group.
+    FencedPrimary,
 }
 
 /// What to drill and how fast.
@@ -157,6 +162,11 @@ async fn play(demo: &mut Demo<impl Write>, scenario: Scenario, what: &str) -> Re
             .max(std::time::Duration::from_secs(5))
             + std::time::Duration::from_secs(u64::from(waits) + 2);
         demo.isolated_primary(&to, hold).await?;
+    }
+    if scenario == Scenario::FencedPrimary {
+        let from = demo.world.drs.spec.active_site.clone();
+        let to = other(demo, &from)?;
+        demo.fenced_primary(&to).await?;
     }
     if matches!(scenario, Scenario::Failover | Scenario::Failback | Scenario::All) {
         let lost = demo.world.drs.spec.active_site.clone();

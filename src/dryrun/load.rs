@@ -155,15 +155,18 @@ pub fn load_text(file: &Path, text: &str, input: &mut Input, errors: &mut Vec<Lo
         }
         let typed = match kind.as_str() {
             "AvailabilityGroup" => typed::<AvailabilityGroup>(&doc).map(|r| {
-                let problems = availability_group::validate(&r.spec);
+                let mut problems = availability_group::validate(&r.spec);
+                problems.extend(refused_jobs(&crate::components::jobs::ag_templates(&r.spec)));
                 (Resource::AvailabilityGroup(Box::new(r)), problems)
             }),
             "PersistentChatPool" => typed::<PersistentChatPool>(&doc).map(|r| {
-                let problems = persistent_chat_pool::validate(&r.spec);
+                let mut problems = persistent_chat_pool::validate(&r.spec);
+                problems.extend(refused_jobs(&crate::components::jobs::pool_templates(&r.spec)));
                 (Resource::PersistentChatPool(Box::new(r)), problems)
             }),
             "DrSite" => typed::<DrSite>(&doc).map(|r| {
-                let problems = dr_site::validate(&r.spec);
+                let mut problems = dr_site::validate(&r.spec);
+                problems.extend(refused_jobs(&crate::components::jobs::drsite_templates(&r.spec)));
                 (Resource::DrSite(Box::new(r)), problems)
             }),
             other => {
@@ -275,6 +278,20 @@ pub fn namespace(resource: &Resource) -> Option<&str> {
         Resource::PersistentChatPool(r) => r.metadata.namespace.as_deref(),
         Resource::DrSite(r) => r.metadata.namespace.as_deref(),
     }
+}
+
+/// The Job-template rules the operator applies (`components::jobs::check`), with its default
+/// policy: no ServiceAccount allowed (the files say nothing about the operator's flags).
+fn refused_jobs(
+    templates: &[(String, &k8s_openapi::api::batch::v1::JobTemplateSpec)],
+) -> Vec<crate::api::availability_group::SpecError> {
+    crate::components::jobs::check_all(templates, &crate::components::jobs::JobPolicy::default())
+        .into_iter()
+        .map(|r| crate::api::availability_group::SpecError {
+            field: r.field,
+            message: r.message,
+        })
+        .collect()
 }
 
 #[cfg(test)]

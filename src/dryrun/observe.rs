@@ -57,6 +57,7 @@ pub(super) async fn plan_ag(ag: &AvailabilityGroup, access: &Access, now: Timest
         resource_name: &name,
         discard_confirmation: None,
         tokens: crate::plan::confirm::Tokens::default(),
+        jobs: &[],
     });
     let status: AvailabilityGroupStatus = ag_status::planned(
         &AvailabilityGroupStatus::default(),
@@ -71,6 +72,10 @@ pub(super) async fn plan_ag(ag: &AvailabilityGroup, access: &Access, now: Timest
         Next::Steady => NextStep::Steady,
         Next::Wait(reason) => NextStep::Wait { reason: reason.clone() },
         Next::Blocked(reason) => NextStep::Blocked { reason: reason.clone() },
+        // A dry run creates no Job: it says what it would run.
+        Next::Hook(step) => NextStep::Wait {
+            reason: format!("would create a Job: {}", step.reason),
+        },
         Next::Act(step) => NextStep::Sql {
             action: step.command.action.kind().to_string(),
             server: step.command.replica_server_name.clone(),
@@ -143,6 +148,10 @@ pub(super) async fn plan_pool(pool: &PersistentChatPool, access: &Access, now: T
         confirmed_by: None,
         discard_confirmation: None,
         tokens: crate::plan::confirm::Tokens::default(),
+        refused_jobs: &crate::components::jobs::check_all(
+            &crate::components::jobs::pool_templates(spec),
+            &crate::components::jobs::JobPolicy::default(),
+        ),
     });
     let status = &plan.status;
     let next = match &plan.action {

@@ -45,6 +45,8 @@ pub fn availability_group_spec(
                     SimMode::SynchronousCommit => AvailabilityMode::SynchronousCommit,
                     SimMode::AsynchronousCommit => AvailabilityMode::AsynchronousCommit,
                 },
+                fence_hook: None,
+                force_quorum_hook: None,
             })
         })
         .collect::<Option<Vec<_>>>()?;

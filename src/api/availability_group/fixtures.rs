@@ -16,6 +16,8 @@ pub(crate) fn spec() -> AvailabilityGroupSpec {
                     port: 1433,
                 },
                 availability_mode: AvailabilityMode::AsynchronousCommit,
+                fence_hook: None,
+                force_quorum_hook: None,
             },
             ReplicaSpec {
                 server_name: "sql-b".into(),
@@ -25,6 +27,8 @@ pub(crate) fn spec() -> AvailabilityGroupSpec {
                     port: 1433,
                 },
                 availability_mode: AvailabilityMode::AsynchronousCommit,
+                fence_hook: None,
+                force_quorum_hook: None,
             },
         ],
         credentials: CredentialsRef {

@@ -10,6 +10,7 @@ pub use status::*;
 pub use validate::{SpecError, validate};
 pub(crate) use validate::{forced_failover, problem};
 
+use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -128,6 +129,25 @@ pub struct ReplicaSpec {
     pub endpoint: EndpointSpec,
     /// The replica's availability mode in steady state; drover restores it after every transition.
     pub availability_mode: AvailabilityMode,
+    /// A Job that makes this replica unable to commit (stop its VM or StatefulSet, block its
+    /// listener), run in the group's namespace when this replica is the primary, cannot be reached,
+    /// and a forced failover away from it has no other evidence that it stopped taking writes.
+    /// Its success is that evidence (`status.estimate.oldPrimaryFenced`); a failure falls back to a
+    /// person's confirmation. drover sets `DROVER_ACTION=fence`, `DROVER_REPLICA`, `DROVER_SITE`,
+    /// `DROVER_TARGET_REPLICA`, `DROVER_GROUP` and `DROVER_RUN` in every container. Refused when
+    /// privileged, with host namespaces, hostPath volumes, added capabilities beyond the baseline,
+    /// or a ServiceAccount the administrator did not allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::api::dr_site::job_template_schema")]
+    pub fence_hook: Option<JobTemplateSpec>,
+    /// WSFC only: a Job that forces quorum on this replica's side of the cluster (e.g.
+    /// `Start-ClusterNode -FixQuorum` on a surviving node), run when this replica is the target of
+    /// a forced failover and its node has no quorum, under the same consent as the forced failover
+    /// (a person's token unless the old primary is shown unable to commit). Same environment
+    /// (`DROVER_ACTION=force-quorum`) and rules as `fenceHook`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::api::dr_site::job_template_schema")]
+    pub force_quorum_hook: Option<JobTemplateSpec>,
 }
 
 /// A TDS endpoint.

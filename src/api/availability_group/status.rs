@@ -60,6 +60,11 @@ pub struct AvailabilityGroupStatus {
     /// The last completed failover of any kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover: Option<FailoverRecord>,
+    /// The fence and force-quorum hook Jobs run during the current outage of the primary, and how
+    /// they ended (drover's journal: a hook that succeeded is not run again after a restart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 18))]
+    pub hooks: Vec<HookRun>,
     /// Ready, Progressing, Degraded, DataLossConfirmationRequired, Invalid.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
@@ -288,6 +293,68 @@ pub struct Transition {
     /// cannot be observed); asked again with the same token once it can.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withheld_confirmation: Option<ConfirmationRequest>,
+}
+
+/// Which of a replica's hooks.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgHook {
+    /// `fenceHook`: makes the old primary unable to commit.
+    Fence,
+    /// `forceQuorumHook`: forces WSFC quorum on the target's side.
+    ForceQuorum,
+}
+
+impl AgHook {
+    /// The Job's `drover.dev/action` label and `DROVER_ACTION`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fence => "fence",
+            Self::ForceQuorum => "force-quorum",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "fence" => Some(Self::Fence),
+            "force-quorum" => Some(Self::ForceQuorum),
+            _ => None,
+        }
+    }
+
+    /// The spec field declaring it.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Fence => "fenceHook",
+            Self::ForceQuorum => "forceQuorumHook",
+        }
+    }
+}
+
+/// Where a hook Job is.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookState {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// One fence or force-quorum hook run.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HookRun {
+    pub hook: AgHook,
+    /// The replica whose hook it is (the old primary for a fence, the target for force-quorum).
+    pub replica: String,
+    pub site: String,
+    /// The Job's `drover.dev/run` label: the outage it belongs to.
+    pub run: String,
+    /// The Job's name, once seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    pub state: HookState,
+    /// Why it failed (from the Job's conditions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// A copy-only backup drover took.

@@ -10,12 +10,16 @@ pub mod status;
 
 use super::login::{LoginError, login};
 use super::ownership::{conflict_condition, foreign_value};
-use super::{Config, Event, Failures, Port, PortError, as_stored, whole_seconds};
+use super::{Config, Event, Failures, PoolPort, Port, PortError, as_stored, whole_seconds};
+use crate::api::availability_group::AgHook;
 use crate::api::availability_group::{
     AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, CONFIRM_ANNOTATION, Phase, PrimarySnapshot,
     validate,
 };
 use crate::api::confirmation::DISCARD_ANNOTATION;
+use crate::components::LABEL_AG;
+use crate::components::hook::{AgHookContext, Build, ag_hook_job, label_value, parse_ag_job};
+use crate::components::jobs::JobOwner;
 use crate::plan::ag::{self, Input, Next, Notice};
 use crate::plan::drsite::ChildKind;
 use crate::runtime::Shared;
@@ -73,7 +77,7 @@ pub struct Context<P> {
     pub shared: Shared,
 }
 
-impl<P: Port> Context<P> {
+impl<P: Port + PoolPort> Context<P> {
     pub fn new(port: P, config: Config) -> Self {
         Self {
             port,
@@ -124,7 +128,11 @@ pub fn key_of(ag: &AvailabilityGroup) -> String {
 }
 
 /// One reconcile of one AvailabilityGroup at time `now`.
-pub async fn reconcile<P: Port>(ag: &AvailabilityGroup, ctx: &Context<P>, now: Timestamp) -> Result<Requeue, Error> {
+pub async fn reconcile<P: Port + PoolPort>(
+    ag: &AvailabilityGroup,
+    ctx: &Context<P>,
+    now: Timestamp,
+) -> Result<Requeue, Error> {
     let key = key_of(ag);
     if !ctx.shared.gate.may_act() {
         // A follower (or a process shutting down) neither writes status nor acts; becoming leader
@@ -158,7 +166,7 @@ fn record(
 }
 
 /// Writes `status` and keeps it as what the object now holds.
-async fn write<P: Port>(
+async fn write<P: Port + PoolPort>(
     ctx: &Context<P>,
     ag: &AvailabilityGroup,
     status: &AvailabilityGroupStatus,
@@ -170,7 +178,7 @@ async fn write<P: Port>(
 }
 
 /// `stored` ends as the status the object holds (written or found unchanged).
-async fn reconcile_inner<P: Port>(
+async fn reconcile_inner<P: Port + PoolPort>(
     ag: &AvailabilityGroup,
     ctx: &Context<P>,
     now: Timestamp,
@@ -182,7 +190,15 @@ async fn reconcile_inner<P: Port>(
     let generation = ag.metadata.generation;
     let stamp = Time(now);
 
-    let errors = validate(spec);
+    let mut errors = validate(spec);
+    // The Jobs drover would run for it (fence, force-quorum): refused before anything is done.
+    let templates = crate::components::jobs::ag_templates(spec);
+    for r in crate::components::jobs::check_all(&templates, &ctx.config.jobs) {
+        errors.push(crate::api::availability_group::SpecError {
+            field: r.field,
+            message: r.message,
+        });
+    }
     if !errors.is_empty() {
         let status = as_stored(status::invalid(&previous, generation, &errors, &stamp));
         if status != previous {
@@ -239,6 +255,8 @@ async fn reconcile_inner<P: Port>(
     let discard_given = super::confirmer::given(&ag.metadata, DISCARD_ANNOTATION);
     let confirmed_by = super::confirmer::given(&ag.metadata, CONFIRM_ANNOTATION).map(|(_, by)| by);
     let nonce = crate::plan::confirm::fresh_nonce();
+    let owner = JobOwner::of("AvailabilityGroup", &ag.metadata);
+    let jobs = hook_jobs(ctx, ag, &owner, &previous).await?;
     let plan = ag::plan(&Input {
         spec: in_force,
         observed: &observed,
@@ -255,6 +273,7 @@ async fn reconcile_inner<P: Port>(
             nonce: &nonce,
             ttl: ctx.config.confirmation_ttl,
         },
+        jobs: &jobs,
     });
     if let Some(seen) = &plan.primary_seen {
         crate::sync::lock(&ctx.last_seen).insert(key.to_string(), as_status_keeps_it(seen));
@@ -344,6 +363,62 @@ async fn reconcile_inner<P: Port>(
         ctx.port.publish(ag, &Event::warning("Blocked", reason.clone())).await?;
     }
 
+    if let Next::Hook(hook) = &plan.next {
+        if !ctx.shared.gate.may_act() {
+            tracing::info!(step = %hook.reason, "not started: this process lost the leader lease or is stopping");
+            return Ok(Requeue::OnChange);
+        }
+        // Always the group's own namespace: nothing in the spec chooses where a Job runs.
+        let ns = ag.namespace().unwrap_or_default();
+        let created = match hook_job_for(spec, &name, hook, &ns, &owner, &ctx.config) {
+            Ok(job) => {
+                let job_name = job.metadata.name.clone().unwrap_or_default();
+                ctx.port
+                    .create_job(&ns, &job)
+                    .await
+                    .map(|()| job_name.clone())
+                    .map_err(|e| format!("cannot create Job {ns}/{job_name}: {e}"))
+            }
+            Err(why) => Err(why),
+        };
+        ctx.shared
+            .metrics
+            .step(Kind::AvailabilityGroup, "run_hook", created.is_ok());
+        return match created {
+            Ok(job_name) => {
+                let after = with_conflict(
+                    status::planned(&before, generation, &plan, &hook.after, report, None, &stamp),
+                    &before,
+                );
+                if after != before {
+                    write(ctx, ag, &after, stored).await?;
+                }
+                ctx.port
+                    .publish(
+                        ag,
+                        &Event::normal(
+                            "HookJobCreated",
+                            format!("{}: created Job {ns}/{job_name}", hook.reason),
+                        ),
+                    )
+                    .await?;
+                Ok(Requeue::After(ctx.config.transition_poll))
+            }
+            Err(note) => {
+                ctx.port
+                    .publish(ag, &Event::warning("HookJobRefused", note.clone()))
+                    .await?;
+                let failed = with_conflict(
+                    status::planned(&before, generation, &plan, &plan.journal, report, Some(&note), &stamp),
+                    &before,
+                );
+                if failed != before {
+                    write(ctx, ag, &failed, stored).await?;
+                }
+                Ok(Requeue::After(ctx.failed(key)))
+            }
+        };
+    }
     let Next::Act(step) = &plan.next else {
         // An outage being waited out (a primary to return) is watched as closely as a transition.
         return Ok(match (&plan.next, plan.phase) {
@@ -428,6 +503,65 @@ async fn reconcile_inner<P: Port>(
     }
 }
 
+/// The group's fence and force-quorum Jobs in its own namespace that drover created for it (by
+/// its UID). Listed only while the primary is lost (the only time they matter) and the spec
+/// declares a hook.
+async fn hook_jobs<P: Port + PoolPort>(
+    ctx: &Context<P>,
+    ag: &AvailabilityGroup,
+    owner: &JobOwner,
+    previous: &AvailabilityGroupStatus,
+) -> Result<Vec<ag::AgJob>, PortError> {
+    let declared = ag
+        .spec
+        .replicas
+        .iter()
+        .any(|r| r.fence_hook.is_some() || r.force_quorum_hook.is_some());
+    if !declared || (previous.primary_lost.is_none() && previous.hooks.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let ns = ag.namespace().unwrap_or_default();
+    let jobs = ctx.port.jobs(&ns, LABEL_AG, &label_value(&ag.name_any())).await?;
+    Ok(jobs.iter().filter_map(|j| parse_ag_job(j, &owner.uid)).collect())
+}
+
+/// The Job for a hook step, from the replica's template, checked against the administrator's
+/// rules again as it is built.
+fn hook_job_for(
+    spec: &AvailabilityGroupSpec,
+    name: &str,
+    hook: &ag::HookStep,
+    namespace: &str,
+    owner: &JobOwner,
+    config: &Config,
+) -> Result<k8s_openapi::api::batch::v1::Job, String> {
+    let replica = spec
+        .replica_named(&hook.replica)
+        .ok_or_else(|| format!("the plan names replica {:?}, which is not in the spec", hook.replica))?;
+    let template = match hook.hook {
+        AgHook::Fence => replica.fence_hook.as_ref(),
+        AgHook::ForceQuorum => replica.force_quorum_hook.as_ref(),
+    }
+    .ok_or_else(|| format!("{} declares no {}", hook.replica, hook.hook.field()))?;
+    ag_hook_job(
+        template,
+        namespace,
+        &AgHookContext {
+            group: name,
+            group_name: &spec.group_name,
+            hook: hook.hook,
+            replica: &replica.server_name,
+            site: &hook.site,
+            target: &hook.target,
+            run: &hook.run,
+        },
+        Build {
+            owner,
+            policy: &config.jobs,
+        },
+    )
+}
+
 /// The primary as status can keep it: whole seconds (see [`whole_seconds`]), so the estimate made
 /// when it is lost is the one made again from the journal. Its commit times are rounded up, so
 /// the known loss estimated from them is never less than with the exact times.
@@ -466,7 +600,7 @@ fn is_retryable(e: &SqlError) -> bool {
 }
 
 /// Endpoints and login for every replica, from the spec and its Secrets.
-async fn targets<P: Port>(ctx: &Context<P>, ag: &AvailabilityGroup) -> Result<Vec<Target>, Error> {
+async fn targets<P: Port + PoolPort>(ctx: &Context<P>, ag: &AvailabilityGroup) -> Result<Vec<Target>, Error> {
     let spec: &AvailabilityGroupSpec = &ag.spec;
     let ns = ag.namespace().unwrap_or_default();
     let (credentials, tls) = login(&ctx.port, &ns, &spec.credentials, &spec.tls).await?;
@@ -549,6 +683,37 @@ fn event_for(notice: &Notice) -> Event {
             notice,
             by,
         } => super::confirmer::event(notice, what, annotation, by),
+        Notice::HookFinished {
+            hook,
+            job,
+            replica,
+            failed: None,
+        } => Event::normal(
+            match hook {
+                AgHook::Fence => "FenceHookSucceeded",
+                AgHook::ForceQuorum => "ForceQuorumHookSucceeded",
+            },
+            format!("{replica}'s {} Job {job} succeeded", hook.field()),
+        ),
+        Notice::HookFinished {
+            hook,
+            job,
+            replica,
+            failed: Some(why),
+        } => Event::warning(
+            match hook {
+                AgHook::Fence => "FenceHookFailed",
+                AgHook::ForceQuorum => "ForceQuorumHookFailed",
+            },
+            format!(
+                "{replica}'s {} Job {job} failed: {why}; {}",
+                hook.field(),
+                match hook {
+                    AgHook::Fence => "a forced failover now needs a person's confirmation",
+                    AgHook::ForceQuorum => "force quorum by hand (see status)",
+                }
+            ),
+        ),
     }
 }
 

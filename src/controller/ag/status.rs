@@ -15,6 +15,7 @@ pub fn journal_of(status: &AvailabilityGroupStatus) -> Journal {
         primary_lost: status.primary_lost.clone(),
         last_failover: status.last_failover.clone(),
         discard: status.discard_confirmation.clone(),
+        hooks: status.hooks.clone(),
     }
 }
 
@@ -24,8 +25,13 @@ fn with_journal(mut status: AvailabilityGroupStatus, journal: &Journal) -> Avail
     status.primary_lost = journal.primary_lost.clone();
     status.last_failover = journal.last_failover.clone();
     status.discard_confirmation = journal.discard.clone();
+    status.hooks = journal.hooks.clone();
     status
 }
+
+/// A fence or force-quorum hook Job of the current outage failed (the forced failover then needs
+/// a person's confirmation, or forced quorum by hand).
+pub const HOOK_FAILED: &str = "HookFailed";
 
 /// Status after planning. `failure` is the last step's error, if it failed.
 pub fn planned(
@@ -47,8 +53,22 @@ pub fn planned(
         _ => None,
     });
     let ready = plan.phase == Phase::Steady && failure.is_none();
-    let progressing = matches!(plan.next, Next::Act(_) | Next::Wait(_)) || journal.transition.is_some();
-    let desired = [
+    let progressing = matches!(plan.next, Next::Act(_) | Next::Hook(_) | Next::Wait(_)) || journal.transition.is_some();
+    let failed_hooks: Vec<String> = journal
+        .hooks
+        .iter()
+        .filter(|h| h.state == crate::api::availability_group::HookState::Failed)
+        .map(|h| {
+            format!(
+                "{}'s {} Job {} failed: {}",
+                h.replica,
+                h.hook.field(),
+                h.job.as_deref().unwrap_or("?"),
+                h.message.as_deref().unwrap_or("no reason given")
+            )
+        })
+        .collect();
+    let mut desired = vec![
         Desired {
             type_: READY,
             status: ready,
@@ -67,7 +87,7 @@ pub fn planned(
             type_: PROGRESSING,
             status: progressing,
             reason: match (&plan.next, &journal.transition) {
-                (Next::Act(_), _) => "StepRunning",
+                (Next::Act(_) | Next::Hook(_), _) => "StepRunning",
                 (Next::Wait(_), _) => "Waiting",
                 (_, Some(_)) => "TransitionBlocked",
                 _ => "Idle",
@@ -122,6 +142,19 @@ pub fn planned(
             message: String::new(),
         },
     ];
+    // Shown once a hook failed, and kept (False) afterwards so its clearing is visible.
+    if !failed_hooks.is_empty() || previous.conditions.iter().any(|c| c.type_ == HOOK_FAILED) {
+        desired.push(Desired {
+            type_: HOOK_FAILED,
+            status: !failed_hooks.is_empty(),
+            reason: if failed_hooks.is_empty() {
+                "NoneFailed"
+            } else {
+                "JobFailed"
+            },
+            message: failed_hooks.join("; "),
+        });
+    }
     let status = AvailabilityGroupStatus {
         observed_generation: generation,
         phase: Some(plan.phase),

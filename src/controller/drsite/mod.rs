@@ -13,7 +13,8 @@ mod tests;
 use super::{Config, DrPort, Event, Failures, PortError, as_stored, newly_true_events, whole_seconds};
 use crate::api::conditions;
 use crate::api::dr_site::{CONFIRM_SITE_LOST_ANNOTATION, DrSite, DrSiteStatus, validate};
-use crate::components::hook::{HookContext, hook_job};
+use crate::components::hook::{Build, HookContext, hook_job};
+use crate::components::jobs::JobOwner;
 use crate::components::{HookAction, Sites};
 use crate::plan::drsite::{self, Action, ChildKind, Input, Notice, record_executed};
 use crate::runtime::Shared;
@@ -142,7 +143,15 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
     let generation = drs.metadata.generation;
     let stamp = Time(now);
 
-    let errors = validate(spec);
+    let mut errors = validate(spec);
+    // The hook Jobs drover would run for it: refused before anything is done.
+    let templates = crate::components::jobs::drsite_templates(spec);
+    for r in crate::components::jobs::check_all(&templates, &ctx.config.jobs) {
+        errors.push(crate::api::availability_group::SpecError {
+            field: r.field,
+            message: r.message,
+        });
+    }
     if !errors.is_empty() {
         let status = as_stored(status::invalid(&previous, generation, &errors, &stamp));
         if status != previous {
@@ -295,6 +304,10 @@ async fn execute<P: DrPort, S: Sites>(drs: &DrSite, ctx: &Context<P, S>, action:
                     action: *which,
                     active_site: &drs.spec.active_site,
                     run,
+                },
+                Build {
+                    owner: &JobOwner::of("DrSite", &drs.metadata),
+                    policy: &ctx.config.jobs,
                 },
             )?;
             ctx.sites.create_job(&at, &job).await.map_err(|e| e.to_string())?;

@@ -25,6 +25,7 @@ pub fn access(drs: &DrSite, site: &str) -> Option<SiteAccess> {
 pub async fn observe<P: DrPort, S: Sites>(drs: &DrSite, port: &P, sites: &S) -> Result<Observed, Error> {
     let spec: &DrSiteSpec = &drs.spec;
     let name = drs.name_any();
+    let owner = crate::components::jobs::JobOwner::of("DrSite", &drs.metadata);
     let mut observed = Observed::default();
 
     let listed = join_all(spec.sites.iter().map(|s| {
@@ -43,7 +44,12 @@ pub async fn observe<P: DrPort, S: Sites>(drs: &DrSite, port: &P, sites: &S) -> 
     for (site, result) in listed {
         match result {
             Ok(jobs) => {
-                observed.jobs.extend(jobs);
+                // Only the Jobs drover created for this DrSite: a Job with the expected name and
+                // labels but not its UID is someone else's, never a hook's run.
+                observed.jobs.extend(
+                    jobs.into_iter()
+                        .filter(|j| j.owner_uid.as_deref() == Some(owner.uid.as_str())),
+                );
                 observed.sites.insert(site, Ok(()));
             }
             Err(e) => {

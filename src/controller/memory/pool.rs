@@ -181,8 +181,14 @@ impl PoolPort for MemoryPort {
             ));
         };
         let key = (namespace.to_string(), name);
-        if state.jobs.contains_key(&key) {
-            return Ok(());
+        if let Some(existing) = state.jobs.get(&key) {
+            // Created by an earlier pass if it carries the same owner UID; anyone else's Job of
+            // that name is not taken for it.
+            return if crate::components::jobs::owner_uid(&existing.job) == crate::components::jobs::owner_uid(job) {
+                Ok(())
+            } else {
+                Err(PortError::Api(crate::components::jobs::not_ours(namespace, &key.1)))
+            };
         }
         let latency = crate::sync::lock(&self.runner)
             .as_ref()

@@ -15,7 +15,8 @@ use crate::api::persistent_chat_pool::{
     PersistentChatPool, PersistentChatPoolSpec, PersistentChatPoolStatus, PoolHooks,
 };
 use crate::components::LABEL_POOL;
-use crate::components::hook::{PoolHookContext, label_value, parse_pool_job, pool_hook_job};
+use crate::components::hook::{Build, PoolHookContext, label_value, parse_pool_job, pool_hook_job};
+use crate::components::jobs::JobOwner;
 use crate::plan::drsite::ChildKind;
 use crate::plan::pchat::{self, Action, Cmdlet, DbObs, Input, InstanceObs, Listing, LogShippingObs, Notice, Observed};
 use crate::runtime::Shared;
@@ -171,7 +172,11 @@ async fn reconcile_inner<P: Port + PoolPort>(
     let ns = pool.namespace().unwrap_or_default();
     let name = pool.name_any();
     let previous = pool.status.clone().unwrap_or_default();
-    let valid = pchat_valid(spec);
+    // The hook Jobs drover would run for it, under the administrator's rules: a refused template
+    // makes the pool Invalid (condition and Event) before anything is done.
+    let refused_jobs =
+        crate::components::jobs::check_all(&crate::components::jobs::pool_templates(spec), &ctx.config.jobs);
+    let valid = pchat_valid(spec) && refused_jobs.is_empty();
 
     let mut observed = Observed::default();
     let mut target = None;
@@ -245,6 +250,7 @@ async fn reconcile_inner<P: Port + PoolPort>(
             nonce: &nonce,
             ttl: ctx.config.confirmation_ttl,
         },
+        refused_jobs: &refused_jobs,
     });
     let mut status = plan.status.clone();
     // Where the pool is active (or was): a foreign value that agrees with it moves nothing.
@@ -345,7 +351,12 @@ async fn reconcile_inner<P: Port + PoolPort>(
                 site,
                 run,
             };
-            match pool_hook_job(template(&spec.hooks, cmdlet), &ns, &ctx_hook, &cmdlet.env()) {
+            let owner = JobOwner::of("PersistentChatPool", &pool.metadata);
+            let build = Build {
+                owner: &owner,
+                policy: &ctx.config.jobs,
+            };
+            match pool_hook_job(template(&spec.hooks, cmdlet), &ns, &ctx_hook, &cmdlet.env(), build) {
                 Ok(job) => {
                     let job_name = job.metadata.name.clone().unwrap_or_default();
                     ctx.port
@@ -431,11 +442,13 @@ async fn observe<P: Port + PoolPort>(
     let runbook = pchat::needs_runbook_inputs(spec, previous);
     let jobs = if runbook {
         let ns = pool.namespace().unwrap_or_default();
+        // Only the Jobs drover created for this pool (its UID), whatever their names.
+        let owner = JobOwner::of("PersistentChatPool", &pool.metadata);
         ctx.port
             .jobs(&ns, LABEL_POOL, &label_value(&pool.name_any()))
             .await?
             .iter()
-            .filter_map(parse_pool_job)
+            .filter_map(|job| parse_pool_job(job, &owner.uid))
             .collect()
     } else {
         Vec::new()

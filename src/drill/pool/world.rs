@@ -72,7 +72,8 @@ impl PoolWorld {
                 if ours {
                     run_chat_hook(&runner_sim, &runner_pool, &failures, job)
                 } else {
-                    Ok(())
+                    // A group's fence and force-quorum Jobs keep their effect in a twin with a pool.
+                    crate::demo::world::run_ag_hook(&runner_sim, job)
                 }
             }),
         );

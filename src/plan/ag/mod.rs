@@ -17,7 +17,8 @@ pub use decide::{NO_DESIRED_SITE, plan};
 pub use report::Report;
 
 use crate::api::availability_group::{
-    AvailabilityGroupSpec, ConfirmationRequest, FailoverRecord, LossEstimate, Phase, PrimarySnapshot, Transition,
+    AgHook, AvailabilityGroupSpec, ConfirmationRequest, FailoverRecord, HookRun, LossEstimate, Phase, PrimarySnapshot,
+    Transition,
 };
 use crate::sql::{Command, ReplicaObservation};
 use jiff::Timestamp;
@@ -39,6 +40,8 @@ pub struct Journal {
     pub last_failover: Option<FailoverRecord>,
     /// A discard of the old primary's diverged copies waiting for consent.
     pub discard: Option<crate::api::confirmation::DiscardRequest>,
+    /// Fence and force-quorum hooks run in the current outage of the primary.
+    pub hooks: Vec<HookRun>,
 }
 
 /// Everything the planner looks at.
@@ -61,6 +64,20 @@ pub struct Input<'a> {
     pub discard_confirmation: Option<crate::plan::confirm::Given<'a>>,
     /// The nonce and lifetime for a confirmation requested in this pass.
     pub tokens: crate::plan::confirm::Tokens<'a>,
+    /// The group's fence and force-quorum Jobs found in its namespace (only those drover created
+    /// for this group: the controller checks the owner UID).
+    pub jobs: &'a [AgJob],
+}
+
+/// A fence or force-quorum Job of the group, as found by its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgJob {
+    pub name: String,
+    pub hook: AgHook,
+    /// The site of the replica it acts on (`drover.dev/site`).
+    pub site: String,
+    pub run: String,
+    pub phase: crate::components::JobPhase,
 }
 
 /// The planner's answer.
@@ -92,6 +109,24 @@ pub enum Next {
     Steady,
     /// Nothing drover may do until a person or the world changes something.
     Blocked(String),
+    /// Create this hook Job (in the group's own namespace), then poll again soon.
+    Hook(Box<HookStep>),
+}
+
+/// A fence or force-quorum hook to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookStep {
+    pub hook: AgHook,
+    /// The replica whose hook template it is.
+    pub replica: String,
+    pub site: String,
+    /// The forced failover's target.
+    pub target: String,
+    /// The `drover.dev/run` label: the outage it belongs to.
+    pub run: String,
+    pub reason: String,
+    /// The journal once the Job is created.
+    pub after: Journal,
 }
 
 impl Next {
@@ -99,6 +134,7 @@ impl Next {
     pub fn describe(&self) -> Option<String> {
         match self {
             Self::Act(step) => Some(step.reason.clone()),
+            Self::Hook(step) => Some(step.reason.clone()),
             Self::Wait(r) | Self::Blocked(r) => Some(r.clone()),
             Self::Steady => None,
         }
@@ -132,6 +168,13 @@ pub enum Notice {
     TransitionOvertaken { to: String },
     /// The primary became unreachable.
     PrimaryLost { replica: String },
+    /// A fence or force-quorum hook Job finished (`failed`: why, else it succeeded).
+    HookFinished {
+        hook: AgHook,
+        job: String,
+        replica: String,
+        failed: Option<String>,
+    },
     /// A confirmation token was requested, renewed, refused or accepted.
     Token {
         what: String,

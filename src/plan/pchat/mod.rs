@@ -142,6 +142,10 @@ pub struct Input<'a> {
     pub discard_confirmation: Option<crate::plan::confirm::Given<'a>>,
     /// The nonce and lifetime for a confirmation requested in this pass.
     pub tokens: crate::plan::confirm::Tokens<'a>,
+    /// Why the hook templates may not be run under the administrator's rules
+    /// ([`crate::components::jobs::check`], done by the caller, which knows the rules): the pool
+    /// is then Invalid, as for any other spec error.
+    pub refused_jobs: &'a [crate::components::jobs::Refusal],
 }
 
 /// A pool cmdlet, with the arguments drover decided.

@@ -2,6 +2,20 @@
 //! demote-then-force, or a forced failover as the policy allows.
 
 use super::*;
+use crate::api::availability_group::{AgHook, HookRun, HookState};
+use crate::components::JobPhase;
+use crate::plan::ag::HookStep;
+
+/// Where a fence or force-quorum hook stands.
+enum HookProgress {
+    NotDeclared,
+    /// Create its Job, or wait for it.
+    Pending(Decision),
+    /// Its Job (named) succeeded.
+    Succeeded(String),
+    /// Its Job failed, why.
+    Failed(String),
+}
 
 /// How long a NONE switch waits for a just-demoted replica that stopped answering before it falls
 /// back to the forced-failover path, unless `forcedFailover.minUnreachableSeconds` says otherwise.
@@ -74,13 +88,62 @@ impl Planner<'_> {
                 Phase::Waiting,
             ));
         }
+        // The policy's own gates come before any hook runs: Never runs none, Automatic only once
+        // it would force (the primary gone long enough, the loss within its bound).
+        let hooks_allowed = match self.spec().forced_failover.policy {
+            ForcePolicy::Never => false,
+            ForcePolicy::Confirm => true,
+            ForcePolicy::Automatic => self.automatic_would_force(&lost, &estimate),
+        };
+        let mut fence_failed = None;
+        if hooks_allowed
+            && estimate.old_primary_fenced.is_none()
+            && let Some(o) = old.filter(|&o| o != target)
+        {
+            match self.run_hook(AgHook::Fence, o, target, &lost) {
+                HookProgress::NotDeclared => {}
+                HookProgress::Pending(decision) => return Ok(decision),
+                HookProgress::Succeeded(job) => {
+                    estimate.old_primary_fenced =
+                        Some(format!("the fence hook Job {job} for {} succeeded", self.name(o)));
+                    self.estimate = Some(estimate.clone());
+                }
+                HookProgress::Failed(why) => fence_failed = Some(why),
+            }
+        }
         if self.spec().cluster_type == ClusterType::Wsfc && self.facts.quorum(target).is_none() {
-            return Ok(blocked(
-                format!(
-                    "{tn}'s WSFC node has no quorum (sys.dm_hadr_cluster returns no row), so it cannot be forced to primary (SQL Server refuses with 35220). Only if the other side is down or fenced: force quorum on a surviving node of {tn}'s side (PowerShell: Start-ClusterNode -Name <node> -FixQuorum, or net start clussvc /forcequorum); drover then goes on under forcedFailover.policy. Forcing quorum while the other side still runs makes two clusters and two primaries"
-                ),
-                Phase::Waiting,
-            ));
+            let remedy = format!(
+                "{tn}'s WSFC node has no quorum (sys.dm_hadr_cluster returns no row), so it cannot be forced to primary (SQL Server refuses with 35220). Only if the other side is down or fenced: force quorum on a surviving node of {tn}'s side (PowerShell: Start-ClusterNode -Name <node> -FixQuorum, or net start clussvc /forcequorum); drover then goes on under forcedFailover.policy. Forcing quorum while the other side still runs makes two clusters and two primaries"
+            );
+            if hooks_allowed && self.spec().replicas[target].force_quorum_hook.is_some() {
+                // The same consent as the forced failover: evidence that the old side cannot
+                // commit, else a person's token (which the forced failover then consumes).
+                if estimate.old_primary_fenced.is_none() {
+                    let what = format!(
+                        "{}; drover will first run {tn}'s forceQuorumHook",
+                        self.failover_text(target, old, &estimate, fence_failed.as_deref())
+                    );
+                    let outage = lost.detected_at.as_ref().map_or_else(String::new, |t| t.0.to_string());
+                    if let Err(decision) = self.consent(target, &estimate, &outage, &what) {
+                        return Ok(decision);
+                    }
+                }
+                return Ok(match self.run_hook(AgHook::ForceQuorum, target, target, &lost) {
+                    HookProgress::Pending(decision) => decision,
+                    HookProgress::Succeeded(job) => wait(
+                        format!(
+                            "the force-quorum hook Job {job} succeeded; waiting for {tn}'s WSFC node to report quorum"
+                        ),
+                        Phase::Waiting,
+                    ),
+                    HookProgress::Failed(why) => blocked(
+                        format!("{tn}'s forceQuorumHook failed ({why}). {remedy}"),
+                        Phase::Waiting,
+                    ),
+                    HookProgress::NotDeclared => blocked(remedy, Phase::Waiting),
+                });
+            }
+            return Ok(blocked(remedy, Phase::Waiting));
         }
         for (d, db) in self.spec().databases.iter().enumerate() {
             match self.facts.sync_state(target, d) {
@@ -103,27 +166,8 @@ impl Planner<'_> {
         let known = estimate
             .known_loss_seconds
             .map_or_else(|| "unknown".to_string(), |s| format!("{s} s"));
-        let acked_kept = old.and_then(|o| self.commits_need_target(o, target)).is_some();
-        let window = match &estimate.unknown_since {
-            _ if acked_kept => format!(
-                "; no acknowledged commit is lost: every commit waited for {tn} to harden it (REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT)"
-            ),
-            Some(since) => format!(
-                ", plus anything committed since {} (when drover last saw the primary)",
-                since.0
-            ),
-            None => ", plus everything since an unknown time (drover did not see the primary before it was lost)"
-                .to_string(),
-        };
-        // Nothing shows the old primary cannot commit: forcing now may make two writers. Only a
-        // person who knows it is stopped or cut off from its clients can take that on.
-        let unfenced = match (&estimate.old_primary_fenced, old.map(|o| self.name(o))) {
-            (Some(_), _) => String::new(),
-            (None, Some(o)) => format!(
-                ". drover cannot tell whether {o} still accepts writes: it cannot be reached and nothing shows it lost its role or its WSFC quorum; confirm only once it is stopped or cut off from its clients"
-            ),
-            (None, None) => ". drover does not know which replica was primary, so it cannot tell whether it still accepts writes; confirm only once the old primary is stopped or cut off from its clients".to_string(),
-        };
+        let window = self.window_text(target, old, &estimate);
+        let what_all = self.failover_text(target, old, &estimate, fence_failed.as_deref());
         let policy = &self.spec().forced_failover;
         match policy.policy {
             ForcePolicy::Never => Ok(blocked(
@@ -132,10 +176,7 @@ impl Planner<'_> {
                 ),
                 Phase::Waiting,
             )),
-            ForcePolicy::Confirm => {
-                let what = format!("{known}{window}{unfenced}");
-                Ok(self.ask_confirmation(target, &estimate, &outage, &what))
-            }
+            ForcePolicy::Confirm => Ok(self.ask_confirmation(target, &estimate, &outage, &what_all)),
             ForcePolicy::Automatic => {
                 let (Some(min_down), Some(max_loss)) = (policy.min_unreachable_seconds, policy.max_data_loss_seconds)
                 else {
@@ -153,7 +194,7 @@ impl Planner<'_> {
                 if estimate.old_primary_fenced.is_none() {
                     // Automatic acts alone only on evidence; without it the decision is a person's.
                     let what = format!(
-                        "{known}{window}{unfenced} (policy Automatic forces alone only when the old primary is shown unable to commit)"
+                        "{what_all} (policy Automatic forces alone only when the old primary is shown unable to commit)"
                     );
                     return Ok(self.ask_confirmation(target, &estimate, &outage, &what));
                 }
@@ -176,9 +217,172 @@ impl Planner<'_> {
         }
     }
 
-    /// Asks a person to confirm a forced failover to `target` (or takes the confirmation given).
-    /// `what` says what would be lost, and whether the old primary may still take writes.
+    /// What a forced failover to `target` would lose, for a person's confirmation: the known loss,
+    /// the unknown window, and whether the old primary may still take writes (and why a fence
+    /// hook did not settle it).
+    fn failover_text(
+        &self,
+        target: usize,
+        old: Option<usize>,
+        estimate: &LossEstimate,
+        fence_failed: Option<&str>,
+    ) -> String {
+        let known = estimate
+            .known_loss_seconds
+            .map_or_else(|| "unknown".to_string(), |s| format!("{s} s"));
+        let window = self.window_text(target, old, estimate);
+        let fence = fence_failed.map_or_else(String::new, |why| format!(". Its fence hook failed: {why}"));
+        let unfenced = match (&estimate.old_primary_fenced, old.map(|o| self.name(o))) {
+            (Some(_), _) => String::new(),
+            (None, Some(o)) => format!(
+                "{fence}. drover cannot tell whether {o} still accepts writes: it cannot be reached and nothing shows it lost its role or its WSFC quorum; confirm only once it is stopped or cut off from its clients"
+            ),
+            (None, None) => ". drover does not know which replica was primary, so it cannot tell whether it still accepts writes; confirm only once the old primary is stopped or cut off from its clients".to_string(),
+        };
+        format!("{known}{window}{unfenced}")
+    }
+
+    /// The part of the loss drover cannot measure.
+    fn window_text(&self, target: usize, old: Option<usize>, estimate: &LossEstimate) -> String {
+        let acked_kept = old.and_then(|o| self.commits_need_target(o, target)).is_some();
+        match &estimate.unknown_since {
+            _ if acked_kept => format!(
+                "; no acknowledged commit is lost: every commit waited for {} to harden it (REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT)",
+                self.name(target)
+            ),
+            Some(since) => format!(
+                ", plus anything committed since {} (when drover last saw the primary)",
+                since.0
+            ),
+            None => ", plus everything since an unknown time (drover did not see the primary before it was lost)"
+                .to_string(),
+        }
+    }
+
+    /// Policy Automatic: whether it would force now, given evidence (the primary unreachable long
+    /// enough, the known loss within its bound). Until then no hook runs for it.
+    fn automatic_would_force(&self, lost: &PrimarySnapshot, estimate: &LossEstimate) -> bool {
+        let policy = &self.spec().forced_failover;
+        let (Some(min_down), Some(max_loss)) = (policy.min_unreachable_seconds, policy.max_data_loss_seconds) else {
+            return false;
+        };
+        let down_for = lost.detected_at.as_ref().map_or(0, |t| seconds_between(t, &self.now()));
+        down_for >= i64::from(min_down) && estimate.known_loss_seconds.is_some_and(|s| s <= i64::from(max_loss))
+    }
+
+    /// Where `replica`'s `hook` stands in this outage: not declared; done (journalled or its Job
+    /// seen finished); or still to do (create its Job, or wait for it).
+    fn run_hook(&mut self, hook: AgHook, replica: usize, target: usize, lost: &PrimarySnapshot) -> HookProgress {
+        let spec = &self.spec().replicas[replica];
+        let declared = match hook {
+            AgHook::Fence => spec.fence_hook.is_some(),
+            AgHook::ForceQuorum => spec.force_quorum_hook.is_some(),
+        };
+        if !declared {
+            return HookProgress::NotDeclared;
+        }
+        let name = self.name(replica).to_string();
+        let site = spec.site.clone();
+        let started = lost.detected_at.as_ref().map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0);
+        let run = crate::components::hook::run_label(started, 0, &site);
+        let same = |h: &HookRun| h.hook == hook && h.run == run && h.replica.eq_ignore_ascii_case(&name);
+        if let Some(done) = self.journal.hooks.iter().find(|h| same(h)) {
+            match done.state {
+                HookState::Succeeded => return HookProgress::Succeeded(done.job.clone().unwrap_or_default()),
+                HookState::Failed => {
+                    return HookProgress::Failed(done.message.clone().unwrap_or_else(|| "the Job failed".into()));
+                }
+                HookState::Running => {}
+            }
+        }
+        let site_label = crate::components::hook::label_value(&site);
+        let seen = self
+            .input
+            .jobs
+            .iter()
+            .find(|j| j.hook == hook && j.run == run && j.site == site_label)
+            .cloned();
+        let what = match hook {
+            AgHook::Fence => format!("make {name} unable to commit"),
+            AgHook::ForceQuorum => format!("force WSFC quorum on {name}'s side"),
+        };
+        let Some(job) = seen else {
+            let record = HookRun {
+                hook,
+                replica: name.clone(),
+                site: site.clone(),
+                run: run.clone(),
+                job: None,
+                state: HookState::Running,
+                message: None,
+            };
+            let mut after = self.journal.clone();
+            after.hooks.retain(|h| !same(h));
+            after.hooks.push(record);
+            return HookProgress::Pending((
+                Next::Hook(Box::new(HookStep {
+                    hook,
+                    replica: name.clone(),
+                    site,
+                    target: self.name(target).to_string(),
+                    run,
+                    reason: format!("run {name}'s {} Job to {what}", hook.field()),
+                    after,
+                })),
+                Phase::Failover,
+            ));
+        };
+        let (state, message) = match &job.phase {
+            JobPhase::Running => (HookState::Running, None),
+            JobPhase::Succeeded => (HookState::Succeeded, None),
+            JobPhase::Failed(why) => (HookState::Failed, Some(why.clone())),
+        };
+        self.journal.hooks.retain(|h| !same(h));
+        self.journal.hooks.push(HookRun {
+            hook,
+            replica: name.clone(),
+            site,
+            run,
+            job: Some(job.name.clone()),
+            state,
+            message: message.clone(),
+        });
+        if state != HookState::Running {
+            self.notices.push(Notice::HookFinished {
+                hook,
+                job: job.name.clone(),
+                replica: name.clone(),
+                failed: message.clone(),
+            });
+        }
+        match (state, message) {
+            (HookState::Succeeded, _) => HookProgress::Succeeded(job.name),
+            (HookState::Failed, why) => HookProgress::Failed(why.unwrap_or_default()),
+            (HookState::Running, _) => HookProgress::Pending(wait(
+                format!("{name}'s {} Job {} is running ({what})", hook.field(), job.name),
+                Phase::Failover,
+            )),
+        }
+    }
+
+    /// Asks a person to confirm a forced failover to `target` (or takes the confirmation given and
+    /// forces). `what` says what would be lost, and whether the old primary may still take writes.
     fn ask_confirmation(&mut self, target: usize, estimate: &LossEstimate, outage: &str, what: &str) -> Decision {
+        match self.consent(target, estimate, outage, what) {
+            Ok(token) => (self.force(target, Some(token)), Phase::Failover),
+            Err(decision) => decision,
+        }
+    }
+
+    /// The person's consent to a forced failover to `target`: `Ok(token)` when the current token
+    /// was given, else the request (or the refusal of a stale token) as the decision.
+    fn consent(
+        &mut self,
+        target: usize,
+        estimate: &LossEstimate,
+        outage: &str,
+        what: &str,
+    ) -> Result<String, Decision> {
         let tn = self.name(target);
         let (token, issued) = self.data_loss_token(estimate, outage);
         let request = ConfirmationRequest {
@@ -201,27 +405,27 @@ impl Planner<'_> {
             self.journal.confirmation = Some(request.clone());
         }
         match self.input.confirmation {
-            Some(given) if given == token => (self.force(target, Some(token)), Phase::Failover),
+            Some(given) if given == token => Ok(token),
             Some(given) => {
                 self.notices.push(Notice::ConfirmationStale {
                     given: given.to_string(),
                     current: token.clone(),
                 });
-                blocked(
+                Err(blocked(
                     format!(
                         "the confirmation token {given:?} is not the current one (the target or the estimate changed); a forced failover to {tn} would lose {what}; confirm with: {}",
                         request.command
                     ),
                     Phase::AwaitingConfirmation,
-                )
+                ))
             }
-            None => blocked(
+            None => Err(blocked(
                 format!(
                     "a forced failover to {tn} would lose {what}; confirm with: {}",
                     request.command
                 ),
                 Phase::AwaitingConfirmation,
-            ),
+            )),
         }
     }
 

@@ -250,6 +250,8 @@ impl<'a> Planner<'a> {
     /// A reachable primary ends any outage bookkeeping, and an unstarted forced failover.
     fn primary_is_back(&mut self) {
         self.journal.primary_lost = None;
+        // The outage is over: its fence and force-quorum runs are history.
+        self.journal.hooks.clear();
         self.journal.confirmation = None;
         let primary = self.facts.primary().map(|p| self.name(p).to_string());
         if let Some(t) = self.journal.transition.as_mut()

@@ -117,6 +117,8 @@ struct World {
     pending: Option<Pending>,
     /// The `drover.dev/confirm-discard` annotation.
     discard: Option<String>,
+    /// The group's fence and force-quorum Jobs as the controller finds them.
+    jobs: Vec<super::AgJob>,
 }
 
 fn t(h: i8, m: i8, s: i8) -> civil::DateTime {
@@ -170,6 +172,8 @@ fn third_replica() -> ReplicaSpec {
             port: 1433,
         },
         availability_mode: crate::api::availability_group::AvailabilityMode::AsynchronousCommit,
+        fence_hook: None,
+        force_quorum_hook: None,
     }
 }
 
@@ -214,6 +218,7 @@ impl World {
             reps,
             pending: None,
             discard: None,
+            jobs: Vec::new(),
         }
     }
 
@@ -440,6 +445,7 @@ impl World {
                 nonce: &nonce,
                 ttl: crate::plan::confirm::DEFAULT_TTL,
             },
+            jobs: &self.jobs,
         })
     }
 
@@ -493,6 +499,7 @@ fn snapshot_of_a(commit: civil::DateTime) -> PrimarySnapshot {
 }
 
 mod fencing;
+mod hooks;
 mod model;
 mod properties;
 mod regressions;

@@ -399,6 +399,12 @@ pub(super) fn converge(start: &Start) -> Result<(), TestCaseError> {
                 trace.push(format!("wait: {r}"));
                 journal = plan.journal.clone();
             }
+            Next::Hook(h) => {
+                return Err(TestCaseError::fail(format!(
+                    "the model declares no hooks, yet the plan runs {:?}; trace {trace:?}",
+                    h.hook
+                )));
+            }
             // A person answers a discard request (invariant 9) as asked.
             Next::Blocked(_) if plan.phase == Phase::AwaitingConfirmation && plan.journal.discard.is_some() => {
                 let token = plan.journal.discard.as_ref().map(|d| d.token.clone());

@@ -295,6 +295,7 @@ pub(super) fn arb_case() -> impl Strategy<Value = Case> {
                     primary_lost: lost,
                     last_failover: record,
                     discard: None,
+                    hooks: Vec::new(),
                 },
                 seen,
                 annotation,
@@ -536,6 +537,16 @@ pub(super) fn check_plan(
         Next::Steady => {
             prop_assert_eq!(primaries.len(), 1, "Steady without one primary");
             prop_assert_eq!(w.spec.primary_site.as_ref(), Some(&w.spec.replicas[primaries[0]].site));
+            return Ok(());
+        }
+        Next::Hook(hook) => {
+            // A hook runs only when declared, and only while no primary is seen.
+            let declared = w.spec.replica_named(&hook.replica).is_some_and(|r| match hook.hook {
+                crate::api::availability_group::AgHook::Fence => r.fence_hook.is_some(),
+                crate::api::availability_group::AgHook::ForceQuorum => r.force_quorum_hook.is_some(),
+            });
+            prop_assert!(declared, "a hook that is not declared: {:?}", hook);
+            prop_assert!(primaries.is_empty(), "a hook while a primary is seen");
             return Ok(());
         }
         Next::Act(step) => step,

@@ -295,6 +295,7 @@ impl World {
                 continue;
             }
             o.jobs.push(HookJob {
+                owner_uid: None,
                 name: format!("{component}-{site}-{}-{run}", action.as_str()),
                 component: component.clone(),
                 site: site.clone(),

@@ -144,8 +144,13 @@ impl<'a> Planner<'a> {
     fn run(&mut self) -> Outcome {
         self.status.observed_generation = self.input.generation;
         let errors = validate(self.spec());
-        if !errors.is_empty() {
-            let text = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        if !errors.is_empty() || !self.input.refused_jobs.is_empty() {
+            let text = errors
+                .iter()
+                .map(ToString::to_string)
+                .chain(self.input.refused_jobs.iter().map(ToString::to_string))
+                .collect::<Vec<_>>()
+                .join("; ");
             return Outcome::Invalid(text);
         }
         self.observe_into_status();

@@ -160,6 +160,7 @@ impl World {
                 nonce: &nonce,
                 ttl: crate::plan::confirm::DEFAULT_TTL,
             },
+            refused_jobs: &[],
         });
         let mut status = as_stored(p.status.clone());
         if let Some(action) = p.action.clone().filter(|_| how != Pass::NoExecute) {
