@@ -181,6 +181,14 @@ fn populate(api: &FakeApi, sim: &Sim, n: usize) -> Result<(), String> {
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ag-login", "namespace": NS},
                "data": {"username": b64(user), "password": b64(password)}}),
     );
+    // The site namespaces, which an administrator allowed the DrSites of `dr` to act in.
+    for site in ["site-a", "site-b"] {
+        api.put(
+            "/api/v1/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": site, "labels": {format!("allow-from.drover.dev/{NS}"): "true"}}}),
+        );
+    }
     for i in 1..=n {
         let spec = availability_group_spec(sim, &format!("ag{i}"), "site-a", "ag-login")
             .ok_or_else(|| format!("the simulator has no ag{i}"))?;
@@ -258,6 +266,7 @@ fn measure(n: usize, window: Duration) -> Result<Value, String> {
         max_backoff: Duration::from_secs(30),
         sql: drover::demo::world::controller_config(Duration::from_secs(1)).sql,
         confirmation_ttl: drover::plan::confirm::DEFAULT_TTL,
+        tenancy: drover::components::tenancy::Policy::default(),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let options = Options {

@@ -88,6 +88,10 @@ struct RunArgs {
     /// is replaced by a new one with a new token.
     #[arg(long, env = "DROVER_CONFIRMATION_TTL_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
     confirmation_ttl_seconds: u64,
+    /// Lockdown: a DrSite acts only in its own namespace, whatever the target namespace's
+    /// `allow-from.drover.dev/<namespace>` label says (sites in other clusters are unaffected).
+    #[arg(long, env = "DROVER_NO_CROSS_NAMESPACE_REFS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    no_cross_namespace_refs: bool,
 }
 
 fn main() -> ExitCode {
@@ -202,6 +206,9 @@ async fn run_operator(args: RunArgs) -> Result<(), String> {
         lease,
         config: drover::controller::Config {
             confirmation_ttl: Duration::from_secs(args.confirmation_ttl_seconds),
+            tenancy: drover::components::tenancy::Policy {
+                no_cross_namespace_refs: args.no_cross_namespace_refs,
+            },
             ..drover::controller::Config::default()
         },
         instance,

@@ -20,6 +20,7 @@ use drover::api::dr_site::{
 };
 use drover::components::hook::{HookContext, hook_job};
 use drover::components::kube::{KubeSites, REMOTE_CONNECT_TIMEOUT, REMOTE_READ_TIMEOUT};
+use drover::components::tenancy::Target;
 use drover::components::{HookAction, HookJob, JobPhase, SiteAccess, Sites, WorkloadObs};
 use drover::controller::kube::KubePort;
 use drover::controller::{DrPort, Event, PortError};
@@ -375,6 +376,17 @@ async fn a_forbidden_workload_is_an_api_error() {
     }
 }
 
+/// What the API server answers a `scale` subresource request with.
+fn scale_json(name: &str, replicas: i32) -> Value {
+    json!({
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {"name": name, "namespace": "cc-b", "resourceVersion": "53"},
+        "spec": {"replicas": replicas},
+        "status": {"replicas": 1, "selector": format!("app={name}")}
+    })
+}
+
 #[tokio::test]
 async fn scaling_a_deployment_applies_only_its_replicas() {
     let (client, handle) = mock_client();
@@ -383,20 +395,16 @@ async fn scaling_a_deployment_applies_only_its_replicas() {
         handle,
         |mut api| async move {
             api.apply(
-                "/apis/apps/v1/namespaces/cc-b/deployments/master-scs?&force=true&fieldManager=drover-drsite",
+                "/apis/apps/v1/namespaces/cc-b/deployments/master-scs/scale?&force=true&fieldManager=drover-drsite",
                 &json!({
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "metadata": {"name": "master-scs"},
+                    "apiVersion": "autoscaling/v1",
+                    "kind": "Scale",
+                    "metadata": {"name": "master-scs", "namespace": "cc-b"},
                     "spec": {"replicas": 0}
                 }),
             )
             .await
-            .ok(&deployment_json(
-                5,
-                Some(0),
-                json!({"replicas": 1, "observedGeneration": 4}),
-            ));
+            .ok(&scale_json("master-scs", 0));
         },
         sites.scale(&local_site(), WorkloadKind::Deployment, "master-scs", 0),
     )
@@ -412,16 +420,16 @@ async fn scaling_a_statefulset_applies_only_its_replicas() {
         handle,
         |mut api| async move {
             api.apply(
-                "/apis/apps/v1/namespaces/cc-b/statefulsets/confserv?&force=true&fieldManager=drover-drsite",
+                "/apis/apps/v1/namespaces/cc-b/statefulsets/confserv/scale?&force=true&fieldManager=drover-drsite",
                 &json!({
-                    "apiVersion": "apps/v1",
-                    "kind": "StatefulSet",
-                    "metadata": {"name": "confserv"},
+                    "apiVersion": "autoscaling/v1",
+                    "kind": "Scale",
+                    "metadata": {"name": "confserv", "namespace": "cc-b"},
                     "spec": {"replicas": 2}
                 }),
             )
             .await
-            .ok(&statefulset_json());
+            .ok(&scale_json("confserv", 2));
         },
         sites.scale(&local_site(), WorkloadKind::StatefulSet, "confserv", 2),
     )
@@ -450,6 +458,49 @@ async fn scaling_in_a_missing_namespace_is_not_found() {
             name: "master-scs".into()
         })
     );
+}
+
+#[tokio::test]
+async fn a_site_namespaces_labels_are_read_with_get_in_the_operators_cluster() {
+    let (client, handle) = mock_client();
+    let sites = KubeSites::new(client);
+    let result = verify(
+        handle,
+        |mut api| async move {
+            api.get("/api/v1/namespaces/kube-system").await.ok(&json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": "kube-system", "labels": {
+                    "kubernetes.io/metadata.name": "kube-system",
+                    "allow-from.drover.dev/tenant-a": "true"
+                }}
+            }));
+        },
+        sites.namespace_labels("kube-system", "tenant-a"),
+    )
+    .await;
+    let labels = match result {
+        Ok(Target::Labels(labels)) => labels,
+        other => panic!("expected labels, got {other:?}"),
+    };
+    assert_eq!(
+        labels.get("allow-from.drover.dev/tenant-a").map(String::as_str),
+        Some("true")
+    );
+
+    let (client, handle) = mock_client();
+    let sites = KubeSites::new(client);
+    let result = verify(
+        handle,
+        |mut api| async move {
+            api.get("/api/v1/namespaces/nowhere")
+                .await
+                .fail(404, "NotFound", "namespaces \"nowhere\" not found");
+        },
+        sites.namespace_labels("nowhere", "tenant-a"),
+    )
+    .await;
+    assert_eq!(result, Ok(Target::Missing));
 }
 
 // ---------------------------------------------------------------------------
@@ -492,16 +543,16 @@ async fn a_remote_site_is_scaled_through_a_client_built_from_its_kubeconfig_secr
     let remote_server = serve(remote_handle, |mut api| async move {
         for replicas in [1, 0, 1] {
             api.apply(
-                "/apis/apps/v1/namespaces/cc-b/deployments/master-scs?&force=true&fieldManager=drover-drsite",
+                "/apis/apps/v1/namespaces/cc-b/deployments/master-scs/scale?&force=true&fieldManager=drover-drsite",
                 &json!({
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "metadata": {"name": "master-scs"},
+                    "apiVersion": "autoscaling/v1",
+                    "kind": "Scale",
+                    "metadata": {"name": "master-scs", "namespace": "cc-b"},
                     "spec": {"replicas": replicas}
                 }),
             )
             .await
-            .ok(&deployment_json(5, Some(replicas), json!({})));
+            .ok(&scale_json("master-scs", replicas));
         }
     });
     for replicas in [1, 0, 1] {

@@ -1,10 +1,11 @@
 //! [`Sites`] over the Kubernetes API: workloads read with GET and scaled by
-//! server-side apply, hook Jobs listed by label and created with POST, each in
+//! server-side apply of their `scale` subresource, hook Jobs listed by label and created with POST, each in
 //! the cluster its site lives in. A site in another cluster is reached through
 //! a client built from its kubeconfig Secret, cached until the Secret changes,
 //! with short timeouts so a dead site is reported unreachable quickly.
 
 use super::hook::{label_value, parse_hook_job};
+use super::tenancy::Target;
 use super::{HookJob, LABEL_DRSITE, SiteAccess, Sites, WorkloadObs, probe};
 use crate::api::dr_site::{KubeconfigRef, Probe, WorkloadKind};
 use crate::controller::DRSITE_FIELD_MANAGER;
@@ -12,7 +13,7 @@ use crate::controller::PortError;
 use crate::controller::kube::{get_opt, is_already_exists, is_not_found, port_error};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -238,11 +239,14 @@ impl Sites for KubeSites {
             WorkloadKind::Deployment => "Deployment",
             WorkloadKind::StatefulSet => "StatefulSet",
         };
-        // Only `spec.replicas`, forced: drover owns that field from now on, as an autoscaler would.
+        // Through the `scale` subresource, as the HorizontalPodAutoscaler does: RBAC grants drover
+        // `patch` on `deployments/scale` and `statefulsets/scale`, never on the whole object (its
+        // pod template, its ServiceAccount). Only `spec.replicas`, forced: drover owns that field
+        // from now on, as an autoscaler would (managedFields record it on the workload).
         let body = serde_json::json!({
-            "apiVersion": "apps/v1",
-            "kind": kind_name,
-            "metadata": {"name": name},
+            "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "metadata": {"name": name, "namespace": at.namespace},
             "spec": {"replicas": replicas},
         });
         let params = PatchParams::apply(DRSITE_FIELD_MANAGER).force();
@@ -250,11 +254,11 @@ impl Sites for KubeSites {
         let result = match kind {
             WorkloadKind::Deployment => {
                 let api: Api<Deployment> = Api::namespaced(client, &at.namespace);
-                api.patch(name, &params, &patch).await.map(drop)
+                api.patch_scale(name, &params, &patch).await.map(drop)
             }
             WorkloadKind::StatefulSet => {
                 let api: Api<StatefulSet> = Api::namespaced(client, &at.namespace);
-                api.patch(name, &params, &patch).await.map(drop)
+                api.patch_scale(name, &params, &patch).await.map(drop)
             }
         };
         result.map_err(|e| {
@@ -294,6 +298,15 @@ impl Sites for KubeSites {
 
     async fn probe(&self, p: &Probe) -> Result<(), String> {
         probe::probe(p).await
+    }
+
+    async fn namespace_labels(&self, namespace: &str, _from: &str) -> Result<Target, PortError> {
+        // Always the operator's own cluster: a remote site is never looked up (tenancy::check).
+        let api: Api<Namespace> = Api::all(self.local.clone());
+        Ok(match get_opt(&api, namespace).await? {
+            Some(ns) => Target::Labels(ns.metadata.labels.unwrap_or_default()),
+            None => Target::Missing,
+        })
     }
 }
 

@@ -7,6 +7,7 @@ pub mod hook;
 pub mod kube;
 pub mod memory;
 pub mod probe;
+pub mod tenancy;
 
 use crate::api::dr_site::{KubeconfigRef, Probe, WorkloadKind};
 use crate::controller::PortError;
@@ -134,6 +135,14 @@ pub trait Sites: Send + Sync {
 
     /// Whether a server outside Kubernetes answers its probe (`Err` says why not).
     fn probe(&self, probe: &Probe) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// The labels of `namespace` in the operator's own cluster (what [`tenancy::check`] decides
+    /// on), asked on behalf of a DrSite in namespace `from` (only the in-memory sites use it).
+    fn namespace_labels(
+        &self,
+        namespace: &str,
+        from: &str,
+    ) -> impl Future<Output = Result<tenancy::Target, PortError>> + Send;
 }
 
 /// The sites shared with whoever drives them (tests and the demo inject faults into the same
@@ -168,5 +177,13 @@ impl<T: Sites> Sites for std::sync::Arc<T> {
 
     fn probe(&self, probe: &Probe) -> impl Future<Output = Result<(), String>> + Send {
         (**self).probe(probe)
+    }
+
+    fn namespace_labels(
+        &self,
+        namespace: &str,
+        from: &str,
+    ) -> impl Future<Output = Result<tenancy::Target, PortError>> + Send {
+        (**self).namespace_labels(namespace, from)
     }
 }

@@ -41,6 +41,8 @@ pub struct Config {
     pub sql: crate::sql::Timeouts,
     /// How long a confirmation token stays good before a new request replaces it.
     pub confirmation_ttl: Duration,
+    /// Where a DrSite may act besides its own namespace (`--no-cross-namespace-refs`).
+    pub tenancy: crate::components::tenancy::Policy,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             max_backoff: Duration::from_secs(300),
             sql: crate::sql::Timeouts::default(),
             confirmation_ttl: crate::plan::confirm::DEFAULT_TTL,
+            tenancy: crate::components::tenancy::Policy::default(),
         }
     }
 }

@@ -47,6 +47,7 @@ pub fn controller_config(poll: Duration) -> Config {
             long_command: Duration::from_secs(30),
         },
         confirmation_ttl: crate::plan::confirm::DEFAULT_TTL,
+        tenancy: crate::components::tenancy::Policy::default(),
     }
 }
 
