@@ -178,7 +178,7 @@ fn populate(api: &FakeApi, sim: &Sim, n: usize) -> Result<(), String> {
     };
     api.put(
         "/api/v1/namespaces/dr/secrets",
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ag-login", "namespace": NS},
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth", "metadata": {"name": "ag-login", "namespace": NS},
                "data": {"username": b64(user), "password": b64(password)}}),
     );
     // The site namespaces, which an administrator allowed the DrSites of `dr` to act in.

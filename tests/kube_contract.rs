@@ -148,7 +148,7 @@ fn secret_json(ns: &str, name: &str, data: &[(&str, &str)]) -> Value {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name, "namespace": ns, "uid": "secret-uid", "resourceVersion": "7"},
-        "type": "Opaque",
+        "type": "kubernetes.io/basic-auth",
         "data": data
     })
 }
@@ -456,9 +456,14 @@ async fn secret_is_read_with_get_and_its_data_decoded() {
     )
     .await
     .expect("the Secret is read");
-    assert_eq!(data.len(), 2);
-    assert_eq!(data["username"], b"drover".to_vec());
-    assert_eq!(data["password"], "pä55:wörd".as_bytes().to_vec());
+    assert_eq!(data.data.len(), 2);
+    assert_eq!(data.data["username"], b"drover".to_vec());
+    assert_eq!(data.data["password"], "pä55:wörd".as_bytes().to_vec());
+    assert_eq!(data.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+    assert!(
+        !format!("{data:?}").contains("drover"),
+        "Debug shows no value: {data:?}"
+    );
 }
 
 #[tokio::test]

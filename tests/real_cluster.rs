@@ -235,6 +235,7 @@ async fn switchover_scenario(client: Client, ns: String, sim: Arc<Sim>) {
             ("username".to_string(), user.to_string()),
             ("password".to_string(), password.to_string()),
         ])),
+        type_: Some("kubernetes.io/basic-auth".into()),
         ..Secret::default()
     };
     secrets

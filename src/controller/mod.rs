@@ -17,7 +17,7 @@ pub mod pchat;
 pub mod port;
 pub mod rbac;
 
-pub use port::{DrPort, Event, PoolPort, Port, PortError};
+pub use port::{DrPort, Event, PoolPort, Port, PortError, SecretData};
 
 use std::time::Duration;
 

@@ -70,7 +70,7 @@ pub fn planned(
                     name: s.name.clone(),
                     reachable: answer.is_some_and(Result::is_ok),
                     message: match answer {
-                        Some(Err(e)) => Some(e.clone()),
+                        Some(Err(e)) => Some(conditions::bounded(e)),
                         None => Some("not observed".into()),
                         Some(Ok(())) => None,
                     },
@@ -91,7 +91,7 @@ pub fn planned(
                     confirmation: obs.and_then(|o| o.confirmation.clone()),
                     message: match obs {
                         Some(o) if !o.found => Some("not found".into()),
-                        Some(o) => o.problem.clone(),
+                        Some(o) => o.problem.as_deref().map(conditions::bounded),
                         None => None,
                     },
                 }
