@@ -577,6 +577,16 @@ async fn a_remote_site_is_scaled_through_a_client_built_from_its_kubeconfig_secr
     );
     assert_eq!(REMOTE_CONNECT_TIMEOUT, Duration::from_secs(5));
     assert_eq!(REMOTE_READ_TIMEOUT, Duration::from_secs(15));
+    // The kubeconfig skips the certificate check: the DrSite controller is told, to warn.
+    assert_eq!(
+        sites.transport_warning(&remote_site()).as_deref(),
+        Some(
+            "site site-b: the kubeconfig in Secret dr/site-b-kubeconfig sets insecure-skip-tls-verify: any \
+             server on the path can impersonate that cluster's API and receive its credentials; use \
+             certificate-authority-data"
+        )
+    );
+    assert_eq!(sites.transport_warning(&local_site()), None);
 }
 
 #[tokio::test]

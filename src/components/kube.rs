@@ -37,6 +37,8 @@ type SecretKey = (String, String, String);
 struct Remote {
     resource_version: String,
     client: Client,
+    /// The kubeconfig turns off the server certificate check (`insecure-skip-tls-verify`).
+    insecure: bool,
 }
 
 /// The sites, for real.
@@ -104,24 +106,29 @@ impl KubeSites {
         {
             return Ok(cached.client.clone());
         }
-        let client = self
+        let (client, insecure) = self
             .build(&secret, &r.key)
             .await
             .map_err(|why| PortError::Api(format!("{what}: {why}")))?;
+        if insecure {
+            tracing::warn!(site = %at.site, secret = %r.secret_name, "{}", insecure_warning(at, r));
+        }
         if let Some(resource_version) = version {
             crate::sync::lock(&self.remotes).insert(
                 key,
                 Remote {
                     resource_version,
                     client: client.clone(),
+                    insecure,
                 },
             );
         }
         Ok(client)
     }
 
-    /// A client from the kubeconfig under `key` in `secret`.
-    async fn build(&self, secret: &Secret, key: &str) -> Result<Client, String> {
+    /// A client from the kubeconfig under `key` in `secret`, and whether the kubeconfig turns the
+    /// server certificate check off.
+    async fn build(&self, secret: &Secret, key: &str) -> Result<(Client, bool), String> {
         let bytes = secret
             .data
             .as_ref()
@@ -132,6 +139,11 @@ impl KubeSites {
         let kubeconfig =
             Kubeconfig::from_yaml(text).map_err(|_| format!("key {key:?} does not hold a kubeconfig (YAML)"))?;
         self_contained(&kubeconfig).map_err(|why| format!("key {key:?}: {why}"))?;
+        let insecure = kubeconfig
+            .clusters
+            .iter()
+            .filter_map(|c| c.cluster.as_ref())
+            .any(|c| c.insecure_skip_tls_verify == Some(true));
         let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
             .map_err(|e| format!("key {key:?}: {e}"))?;
@@ -141,8 +153,17 @@ impl KubeSites {
         // kube's default retries 429/503/504 for minutes; the reconcile loop is the retry, and
         // a site that keeps answering 503 is reported, not waited on.
         config.default_retry = false;
-        (self.connect)(config)
+        (self.connect)(config).map(|client| (client, insecure))
     }
+}
+
+/// The warning for a site whose kubeconfig skips the server certificate check.
+fn insecure_warning(at: &SiteAccess, r: &KubeconfigRef) -> String {
+    format!(
+        "site {}: the kubeconfig in Secret {}/{} sets insecure-skip-tls-verify: any server on the path \
+         can impersonate that cluster's API and receive its credentials; use certificate-authority-data",
+        at.site, at.home_namespace, r.secret_name
+    )
 }
 
 /// Refuses what a kubeconfig could make the operator do besides talking to one API server: run a
@@ -298,6 +319,15 @@ impl Sites for KubeSites {
 
     async fn probe(&self, p: &Probe) -> Result<(), String> {
         probe::probe(p).await
+    }
+
+    fn transport_warning(&self, at: &SiteAccess) -> Option<String> {
+        let r = at.kubeconfig.as_ref()?;
+        let key: SecretKey = (at.home_namespace.clone(), r.secret_name.clone(), r.key.clone());
+        let insecure = crate::sync::lock(&self.remotes)
+            .get(&key)
+            .is_some_and(|remote| remote.insecure);
+        insecure.then(|| insecure_warning(at, r))
     }
 
     async fn namespace_labels(&self, namespace: &str, _from: &str) -> Result<Target, PortError> {

@@ -84,6 +84,32 @@ pub fn not_opted_in(ns: &str, name: &str, what: &str) -> String {
     )
 }
 
+/// The Warning Event reason for a connection that can be read or impersonated on the network.
+pub const INSECURE_TRANSPORT: &str = "InsecureTransport";
+
+/// What is weak in `tls` (`None` when nothing is): a server certificate accepted unchecked, or a
+/// connection not (wholly) encrypted, which sends the login's password to whatever answers.
+pub fn transport_warning(tls: &TlsSpec) -> Option<String> {
+    use crate::api::availability_group::Encryption;
+    let mut weak = Vec::new();
+    match tls.encryption {
+        Encryption::Off => {
+            weak.push("encryption Off: the login, its password and every statement cross the network in clear")
+        }
+        Encryption::LoginOnly => {
+            weak.push("encryption LoginOnly: every statement and result after the login crosses the network in clear")
+        }
+        Encryption::Required | Encryption::Strict => {}
+    }
+    if tls.trust_server_certificate {
+        weak.push(
+            "trustServerCertificate: any server certificate is accepted, so anyone on the path can \
+             impersonate a replica and receive the password (pin a CA with caSecret instead)",
+        );
+    }
+    (!weak.is_empty()).then(|| format!("spec.tls: {}", weak.join("; ")))
+}
+
 /// One key of a Secret's data.
 fn secret_key(secret: &SecretData, ns: &str, name: &str, key: &str) -> Result<Vec<u8>, LoginError> {
     secret
@@ -157,6 +183,27 @@ mod tests {
             }),
             ..TlsSpec::default()
         }
+    }
+
+    #[test]
+    fn weak_transport_is_named() {
+        use crate::api::availability_group::Encryption;
+        assert_eq!(transport_warning(&TlsSpec::default()), None);
+        let off = TlsSpec {
+            encryption: Encryption::Off,
+            trust_server_certificate: true,
+            ..TlsSpec::default()
+        };
+        let w = transport_warning(&off).expect("a warning");
+        assert!(
+            w.contains("encryption Off") && w.contains("trustServerCertificate"),
+            "{w}"
+        );
+        let login_only = TlsSpec {
+            encryption: Encryption::LoginOnly,
+            ..TlsSpec::default()
+        };
+        assert!(transport_warning(&login_only).is_some_and(|w| w.contains("LoginOnly")));
     }
 
     #[tokio::test]

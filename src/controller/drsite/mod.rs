@@ -178,6 +178,17 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
     }
 
     let observed = observe::observe(drs, &ctx.port, &ctx.sites).await?;
+    // Said once per spec generation: a remote site reached without checking its certificate.
+    if previous.observed_generation != generation {
+        for site in &spec.sites {
+            let weak = observe::access(drs, &site.name).and_then(|at| ctx.sites.transport_warning(&at));
+            if let Some(weak) = weak {
+                ctx.port
+                    .publish_drsite(drs, &Event::warning(crate::controller::login::INSECURE_TRANSPORT, weak))
+                    .await?;
+            }
+        }
+    }
     let journal = status::journal_of(&previous);
     let name = drs.name_any();
     let nonce = crate::plan::confirm::fresh_nonce();
