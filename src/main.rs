@@ -249,3 +249,32 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lockdown(args: &[&str]) -> Option<bool> {
+        let cli = Cli::try_parse_from(args).ok()?;
+        match cli.command {
+            Command::Run(run) => Some(run.no_cross_namespace_refs),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_lockdown_flag_is_off_by_default_and_set_bare_or_with_a_value() {
+        assert_eq!(lockdown(&["drover", "run"]), Some(false));
+        assert_eq!(lockdown(&["drover", "run", "--no-cross-namespace-refs"]), Some(true));
+        // The chart passes it with its value.
+        assert_eq!(
+            lockdown(&["drover", "run", "--no-cross-namespace-refs=true"]),
+            Some(true)
+        );
+        assert_eq!(
+            lockdown(&["drover", "run", "--no-cross-namespace-refs=false"]),
+            Some(false)
+        );
+        assert_eq!(lockdown(&["drover", "run", "--no-cross-namespace-refs=maybe"]), None);
+    }
+}
