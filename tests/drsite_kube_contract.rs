@@ -1381,3 +1381,129 @@ async fn a_primary_site_the_drsites_field_manager_owns_needs_no_lookup() {
         "co-owned by drover-drsite: in force, and no request made"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Tenancy: the takeover attempt through the real adapters
+
+/// DrSite tenant-a/takeover whose site-b is kube-system, with CoreDNS as a component there.
+fn takeover() -> DrSite {
+    let mut drs = drsite();
+    drs.metadata.name = Some("takeover".into());
+    drs.metadata.namespace = Some("tenant-a".into());
+    drs.spec.sites[0].namespace = "tenant-a".into();
+    drs.spec.sites[1].namespace = "kube-system".into();
+    drs.spec.availability_groups.clear();
+    let component = &mut drs.spec.components[0];
+    component.name = "coredns".into();
+    component.placement = Placement::EverySite;
+    component.requires_writable.clear();
+    for at in &mut component.sites {
+        at.workload = Some(WorkloadRef {
+            kind: WorkloadKind::Deployment,
+            name: "coredns".into(),
+            replicas: 2,
+        });
+    }
+    drs
+}
+
+const TAKEOVER_REFUSED: &str = "site site-b: namespace kube-system is not this DrSite's namespace (tenant-a) and no \
+     administrator allowed it: the namespace needs the label allow-from.drover.dev/tenant-a=true";
+
+#[tokio::test]
+async fn a_drsite_naming_kube_system_reads_its_labels_reports_and_sends_nothing_else() {
+    use drover::controller::drsite::{Context, NAMESPACE_NOT_ALLOWED, reconcile};
+    let (client, handle) = mock_client();
+    let ctx = Context::new(
+        KubePort::new(client.clone(), None),
+        KubeSites::new(client),
+        drover::controller::Config::default(),
+    );
+    let drs = takeover();
+    let result = verify(
+        handle,
+        |mut api| async move {
+            api.get("/api/v1/namespaces/kube-system").await.ok(&json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": "kube-system", "labels": {"kubernetes.io/metadata.name": "kube-system"}}
+            }));
+            let seen = api.next("Event NamespaceNotAllowed").await;
+            assert_eq!(seen.method, Method::POST);
+            assert_eq!(seen.uri, "/apis/events.k8s.io/v1/namespaces/tenant-a/events?");
+            assert_eq!(
+                (&seen.body["type"], &seen.body["reason"], &seen.body["note"]),
+                (
+                    &json!("Warning"),
+                    &json!(NAMESPACE_NOT_ALLOWED),
+                    &json!(TAKEOVER_REFUSED)
+                )
+            );
+            let body = seen.body.clone();
+            seen.reply(StatusCode::CREATED, &body);
+            let seen = api.next("status").await;
+            assert_eq!(seen.method, Method::PATCH);
+            assert_eq!(
+                seen.uri,
+                "/apis/drover.dev/v1alpha1/namespaces/tenant-a/drsites/takeover/status?&force=true&fieldManager=drover"
+            );
+            let invalid = seen.body["status"]["conditions"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["type"] == "Invalid"))
+                .cloned()
+                .expect("an Invalid condition");
+            assert_eq!(
+                (&invalid["status"], &invalid["reason"], &invalid["message"]),
+                (&json!("True"), &json!(NAMESPACE_NOT_ALLOWED), &json!(TAKEOVER_REFUSED))
+            );
+            assert_eq!(seen.body["status"]["phase"], "Invalid");
+            let mut answer = serde_json::to_value(takeover()).expect("serializes");
+            answer["status"] = seen.body["status"].clone();
+            seen.ok(&answer);
+            // Nothing more: no workload read in kube-system, no scale, no Job list or create.
+        },
+        reconcile(&drs, &ctx, jiff::Timestamp::from_second(1_800_000_000).expect("a time")),
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn under_the_lockdown_the_takeover_is_refused_without_a_namespace_read() {
+    use drover::components::tenancy::Policy;
+    use drover::controller::drsite::{Context, NAMESPACE_NOT_ALLOWED, reconcile};
+    let (client, handle) = mock_client();
+    let config = drover::controller::Config {
+        tenancy: Policy {
+            no_cross_namespace_refs: true,
+        },
+        ..drover::controller::Config::default()
+    };
+    let ctx = Context::new(KubePort::new(client.clone(), None), KubeSites::new(client), config);
+    let drs = takeover();
+    let result = verify(
+        handle,
+        |mut api| async move {
+            let seen = api.next("Event NamespaceNotAllowed").await;
+            assert_eq!(seen.method, Method::POST);
+            assert_eq!(seen.body["reason"], NAMESPACE_NOT_ALLOWED);
+            assert!(
+                seen.body["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("--no-cross-namespace-refs")),
+                "{}",
+                seen.body
+            );
+            let body = seen.body.clone();
+            seen.reply(StatusCode::CREATED, &body);
+            let seen = api.next("status").await;
+            assert_eq!(seen.method, Method::PATCH);
+            let mut answer = serde_json::to_value(takeover()).expect("serializes");
+            answer["status"] = seen.body["status"].clone();
+            seen.ok(&answer);
+        },
+        reconcile(&drs, &ctx, jiff::Timestamp::from_second(1_800_000_000).expect("a time")),
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+}
