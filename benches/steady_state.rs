@@ -178,9 +178,17 @@ fn populate(api: &FakeApi, sim: &Sim, n: usize) -> Result<(), String> {
     };
     api.put(
         "/api/v1/namespaces/dr/secrets",
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ag-login", "namespace": NS},
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth", "metadata": {"name": "ag-login", "namespace": NS},
                "data": {"username": b64(user), "password": b64(password)}}),
     );
+    // The site namespaces, which an administrator allowed the DrSites of `dr` to act in.
+    for site in ["site-a", "site-b"] {
+        api.put(
+            "/api/v1/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": site, "labels": {format!("allow-from.drover.dev/{NS}"): "true"}}}),
+        );
+    }
     for i in 1..=n {
         let spec = availability_group_spec(sim, &format!("ag{i}"), "site-a", "ag-login")
             .ok_or_else(|| format!("the simulator has no ag{i}"))?;
@@ -259,6 +267,7 @@ fn measure(n: usize, window: Duration) -> Result<Value, String> {
         sql: drover::demo::world::controller_config(Duration::from_secs(1)).sql,
         confirmation_ttl: drover::plan::confirm::DEFAULT_TTL,
         jobs: Default::default(),
+        tenancy: drover::components::tenancy::Policy::default(),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let options = Options {

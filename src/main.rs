@@ -93,6 +93,10 @@ struct RunArgs {
     /// one is refused (Invalid).
     #[arg(long = "hook-service-account", value_name = "NAME")]
     hook_service_accounts: Vec<String>,
+    /// Lockdown: a DrSite acts only in its own namespace, whatever the target namespace's
+    /// `allow-from.drover.dev/<namespace>` label says (sites in other clusters are unaffected).
+    #[arg(long, env = "DROVER_NO_CROSS_NAMESPACE_REFS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    no_cross_namespace_refs: bool,
 }
 
 fn main() -> ExitCode {
@@ -211,6 +215,9 @@ async fn run_operator(args: RunArgs) -> Result<(), String> {
                 // Read once at start-up and kept for the life of the process.
                 allowed_service_accounts: Box::leak(args.hook_service_accounts.into_boxed_slice()),
             },
+            tenancy: drover::components::tenancy::Policy {
+                no_cross_namespace_refs: args.no_cross_namespace_refs,
+            },
             ..drover::controller::Config::default()
         },
         instance,
@@ -250,4 +257,33 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lockdown(args: &[&str]) -> Option<bool> {
+        let cli = Cli::try_parse_from(args).ok()?;
+        match cli.command {
+            Command::Run(run) => Some(run.no_cross_namespace_refs),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_lockdown_flag_is_off_by_default_and_set_bare_or_with_a_value() {
+        assert_eq!(lockdown(&["drover", "run"]), Some(false));
+        assert_eq!(lockdown(&["drover", "run", "--no-cross-namespace-refs"]), Some(true));
+        // The chart passes it with its value.
+        assert_eq!(
+            lockdown(&["drover", "run", "--no-cross-namespace-refs=true"]),
+            Some(true)
+        );
+        assert_eq!(
+            lockdown(&["drover", "run", "--no-cross-namespace-refs=false"]),
+            Some(false)
+        );
+        assert_eq!(lockdown(&["drover", "run", "--no-cross-namespace-refs=maybe"]), None);
+    }
 }

@@ -387,6 +387,35 @@ fn the_cluster_role_grants_exactly_the_calls_the_code_makes() {
 }
 
 #[test]
+fn the_namespace_reader_grants_exactly_the_cluster_scoped_calls() {
+    same_grants(
+        "the namespace-reader ClusterRole",
+        &rules("namespace-reader.yaml"),
+        &catalogue(Scope::ClusterScoped),
+    );
+}
+
+#[test]
+fn with_watch_namespaces_the_rules_are_bound_per_namespace_not_cluster_wide() {
+    let cluster = read("templates/clusterrolebinding.yaml");
+    assert!(
+        cluster.starts_with("{{- if and .Values.rbac.create (not .Values.watchNamespaces) }}"),
+        "the ClusterRoleBinding only when every namespace is watched:\n{cluster}"
+    );
+    let per_ns = read("templates/rolebindings-watched.yaml");
+    for needle in [
+        "{{- if and .Values.rbac.create .Values.watchNamespaces }}",
+        "{{- range .Values.watchNamespaces }}",
+        "kind: RoleBinding\n",
+        "  namespace: {{ . }}\n",
+        "  kind: ClusterRole\n  name: {{ include \"drover.fullname\" $ }}\n",
+    ] {
+        assert!(per_ns.contains(needle), "{needle:?} not in\n{per_ns}");
+    }
+    assert!(!per_ns.contains("ClusterRoleBinding"), "{per_ns}");
+}
+
+#[test]
 fn the_lease_role_grants_exactly_the_leader_election_calls() {
     same_grants(
         "the leader-election Role",

@@ -21,6 +21,7 @@ use drover::api::dr_site::{
 use drover::components::hook::{Build, HookContext, hook_job};
 use drover::components::jobs::{JobOwner, JobPolicy};
 use drover::components::kube::{KubeSites, REMOTE_CONNECT_TIMEOUT, REMOTE_READ_TIMEOUT};
+use drover::components::tenancy::Target;
 use drover::components::{HookAction, HookJob, JobPhase, SiteAccess, Sites, WorkloadObs};
 use drover::controller::kube::KubePort;
 use drover::controller::{DrPort, Event, PortError};
@@ -394,6 +395,17 @@ async fn a_forbidden_workload_is_an_api_error() {
     }
 }
 
+/// What the API server answers a `scale` subresource request with.
+fn scale_json(name: &str, replicas: i32) -> Value {
+    json!({
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {"name": name, "namespace": "cc-b", "resourceVersion": "53"},
+        "spec": {"replicas": replicas},
+        "status": {"replicas": 1, "selector": format!("app={name}")}
+    })
+}
+
 #[tokio::test]
 async fn scaling_a_deployment_applies_only_its_replicas() {
     let (client, handle) = mock_client();
@@ -402,20 +414,16 @@ async fn scaling_a_deployment_applies_only_its_replicas() {
         handle,
         |mut api| async move {
             api.apply(
-                "/apis/apps/v1/namespaces/cc-b/deployments/master-scs?&force=true&fieldManager=drover-drsite",
+                "/apis/apps/v1/namespaces/cc-b/deployments/master-scs/scale?&force=true&fieldManager=drover-drsite",
                 &json!({
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "metadata": {"name": "master-scs"},
+                    "apiVersion": "autoscaling/v1",
+                    "kind": "Scale",
+                    "metadata": {"name": "master-scs", "namespace": "cc-b"},
                     "spec": {"replicas": 0}
                 }),
             )
             .await
-            .ok(&deployment_json(
-                5,
-                Some(0),
-                json!({"replicas": 1, "observedGeneration": 4}),
-            ));
+            .ok(&scale_json("master-scs", 0));
         },
         sites.scale(&local_site(), WorkloadKind::Deployment, "master-scs", 0),
     )
@@ -431,16 +439,16 @@ async fn scaling_a_statefulset_applies_only_its_replicas() {
         handle,
         |mut api| async move {
             api.apply(
-                "/apis/apps/v1/namespaces/cc-b/statefulsets/confserv?&force=true&fieldManager=drover-drsite",
+                "/apis/apps/v1/namespaces/cc-b/statefulsets/confserv/scale?&force=true&fieldManager=drover-drsite",
                 &json!({
-                    "apiVersion": "apps/v1",
-                    "kind": "StatefulSet",
-                    "metadata": {"name": "confserv"},
+                    "apiVersion": "autoscaling/v1",
+                    "kind": "Scale",
+                    "metadata": {"name": "confserv", "namespace": "cc-b"},
                     "spec": {"replicas": 2}
                 }),
             )
             .await
-            .ok(&statefulset_json());
+            .ok(&scale_json("confserv", 2));
         },
         sites.scale(&local_site(), WorkloadKind::StatefulSet, "confserv", 2),
     )
@@ -469,6 +477,49 @@ async fn scaling_in_a_missing_namespace_is_not_found() {
             name: "master-scs".into()
         })
     );
+}
+
+#[tokio::test]
+async fn a_site_namespaces_labels_are_read_with_get_in_the_operators_cluster() {
+    let (client, handle) = mock_client();
+    let sites = KubeSites::new(client);
+    let result = verify(
+        handle,
+        |mut api| async move {
+            api.get("/api/v1/namespaces/kube-system").await.ok(&json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": "kube-system", "labels": {
+                    "kubernetes.io/metadata.name": "kube-system",
+                    "allow-from.drover.dev/tenant-a": "true"
+                }}
+            }));
+        },
+        sites.namespace_labels("kube-system", "tenant-a"),
+    )
+    .await;
+    let labels = match result {
+        Ok(Target::Labels(labels)) => labels,
+        other => panic!("expected labels, got {other:?}"),
+    };
+    assert_eq!(
+        labels.get("allow-from.drover.dev/tenant-a").map(String::as_str),
+        Some("true")
+    );
+
+    let (client, handle) = mock_client();
+    let sites = KubeSites::new(client);
+    let result = verify(
+        handle,
+        |mut api| async move {
+            api.get("/api/v1/namespaces/nowhere")
+                .await
+                .fail(404, "NotFound", "namespaces \"nowhere\" not found");
+        },
+        sites.namespace_labels("nowhere", "tenant-a"),
+    )
+    .await;
+    assert_eq!(result, Ok(Target::Missing));
 }
 
 // ---------------------------------------------------------------------------
@@ -511,16 +562,16 @@ async fn a_remote_site_is_scaled_through_a_client_built_from_its_kubeconfig_secr
     let remote_server = serve(remote_handle, |mut api| async move {
         for replicas in [1, 0, 1] {
             api.apply(
-                "/apis/apps/v1/namespaces/cc-b/deployments/master-scs?&force=true&fieldManager=drover-drsite",
+                "/apis/apps/v1/namespaces/cc-b/deployments/master-scs/scale?&force=true&fieldManager=drover-drsite",
                 &json!({
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "metadata": {"name": "master-scs"},
+                    "apiVersion": "autoscaling/v1",
+                    "kind": "Scale",
+                    "metadata": {"name": "master-scs", "namespace": "cc-b"},
                     "spec": {"replicas": replicas}
                 }),
             )
             .await
-            .ok(&deployment_json(5, Some(replicas), json!({})));
+            .ok(&scale_json("master-scs", replicas));
         }
     });
     for replicas in [1, 0, 1] {
@@ -545,6 +596,16 @@ async fn a_remote_site_is_scaled_through_a_client_built_from_its_kubeconfig_secr
     );
     assert_eq!(REMOTE_CONNECT_TIMEOUT, Duration::from_secs(5));
     assert_eq!(REMOTE_READ_TIMEOUT, Duration::from_secs(15));
+    // The kubeconfig skips the certificate check: the DrSite controller is told, to warn.
+    assert_eq!(
+        sites.transport_warning(&remote_site()).as_deref(),
+        Some(
+            "site site-b: the kubeconfig in Secret dr/site-b-kubeconfig sets insecure-skip-tls-verify: any \
+             server on the path can impersonate that cluster's API and receive its credentials; use \
+             certificate-authority-data"
+        )
+    );
+    assert_eq!(sites.transport_warning(&local_site()), None);
 }
 
 #[tokio::test]
@@ -1375,4 +1436,130 @@ async fn a_primary_site_the_drsites_field_manager_owns_needs_no_lookup() {
         Ok(None),
         "co-owned by drover-drsite: in force, and no request made"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Tenancy: the takeover attempt through the real adapters
+
+/// DrSite tenant-a/takeover whose site-b is kube-system, with CoreDNS as a component there.
+fn takeover() -> DrSite {
+    let mut drs = drsite();
+    drs.metadata.name = Some("takeover".into());
+    drs.metadata.namespace = Some("tenant-a".into());
+    drs.spec.sites[0].namespace = "tenant-a".into();
+    drs.spec.sites[1].namespace = "kube-system".into();
+    drs.spec.availability_groups.clear();
+    let component = &mut drs.spec.components[0];
+    component.name = "coredns".into();
+    component.placement = Placement::EverySite;
+    component.requires_writable.clear();
+    for at in &mut component.sites {
+        at.workload = Some(WorkloadRef {
+            kind: WorkloadKind::Deployment,
+            name: "coredns".into(),
+            replicas: 2,
+        });
+    }
+    drs
+}
+
+const TAKEOVER_REFUSED: &str = "site site-b: namespace kube-system is not this DrSite's namespace (tenant-a) and no \
+     administrator allowed it: the namespace needs the label allow-from.drover.dev/tenant-a=true";
+
+#[tokio::test]
+async fn a_drsite_naming_kube_system_reads_its_labels_reports_and_sends_nothing_else() {
+    use drover::controller::drsite::{Context, NAMESPACE_NOT_ALLOWED, reconcile};
+    let (client, handle) = mock_client();
+    let ctx = Context::new(
+        KubePort::new(client.clone(), None),
+        KubeSites::new(client),
+        drover::controller::Config::default(),
+    );
+    let drs = takeover();
+    let result = verify(
+        handle,
+        |mut api| async move {
+            api.get("/api/v1/namespaces/kube-system").await.ok(&json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": "kube-system", "labels": {"kubernetes.io/metadata.name": "kube-system"}}
+            }));
+            let seen = api.next("Event NamespaceNotAllowed").await;
+            assert_eq!(seen.method, Method::POST);
+            assert_eq!(seen.uri, "/apis/events.k8s.io/v1/namespaces/tenant-a/events?");
+            assert_eq!(
+                (&seen.body["type"], &seen.body["reason"], &seen.body["note"]),
+                (
+                    &json!("Warning"),
+                    &json!(NAMESPACE_NOT_ALLOWED),
+                    &json!(TAKEOVER_REFUSED)
+                )
+            );
+            let body = seen.body.clone();
+            seen.reply(StatusCode::CREATED, &body);
+            let seen = api.next("status").await;
+            assert_eq!(seen.method, Method::PATCH);
+            assert_eq!(
+                seen.uri,
+                "/apis/drover.dev/v1alpha1/namespaces/tenant-a/drsites/takeover/status?&force=true&fieldManager=drover"
+            );
+            let invalid = seen.body["status"]["conditions"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["type"] == "Invalid"))
+                .cloned()
+                .expect("an Invalid condition");
+            assert_eq!(
+                (&invalid["status"], &invalid["reason"], &invalid["message"]),
+                (&json!("True"), &json!(NAMESPACE_NOT_ALLOWED), &json!(TAKEOVER_REFUSED))
+            );
+            assert_eq!(seen.body["status"]["phase"], "Invalid");
+            let mut answer = serde_json::to_value(takeover()).expect("serializes");
+            answer["status"] = seen.body["status"].clone();
+            seen.ok(&answer);
+            // Nothing more: no workload read in kube-system, no scale, no Job list or create.
+        },
+        reconcile(&drs, &ctx, jiff::Timestamp::from_second(1_800_000_000).expect("a time")),
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn under_the_lockdown_the_takeover_is_refused_without_a_namespace_read() {
+    use drover::components::tenancy::Policy;
+    use drover::controller::drsite::{Context, NAMESPACE_NOT_ALLOWED, reconcile};
+    let (client, handle) = mock_client();
+    let config = drover::controller::Config {
+        tenancy: Policy {
+            no_cross_namespace_refs: true,
+        },
+        ..drover::controller::Config::default()
+    };
+    let ctx = Context::new(KubePort::new(client.clone(), None), KubeSites::new(client), config);
+    let drs = takeover();
+    let result = verify(
+        handle,
+        |mut api| async move {
+            let seen = api.next("Event NamespaceNotAllowed").await;
+            assert_eq!(seen.method, Method::POST);
+            assert_eq!(seen.body["reason"], NAMESPACE_NOT_ALLOWED);
+            assert!(
+                seen.body["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("--no-cross-namespace-refs")),
+                "{}",
+                seen.body
+            );
+            let body = seen.body.clone();
+            seen.reply(StatusCode::CREATED, &body);
+            let seen = api.next("status").await;
+            assert_eq!(seen.method, Method::PATCH);
+            let mut answer = serde_json::to_value(takeover()).expect("serializes");
+            answer["status"] = seen.body["status"].clone();
+            seen.ok(&answer);
+        },
+        reconcile(&drs, &ctx, jiff::Timestamp::from_second(1_800_000_000).expect("a time")),
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
 }

@@ -148,7 +148,7 @@ fn secret_json(ns: &str, name: &str, data: &[(&str, &str)]) -> Value {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name, "namespace": ns, "uid": "secret-uid", "resourceVersion": "7"},
-        "type": "Opaque",
+        "type": "kubernetes.io/basic-auth",
         "data": data
     })
 }
@@ -458,9 +458,14 @@ async fn secret_is_read_with_get_and_its_data_decoded() {
     )
     .await
     .expect("the Secret is read");
-    assert_eq!(data.len(), 2);
-    assert_eq!(data["username"], b"drover".to_vec());
-    assert_eq!(data["password"], "pä55:wörd".as_bytes().to_vec());
+    assert_eq!(data.data.len(), 2);
+    assert_eq!(data.data["username"], b"drover".to_vec());
+    assert_eq!(data.data["password"], "pä55:wörd".as_bytes().to_vec());
+    assert_eq!(data.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+    assert!(
+        !format!("{data:?}").contains("drover"),
+        "Debug shows no value: {data:?}"
+    );
 }
 
 #[tokio::test]
@@ -661,8 +666,16 @@ async fn confirmed_forced_failover_through_the_annotation() {
         handle,
         move |mut api| async move {
             let secret = [("username", login.0.as_str()), ("password", login.1.as_str())];
-            // Pass 1. The code writes status before it publishes the planner's notices.
+            // Pass 1. The code writes status before it publishes the planner's notices. First, once
+            // per generation: the simulator's connections are not encrypted.
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
+            let weak = api.event(&target, "Warning", "InsecureTransport").await;
+            assert!(
+                weak["note"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("spec.tls: encryption Off")),
+                "{weak}"
+            );
             // No managedFields on this object: who wrote primarySite is unknown, so the DrSites
             // are asked whether one lists the group. None does: the value is in force.
             api.drsite_list("dr", &[]).await;
@@ -805,12 +818,21 @@ async fn confirmation_bound_to_a_seen_primary_survives_the_status_round_trip() {
         handle,
         move |mut api| async move {
             let secret = [("username", login.0.as_str()), ("password", login.1.as_str())];
-            // Pass 0: the primary is seen at site-a (SQL-B lagging: no step, no Event).
+            // Pass 0: the primary is seen at site-a (SQL-B lagging: no step; the one Event says
+            // the simulator's connections are not encrypted, once for this generation).
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
+            api.event(&target, "Warning", "InsecureTransport").await;
             api.drsite_list("dr", &[]).await;
             tx.send(api.status_patch(&target).await).unwrap();
-            // Pass 1: it is gone, and spec.primarySite now says site-b.
+            // Pass 1: it is gone, and spec.primarySite now says site-b (a new generation, so the
+            // transport warning again, which kube's recorder folds into the first one's series).
             api.secret_get("dr", "ag1-login", Some(&secret)).await;
+            let seen = api.next("Event series InsecureTransport").await;
+            assert_eq!(seen.method, Method::PATCH, "{}", seen.body);
+            assert_eq!(seen.body["reason"], "InsecureTransport");
+            assert_eq!(seen.body["series"]["count"], 2);
+            let body = seen.body.clone();
+            seen.ok(&body);
             api.drsite_list("dr", &[]).await;
             tx.send(api.status_patch(&target).await).unwrap();
             api.event(&target, "Warning", "PrimaryUnreachable").await;

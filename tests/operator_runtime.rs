@@ -53,6 +53,7 @@ async fn world_and_api() -> (Arc<Sim>, FakeApi) {
     let mut secret = serde_json::to_value(&secret).expect("secret serializes");
     secret["apiVersion"] = json!("v1");
     secret["kind"] = json!("Secret");
+    secret["type"] = json!("kubernetes.io/basic-auth");
     api.put(SECRETS, secret);
     (sim, api)
 }

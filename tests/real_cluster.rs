@@ -25,6 +25,7 @@
 
 use drover::api::availability_group::{AvailabilityGroup, Phase};
 use drover::api::dr_site::{DrPhase, DrSite, Placement, TransitionKind, WorkloadKind};
+use drover::components::tenancy::ALLOW_FROM_PREFIX;
 use drover::components::{LABEL_ACTION, LABEL_COMPONENT, LABEL_DRSITE};
 use drover::controller::{Config, DRSITE_FIELD_MANAGER};
 use drover::sim::Sim;
@@ -217,6 +218,7 @@ fn fast_config() -> Config {
         },
         confirmation_ttl: drover::plan::confirm::DEFAULT_TTL,
         jobs: Default::default(),
+        tenancy: drover::components::tenancy::Policy::default(),
     }
 }
 
@@ -234,6 +236,7 @@ async fn switchover_scenario(client: Client, ns: String, sim: Arc<Sim>) {
             ("username".to_string(), user.to_string()),
             ("password".to_string(), password.to_string()),
         ])),
+        type_: Some("kubernetes.io/basic-auth".into()),
         ..Secret::default()
     };
     secrets
@@ -501,6 +504,19 @@ fn example_documents(sim: &Sim, namespaces: &BTreeMap<String, String>, sip_ports
             let meta = field(doc, "metadata").as_object_mut().expect("metadata is a map");
             let labels = meta.entry("labels").or_insert_with(|| json!({}));
             labels[CREATED_BY.0] = json!(CREATED_BY.1);
+            // The administrator's allowance names the DrSite's namespace: renamed with it.
+            if let Some(map) = labels.as_object_mut() {
+                let allowances: Vec<String> = map
+                    .keys()
+                    .filter(|k| k.starts_with(ALLOW_FROM_PREFIX))
+                    .cloned()
+                    .collect();
+                for key in allowances {
+                    let value = map.remove(&key).unwrap_or_default();
+                    let from = renamed(namespaces, &key[ALLOW_FROM_PREFIX.len()..]);
+                    map.insert(format!("{ALLOW_FROM_PREFIX}{from}"), value);
+                }
+            }
         } else {
             let ns = field(doc, "metadata.namespace");
             *ns = json!(renamed(namespaces, ns.as_str().unwrap_or_default()));

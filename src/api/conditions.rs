@@ -12,6 +12,34 @@ pub const INVALID: &str = "Invalid";
 pub const SITE_LOST_CONFIRMATION_REQUIRED: &str = "SiteLostConfirmationRequired";
 pub const CONFLICT: &str = "Conflict";
 
+/// The longest message drover writes into a condition or a status row, in bytes: what it quotes
+/// (an API server's or a SQL server's answer, names from a spec) cannot grow the object.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// `message` cut to [`MAX_MESSAGE`] bytes (at a character boundary, marked with `...`), with
+/// control characters other than newline and tab replaced, so that a remote answer can neither
+/// grow the status nor forge lines in it.
+pub fn bounded(message: &str) -> String {
+    let clean: String = message
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if clean.len() <= MAX_MESSAGE {
+        return clean;
+    }
+    let mut cut = MAX_MESSAGE - 3;
+    while !clean.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...", &clean[..cut])
+}
+
 /// A condition to set; the time comes from the caller so the result is reproducible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired<'a> {
@@ -36,7 +64,7 @@ pub fn merge(previous: &[Condition], desired: &[Desired<'_>], generation: Option
                 type_: d.type_.to_string(),
                 status,
                 reason: d.reason.to_string(),
-                message: d.message.clone(),
+                message: bounded(&d.message),
                 observed_generation: generation,
                 last_transition_time: since,
             }
@@ -55,6 +83,26 @@ mod tests {
 
     fn at(secs: i64) -> Time {
         Time(jiff::Timestamp::from_second(secs).unwrap())
+    }
+
+    #[test]
+    fn messages_are_bounded_and_carry_no_control_characters() {
+        let long = "é".repeat(MAX_MESSAGE);
+        let cut = bounded(&long);
+        assert!(cut.len() <= MAX_MESSAGE && cut.ends_with("..."), "{}", cut.len());
+        assert_eq!(bounded("a\u{1b}[31mb\rc\nd"), "a\u{fffd}[31mb\u{fffd}c\nd");
+        let merged = merge(
+            &[],
+            &[Desired {
+                type_: READY,
+                status: false,
+                reason: "R",
+                message: "x".repeat(100_000),
+            }],
+            None,
+            &at(1),
+        );
+        assert!(merged[0].message.len() <= MAX_MESSAGE);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! [`Sites`] over the Kubernetes API: workloads read with GET and scaled by
-//! server-side apply, hook Jobs listed by label and created with POST, each in
+//! server-side apply of their `scale` subresource, hook Jobs listed by label and created with POST, each in
 //! the cluster its site lives in. A site in another cluster is reached through
 //! a client built from its kubeconfig Secret, cached until the Secret changes,
 //! with short timeouts so a dead site is reported unreachable quickly.
 
 use super::hook::{label_value, parse_hook_job};
+use super::tenancy::Target;
 use super::{HookJob, LABEL_DRSITE, SiteAccess, Sites, WorkloadObs, probe};
 use crate::api::dr_site::{KubeconfigRef, Probe, WorkloadKind};
 use crate::controller::DRSITE_FIELD_MANAGER;
@@ -12,7 +13,7 @@ use crate::controller::PortError;
 use crate::controller::kube::{get_opt, is_already_exists, is_not_found, port_error};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -36,6 +37,8 @@ type SecretKey = (String, String, String);
 struct Remote {
     resource_version: String,
     client: Client,
+    /// The kubeconfig turns off the server certificate check (`insecure-skip-tls-verify`).
+    insecure: bool,
 }
 
 /// The sites, for real.
@@ -103,24 +106,29 @@ impl KubeSites {
         {
             return Ok(cached.client.clone());
         }
-        let client = self
+        let (client, insecure) = self
             .build(&secret, &r.key)
             .await
             .map_err(|why| PortError::Api(format!("{what}: {why}")))?;
+        if insecure {
+            tracing::warn!(site = %at.site, secret = %r.secret_name, "{}", insecure_warning(at, r));
+        }
         if let Some(resource_version) = version {
             crate::sync::lock(&self.remotes).insert(
                 key,
                 Remote {
                     resource_version,
                     client: client.clone(),
+                    insecure,
                 },
             );
         }
         Ok(client)
     }
 
-    /// A client from the kubeconfig under `key` in `secret`.
-    async fn build(&self, secret: &Secret, key: &str) -> Result<Client, String> {
+    /// A client from the kubeconfig under `key` in `secret`, and whether the kubeconfig turns the
+    /// server certificate check off.
+    async fn build(&self, secret: &Secret, key: &str) -> Result<(Client, bool), String> {
         let bytes = secret
             .data
             .as_ref()
@@ -131,6 +139,11 @@ impl KubeSites {
         let kubeconfig =
             Kubeconfig::from_yaml(text).map_err(|_| format!("key {key:?} does not hold a kubeconfig (YAML)"))?;
         self_contained(&kubeconfig).map_err(|why| format!("key {key:?}: {why}"))?;
+        let insecure = kubeconfig
+            .clusters
+            .iter()
+            .filter_map(|c| c.cluster.as_ref())
+            .any(|c| c.insecure_skip_tls_verify == Some(true));
         let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
             .map_err(|e| format!("key {key:?}: {e}"))?;
@@ -140,8 +153,17 @@ impl KubeSites {
         // kube's default retries 429/503/504 for minutes; the reconcile loop is the retry, and
         // a site that keeps answering 503 is reported, not waited on.
         config.default_retry = false;
-        (self.connect)(config)
+        (self.connect)(config).map(|client| (client, insecure))
     }
+}
+
+/// The warning for a site whose kubeconfig skips the server certificate check.
+fn insecure_warning(at: &SiteAccess, r: &KubeconfigRef) -> String {
+    format!(
+        "site {}: the kubeconfig in Secret {}/{} sets insecure-skip-tls-verify: any server on the path \
+         can impersonate that cluster's API and receive its credentials; use certificate-authority-data",
+        at.site, at.home_namespace, r.secret_name
+    )
 }
 
 /// Refuses what a kubeconfig could make the operator do besides talking to one API server: run a
@@ -238,11 +260,14 @@ impl Sites for KubeSites {
             WorkloadKind::Deployment => "Deployment",
             WorkloadKind::StatefulSet => "StatefulSet",
         };
-        // Only `spec.replicas`, forced: drover owns that field from now on, as an autoscaler would.
+        // Through the `scale` subresource, as the HorizontalPodAutoscaler does: RBAC grants drover
+        // `patch` on `deployments/scale` and `statefulsets/scale`, never on the whole object (its
+        // pod template, its ServiceAccount). Only `spec.replicas`, forced: drover owns that field
+        // from now on, as an autoscaler would (managedFields record it on the workload).
         let body = serde_json::json!({
-            "apiVersion": "apps/v1",
-            "kind": kind_name,
-            "metadata": {"name": name},
+            "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "metadata": {"name": name, "namespace": at.namespace},
             "spec": {"replicas": replicas},
         });
         let params = PatchParams::apply(DRSITE_FIELD_MANAGER).force();
@@ -250,11 +275,11 @@ impl Sites for KubeSites {
         let result = match kind {
             WorkloadKind::Deployment => {
                 let api: Api<Deployment> = Api::namespaced(client, &at.namespace);
-                api.patch(name, &params, &patch).await.map(drop)
+                api.patch_scale(name, &params, &patch).await.map(drop)
             }
             WorkloadKind::StatefulSet => {
                 let api: Api<StatefulSet> = Api::namespaced(client, &at.namespace);
-                api.patch(name, &params, &patch).await.map(drop)
+                api.patch_scale(name, &params, &patch).await.map(drop)
             }
         };
         result.map_err(|e| {
@@ -295,6 +320,24 @@ impl Sites for KubeSites {
 
     async fn probe(&self, p: &Probe) -> Result<(), String> {
         probe::probe(p).await
+    }
+
+    fn transport_warning(&self, at: &SiteAccess) -> Option<String> {
+        let r = at.kubeconfig.as_ref()?;
+        let key: SecretKey = (at.home_namespace.clone(), r.secret_name.clone(), r.key.clone());
+        let insecure = crate::sync::lock(&self.remotes)
+            .get(&key)
+            .is_some_and(|remote| remote.insecure);
+        insecure.then(|| insecure_warning(at, r))
+    }
+
+    async fn namespace_labels(&self, namespace: &str, _from: &str) -> Result<Target, PortError> {
+        // Always the operator's own cluster: a remote site is never looked up (tenancy::check).
+        let api: Api<Namespace> = Api::all(self.local.clone());
+        Ok(match get_opt(&api, namespace).await? {
+            Some(ns) => Target::Labels(ns.metadata.labels.unwrap_or_default()),
+            None => Target::Missing,
+        })
     }
 }
 

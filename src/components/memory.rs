@@ -22,6 +22,7 @@
 //!   a probe of one of its servers times out (after the probe's timeout).
 //!   What runs there keeps running: unreachable is not stopped.
 
+use super::tenancy::{Target, allow_label};
 use super::{
     HookAction, HookJob, JobPhase, LABEL_ACTION, LABEL_COMPONENT, LABEL_DRSITE, LABEL_RUN, LABEL_SITE, SiteAccess,
     Sites, WorkloadObs,
@@ -262,6 +263,10 @@ struct State {
     job_seq: u64,
     /// Injected API errors: the next calls of a method that fail, with the error each returns.
     api_faults: BTreeMap<&'static str, (u32, PortError)>,
+    /// The operator cluster's namespaces and their labels, once a test models them
+    /// ([`MemorySites::label_namespace`]). `None`: not modelled, and every namespace is one an
+    /// administrator allowed for every DrSite (the demo's and most tests' simulated cluster).
+    namespaces: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 /// The [`Sites`] methods that call a site's API server, which [`MemorySites::fail_next`] can fail.
@@ -684,6 +689,28 @@ impl MemorySites {
             .map_or(0, |(_, n)| *n)
     }
 
+    /// Models the operator cluster's namespaces from now on (see [`Sites::namespace_labels`]):
+    /// `namespace` exists with label `key=value` (added to its others); a namespace never labelled
+    /// or created with [`MemorySites::create_namespace`] does not exist.
+    pub fn label_namespace(&self, namespace: &str, key: &str, value: &str) {
+        self.lock()
+            .namespaces
+            .get_or_insert_with(BTreeMap::new)
+            .entry(namespace.into())
+            .or_default()
+            .insert(key.into(), value.into());
+    }
+
+    /// Models the operator cluster's namespaces from now on: `namespace` exists (without labels
+    /// unless it had some).
+    pub fn create_namespace(&self, namespace: &str) {
+        self.lock()
+            .namespaces
+            .get_or_insert_with(BTreeMap::new)
+            .entry(namespace.into())
+            .or_default();
+    }
+
     /// All [`Sites`] calls made.
     pub fn total_calls(&self) -> u64 {
         self.lock().calls.values().sum()
@@ -691,6 +718,17 @@ impl MemorySites {
 }
 
 impl Sites for MemorySites {
+    async fn namespace_labels(&self, namespace: &str, from: &str) -> Result<Target, PortError> {
+        let mut state = self.lock();
+        state.call("namespace_labels")?;
+        Ok(match &state.namespaces {
+            None => Target::Labels(BTreeMap::from([(allow_label(from), "true".to_string())])),
+            Some(modelled) => modelled
+                .get(namespace)
+                .map_or(Target::Missing, |labels| Target::Labels(labels.clone())),
+        })
+    }
+
     async fn workload(
         &self,
         at: &SiteAccess,

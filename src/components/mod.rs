@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod kube;
 pub mod memory;
 pub mod probe;
+pub mod tenancy;
 
 use crate::api::dr_site::{KubeconfigRef, Probe, WorkloadKind};
 use crate::controller::PortError;
@@ -139,6 +140,20 @@ pub trait Sites: Send + Sync {
 
     /// Whether a server outside Kubernetes answers its probe (`Err` says why not).
     fn probe(&self, probe: &Probe) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// What is weak about how the site's cluster is reached, once it was (a kubeconfig with
+    /// `insecure-skip-tls-verify`); `None` for a site in the operator's cluster.
+    fn transport_warning(&self, _at: &SiteAccess) -> Option<String> {
+        None
+    }
+
+    /// The labels of `namespace` in the operator's own cluster (what [`tenancy::check`] decides
+    /// on), asked on behalf of a DrSite in namespace `from` (only the in-memory sites use it).
+    fn namespace_labels(
+        &self,
+        namespace: &str,
+        from: &str,
+    ) -> impl Future<Output = Result<tenancy::Target, PortError>> + Send;
 }
 
 /// The sites shared with whoever drives them (tests and the demo inject faults into the same
@@ -173,5 +188,17 @@ impl<T: Sites> Sites for std::sync::Arc<T> {
 
     fn probe(&self, probe: &Probe) -> impl Future<Output = Result<(), String>> + Send {
         (**self).probe(probe)
+    }
+
+    fn namespace_labels(
+        &self,
+        namespace: &str,
+        from: &str,
+    ) -> impl Future<Output = Result<tenancy::Target, PortError>> + Send {
+        (**self).namespace_labels(namespace, from)
+    }
+
+    fn transport_warning(&self, at: &SiteAccess) -> Option<String> {
+        (**self).transport_warning(at)
     }
 }

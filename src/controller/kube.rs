@@ -10,6 +10,7 @@ use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus}
 use crate::api::dr_site::{DrSite, DrSiteStatus};
 use crate::api::persistent_chat_pool::{PersistentChatPool, PersistentChatPoolStatus};
 use crate::components::LABEL_DRSITE;
+use crate::controller::SecretData;
 use crate::controller::ownership::{ListedBy, listing};
 use crate::plan::drsite::ChildKind;
 use k8s_openapi::api::batch::v1::Job;
@@ -18,7 +19,6 @@ use kube::api::{ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 /// The Kubernetes side, for real.
@@ -136,15 +136,19 @@ fn cut(s: &str, max: usize) -> String {
 }
 
 impl Port for KubePort {
-    async fn secret(&self, namespace: &str, name: &str) -> Result<BTreeMap<String, Vec<u8>>, PortError> {
+    async fn secret(&self, namespace: &str, name: &str) -> Result<SecretData, PortError> {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         match get_opt(&api, name).await? {
-            Some(secret) => Ok(secret
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.0))
-                .collect()),
+            Some(secret) => Ok(SecretData {
+                type_: secret.type_,
+                labels: secret.metadata.labels.unwrap_or_default(),
+                data: secret
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect(),
+            }),
             None => Err(PortError::NotFound {
                 kind: "Secret",
                 namespace: namespace.to_string(),

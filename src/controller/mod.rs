@@ -17,7 +17,7 @@ pub mod pchat;
 pub mod port;
 pub mod rbac;
 
-pub use port::{DrPort, Event, PoolPort, Port, PortError};
+pub use port::{DrPort, Event, PoolPort, Port, PortError, SecretData};
 
 use std::time::Duration;
 
@@ -43,6 +43,8 @@ pub struct Config {
     pub confirmation_ttl: Duration,
     /// What the administrator allows in the Jobs drover creates from users' templates.
     pub jobs: crate::components::jobs::JobPolicy,
+    /// Where a DrSite may act besides its own namespace (`--no-cross-namespace-refs`).
+    pub tenancy: crate::components::tenancy::Policy,
 }
 
 impl Default for Config {
@@ -55,6 +57,7 @@ impl Default for Config {
             sql: crate::sql::Timeouts::default(),
             confirmation_ttl: crate::plan::confirm::DEFAULT_TTL,
             jobs: crate::components::jobs::JobPolicy::default(),
+            tenancy: crate::components::tenancy::Policy::default(),
         }
     }
 }

@@ -49,6 +49,26 @@ impl Event {
     }
 }
 
+/// A Secret as the controllers read it: its type and labels (which say whether it opted in to being
+/// used by drover, [`super::login`]) and its data. Debug never shows the values.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretData {
+    /// `type` (`Opaque`, `kubernetes.io/basic-auth`, ...).
+    pub type_: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub data: BTreeMap<String, Vec<u8>>,
+}
+
+impl std::fmt::Debug for SecretData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretData")
+            .field("type_", &self.type_)
+            .field("labels", &self.labels)
+            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 /// A failed call to Kubernetes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortError {
@@ -68,12 +88,8 @@ pub enum PortError {
 
 /// The Kubernetes side of the AvailabilityGroup controller.
 pub trait Port: Send + Sync {
-    /// The data of a Secret in `namespace`.
-    fn secret(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> impl Future<Output = Result<BTreeMap<String, Vec<u8>>, PortError>> + Send;
+    /// A Secret in `namespace`: its type, labels and data.
+    fn secret(&self, namespace: &str, name: &str) -> impl Future<Output = Result<SecretData, PortError>> + Send;
 
     /// Server-side apply of the status subresource with drover's field manager.
     fn patch_status(
@@ -149,11 +165,7 @@ pub trait DrPort: Send + Sync {
 /// One Kubernetes side shared by several controllers (the demo and the scenario tests run the
 /// AvailabilityGroup and DrSite controllers over the same in-memory API).
 impl<T: Port> Port for std::sync::Arc<T> {
-    fn secret(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> impl Future<Output = Result<BTreeMap<String, Vec<u8>>, PortError>> + Send {
+    fn secret(&self, namespace: &str, name: &str) -> impl Future<Output = Result<SecretData, PortError>> + Send {
         (**self).secret(namespace, name)
     }
 

@@ -12,6 +12,9 @@ pub enum Scope {
     Cluster,
     /// The Role in the release namespace: only the operator's own leader-election Lease.
     ReleaseNamespace,
+    /// A cluster-scoped resource (a ClusterRole bound cluster-wide even when the chart binds the
+    /// namespaced rules per watched namespace): reading Namespace labels.
+    ClusterScoped,
 }
 
 /// One resource and the verbs drover uses on it.
@@ -120,15 +123,37 @@ pub const API_CALLS: &[ApiCall] = &[
     cluster(
         "apps",
         "deployments",
-        &["get", "list", "watch", "patch"],
-        "a DrSite component's workload: read, scaled by server-side apply of spec.replicas, watched (metadata only)",
+        &["get", "list", "watch"],
+        "a DrSite component's workload: read, watched (metadata only); never patched as a whole",
+    ),
+    cluster(
+        "apps",
+        "deployments/scale",
+        &["patch"],
+        "a DrSite component's workload scaled through its scale subresource (server-side apply of spec.replicas), \
+         as the HorizontalPodAutoscaler does",
     ),
     cluster(
         "apps",
         "statefulsets",
-        &["get", "list", "watch", "patch"],
-        "a DrSite component's workload: read, scaled by server-side apply of spec.replicas, watched (metadata only)",
+        &["get", "list", "watch"],
+        "a DrSite component's workload: read, watched (metadata only); never patched as a whole",
     ),
+    cluster(
+        "apps",
+        "statefulsets/scale",
+        &["patch"],
+        "a DrSite component's workload scaled through its scale subresource (server-side apply of spec.replicas), \
+         as the HorizontalPodAutoscaler does",
+    ),
+    ApiCall {
+        group: "",
+        resource: "namespaces",
+        verbs: &["get"],
+        scope: Scope::ClusterScoped,
+        why: "a DrSite site's namespace outside the DrSite's own: its allow-from.drover.dev/<namespace> label \
+              says whether an administrator allowed it (components::tenancy)",
+    },
     ApiCall {
         group: "coordination.k8s.io",
         resource: "leases",

@@ -48,6 +48,7 @@ pub fn controller_config(poll: Duration) -> Config {
         },
         confirmation_ttl: crate::plan::confirm::DEFAULT_TTL,
         jobs: crate::components::jobs::JobPolicy::default(),
+        tenancy: crate::components::tenancy::Policy::default(),
     }
 }
 

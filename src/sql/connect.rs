@@ -78,8 +78,9 @@ pub struct Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Login names are not echoed either (status, Events, logs).
         f.debug_struct("Credentials")
-            .field("user", &self.user)
+            .field("user", &"<redacted>")
             .field("password", &"<redacted>")
             .finish()
     }
@@ -307,13 +308,13 @@ impl ReplicaClient {
                 addr: addr.clone(),
                 after: handshake,
             }),
-            Ok(Err(e)) => Err(handshake_error(&addr, &self.credentials.user, handshake, e)),
+            Ok(Err(e)) => Err(handshake_error(&addr, handshake, e)),
             Ok(Ok(client)) => Ok(client),
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match &client {
             Ok(_) => {
-                debug!(replica = %addr, user = %self.credentials.user, elapsed_ms, "connected")
+                debug!(replica = %addr, elapsed_ms, "connected")
             }
             Err(error) => debug!(replica = %addr, elapsed_ms, %error, "connection failed"),
         }
@@ -348,7 +349,7 @@ impl ReplicaClient {
 }
 
 /// Maps a failure during prelogin, TLS or login.
-fn handshake_error(addr: &str, user: &str, after: Duration, e: TdsError) -> SqlError {
+fn handshake_error(addr: &str, after: Duration, e: TdsError) -> SqlError {
     let addr = addr.to_string();
     match e {
         TdsError::Io {
@@ -363,11 +364,10 @@ fn handshake_error(addr: &str, user: &str, after: Duration, e: TdsError) -> SqlE
             addr,
             detail: format!("during the TDS handshake: {message}"),
         },
+        // The token's message names the login ("Login failed for user 'x'"): only its number.
         TdsError::Server(token) => SqlError::LoginFailed {
             addr,
-            user: user.to_string(),
             number: token.code(),
-            message: token.message().to_string(),
         },
         TdsError::Tls(detail) => SqlError::Tls { addr, detail },
         TdsError::Protocol(detail) if detail.to_ascii_lowercase().contains("encryption") => {
@@ -464,7 +464,8 @@ mod tests {
         let c = client(1, quick());
         let text = format!("{c:?} {:?}", c.credentials);
         assert!(!text.contains("s3cret-pa55"), "{text}");
-        assert!(text.contains("drover") && text.contains("<redacted>"), "{text}");
+        assert!(!text.contains("drover\""), "the login name is not shown either: {text}");
+        assert!(text.contains("<redacted>"), "{text}");
     }
 
     #[test]
@@ -554,7 +555,7 @@ mod tests {
     #[test]
     fn handshake_errors_are_mapped() {
         let after = Duration::from_millis(300);
-        let map = |e| handshake_error("db:1433", "sa", after, e);
+        let map = |e| handshake_error("db:1433", after, e);
         let io = |kind, message: &str| TdsError::Io {
             kind,
             message: message.into(),

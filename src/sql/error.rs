@@ -39,6 +39,19 @@ pub fn classify(number: u32) -> ErrorCategory {
     }
 }
 
+/// What a refused login's error number says, in drover's words (the server's message is not
+/// repeated: it names the login).
+pub fn login_hint(number: u32) -> &'static str {
+    match number {
+        18456 => "Login failed: wrong login name or password, or the login is disabled or may not connect",
+        18452 => "Login failed: the server accepts only Windows logins",
+        18486 => "Login failed: the login is locked out",
+        18487 | 18488 => "Login failed: the login's password expired or must be changed",
+        4060 => "Login failed: the login's default database cannot be opened",
+        _ => "Login failed; see the server's error log for this error number",
+    }
+}
+
 /// Everything that can go wrong talking to one replica. `addr` is `host:port`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SqlError {
@@ -52,13 +65,11 @@ pub enum SqlError {
         "{addr} accepted the TCP connection but the TDS handshake (prelogin, TLS, login) did not finish within {after:?}: check that it is a SQL Server port and that the TLS settings match"
     )]
     HandshakeTimeout { addr: String, after: Duration },
-    #[error("login to {addr} as {user:?} failed (error {number}): {message}")]
-    LoginFailed {
-        addr: String,
-        user: String,
-        number: u32,
-        message: String,
-    },
+    /// The server refused the login. Neither the login name nor the server's own message (which
+    /// names the login, and which a server the spec points at may fill with anything) is kept:
+    /// only its error number, which says what to check.
+    #[error("login to {addr} failed (SQL Server error {number}): {}", login_hint(*number))]
+    LoginFailed { addr: String, number: u32 },
     #[error("TLS with {addr} failed: {detail}")]
     Tls { addr: String, detail: String },
     #[error(
@@ -186,13 +197,25 @@ mod tests {
         assert!(
             !SqlError::LoginFailed {
                 addr: addr.into(),
-                user: "sa".into(),
                 number: 18456,
-                message: "Login failed".into()
             }
             .is_transient()
         );
         assert!(!SqlError::BadName(QuoteError::Empty).is_transient());
+    }
+
+    #[test]
+    fn a_refused_login_says_what_to_check_without_the_login_or_the_servers_words() {
+        let e = SqlError::LoginFailed {
+            addr: "db:1433".into(),
+            number: 18456,
+        };
+        assert_eq!(
+            e.to_string(),
+            "login to db:1433 failed (SQL Server error 18456): Login failed: wrong login name or password, \
+             or the login is disabled or may not connect"
+        );
+        assert!(login_hint(99999).contains("error log"));
     }
 
     #[test]

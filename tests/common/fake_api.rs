@@ -241,6 +241,22 @@ impl FakeApi {
                 if apply && subresource.as_deref() == Some("status") {
                     // Server-side apply by the status's one manager: what it omits, it no longer owns.
                     object["status"] = body["status"].clone();
+                } else if subresource.as_deref() == Some("scale") {
+                    // A Scale (autoscaling/v1) sets the workload's spec.replicas, nothing else.
+                    if existing.is_none() {
+                        return not_found(&name);
+                    }
+                    object["spec"]["replicas"] = body["spec"]["replicas"].clone();
+                    let scale = json!({
+                        "apiVersion": "autoscaling/v1",
+                        "kind": "Scale",
+                        "metadata": {"name": name, "namespace": object["metadata"]["namespace"].clone()},
+                        "spec": {"replicas": object["spec"]["replicas"].clone()},
+                    });
+                    if existing.as_ref() != Some(&object) {
+                        store(&mut state, &collection, &name, &mut object, "MODIFIED");
+                    }
+                    return json_response(StatusCode::OK, &scale);
                 } else {
                     merge(&mut object, &body);
                 }

@@ -227,6 +227,14 @@ async fn reconcile_inner<P: Port + PoolPort>(
         }
     };
 
+    // Said once per spec generation (the status then carries it as observed).
+    if previous.observed_generation != generation
+        && let Some(weak) = super::login::transport_warning(&spec.tls)
+    {
+        let event = Event::warning(super::login::INSECURE_TRANSPORT, weak);
+        ctx.port.publish(ag, &event).await?;
+    }
+
     let observed = ctx.pool.observe(key, &targets, ctx.config.sql).await;
     let journal = status::journal_of(&previous);
     let remembered = crate::sync::lock(&ctx.last_seen).get(key).cloned();

@@ -15,7 +15,7 @@ use crate::api::conditions;
 use crate::api::dr_site::{CONFIRM_SITE_LOST_ANNOTATION, DrSite, DrSiteStatus, validate};
 use crate::components::hook::{Build, HookContext, hook_job};
 use crate::components::jobs::JobOwner;
-use crate::components::{HookAction, Sites};
+use crate::components::{HookAction, Sites, tenancy};
 use crate::plan::drsite::{self, Action, ChildKind, Input, Notice, record_executed};
 use crate::runtime::Shared;
 use crate::runtime::metrics::{Kind, Metrics};
@@ -164,7 +164,40 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
         return Ok(Requeue::OnChange);
     }
 
+    // Where it may act, before anything is read or done there.
+    let refusals = refused_namespaces(drs, ctx).await?;
+    if !refusals.is_empty() {
+        let message = refusals.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        let status = as_stored(status::refused(
+            &previous,
+            generation,
+            NAMESPACE_NOT_ALLOWED,
+            message.clone(),
+            &stamp,
+        ));
+        if status != previous {
+            tracing::warn!(reason = NAMESPACE_NOT_ALLOWED, %message, "nothing done");
+            ctx.port
+                .publish_drsite(drs, &Event::warning(NAMESPACE_NOT_ALLOWED, message))
+                .await?;
+            write(ctx, drs, &status, stored).await?;
+        }
+        // No watch on namespaces: an administrator's label is seen at the next steady poll.
+        return Ok(Requeue::After(ctx.config.steady_poll));
+    }
+
     let observed = observe::observe(drs, &ctx.port, &ctx.sites).await?;
+    // Said once per spec generation: a remote site reached without checking its certificate.
+    if previous.observed_generation != generation {
+        for site in &spec.sites {
+            let weak = observe::access(drs, &site.name).and_then(|at| ctx.sites.transport_warning(&at));
+            if let Some(weak) = weak {
+                ctx.port
+                    .publish_drsite(drs, &Event::warning(crate::controller::login::INSECURE_TRANSPORT, weak))
+                    .await?;
+            }
+        }
+    }
     let journal = status::journal_of(&previous);
     let name = drs.name_any();
     let nonce = crate::plan::confirm::fresh_nonce();
@@ -253,6 +286,32 @@ async fn reconcile_inner<P: DrPort, S: Sites>(
     } else {
         Requeue::After(ctx.config.steady_poll)
     })
+}
+
+/// The reason (Invalid condition, Warning Event) when a site's namespace is refused.
+pub const NAMESPACE_NOT_ALLOWED: &str = "NamespaceNotAllowed";
+
+/// Every site of `drs` whose namespace it may not act in ([`tenancy::check`]); the namespaces'
+/// labels are read only for sites in the operator's cluster outside the DrSite's namespace, and
+/// not at all under `--no-cross-namespace-refs`.
+async fn refused_namespaces<P: DrPort, S: Sites>(
+    drs: &DrSite,
+    ctx: &Context<P, S>,
+) -> Result<Vec<tenancy::Refusal>, PortError> {
+    let home = drs.namespace().unwrap_or_default();
+    let policy = ctx.config.tenancy;
+    let mut refusals = Vec::new();
+    for site in drs.spec.sites.iter().filter(|s| tenancy::needs_lookup(&home, s)) {
+        let target = if policy.no_cross_namespace_refs {
+            None
+        } else {
+            Some(ctx.sites.namespace_labels(&site.namespace, &home).await?)
+        };
+        if let Err(refusal) = tenancy::check(&home, site, policy, target.as_ref()) {
+            refusals.push(refusal);
+        }
+    }
+    Ok(refusals)
 }
 
 /// Runs one action; `Ok` carries the Event note.

@@ -70,7 +70,7 @@ pub fn planned(
                     name: s.name.clone(),
                     reachable: answer.is_some_and(Result::is_ok),
                     message: match answer {
-                        Some(Err(e)) => Some(e.clone()),
+                        Some(Err(e)) => Some(conditions::bounded(e)),
                         None => Some("not observed".into()),
                         Some(Ok(())) => None,
                     },
@@ -91,7 +91,7 @@ pub fn planned(
                     confirmation: obs.and_then(|o| o.confirmation.clone()),
                     message: match obs {
                         Some(o) if !o.found => Some("not found".into()),
-                        Some(o) => o.problem.clone(),
+                        Some(o) => o.problem.as_deref().map(conditions::bounded),
                         None => None,
                     },
                 }
@@ -144,6 +144,18 @@ fn component_state(instance: Option<&Instance>) -> (ComponentState, Option<Strin
 /// The status of a spec drover cannot act on: nothing else changes.
 pub fn invalid(previous: &DrSiteStatus, generation: Option<i64>, errors: &[SpecError], now: &Time) -> DrSiteStatus {
     let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    refused(previous, generation, "InvalidSpec", message, now)
+}
+
+/// The status of a DrSite drover refuses to act for (`reason` and `message` on the Invalid
+/// condition; see [`crate::components::tenancy`] for namespaces): nothing else changes.
+pub fn refused(
+    previous: &DrSiteStatus,
+    generation: Option<i64>,
+    reason: &'static str,
+    message: String,
+    now: &Time,
+) -> DrSiteStatus {
     let mut status = previous.clone();
     status.observed_generation = generation;
     status.phase = Some(DrPhase::Invalid);
@@ -155,12 +167,12 @@ pub fn invalid(previous: &DrSiteStatus, generation: Option<i64>, errors: &[SpecE
                 type_: conditions::READY,
                 status: false,
                 reason: "Invalid",
-                message: "the spec is invalid; see the Invalid condition".into(),
+                message: "drover does not act for this spec; see the Invalid condition".into(),
             },
             Desired {
                 type_: conditions::INVALID,
                 status: true,
-                reason: "InvalidSpec",
+                reason,
                 message,
             },
         ],

@@ -210,3 +210,149 @@ async fn a_pool_moved_by_hand_is_a_conflict_and_nothing_is_applied() {
         "{warned:?}"
     );
 }
+
+/// A DrSite `takeover` in `tenant-a` over fixture spec components whose site-b is `kube-system`
+/// (the proxy StatefulSet, at every site, would be scaled there), its group settled at site-a;
+/// the sites model the cluster's namespaces: `tenant-a` and `kube-system` exist, unlabelled.
+async fn takeover(
+    config: Config,
+) -> (
+    Arc<MemoryPort>,
+    Arc<MemorySites>,
+    Context<Arc<MemoryPort>, Arc<MemorySites>>,
+    DrSite,
+) {
+    let port = Arc::new(MemoryPort::default());
+    let mut ag = AvailabilityGroup::new("ag1", crate::api::availability_group::fixtures::spec());
+    ag.metadata.namespace = Some("tenant-a".into());
+    port.put_availability_group(ag.clone());
+    let status = AvailabilityGroupStatus {
+        observed_generation: ag.metadata.generation,
+        phase: Some(Phase::Steady),
+        primary_site: Some("site-a".into()),
+        ..AvailabilityGroupStatus::default()
+    };
+    crate::controller::Port::patch_status(&*port, &ag, &status)
+        .await
+        .expect("stored");
+    let mut spec = fixtures::spec();
+    spec.sites[0].namespace = "tenant-a".into();
+    spec.sites[1].namespace = "kube-system".into();
+    let mut drs = DrSite::new("takeover", spec);
+    drs.metadata.namespace = Some("tenant-a".into());
+    drs.metadata.generation = Some(1);
+    let sites = Arc::new(MemorySites::for_spec(&drs.spec, &Latencies::default()));
+    sites.create_namespace("tenant-a");
+    sites.create_namespace("kube-system");
+    let ctx = Context::new(port.clone(), sites.clone(), config);
+    (port, sites, ctx, drs)
+}
+
+const TAKEOVER_REFUSED: &str = "site site-b: namespace kube-system is not this DrSite's namespace (tenant-a) and no \
+     administrator allowed it: the namespace needs the label allow-from.drover.dev/tenant-a=true";
+
+fn now() -> Timestamp {
+    Timestamp::from_second(1_800_000_000).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// Nothing was asked of any site: no workload read or scaled, no Job listed or created.
+fn untouched(sites: &MemorySites) {
+    for call in ["workload", "scale", "hook_jobs", "create_job"] {
+        assert_eq!(sites.calls(call), 0, "{call}");
+    }
+    assert!(sites.actions().is_empty(), "{:?}", sites.actions());
+}
+
+#[tokio::test]
+async fn a_site_in_a_namespace_nobody_allowed_is_refused_and_nothing_is_scaled_there() {
+    let (port, sites, ctx, mut drs) = takeover(Config::default()).await;
+    reconcile(&drs, &ctx, now()).await.expect("reconciled");
+    let status = port.drsite_status(&drs).expect("written");
+    assert_eq!(status.phase, Some(DrPhase::Invalid));
+    let invalid = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == conditions::INVALID)
+        .expect("an Invalid condition");
+    assert_eq!(
+        (
+            invalid.status.as_str(),
+            invalid.reason.as_str(),
+            invalid.message.as_str()
+        ),
+        ("True", NAMESPACE_NOT_ALLOWED, TAKEOVER_REFUSED)
+    );
+    assert_eq!(
+        port.drsite_events(&drs),
+        [Event::warning(NAMESPACE_NOT_ALLOWED, TAKEOVER_REFUSED)]
+    );
+    untouched(&sites);
+    assert_eq!(sites.calls("namespace_labels"), 1, "only kube-system is looked up");
+    assert_eq!(port.calls("apply_primary_site"), 0);
+
+    // Again: the same refusal, no second Event, still nothing done.
+    drs.status = port.drsite_status(&drs);
+    reconcile(&drs, &ctx, now()).await.expect("reconciled");
+    assert_eq!(port.drsite_events(&drs).len(), 1);
+    untouched(&sites);
+
+    // A label only the namespace's owner could set (another tenant's allowance) does not help.
+    sites.label_namespace("kube-system", "allow-from.drover.dev/tenant-b", "true");
+    reconcile(&drs, &ctx, now()).await.expect("reconciled");
+    untouched(&sites);
+}
+
+#[tokio::test]
+async fn a_namespace_the_administrator_labelled_for_the_drsites_namespace_is_acted_in() {
+    let (port, sites, ctx, drs) = takeover(Config::default()).await;
+    sites.label_namespace("kube-system", "allow-from.drover.dev/tenant-a", "true");
+    reconcile(&drs, &ctx, now()).await.expect("reconciled");
+    let status = port.drsite_status(&drs).expect("written");
+    assert!(
+        !conditions::is_true(&status.conditions, conditions::INVALID),
+        "{status:#?}"
+    );
+    assert!(
+        port.drsite_events(&drs)
+            .iter()
+            .all(|e| e.reason != NAMESPACE_NOT_ALLOWED),
+        "{:?}",
+        port.drsite_events(&drs)
+    );
+    // Both sites were observed, kube-system included, and the runbook went on.
+    assert_eq!(sites.calls("hook_jobs"), 2);
+    let b = status.sites.iter().find(|s| s.name == "site-b").expect("a row");
+    assert!(b.reachable, "{b:?}");
+    assert_ne!(status.phase, Some(DrPhase::Invalid));
+}
+
+#[tokio::test]
+async fn the_lockdown_refuses_another_namespace_even_when_labelled_without_reading_it() {
+    let config = Config {
+        tenancy: crate::components::tenancy::Policy {
+            no_cross_namespace_refs: true,
+        },
+        ..Config::default()
+    };
+    let (port, sites, ctx, drs) = takeover(config).await;
+    sites.label_namespace("kube-system", "allow-from.drover.dev/tenant-a", "true");
+    reconcile(&drs, &ctx, now()).await.expect("reconciled");
+    let expected = "site site-b: namespace kube-system is not this DrSite's namespace (tenant-a) and drover \
+                    runs with --no-cross-namespace-refs: a DrSite acts only in its own namespace";
+    let status = port.drsite_status(&drs).expect("written");
+    let invalid = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == conditions::INVALID)
+        .expect("an Invalid condition");
+    assert_eq!(
+        (invalid.reason.as_str(), invalid.message.as_str()),
+        (NAMESPACE_NOT_ALLOWED, expected)
+    );
+    assert_eq!(
+        port.drsite_events(&drs),
+        [Event::warning(NAMESPACE_NOT_ALLOWED, expected)]
+    );
+    untouched(&sites);
+    assert_eq!(sites.calls("namespace_labels"), 0);
+}

@@ -16,7 +16,7 @@ mod tests;
 pub use dr::{Write, drsite_event_key};
 pub use pool::{JobRunner, MemoryJob, pool_event_key};
 
-use super::{Event, Port, PortError};
+use super::{Event, Port, PortError, SecretData};
 use crate::api::availability_group::{AvailabilityGroup, AvailabilityGroupStatus};
 use crate::api::dr_site::DrSiteStatus;
 use crate::plan::drsite::ChildKind;
@@ -61,7 +61,7 @@ impl std::fmt::Debug for MemoryPort {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryState {
     /// By (namespace, name).
-    pub secrets: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
+    pub secrets: BTreeMap<(String, String), SecretData>,
     /// AvailabilityGroup statuses by `namespace/name`.
     pub statuses: BTreeMap<String, AvailabilityGroupStatus>,
     /// Every Event, in order, with the object's key: `namespace/name` for an AvailabilityGroup,
@@ -126,14 +126,31 @@ impl MemoryState {
 }
 
 impl MemoryPort {
+    /// Stores a credentials Secret that opted in to drover's use: type `kubernetes.io/basic-auth`.
     pub fn put_secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
-        let data = data
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-            .collect();
+        self.put_secret_as(namespace, name, Some(super::login::BASIC_AUTH), &[], data);
+    }
+
+    /// Stores a Secret of `type_` with `labels` (whether it opted in is up to them).
+    pub fn put_secret_as(
+        &self,
+        namespace: &str,
+        name: &str,
+        type_: Option<&str>,
+        labels: &[(&str, &str)],
+        data: &[(&str, &str)],
+    ) {
+        let secret = SecretData {
+            type_: type_.map(str::to_string),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            data: data
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        };
         crate::sync::lock(&self.state)
             .secrets
-            .insert((namespace.to_string(), name.to_string()), data);
+            .insert((namespace.to_string(), name.to_string()), secret);
     }
 
     /// A copy of everything stored.
@@ -173,7 +190,7 @@ impl MemoryPort {
 }
 
 impl Port for MemoryPort {
-    async fn secret(&self, namespace: &str, name: &str) -> Result<BTreeMap<String, Vec<u8>>, PortError> {
+    async fn secret(&self, namespace: &str, name: &str) -> Result<SecretData, PortError> {
         let mut state = crate::sync::lock(&self.state);
         state.call("secret")?;
         state

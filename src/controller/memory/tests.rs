@@ -32,7 +32,8 @@ async fn a_missing_secret_is_not_found_and_a_stored_one_is_served() {
     ));
     port.put_secret("dr", "login", &[("username", "drover")]);
     let data = port.secret("dr", "login").await.unwrap();
-    assert_eq!(data["username"], b"drover");
+    assert_eq!(data.data["username"], b"drover");
+    assert_eq!(data.type_.as_deref(), Some("kubernetes.io/basic-auth"));
     assert_eq!(port.calls("secret"), 2);
 }
 

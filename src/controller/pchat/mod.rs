@@ -210,6 +210,13 @@ async fn reconcile_inner<P: Port + PoolPort>(
                 return Err(error);
             }
         };
+        // Said once per spec generation (the status then carries it as observed).
+        if previous.observed_generation != pool.metadata.generation
+            && let Some(weak) = super::login::transport_warning(&spec.tls)
+        {
+            let event = Event::warning(super::login::INSECURE_TRANSPORT, weak);
+            ctx.port.publish_pool(pool, &event).await?;
+        }
         // One writer per desired site: an activeSite that the DrSite listing this pool did not
         // write is not acted on; the planner is asked to keep the pool where it is.
         foreign = foreign_value(

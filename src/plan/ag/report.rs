@@ -37,7 +37,8 @@ pub(super) fn report(facts: &Facts<'_>, observed: &[Observed]) -> Report {
             connected: state.map(|_| replica.connected()),
             health: state.and_then(|s| s.health.as_ref()).map(|h| h.to_string()),
             availability_mode: facts.mode(r).map(|m| m.to_string()),
-            message: replica.problem.clone(),
+            // What a replica said (a server the spec points at may say anything): bounded.
+            message: replica.problem.as_deref().map(crate::api::conditions::bounded),
         });
         let commits = facts.last_commits(r);
         for (d, name) in spec.databases.iter().enumerate() {

@@ -21,7 +21,7 @@ impl<'a> Planner<'a> {
                     site: dc.site.clone(),
                     role: role.to_string(),
                     reachable: obs.is_ok(),
-                    message: obs.as_ref().err().cloned(),
+                    message: obs.as_ref().err().map(|e| crate::api::conditions::bounded(e)),
                 });
                 if let Ok(obs) = obs {
                     for name in [&spec.chat_database, &spec.compliance_database] {
