@@ -192,7 +192,8 @@ impl<W: Write> View<W> {
                 self.sql_steps += 1;
                 self.event(at, "AvailabilityGroupEvent", e, &servers);
                 self.line(at, &format!("  ✓ sql {}: {}", e.reason, e.note));
-            } else if e.warning && e.reason != "ReplicaUnavailable" {
+            } else if (e.warning && e.reason != "ReplicaUnavailable") || e.reason.contains("Hook") {
+                // Fence and force-quorum Jobs (created, succeeded) are part of the story too.
                 self.line(at, &format!("  AvailabilityGroup {}: {}", e.reason, e.note));
             }
         }
