@@ -17,7 +17,8 @@ pub enum ErrorCategory {
     /// 41125: the WSFC cluster was started in forced quorum mode, so a planned failover is refused;
     /// the planner re-reads the quorum state and forces onto the SYNCHRONIZED target instead.
     NotReady,
-    /// 41113: a failover is already pending; back off and re-read the role.
+    /// 41113: a failover is already pending; 41140: the replica drover sent a primary's statement
+    /// to is not (or no longer) the primary. Back off and re-read the roles.
     Pending,
     /// Retry with backoff (lost connection to the primary, deadlock, busy replica).
     Transient,
@@ -30,11 +31,15 @@ pub fn classify(number: u32) -> ErrorCategory {
     match number {
         41122 | 4326 | 3153 | 1416 | 6106 | 32014 => ErrorCategory::AlreadyDone,
         41142 | 41125 => ErrorCategory::NotReady,
-        41113 => ErrorCategory::Pending,
+        // 41140: the role moved since drover observed it (a failover by the cluster, a person);
+        // the next observation shows where the primary is now.
+        41113 | 41140 => ErrorCategory::Pending,
         // 3101: a session holds the database RESTORE/BACKUP LOG needs exclusively.
         // 35220: the replica manager waits for its WSFC node to come online or regain quorum;
         // the planner reads quorum before forcing, so this is a race worth a retry.
-        35250 | 1205 | 41131 | 41165 | 41138 | 983 | 3101 | 35220 => ErrorCategory::Transient,
+        // (41131, "failed to bring the group online", is severity 10: an informational message,
+        // never an error token, so it is not classified.)
+        35250 | 1205 | 41165 | 41138 | 983 | 3101 | 35220 => ErrorCategory::Transient,
         _ => ErrorCategory::Fatal,
     }
 }
@@ -167,7 +172,8 @@ mod tests {
             "forced quorum: re-read, then force"
         );
         assert_eq!(classify(41113), ErrorCategory::Pending);
-        for n in [35250, 1205, 41131, 41165, 41138, 983, 3101, 35220] {
+        assert_eq!(classify(41140), ErrorCategory::Pending, "the role moved: re-read it");
+        for n in [35250, 1205, 41165, 41138, 983, 3101, 35220] {
             assert_eq!(classify(n), ErrorCategory::Transient, "{n}");
         }
         // Log chain gap, not restoring, no device, second error of a failed
@@ -175,7 +181,9 @@ mod tests {
         for n in [4305, 3117, 3201, 3013, 911, 3104, 3102, 6104, 4330, 3159, 3154] {
             assert_eq!(classify(n), ErrorCategory::Fatal, "{n}");
         }
-        for n in [0, 18456, 41104, 41140, 35253, 976, 50000] {
+        for n in [
+            0, 18456, 41104, 35253, 976, 50000, 47104, 47115, 47122, 35211, 35248, 3059, 3062,
+        ] {
             assert_eq!(classify(n), ErrorCategory::Fatal, "{n}");
         }
     }

@@ -128,9 +128,20 @@ impl World {
         let (a, r) = self.ag_on(instance, ag)?;
         let name = self.ags[a].name.clone();
         if self.ags[a].cluster_type == ClusterType::External {
-            return Err(unverified(format!(
-                "Availability group '{name}' has CLUSTER_TYPE = EXTERNAL: fail it over through its cluster manager, or set the session context 'external_cluster' first."
-            )));
+            return Err(err(
+                47104,
+                format!(
+                    "This operation cannot be performed on the availability group '{name}' because it has EXTERNAL cluster type. Use the cluster management tools to perform the operation."
+                ),
+            ));
+        }
+        if !forced && self.ags[a].cluster_type == ClusterType::None {
+            return Err(err(
+                47122,
+                format!(
+                    "Cannot failover an availability replica for availability group '{name}' since it has CLUSTER_TYPE = NONE. Only force failover is supported in this version of SQL Server."
+                ),
+            ));
         }
         if !self.quorum_ok(a, r) {
             let what = if forced {
@@ -215,9 +226,14 @@ impl World {
         let (a, r) = self.ag_on(instance, ag)?;
         let name = self.ags[a].name.clone();
         if self.ags[a].cluster_type == ClusterType::Wsfc {
-            return Err(unverified(format!(
-                "SET (ROLE = SECONDARY) is only valid for availability group '{name}' when CLUSTER_TYPE is NONE or EXTERNAL."
-            )));
+            // 47115 is documented for an option not valid on a WSFC group; that ROLE is what
+            // raises it is our reading, not a documented mapping.
+            return Err(err(
+                47115,
+                format!(
+                    "The 'ROLE' option is not valid for WSFC availability group '{name}'. Remove the option or set the 'CLUSTER_TYPE' option to a different value, then retry the operation."
+                ),
+            ));
         }
         if !self.writable(a).contains(&r) {
             return Err(not_primary(&name));
@@ -317,9 +333,12 @@ impl World {
     ) -> Result<(), ServerError> {
         let (a, t) = self.replica_via_primary(now, instance, ag, server)?;
         if automatic && self.ags[a].replicas[t].mode != AvailabilityMode::SynchronousCommit {
-            return Err(unverified(format!(
-                "FAILOVER_MODE = AUTOMATIC requires AVAILABILITY_MODE = SYNCHRONOUS_COMMIT on replica '{server}'."
-            )));
+            return Err(err(
+                35211,
+                format!(
+                    "The MODIFY REPLICA operation is not allowed. The availability replica '{server}' would be in asynchronous-commit availability mode with automatic failover, which is an invalid configuration. Either change the failover mode to manual or the availability mode to synchronous commit, and retry the operation."
+                ),
+            ));
         }
         self.ags[a].replicas[t].failover_mode_automatic = automatic;
         Ok(())
@@ -332,12 +351,27 @@ impl World {
         if !self.writable(a).contains(&r) {
             return Err(not_primary(&self.ags[a].name));
         }
-        let max = self.ags[a].replicas.len() as i128 - 1;
-        if !(0..=max).contains(&n) {
+        if n < 0 {
             return Err(unverified(format!(
-                "REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = {n} is out of range for availability group '{}': it must be between 0 and {max}.",
+                "REQUIRED_SYNCHRONIZED_SECONDARIES_TO_COMMIT = {n} is negative for availability group '{}'.",
                 self.ags[a].name
             )));
+        }
+        // SQL Server compares with the synchronous-commit secondaries, not with every replica.
+        let possible = self.ags[a]
+            .replicas
+            .iter()
+            .enumerate()
+            .filter(|&(i, rep)| i != r && rep.mode == AvailabilityMode::SynchronousCommit)
+            .count() as i128;
+        if n > possible {
+            return Err(err(
+                35248,
+                format!(
+                    "The operation is not allowed. The required_synchronized_secondaries_to_commit {n} is greater than the {possible} possible secondary synchronous-commit availability replicas in availability group '{}'. Change one of the existing asynchronous-commit replicas to the synchronous-commit availability mode, and retry the operation.",
+                    self.ags[a].name
+                ),
+            ));
         }
         self.ags[a].required_sync = n as u32;
         let text = format!(
@@ -436,9 +470,11 @@ impl World {
         let copy = &rep.copies[d];
         if rep.role == StoredRole::Secondary {
             if !copy_only {
-                return Err(unverified(format!(
-                    "BACKUP DATABASE on the secondary replica {instance} supports only copy-only full backups (WITH COPY_ONLY)."
-                )));
+                // A secondary takes only copy-only full backups.
+                return Err(err(
+                    3059,
+                    "This BACKUP or RESTORE command is not supported on a database mirror or secondary replica.".into(),
+                ));
             }
             // A secondary backs up only while it talks to the primary and is
             // SYNCHRONIZED or SYNCHRONIZING.
@@ -446,9 +482,12 @@ impl World {
                 self.sync_state(a, r, d),
                 SyncState::Synchronized | SyncState::Synchronizing
             ) {
-                return Err(unverified(format!(
-                    "Database '{db}' on the secondary replica {instance} is not SYNCHRONIZED or SYNCHRONIZING with the primary replica, so it cannot be backed up there."
-                )));
+                return Err(err(
+                    3062,
+                    format!(
+                        "Cannot backup from a HADRON secondary because it is not in Synchronizing or Synchronized state (database '{db}' on {instance})."
+                    ),
+                ));
             }
         }
         if copy.recovery_pending {

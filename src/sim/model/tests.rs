@@ -172,10 +172,13 @@ fn cluster_type_none_switches_by_demote_then_force() {
     run_workload(&mut w, 0, 500);
     // NONE has no cluster manager: a secondary never shows RESOLVING.
     w.set_required_sync(ms(500), "SQL-A", "ag1", 1).unwrap();
+    // Two is more than the one synchronous-commit secondary: 35248.
     assert_eq!(
         w.set_required_sync(ms(500), "SQL-A", "ag1", 2).unwrap_err().number,
-        super::rules::SIM_UNVERIFIED
+        35248
     );
+    // A planned FAILOVER is refused under NONE: only FORCE_FAILOVER_ALLOW_DATA_LOSS exists there.
+    assert_eq!(w.failover(ms(500), "SQL-B", "ag1", false).unwrap_err().number, 47122);
     w.demote(ms(500), "SQL-A", "ag1").unwrap();
     assert_eq!(role(&mut w, 500, "SQL-B"), Some(Role::Secondary));
     assert!(w.writable_primaries(ms(500), "ag1").is_empty());
@@ -204,24 +207,33 @@ fn commands_run_only_where_sql_server_allows_them() {
         .unwrap_err();
     assert_eq!(e.number, 15151);
     assert_eq!(w.failover(ms(0), "SQL-B", "nope", true).unwrap_err().number, 15151);
+    // SET (ROLE = SECONDARY) is not an option of a WSFC group.
+    assert_eq!(w.demote(ms(0), "SQL-A", "ag1").unwrap_err().number, 47115);
+    // Automatic failover needs synchronous commit.
     assert_eq!(
-        w.demote(ms(0), "SQL-A", "ag1").unwrap_err().number,
-        super::rules::SIM_UNVERIFIED
+        w.set_failover_mode(ms(0), "SQL-A", "ag1", "SQL-B", true)
+            .unwrap_err()
+            .number,
+        35211
     );
     // Resume with no primary in sight is refused as SQL Server does.
     w.suspend_database(ms(0), "SQL-B", "confdb").unwrap();
     w.stop_instance(ms(10), "SQL-A").unwrap();
     assert_eq!(w.resume_database(ms(20), "SQL-B", "confdb").unwrap_err().number, 35250);
     // A secondary that lost its primary (and is suspended) cannot back up.
-    assert!(
+    assert_eq!(
         w.begin_backup(ms(30), "SQL-B", "confdb", "/b/c.bak", true, true)
-            .is_err()
+            .unwrap_err()
+            .number,
+        3062
     );
     // A connected secondary backs up, copy-only only.
     let mut w = world();
-    assert!(
+    assert_eq!(
         w.begin_backup(ms(30), "SQL-B", "confdb", "/b/c.bak", false, true)
-            .is_err()
+            .unwrap_err()
+            .number,
+        3059
     );
     let (rec, _) = w
         .begin_backup(ms(30), "SQL-B", "confdb", "/b/c.bak", true, true)
