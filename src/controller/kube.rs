@@ -173,9 +173,12 @@ impl Port for KubePort {
                 Ok(listing(all.iter().map(|d| &**d), kind, namespace, name))
             }
             None => {
-                let api: Api<DrSite> = Api::namespaced(self.client.clone(), namespace);
+                // Each decoded on its own: one unreadable DrSite (reported by its controller) does
+                // not hide the others.
+                let api: Api<kube::core::DeserializeGuard<DrSite>> = Api::namespaced(self.client.clone(), namespace);
                 let list = api.list(&ListParams::default()).await.map_err(port_error)?;
-                Ok(listing(&list.items, kind, namespace, name))
+                let readable: Vec<DrSite> = list.items.into_iter().filter_map(|d| d.0.ok()).collect();
+                Ok(listing(&readable, kind, namespace, name))
             }
         }
     }

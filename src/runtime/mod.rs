@@ -7,6 +7,7 @@
 //! - [`ready`]: readiness, once every watch has listed once.
 //! - [`operator`]: `drover run` — every controller, per namespace, and shutdown.
 //! - [`wiring`]: what the controllers' kube-runtime wirings share.
+//! - [`poison`]: each watched object decoded on its own; an unreadable one reported, not fatal.
 //! - [`metrics`]: the Prometheus registry the controllers record into.
 //! - [`http`]: `/metrics`, `/healthz` and `/readyz`.
 //! - [`telemetry`]: logs (text or JSON) and their filter.
@@ -17,6 +18,7 @@ pub mod http;
 pub mod lease;
 pub mod metrics;
 pub mod operator;
+pub mod poison;
 pub mod ready;
 pub mod telemetry;
 pub mod wiring;

@@ -3,13 +3,16 @@
 //! becomes leader, graceful shutdown, and the stream of results.
 
 use super::metrics::Kind;
+use super::poison::{InvalidReporter, guarded, valid_only};
 use super::{Readiness, Shared};
 use crate::controller::Config;
 use futures::{FutureExt, Stream, StreamExt, TryFuture};
+use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::future::Future;
@@ -36,19 +39,30 @@ pub struct Wiring {
 
 impl Wiring {
     /// A controller of `api`'s objects (of `kind`) whose watch counts for readiness. An object
-    /// deleted takes its metric series with it.
+    /// deleted takes its metric series with it. Each object is decoded on its own: one that
+    /// cannot be read is skipped and reported Invalid ([`super::poison`]), the others go on.
     pub fn controller<K>(&self, kind: Kind, api: Api<K>) -> Controller<K>
     where
-        K: Clone + Resource + DeserializeOwned + Debug + Send + Sync + 'static,
-        K::DynamicType: Eq + Hash + Clone + Default + Debug + Unpin,
+        K: Clone
+            + Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + DeserializeOwned
+            + Serialize
+            + Debug
+            + Send
+            + Sync
+            + 'static,
     {
         let writer = reflector::store::Writer::<K>::default();
         let reader: Store<K> = writer.as_reader();
-        let events = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+        let events = watcher(guarded(api), watcher::Config::default().any_semantic()).default_backoff();
+        let reporter = Arc::new(InvalidReporter::new(
+            self.client.clone(),
+            kind,
+            self.instance.clone(),
+            self.shared.clone(),
+        ));
         let metrics = self.shared.metrics.clone();
-        let objects = self
-            .readiness
-            .track(events)
+        let objects = valid_only(self.readiness.track(events), Some(reader.clone()), Some(reporter))
             .inspect(move |event| {
                 if let Ok(watcher::Event::Delete(gone)) = event {
                     metrics.forget(kind, &gone.namespace().unwrap_or_default(), &gone.name_any());
@@ -74,17 +88,47 @@ impl Wiring {
             .touched_objects()
     }
 
+    /// [`Self::watch`] of a kind another controller owns, each object decoded on its own: one
+    /// that cannot be read triggers nothing here (its own controller reports it).
+    pub fn watch_valid<K>(
+        &self,
+        api: Api<K>,
+        config: watcher::Config,
+    ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>
+    where
+        K: Clone
+            + Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + DeserializeOwned
+            + Serialize
+            + Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        let events = self.readiness.track(watcher(guarded(api), config).default_backoff());
+        valid_only(events, None, None).touched_objects()
+    }
+
     /// A watch kept in a store (for lookups) whose changes also trigger reconciles (through a
-    /// mapper), counted for readiness.
+    /// mapper), counted for readiness. Each object is decoded on its own; one that cannot be read
+    /// is left out of the store (its own controller reports it).
     pub fn reflect<K>(&self, api: Api<K>) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>)
     where
-        K: Clone + Resource + DeserializeOwned + Debug + Send + Sync + 'static,
-        K::DynamicType: Eq + Hash + Clone + Default,
+        K: Clone
+            + Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + DeserializeOwned
+            + Serialize
+            + Debug
+            + Send
+            + Sync
+            + 'static,
     {
         let writer = reflector::store::Writer::<K>::default();
         let reader = writer.as_reader();
-        let events = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
-        let objects = self.readiness.track(events).reflect(writer).touched_objects();
+        let events = watcher(guarded(api), watcher::Config::default().any_semantic()).default_backoff();
+        let objects = valid_only(self.readiness.track(events), Some(reader.clone()), None)
+            .reflect(writer)
+            .touched_objects();
         (reader, objects)
     }
 
