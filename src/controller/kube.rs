@@ -337,6 +337,8 @@ impl PoolPort for KubePort {
         };
         let params = LogParams {
             tail_lines: Some(JOB_LOG_LINES),
+            // Twenty lines may be any size: the kubelet stops at this many bytes.
+            limit_bytes: Some(JOB_LOG_BYTES),
             ..LogParams::default()
         };
         pods.logs(&pod.name_any(), &params).await.map_err(port_error)
@@ -345,3 +347,5 @@ impl PoolPort for KubePort {
 
 /// How many lines of a failed hook's log go into its Event.
 const JOB_LOG_LINES: i64 = 20;
+/// The most of a failed hook's log read (its Event note is cut to 1 KiB anyway).
+const JOB_LOG_BYTES: i64 = 16 * 1024;

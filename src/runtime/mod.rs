@@ -2,6 +2,7 @@
 //! every controller asks before acting, and what the process shares.
 //!
 //! - [`client`]: the API client, with a deadline on every call.
+//! - [`bounds`]: an overall deadline and a size cap on remote sites' API servers' answers.
 //! - [`lease`]: leader election on a coordination.k8s.io Lease.
 //! - [`gate`]: "may this process start a step now?" (leader and not stopping).
 //! - [`ready`]: readiness, once every watch has listed once.
@@ -12,6 +13,7 @@
 //! - [`http`]: `/metrics`, `/healthz` and `/readyz`.
 //! - [`telemetry`]: logs (text or JSON) and their filter.
 
+pub mod bounds;
 pub mod client;
 pub mod gate;
 pub mod http;
