@@ -9,6 +9,8 @@
 //! - [`sim`]: the simulated SQL Server world that tests, demos and drills run against.
 //! - [`demo`]: `drover demo`, the example played end to end against the simulator.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod components;
 pub mod controller;

@@ -1,5 +1,7 @@
 //! The `drover` command line.
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 use drover::runtime::LeaseConfig;
 use drover::runtime::operator::{self, Options};

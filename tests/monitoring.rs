@@ -26,6 +26,7 @@ const METRICS: &[&str] = &[
     "drover_ag_database_synchronizing",
     "drover_confirmations_pending",
     "drover_leader",
+    "drover_invalid_objects_total",
 ];
 
 fn root() -> PathBuf {

@@ -149,7 +149,7 @@ async fn a_failed_hooks_log_is_the_tail_of_its_newest_pod() {
             assert_eq!(seen.method, Method::GET);
             assert_eq!(
                 seen.uri,
-                "/api/v1/namespaces/persistent-chat/pods/new/log?&tailLines=20"
+                "/api/v1/namespaces/persistent-chat/pods/new/log?&limitBytes=16384&tailLines=20"
             );
             let response = http::Response::builder()
                 .status(200)

@@ -5,7 +5,7 @@ use drover::sim::Sim;
 use drover::sim::model::config::{AvailabilityMode as SimMode, InstanceConfig, ReplicaConfig, WorldConfig};
 use drover::sql::{
     Action, CommitMode, Credentials, Encryption, Endpoint, ErrorCategory, Executed, Ident, ReplicaClient,
-    ReplicaObservation, Role, SqlError, SuspendReason, SyncState, Timeouts, Tls,
+    ReplicaObservation, ResultLimit, Role, SqlError, SuspendReason, SyncState, Timeouts, Tls,
 };
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -757,4 +757,40 @@ async fn an_instance_isolated_from_clients_times_out_and_keeps_committing() {
     assert_eq!(role_of(&obs, "ag1", "SQL-A"), Some(Role::Primary));
     assert!(sim.isolate_from_clients("nobody", true).is_err());
     sim.shutdown();
+}
+
+/// An answer larger than the client's result limit is refused (rows or bytes), the connection
+/// dropped (the rest of the answer is still on the wire), and the next call opens a new one.
+#[tokio::test(start_paused = true)]
+async fn an_answer_over_the_result_limit_is_refused_and_the_connection_dropped() {
+    let sim = start(fast(WorldConfig::two_sites())).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (limit, says) in [
+        (
+            ResultLimit {
+                rows: 3,
+                bytes: 1 << 20,
+            },
+            "more than 3 rows",
+        ),
+        (
+            ResultLimit {
+                rows: 50_000,
+                bytes: 64,
+            },
+            "more than 64 bytes",
+        ),
+    ] {
+        let mut a = client(&sim, "SQL-A").with_result_limit(limit);
+        let error = a.observe().await.expect_err("the observation batch is over the limit");
+        assert!(matches!(error, SqlError::ResultTooLarge { .. }), "{error:?}");
+        assert!(error.to_string().contains(says), "{error}");
+        assert!(!error.is_transient(), "not worth retrying unchanged");
+        assert!(!a.is_connected(), "the connection is dropped");
+    }
+    // Within the default limit the same batch passes whole.
+    let mut a = client(&sim, "SQL-A");
+    let obs = a.observe().await.expect("observe within the default limit");
+    assert_eq!(role_of(&obs, "ag1", "SQL-A"), Some(Role::Primary));
+    assert!(a.is_connected());
 }

@@ -6,6 +6,7 @@ pub mod conditions;
 pub mod confirmation;
 pub mod dr_site;
 pub mod persistent_chat_pool;
+pub mod schema;
 
 pub use availability_group::{AvailabilityGroup, AvailabilityGroupSpec, AvailabilityGroupStatus, SpecError};
 pub use dr_site::{DrSite, DrSiteSpec, DrSiteStatus};

@@ -11,6 +11,7 @@ use crate::api::dr_site::{KubeconfigRef, Probe, WorkloadKind};
 use crate::controller::DRSITE_FIELD_MANAGER;
 use crate::controller::PortError;
 use crate::controller::kube::{get_opt, is_already_exists, is_not_found, port_error};
+use crate::runtime::bounds::BoundsLayer;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -52,8 +53,17 @@ impl KubeSites {
     /// Sites in the operator's cluster through `local`; sites in other clusters through clients
     /// built from their kubeconfig Secrets.
     pub fn new(local: Client) -> Self {
-        Self::with_connector(local, |config| {
-            Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+        Self::with_bounds(local, BoundsLayer::remote())
+    }
+
+    /// As [`KubeSites::new`], with every call to a remote site bounded by `bounds`: an overall
+    /// deadline and a size cap on its answer (connect/read timeouts alone let a trickling or
+    /// endless answer run on).
+    pub fn with_bounds(local: Client, bounds: BoundsLayer) -> Self {
+        Self::with_connector(local, move |config| {
+            kube::client::ClientBuilder::try_from(config)
+                .map(|builder| builder.with_layer(&bounds).build())
+                .map_err(|e| format!("cannot build a client: {e}"))
         })
     }
 

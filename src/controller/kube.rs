@@ -177,9 +177,12 @@ impl Port for KubePort {
                 Ok(listing(all.iter().map(|d| &**d), kind, namespace, name))
             }
             None => {
-                let api: Api<DrSite> = Api::namespaced(self.client.clone(), namespace);
+                // Each decoded on its own: one unreadable DrSite (reported by its controller) does
+                // not hide the others.
+                let api: Api<kube::core::DeserializeGuard<DrSite>> = Api::namespaced(self.client.clone(), namespace);
                 let list = api.list(&ListParams::default()).await.map_err(port_error)?;
-                Ok(listing(&list.items, kind, namespace, name))
+                let readable: Vec<DrSite> = list.items.into_iter().filter_map(|d| d.0.ok()).collect();
+                Ok(listing(&readable, kind, namespace, name))
             }
         }
     }
@@ -339,6 +342,8 @@ impl PoolPort for KubePort {
         };
         let params = LogParams {
             tail_lines: Some(JOB_LOG_LINES),
+            // Twenty lines may be any size: the kubelet stops at this many bytes.
+            limit_bytes: Some(JOB_LOG_BYTES),
             ..LogParams::default()
         };
         pods.logs(&pod.name_any(), &params).await.map_err(port_error)
@@ -347,3 +352,5 @@ impl PoolPort for KubePort {
 
 /// How many lines of a failed hook's log go into its Event.
 const JOB_LOG_LINES: i64 = 20;
+/// The most of a failed hook's log read (its Event note is cut to 1 KiB anyway).
+const JOB_LOG_BYTES: i64 = 16 * 1024;

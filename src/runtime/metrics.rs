@@ -128,6 +128,7 @@ pub struct Metrics {
     ag_lag: Family<CopyLabels, Gauge>,
     ag_synchronizing: Family<CopyLabels, Gauge>,
     leader: Gauge,
+    invalid_objects: Family<KindLabels, Counter>,
     seen: Mutex<HashMap<ObjectKey, Seen>>,
 }
 
@@ -154,6 +155,7 @@ impl Metrics {
             ag_lag: Family::default(),
             ag_synchronizing: Family::default(),
             leader: Gauge::default(),
+            invalid_objects: Family::default(),
             seen: Mutex::default(),
         };
         metrics.registered()
@@ -226,6 +228,11 @@ impl Metrics {
             "1 while this process holds the leader lease",
             self.leader.clone(),
         );
+        r.register(
+            "drover_invalid_objects",
+            "Objects drover could not read (skipped and reported Invalid), counted once per object and error",
+            self.invalid_objects.clone(),
+        );
         self
     }
 
@@ -252,6 +259,13 @@ impl Metrics {
             self.ag_synchronizing.clear();
             crate::sync::lock(&self.seen).clear();
         }
+    }
+
+    /// An object of `kind` that does not deserialize was skipped and reported.
+    pub fn invalid_object(&self, kind: Kind) {
+        self.invalid_objects
+            .get_or_create(&KindLabels { kind: kind.as_str() })
+            .inc();
     }
 
     /// One reconcile that passed the gate: its duration and, if it failed, the error's label.

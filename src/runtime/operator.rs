@@ -87,6 +87,7 @@ pub async fn run(
         instance: options.instance,
         shared: shared.clone(),
         readiness: Readiness::default(),
+        reconciles: super::wiring::reconcile_permits(),
     };
     let (controllers, ended) = spawn_controllers(&wiring, &options.namespaces, &stop);
     let serving = CancellationToken::new();

@@ -125,7 +125,29 @@ pub struct ReplicaClient {
     endpoint: Endpoint,
     credentials: Credentials,
     timeouts: Timeouts,
+    limit: ResultLimit,
     client: Option<TdsClient>,
+}
+
+/// The most one batch's answer may hold; more is refused and the connection dropped, so a broken
+/// or hostile server (or a log-shipping folder with a million files) cannot exhaust memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultLimit {
+    /// Rows over all result sets.
+    pub rows: usize,
+    /// Bytes of string and binary cells over all rows (other cells count 16 bytes each).
+    pub bytes: usize,
+}
+
+impl Default for ResultLimit {
+    /// Far above drover's own batches (an observation of 9 replicas × 100 databases is under
+    /// 2,000 rows; a log-shipping folder keeping 30 days of 15-minute backups, under 3,000 files).
+    fn default() -> Self {
+        Self {
+            rows: 50_000,
+            bytes: 16 * 1024 * 1024,
+        }
+    }
 }
 
 impl fmt::Debug for ReplicaClient {
@@ -145,8 +167,15 @@ impl ReplicaClient {
             endpoint,
             credentials,
             timeouts,
+            limit: ResultLimit::default(),
             client: None,
         }
+    }
+
+    /// With `limit` on every batch's answer instead of the default.
+    pub fn with_result_limit(mut self, limit: ResultLimit) -> Self {
+        self.limit = limit;
+        self
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -240,12 +269,26 @@ impl ReplicaClient {
 
     async fn run(&mut self, kind: &'static str, sql: &str, limit: Duration) -> Result<Vec<Vec<Row>>, SqlError> {
         let addr = self.endpoint.addr();
+        let bound = self.limit;
         let client = self.connection().await?;
         let started = Instant::now();
-        let outcome = tokio::time::timeout(limit, async { client.simple_query(sql).await?.into_results().await }).await;
+        let outcome = tokio::time::timeout(limit, async {
+            let stream = client.simple_query(sql).await?;
+            collect_bounded(stream, bound).await
+        })
+        .await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let result = match outcome {
-            Ok(Ok(results)) => Ok(results),
+            Ok(Ok(Ok(results))) => Ok(results),
+            Ok(Ok(Err(over))) => {
+                // The rest of the answer is still on the wire: the connection cannot be reused.
+                self.client = None;
+                Err(SqlError::ResultTooLarge {
+                    addr: addr.clone(),
+                    kind,
+                    limit: over,
+                })
+            }
             Ok(Err(e)) => {
                 let (error, keep) = command_error(&addr, e);
                 if !keep {
@@ -426,6 +469,46 @@ pub fn install_crypto_provider() {
     ONCE.call_once(|| {
         let _already_installed = rustls::crypto::aws_lc_rs::default_provider().install_default();
     });
+}
+
+/// The result sets of `stream`, or which bound of `limit` it passed (the rest is not read).
+async fn collect_bounded(
+    mut stream: tiberius::QueryStream<'_>,
+    limit: ResultLimit,
+) -> Result<Result<Vec<Vec<Row>>, String>, TdsError> {
+    use futures::TryStreamExt;
+    let mut results: Vec<Vec<Row>> = Vec::new();
+    let (mut rows, mut bytes) = (0usize, 0usize);
+    while let Some(item) = stream.try_next().await? {
+        match item {
+            tiberius::QueryItem::Metadata(_) => results.push(Vec::new()),
+            tiberius::QueryItem::Row(row) => {
+                rows += 1;
+                bytes = bytes.saturating_add(row.cells().map(|(_, cell)| cell_bytes(cell)).sum());
+                if rows > limit.rows {
+                    return Ok(Err(format!("{} rows", limit.rows)));
+                }
+                if bytes > limit.bytes {
+                    return Ok(Err(format!("{} bytes", limit.bytes)));
+                }
+                if results.is_empty() {
+                    results.push(Vec::new());
+                }
+                if let Some(current) = results.last_mut() {
+                    current.push(row);
+                }
+            }
+        }
+    }
+    Ok(Ok(results))
+}
+
+fn cell_bytes(cell: &tiberius::ColumnData<'_>) -> usize {
+    match cell {
+        tiberius::ColumnData::String(Some(s)) => s.len(),
+        tiberius::ColumnData::Binary(Some(b)) => b.len(),
+        _ => 16,
+    }
 }
 
 #[cfg(test)]

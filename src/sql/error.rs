@@ -108,6 +108,12 @@ pub enum SqlError {
     },
     #[error("connection to {addr} was lost: {detail}; it will be re-opened on the next call")]
     Disconnected { addr: String, detail: String },
+    #[error("{kind} on {addr} answered with more than {limit}; the answer was refused and the connection dropped")]
+    ResultTooLarge {
+        addr: String,
+        kind: &'static str,
+        limit: String,
+    },
     #[error("refusing to build T-SQL: {0}")]
     BadName(#[from] QuoteError),
 }

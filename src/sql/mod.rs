@@ -17,7 +17,9 @@ pub mod quote;
 pub mod types;
 
 pub use command::{Action, Command, CommitMode, RunsOn, UnsettableMode};
-pub use connect::{Credentials, Encryption, Endpoint, Executed, ReplicaClient, Timeouts, Tls, install_crypto_provider};
+pub use connect::{
+    Credentials, Encryption, Endpoint, Executed, ReplicaClient, ResultLimit, Timeouts, Tls, install_crypto_provider,
+};
 pub use error::{ErrorCategory, SqlError, classify};
 pub use observe::{
     ClusterMember, DatabaseReplicaState, GroupObservation, LocalDatabase, OBSERVATION_BATCH, ReplicaNode,

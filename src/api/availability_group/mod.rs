@@ -192,11 +192,13 @@ pub struct CredentialsRef {
     /// The Secret's name.
     #[schemars(length(min = 1, max = 253))]
     pub secret_name: String,
-    /// The key holding the login name.
+    /// The key holding the login name (a Secret data key: at most 253 characters).
     #[serde(default = "default_username_key")]
+    #[schemars(length(min = 1, max = 253))]
     pub username_key: String,
-    /// The key holding the password.
+    /// The key holding the password (a Secret data key: at most 253 characters).
     #[serde(default = "default_password_key")]
+    #[schemars(length(min = 1, max = 253))]
     pub password_key: String,
 }
 
@@ -222,8 +224,10 @@ pub struct TlsSpec {
     /// A Secret key holding the PEM CA bundle that signed the servers' certificates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_secret: Option<SecretKeyRef>,
-    /// The host name expected in the server certificate, when it differs from the endpoint host.
+    /// The host name expected in the server certificate, when it differs from the endpoint host
+    /// (a DNS name: at most 253 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
     pub host_name_in_certificate: Option<String>,
 }
 
@@ -253,8 +257,10 @@ impl From<Encryption> for crate::sql::Encryption {
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// The Secret's name.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
-    /// The key in the Secret.
+    /// The key in the Secret (at most 253 characters).
+    #[schemars(length(min = 1, max = 253))]
     pub key: String,
 }
 
@@ -267,17 +273,22 @@ pub struct ForcedFailoverPolicy {
     /// loss with a one-shot token. `Automatic`: fail over when both bounds below hold.
     #[serde(default)]
     pub policy: ForcePolicy,
-    /// Automatic only: the primary must have been unreachable at least this long.
+    /// Automatic only: the primary must have been unreachable at least this long (1 second to
+    /// one day).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 86400))]
     pub min_unreachable_seconds: Option<u32>,
-    /// Automatic only: the known estimated loss must be at most this many seconds of commits.
+    /// Automatic only: the known estimated loss must be at most this many seconds of commits
+    /// (at most one day).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 86400))]
     pub max_data_loss_seconds: Option<u32>,
 }
 
-/// See `forcedFailover.policy`.
+/// See `forcedFailover.policy`. (`maxLength`: the longest value, so a CEL rule comparing it has
+/// a bounded cost even on API servers that do not derive one from `enum`.)
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[schemars(extend("maxLength" = 9))]
 pub enum ForcePolicy {
     Never,
     #[default]

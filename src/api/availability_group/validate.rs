@@ -155,6 +155,9 @@ pub fn validate(spec: &AvailabilityGroupSpec) -> Vec<SpecError> {
     errors
 }
 
+/// The largest `minUnreachableSeconds` / `maxDataLossSeconds` (one day), as the CRD's `maximum`.
+pub(crate) const MAX_POLICY_SECONDS: u32 = 86_400;
+
 /// The checks of a forced-failover policy at `field` (shared by every resource that has one):
 /// `Automatic` needs both bounds, and the unreachable time is at least a second.
 pub(crate) fn forced_failover(policy: &ForcedFailoverPolicy, field: &str, errors: &mut Vec<SpecError>) {
@@ -169,6 +172,22 @@ pub(crate) fn forced_failover(policy: &ForcedFailoverPolicy, field: &str, errors
     }
     if policy.min_unreachable_seconds == Some(0) {
         problem(errors, format!("{field}.minUnreachableSeconds"), "must be at least 1");
+    }
+    // The CRD's bounds (`maximum: 86400`), for objects the API server did not check (written
+    // before the bound, or read from a file by `drover plan`).
+    if policy.min_unreachable_seconds.is_some_and(|s| s > MAX_POLICY_SECONDS) {
+        problem(
+            errors,
+            format!("{field}.minUnreachableSeconds"),
+            format!("must be at most {MAX_POLICY_SECONDS} (one day)"),
+        );
+    }
+    if policy.max_data_loss_seconds.is_some_and(|s| s > MAX_POLICY_SECONDS) {
+        problem(
+            errors,
+            format!("{field}.maxDataLossSeconds"),
+            format!("must be at most {MAX_POLICY_SECONDS} (one day)"),
+        );
     }
 }
 
@@ -225,6 +244,15 @@ mod tests {
                 "spec.forcedFailover",
             ),
             (|s| s.replicas[0].endpoint.port = 0, "spec.replicas[0].endpoint.port"),
+            // The CRD's maximum (one day), also for objects the API server did not check.
+            (
+                |s| s.forced_failover.min_unreachable_seconds = Some(86_401),
+                "spec.forcedFailover.minUnreachableSeconds",
+            ),
+            (
+                |s| s.forced_failover.max_data_loss_seconds = Some(u32::MAX),
+                "spec.forcedFailover.maxDataLossSeconds",
+            ),
         ];
         for (break_it, field) in cases {
             let mut s = spec();

@@ -95,8 +95,9 @@ pub struct KubeconfigRef {
     /// The Secret's name.
     #[schemars(length(min = 1, max = 253))]
     pub secret_name: String,
-    /// The key holding the kubeconfig YAML.
+    /// The key holding the kubeconfig YAML (a Secret data key: at most 253 characters).
     #[serde(default = "default_kubeconfig_key")]
+    #[schemars(length(min = 1, max = 253))]
     pub key: String,
 }
 
@@ -123,13 +124,17 @@ pub struct ComponentSpec {
     /// `ActiveSite`: runs only at the active site (never at two sites at once). `EverySite`: runs at
     /// every site.
     pub placement: Placement,
-    /// Components that must be running before this one starts (and that stop after it).
+    /// Components that must be running before this one starts (and that stop after it): names of
+    /// other components (at most 100, as many as a DrSite has components).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 40)))]
     pub depends_on: Vec<String>,
     /// Children (names from `spec.availabilityGroups` or `spec.persistentChatPools`; a name listed in
     /// both means both) that must be writable at the active site before this component starts.
-    /// `ActiveSite` components also wait for every child to be writable there.
+    /// `ActiveSite` components also wait for every child to be writable there. At most 64 names
+    /// (32 availability groups and 32 pools).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 253)))]
     pub requires_writable: Vec<String>,
     /// How long one start or stop of this component may take before the step is reported failed.
     #[serde(default = "default_timeout")]
@@ -263,8 +268,9 @@ pub struct HttpProbe {
     /// The TCP port of the HTTP endpoint.
     #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
-    /// The request path.
+    /// The request path (at most 1024 characters).
     #[serde(default = "default_path")]
+    #[schemars(length(min = 1, max = 1024))]
     pub path: String,
 }
 

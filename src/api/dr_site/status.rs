@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Observed state of a DrSite.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[schemars(transform = crate::api::schema::bound_integers)]
 #[serde(rename_all = "camelCase")]
 pub struct DrSiteStatus {
     /// The `metadata.generation` this status was computed for.

@@ -186,6 +186,21 @@ fn components(spec: &DrSiteSpec, sites: &BTreeSet<&str>, errors: &mut Vec<SpecEr
                 format!("must be 1 to 86400 seconds, not {}", c.timeout_seconds),
             );
         }
+        // The CRD's bounds (`maxItems`), for objects the API server did not check.
+        if c.depends_on.len() > 100 {
+            problem(
+                errors,
+                format!("{at}.dependsOn"),
+                format!("at most 100 names, not {}", c.depends_on.len()),
+            );
+        }
+        if c.requires_writable.len() > 64 {
+            problem(
+                errors,
+                format!("{at}.requiresWritable"),
+                format!("at most 64 names, not {}", c.requires_writable.len()),
+            );
+        }
         for (j, dep) in c.depends_on.iter().enumerate() {
             if dep == &c.name {
                 problem(
@@ -271,7 +286,13 @@ fn hooks(h: &super::Hooks, field: &str, errors: &mut Vec<SpecError>) {
         (Some(t), None) => target(&t.host, t.port, &format!("{field}.probe.tcp"), errors),
         (None, Some(web)) => {
             target(&web.host, web.port, &format!("{field}.probe.http"), errors);
-            if !web.path.starts_with('/') || web.path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+            if web.path.len() > 1024 {
+                problem(
+                    errors,
+                    format!("{field}.probe.http.path"),
+                    format!("a path has at most 1024 characters, not {}", web.path.len()),
+                );
+            } else if !web.path.starts_with('/') || web.path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
                 problem(
                     errors,
                     format!("{field}.probe.http.path"),
@@ -671,6 +692,23 @@ mod tests {
     }
 
     #[test]
+    fn dependency_and_writable_lists_keep_the_crd_bounds() {
+        let fields = fields_after(|s| {
+            let other = s.components[1].name.clone();
+            s.components[0].depends_on = vec![other; 101];
+            s.components[0].requires_writable = vec!["ag1".into(); 65];
+        });
+        assert!(
+            fields.contains(&"spec.components[0].dependsOn".to_string()),
+            "{fields:?}"
+        );
+        assert!(
+            fields.contains(&"spec.components[0].requiresWritable".to_string()),
+            "{fields:?}"
+        );
+    }
+
+    #[test]
     fn a_component_cannot_depend_on_itself() {
         refused(
             |s| s.components[0].depends_on.push("db-app".into()),
@@ -949,6 +987,20 @@ mod tests {
             },
             &format!("{LEGACY_A}.hooks.probe.http.path"),
             "absolute URL path",
+        );
+        // The CRD's maxLength (1024), also for objects the API server did not check.
+        refused(
+            |s| {
+                let probe = &mut legacy_at_a(s).probe;
+                probe.tcp = None;
+                probe.http = Some(HttpProbe {
+                    host: "x".into(),
+                    port: 80,
+                    path: format!("/{}", "a".repeat(1024)),
+                });
+            },
+            &format!("{LEGACY_A}.hooks.probe.http.path"),
+            "at most 1024 characters",
         );
         for bad in [0, 61] {
             refused(

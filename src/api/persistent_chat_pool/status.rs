@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Observed state of a PersistentChatPool.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[schemars(transform = crate::api::schema::bound_integers)]
 #[serde(rename_all = "camelCase")]
 pub struct PersistentChatPoolStatus {
     /// The `metadata.generation` this status was computed for.

@@ -50,6 +50,18 @@ impl Pool {
             .collect()
     }
 
+    /// Closes (drops) the connections of `key`, an object deleted.
+    pub fn forget(&self, key: &str) {
+        crate::sync::lock(&self.clients).remove(key);
+    }
+
+    /// The objects holding connections (open or not yet opened).
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = crate::sync::lock(&self.clients).keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
     pub(crate) fn put_back(&self, key: &str, clients: Vec<ReplicaClient>) {
         crate::sync::lock(&self.clients).insert(key.to_string(), clients.into_iter().map(Some).collect());
     }
@@ -81,5 +93,38 @@ impl Pool {
         let result = clients[index].execute(action).await;
         self.put_back(key, clients);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(host: &str) -> Target {
+        Target {
+            endpoint: Endpoint {
+                host: host.into(),
+                port: 1433,
+                tls: Tls::default(),
+            },
+            credentials: Credentials {
+                user: "drover".into(),
+                password: "secret".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_deleted_objects_connections_are_dropped_and_the_others_kept() {
+        let pool = Pool::default();
+        for key in ["dr/ag1", "dr/ag2"] {
+            let clients = pool.take(key, &[target("a"), target("b")], Timeouts::default());
+            pool.put_back(key, clients);
+        }
+        assert_eq!(pool.keys(), ["dr/ag1", "dr/ag2"]);
+        pool.forget("dr/ag1");
+        assert_eq!(pool.keys(), ["dr/ag2"]);
+        pool.forget("dr/absent");
+        assert_eq!(pool.keys(), ["dr/ag2"]);
     }
 }

@@ -52,7 +52,13 @@ pub fn run(
         )
         .with_shared(wiring.shared.clone()),
     );
-    let controller = wiring.controller(Kind::AvailabilityGroup, api_in::<AvailabilityGroup>(client, namespace));
+    // A deleted group's SQL connections are closed.
+    let connections = ctx.clone();
+    let controller = wiring.controller_closing(
+        Kind::AvailabilityGroup,
+        api_in::<AvailabilityGroup>(client, namespace),
+        move |key| connections.pool.forget(key),
+    );
     let store = controller.store();
     // A Secret that changes (a rotated password, a created Secret) re-runs the groups naming it.
     let secrets = wiring.watch(

@@ -114,11 +114,11 @@ pub fn run(
     let controller = controller
         // A child's status changed (its primary or active site moved, it asks for a confirmation).
         .watches_stream(
-            wiring.watch(api_in::<AvailabilityGroup>(client, namespace), all()),
+            wiring.watch_valid(api_in::<AvailabilityGroup>(client, namespace), all()),
             move |ag| by_child(&ags, |d| &d.spec.availability_groups, ag.namespace(), &ag.name_any()),
         )
         .watches_stream(
-            wiring.watch(api_in::<PersistentChatPool>(client, namespace), all()),
+            wiring.watch_valid(api_in::<PersistentChatPool>(client, namespace), all()),
             move |pool| {
                 by_child(
                     &pools,

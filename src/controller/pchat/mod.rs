@@ -75,6 +75,22 @@ impl<P: Port + PoolPort> Context<P> {
         }
     }
 
+    /// Closes (drops) the SQL connections of `key` (`namespace/name`), a pool deleted.
+    pub fn forget_connections(&self, key: &str) {
+        crate::sync::lock(&self.clients).retain(|(k, _), _| k != key);
+    }
+
+    /// The pools holding SQL connections.
+    pub fn connection_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = crate::sync::lock(&self.clients)
+            .keys()
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
     fn put_client(&self, key: &str, server: &str, client: ReplicaClient) {
         crate::sync::lock(&self.clients).insert((key.to_string(), server.to_lowercase()), client);
     }

@@ -54,9 +54,12 @@ pub fn run(
         )
         .with_shared(wiring.shared.clone()),
     );
-    let controller = wiring.controller(
+    // A deleted pool's SQL connections are closed.
+    let connections = ctx.clone();
+    let controller = wiring.controller_closing(
         Kind::PersistentChatPool,
         api_in::<PersistentChatPool>(client, namespace),
+        move |key| connections.forget_connections(key),
     );
     let store = controller.store();
     let by_label = store.clone();
