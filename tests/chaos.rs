@@ -318,6 +318,8 @@ struct Run {
     declined: std::collections::BTreeSet<String>,
     /// The site a GitOps tool holds the group's primarySite at, while it does.
     gitops: Option<String>,
+    /// The primary's site when one was last seen.
+    last_seen_primary: Option<String>,
 }
 
 impl Run {
@@ -368,6 +370,7 @@ impl Run {
             quorum_forced: 0,
             declined: Default::default(),
             gitops: None,
+            last_seen_primary: None,
         }
     }
 
@@ -1033,9 +1036,12 @@ impl Run {
         let changed = primary != self.last_primary;
         // One writer per desired site: a GitOps tool's value never moves the database away from
         // where the DrSite wants it (the DrSite's own move toward it is the DrSite's).
+        // (A primary that was lost and comes back where it was did not move: compare with the
+        // last site seen.)
         if changed
             && let (Some(p), Some(git)) = (&primary, &self.gitops)
             && p == git
+            && self.last_seen_primary.as_ref().is_some_and(|before| before != p)
             && self.w.drs.spec.active_site != *git
             && self.w.status().transition.is_none_or(|t| t.to_site != *git)
         {
@@ -1044,6 +1050,9 @@ impl Run {
                 self.w.drs.spec.active_site
             ));
         }
+        if primary.is_some() {
+            self.last_seen_primary.clone_from(&primary);
+        }
         self.last_primary = primary;
         // What a NONE old primary back PRIMARY acknowledged before drover demoted it is SQL
         // Server's doing, not the planned move's: the base is taken again once it is over.
@@ -1051,7 +1060,17 @@ impl Run {
             let e = w.split_episodes();
             (e.len(), e.iter().any(|e| e.end.is_none()))
         });
-        if episodes.0 > self.episodes_seen || episodes.1 {
+        // Under NONE a forced-out old primary that restarts while the replica forced to primary
+        // is down is the only writer, and SQL Server lets clients commit there: those commits are
+        // lost once the other returns and the stale one is demoted — SQL Server's doing, as on a
+        // return beside it. (drover does not demote it earlier: see the README.)
+        let stale_alone = self.none && {
+            let writers = self.w.sim.with_world(|w, now| w.writable_primaries(now, SIM_GROUP));
+            let last = self.w.group_status().last_failover;
+            matches!(&writers[..], [only] if last.is_some_and(|f| f.kind == AgTransition::Failover
+                && f.from_replica.as_deref() == Some(only.as_str())))
+        };
+        if episodes.0 > self.episodes_seen || episodes.1 || stale_alone {
             self.episodes_seen = episodes.0;
             self.loss_base = None;
         }

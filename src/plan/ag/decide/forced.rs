@@ -588,6 +588,12 @@ impl Planner<'_> {
                 phase_of(t.kind),
             )));
         }
+        if forward {
+            // The old primary answers SECONDARY: it was demoted, even if the process that demoted
+            // it stopped before journalling so (chaos seed 132). Journalled before the force, so
+            // its copies are resumed when the switch finishes.
+            self.set_transition(|t| t.demoted = true);
+        }
         if back {
             let (to_site, to_replica) = (self.spec().replicas[target].site.clone(), self.name(target).to_string());
             let (from_site, from_replica) = (self.spec().replicas[old].site.clone(), self.name(old).to_string());

@@ -154,7 +154,15 @@ impl Planner<'_> {
         if let Some(next) = self.resume_demoted(old)? {
             return Ok(Some(next));
         }
-        if let Some(record) = self.journal.last_failover.as_mut() {
+        // Its copies are suspended by the new primary a moment after the force: the duty ends only
+        // once every copy is seen moving data again.
+        let moving = (0..self.spec().databases.len()).all(|d| {
+            matches!(
+                self.facts.sync_state(old, d),
+                Some(SyncState::Synchronizing | SyncState::Synchronized)
+            )
+        });
+        if moving && let Some(record) = self.journal.last_failover.as_mut() {
             record.resume_demoted = false;
         }
         Ok(None)

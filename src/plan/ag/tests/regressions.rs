@@ -356,6 +356,14 @@ fn a_switch_that_finished_without_its_demoted_replica_resumes_it_when_it_answers
         "{:?}",
         p.degraded
     );
+    // Chaos seed 132: sql-a answers before the new primary has suspended its copies; nothing to
+    // resume yet, and the duty is kept, not dropped.
+    let not_yet = w
+        .clone()
+        .rep(0, |r| r.connected = true)
+        .copies(0, |c| c.sync = Some(SyncState::NotSynchronizing));
+    let early = not_yet.plan(&p.journal, later(20), None, None);
+    assert!(early.journal.last_failover.as_ref().unwrap().resume_demoted);
     // sql-a answers, its copies suspended by the demotion: resumed although autoResume is off.
     let back = w
         .rep(0, |r| r.connected = true)
@@ -415,4 +423,17 @@ fn a_switch_overtaken_by_a_forced_failover_does_not_replace_its_record() {
     assert!(p.journal.transition.is_none());
     assert_eq!(p.journal.last_failover, Some(forced));
     assert!(p.notices.contains(&Notice::TransitionOvertaken { to: "sql-b".into() }));
+}
+
+#[test]
+fn a_demote_whose_journal_was_lost_is_journalled_before_the_force() {
+    // Chaos seed 132: the process stopped between SET (ROLE = SECONDARY) and writing the journal;
+    // the next one forced the complete target but, not knowing sql-a was demoted, never resumed it.
+    let (w, mut journal) = demoted_none();
+    if let Some(t) = journal.transition.as_mut() {
+        t.demoted = false;
+    }
+    let p = w.plan(&journal, now(), None, None);
+    assert_eq!(step(&p).command, cmd("sql-b", Action::ForcedFailover { group: ag() }));
+    assert!(transition(&p.journal).demoted, "journalled before the force");
 }
