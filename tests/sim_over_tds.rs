@@ -497,13 +497,13 @@ async fn cluster_type_none_switchover_by_demote_force_and_resume_loses_nothing()
     let mut a = client(&sim, "SQL-A");
     let mut b = client(&sim, "SQL-B");
     let ag = ident("ag1");
-    // Plain FAILOVER is refused while a primary exists on a NONE group.
+    // Plain FAILOVER is refused on a NONE group: only FORCE_FAILOVER_ALLOW_DATA_LOSS exists (47122).
     assert_eq!(
         b.execute(&Action::PlannedFailover { group: ag.clone() })
             .await
             .unwrap_err()
             .number(),
-        Some(41142)
+        Some(47122)
     );
     set_modes(&mut a, &ag, &["SQL-A", "SQL-B"], CommitMode::Synchronous).await;
     wait_for(&mut a, Duration::from_secs(5), "synchronized", |o| {
